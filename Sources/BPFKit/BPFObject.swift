@@ -1,0 +1,121 @@
+import CBPFShim
+
+/// An opened, possibly loaded, BPF object (`struct bpf_object`).
+///
+/// The object owns its links: `close()` (or deinit) destroys every link before the
+/// object, so an error path or a signal leaves nothing attached.
+public final class BPFObject {
+    private var handle: OpaquePointer?
+    private var links: [OpaquePointer] = []
+    private let image: [UInt8]
+
+    /// bpf_object__open_mem(). The ELF image is kept alive for the object's life.
+    public init(elf: [UInt8], name: String) throws {
+        image = elf
+        var obj: OpaquePointer?
+        let rc = image.withUnsafeBytes { buf in
+            shim_object_open_mem(buf.baseAddress, buf.count, name, &obj)
+        }
+        try check(rc, "open BPF object '\(name)'")
+        handle = obj
+    }
+
+    deinit { close() }
+
+    /// Destroys links first, then the object (bpf_link__destroy, bpf_object__close).
+    public func close() {
+        for link in links.reversed() { bpf_link__destroy(link) }
+        links.removeAll()
+        if let handle { bpf_object__close(handle) }
+        handle = nil
+    }
+
+    public var programs: [BPFProgram] {
+        var result: [BPFProgram] = []
+        var prog = bpf_object__next_program(handle, nil)
+        while let p = prog {
+            result.append(BPFProgram(handle: p))
+            prog = bpf_object__next_program(handle, p)
+        }
+        return result
+    }
+
+    public func program(named name: String) -> BPFProgram? {
+        bpf_object__find_program_by_name(handle, name).map(BPFProgram.init(handle:))
+    }
+
+    public func map(named name: String) -> BPFMap? {
+        bpf_object__find_map_by_name(handle, name).map(BPFMap.init(handle:))
+    }
+
+    /// bpf_object__load(): relocates (CO-RE) and verifies every autoloaded program.
+    public func load() throws {
+        try check(bpf_object__load(handle), "load BPF object")
+    }
+
+    /// bpf_program__attach(); the link lives until `close()`.
+    public func attach(_ program: BPFProgram) throws {
+        var link: OpaquePointer?
+        try check(shim_program_attach(program.handle, &link), "attach program '\(program.name)'")
+        if let link { links.append(link) }
+    }
+
+    public var attachedLinkCount: Int { links.count }
+}
+
+/// A program inside a BPFObject (`struct bpf_program`); valid while the object is open.
+public struct BPFProgram {
+    let handle: OpaquePointer
+
+    public var name: String { String(cString: bpf_program__name(handle)) }
+    public var sectionName: String { String(cString: bpf_program__section_name(handle)) }
+
+    /// bpf_program__set_autoload(): programs nobody asked for are not even loaded.
+    public func setAutoload(_ on: Bool) {
+        bpf_program__set_autoload(handle, on)
+    }
+
+    public var autoload: Bool { bpf_program__autoload(handle) }
+}
+
+/// A map inside a BPFObject (`struct bpf_map`).
+public struct BPFMap {
+    let handle: OpaquePointer
+
+    public var name: String { String(cString: bpf_map__name(handle)) }
+    public var fd: Int32 { bpf_map__fd(handle) }
+    public var valueSize: Int { Int(bpf_map__value_size(handle)) }
+
+    /// bpf_map__set_max_entries(); before load only.
+    public func setMaxEntries(_ n: UInt32) throws {
+        try check(bpf_map__set_max_entries(handle, n), "resize map '\(name)'")
+    }
+
+    /// Writes `value` at the start of a global-data map (.rodata) before load.
+    /// bpf_map__initial_value()
+    public func writeInitialValue<T>(_ value: T) throws {
+        var size = 0
+        guard let base = bpf_map__initial_value(handle, &size) else {
+            throw BPFError("write initial value of map '\(name)'", errno: 22)
+        }
+        guard size >= MemoryLayout<T>.size else {
+            throw BPFError("write initial value of map '\(name)': holds \(size) bytes, need \(MemoryLayout<T>.size)", errno: 22)
+        }
+        UnsafeMutableRawPointer(mutating: base).storeBytes(of: value, as: T.self)
+    }
+
+    /// Sums a per-CPU array element over all possible CPUs (bpf_map_lookup_elem).
+    public func perCPUValues<T>(key: UInt32, as: T.Type) throws -> [T] {
+        let ncpu = Int(libbpf_num_possible_cpus())
+        guard ncpu > 0 else { throw BPFError("count possible CPUs", errno: 22) }
+        // Per-CPU values are copied out at an 8-byte stride.
+        let stride = (MemoryLayout<T>.size + 7) & ~7
+        var buffer = [UInt8](repeating: 0, count: stride * ncpu)
+        var k = key
+        let rc = buffer.withUnsafeMutableBytes { shim_map_lookup(fd, &k, $0.baseAddress) }
+        try check(rc, "read map '\(name)'")
+        return (0..<ncpu).map { cpu in
+            buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: cpu * stride, as: T.self) }
+        }
+    }
+}

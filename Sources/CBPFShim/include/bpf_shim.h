@@ -1,0 +1,64 @@
+/* libbpf glue that Swift cannot express directly: option structs that need .sz,
+ * errno captured next to the call (a Swift call in between may clobber it),
+ * setns() (Glibc in Swift is not built with _GNU_SOURCE), signal flags and
+ * walks over BTF types through libbpf's static inline accessors.
+ * Every int function returns 0 or a negative errno. Nothing here knows about packets.
+ */
+#ifndef SKBTRACER_BPF_SHIM_H
+#define SKBTRACER_BPF_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+/* bpf_object__open_mem() with an object name. */
+int shim_object_open_mem(const void *buf, size_t size, const char *name, struct bpf_object **out);
+/* bpf_program__attach() */
+int shim_program_attach(struct bpf_program *prog, struct bpf_link **out);
+/* ring_buffer__new() */
+int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out);
+/* btf__load_vmlinux_btf() */
+int shim_btf_load_vmlinux(struct btf **out);
+/* bpf_map_lookup_elem() on a per-CPU map: values has room for ncpu * value_size bytes. */
+int shim_map_lookup(int fd, const void *key, void *value);
+/* setns(open(path), CLONE_NEWNET) */
+int shim_setns_net(const char *path);
+/* libbpf_strerror() into buf; also handles libbpf's own codes (4000 and up). */
+void shim_strerror(int err, char *buf, size_t size);
+
+/* libbpf's log: dropped unless verbose; warnings are kept so a failing load can
+ * show the last lines (the verifier log goes there too). */
+void shim_set_libbpf_verbose(int verbose);
+/* The libbpf log collected since the last call (at most a few KiB, newest kept). */
+const char *shim_take_libbpf_log(void);
+
+/* SIGINT/SIGTERM set a flag instead of killing the process; SIGPIPE is ignored
+ * so a closed pipe shows up as EPIPE on write. */
+void shim_install_stop_signals(void);
+int shim_stop_requested(void);
+int shim_stop_signal(void);
+void shim_request_stop(void);
+
+/* BTF kinds reduced to what callers ask about (libbpf's own macros and enums
+ * for BTF_KIND_* clash when imported into Swift). */
+enum shim_btf_kind { SHIM_BTF_VOID = 0, SHIM_BTF_INT, SHIM_BTF_STRUCT, SHIM_BTF_ENUM, SHIM_BTF_OTHER };
+
+/* A function prototype parameter as seen in BTF. */
+struct shim_btf_param {
+	int is_pointer;       /* the parameter is a pointer (after typedefs and modifiers) */
+	int kind;             /* enum shim_btf_kind of the pointee (pointers) or of the type itself */
+	const char *type_name;/* name of that type; "" if anonymous or void */
+};
+/* Parameters of the function prototype behind typedef `typedef_name`
+ * (e.g. btf_trace_kfree_skb). Returns the count, or a negative errno. */
+int shim_btf_typedef_params(const struct btf *btf, const char *typedef_name,
+			    struct shim_btf_param *params, int max);
+/* Enumerator `index` of enum `enum_name` (enum or enum64). Returns 0, -ENOENT past the end. */
+int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,
+			const char **name, long long *value);
+/* 1 if a type with this name and kind exists. */
+int shim_btf_has_type(const struct btf *btf, const char *name, int kind);
+
+#endif

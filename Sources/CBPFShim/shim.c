@@ -1,0 +1,258 @@
+#define _GNU_SOURCE
+#include "bpf_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int shim_object_open_mem(const void *buf, size_t size, const char *name, struct bpf_object **out)
+{
+	/* libbpf 1.1 rejects an options struct whose .sz is not set. */
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj = bpf_object__open_mem(buf, size, &opts);
+	int err = -errno;
+
+	if (!obj)
+		return err ? err : -EINVAL;
+	*out = obj;
+	return 0;
+}
+
+int shim_program_attach(struct bpf_program *prog, struct bpf_link **out)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+	int err = -errno;
+
+	if (!link)
+		return err ? err : -EINVAL;
+	*out = link;
+	return 0;
+}
+
+int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out)
+{
+	struct ring_buffer *rb = ring_buffer__new(map_fd, fn, ctx, NULL);
+	int err = -errno;
+
+	if (!rb)
+		return err ? err : -EINVAL;
+	*out = rb;
+	return 0;
+}
+
+int shim_btf_load_vmlinux(struct btf **out)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int err = -errno;
+
+	if (!btf)
+		return err ? err : -ENOENT;
+	*out = btf;
+	return 0;
+}
+
+int shim_map_lookup(int fd, const void *key, void *value)
+{
+	return bpf_map_lookup_elem(fd, key, value) ? -errno : 0;
+}
+
+int shim_setns_net(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = setns(fd, CLONE_NEWNET) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+void shim_strerror(int err, char *buf, size_t size)
+{
+	if (libbpf_strerror(err, buf, size))
+		snprintf(buf, size, "%s", strerror(err < 0 ? -err : err));
+}
+
+/* ---- libbpf log ---- */
+
+static int libbpf_verbose;
+static char libbpf_log[8192];
+static size_t libbpf_log_len;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if (libbpf_verbose)
+		return vfprintf(stderr, fmt, ap);
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n <= 0)
+		return n;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	/* Keep the newest lines: drop the oldest half when full. */
+	if (libbpf_log_len + n >= sizeof(libbpf_log)) {
+		size_t keep = libbpf_log_len / 2;
+		memmove(libbpf_log, libbpf_log + libbpf_log_len - keep, keep);
+		libbpf_log_len = keep;
+	}
+	if (libbpf_log_len + n < sizeof(libbpf_log)) {
+		memcpy(libbpf_log + libbpf_log_len, line, n);
+		libbpf_log_len += n;
+		libbpf_log[libbpf_log_len] = 0;
+	}
+	return n;
+}
+
+void shim_set_libbpf_verbose(int verbose)
+{
+	libbpf_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+}
+
+const char *shim_take_libbpf_log(void)
+{
+	static char copy[sizeof(libbpf_log)];
+
+	memcpy(copy, libbpf_log, libbpf_log_len);
+	copy[libbpf_log_len] = 0;
+	libbpf_log_len = 0;
+	libbpf_log[0] = 0;
+	return copy;
+}
+
+/* ---- stop signals ---- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void shim_install_stop_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking poll returns EINTR and the loop sees the flag. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int shim_stop_requested(void)
+{
+	return stop_signal != 0;
+}
+
+int shim_stop_signal(void)
+{
+	return stop_signal;
+}
+
+void shim_request_stop(void)
+{
+	if (!stop_signal)
+		stop_signal = -1;
+}
+
+/* ---- BTF ---- */
+
+/* Skips typedefs and const/volatile/restrict to the type underneath. */
+static const struct btf_type *skip_mods(const struct btf *btf, __u32 id, __u32 *out_id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	while (t && (btf_is_typedef(t) || btf_is_mod(t))) {
+		id = t->type;
+		t = btf__type_by_id(btf, id);
+	}
+	if (out_id)
+		*out_id = id;
+	return t;
+}
+
+int shim_btf_typedef_params(const struct btf *btf, const char *typedef_name,
+			    struct shim_btf_param *params, int max)
+{
+	__s32 id = btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF);
+	const struct btf_type *t;
+	const struct btf_param *p;
+	int n;
+
+	if (id < 0)
+		return -ENOENT;
+	t = skip_mods(btf, id, NULL);
+	if (t && btf_is_ptr(t))
+		t = skip_mods(btf, t->type, NULL);
+	if (!t || !btf_is_func_proto(t))
+		return -EINVAL;
+	n = btf_vlen(t);
+	p = btf_params(t);
+	for (int i = 0; i < n && i < max; i++) {
+		const struct btf_type *pt = skip_mods(btf, p[i].type, NULL);
+
+		memset(&params[i], 0, sizeof(params[i]));
+		params[i].type_name = "";
+		if (!pt) { /* void */
+			continue;
+		}
+		if (btf_is_ptr(pt)) {
+			params[i].is_pointer = 1;
+			pt = skip_mods(btf, pt->type, NULL);
+			/* type id 0 is void: libbpf returns a placeholder of kind UNKN */
+			if (!pt || btf_kind(pt) == BTF_KIND_UNKN)
+				continue;
+		}
+		params[i].kind = btf_is_int(pt) ? SHIM_BTF_INT :
+				  btf_is_struct(pt) ? SHIM_BTF_STRUCT :
+				  (btf_is_enum(pt) || btf_is_enum64(pt)) ? SHIM_BTF_ENUM : SHIM_BTF_OTHER;
+		params[i].type_name = btf__name_by_offset(btf, pt->name_off);
+		if (!params[i].type_name)
+			params[i].type_name = "";
+	}
+	return n;
+}
+
+int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,
+			const char **name, long long *value)
+{
+	__s32 id = btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM);
+	const struct btf_type *t;
+
+	if (id < 0)
+		id = btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM64);
+	if (id < 0)
+		return -ENOENT;
+	t = btf__type_by_id(btf, id);
+	if (index < 0 || index >= btf_vlen(t))
+		return -ENOENT;
+	if (btf_is_enum(t)) {
+		const struct btf_enum *e = btf_enum(t) + index;
+		*name = btf__name_by_offset(btf, e->name_off);
+		*value = e->val;
+	} else {
+		const struct btf_enum64 *e = btf_enum64(t) + index;
+		*name = btf__name_by_offset(btf, e->name_off);
+		*value = (long long)btf_enum64_value(e);
+	}
+	return 0;
+}
+
+int shim_btf_has_type(const struct btf *btf, const char *name, int kind)
+{
+	return btf__find_by_name_kind(btf, name, kind) >= 0;
+}

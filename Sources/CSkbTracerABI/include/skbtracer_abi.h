@@ -1,0 +1,170 @@
+/* The contract between skbtracer's BPF programs and its Swift reader.
+ *
+ * This is the only definition of these structs: the BPF C in bpf/ includes this file and
+ * Swift imports it through the CSkbTracerABI module. Rules (STYLE.md item 1):
+ * fixed-width fields only, explicit padding, no bitfields, sizes pinned below and
+ * again by a Swift test.
+ */
+#ifndef SKBTRACER_ABI_H
+#define SKBTRACER_ABI_H
+
+#include <linux/types.h>
+
+#define ST_IFNAMSIZ 16
+#define ST_COMMSIZ 16
+#define ST_ARG_NONE 0xff
+
+/* Every ring-buffer record starts with a kind and its own size. */
+enum st_record_kind {
+	ST_RECORD_EVENT = 1,
+};
+
+/* Tracepoints with an skb. The ids index st_config.probe_args and are stable
+ * within one build; names live in the Swift probe catalogue. */
+enum st_probe_id {
+	ST_PROBE_NET_DEV_QUEUE = 0,
+	ST_PROBE_NET_DEV_START_XMIT,
+	ST_PROBE_NET_DEV_XMIT,
+	ST_PROBE_NETIF_RX,
+	ST_PROBE_NETIF_RX_ENTRY,
+	ST_PROBE_NETIF_RECEIVE_SKB,
+	ST_PROBE_NETIF_RECEIVE_SKB_ENTRY,
+	ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY,
+	ST_PROBE_NAPI_GRO_RECEIVE_ENTRY,
+	ST_PROBE_KFREE_SKB,
+	ST_PROBE_CONSUME_SKB,
+	ST_PROBE_SKB_COPY_DATAGRAM_IOVEC,
+	ST_PROBE_QDISC_ENQUEUE,
+	ST_PROBE_QDISC_DEQUEUE,
+	ST_PROBE_ICMP_SEND,
+	ST_PROBE_TCP_RETRANSMIT_SKB,
+	ST_PROBE_TCP_SEND_RESET,
+	ST_PROBE_TCP_BAD_CSUM,
+	ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
+	ST_PROBE_SOCK_RCVQUEUE_FULL,
+	ST_PROBE_COUNT,
+};
+
+/* st_event.flags */
+enum st_event_flags {
+	ST_EVF_MAC = 1 << 0,       /* dmac/smac are valid */
+	ST_EVF_L3 = 1 << 1,        /* l3_proto, addresses, ip_len are valid */
+	ST_EVF_L4 = 1 << 2,        /* ports or ICMP fields are valid */
+	ST_EVF_FROM_SOCK = 1 << 3, /* tuple taken from the socket, not the packet */
+	ST_EVF_DROP = 1 << 4,      /* drop_reason and location are valid */
+	ST_EVF_LOCATION = 1 << 5,  /* location is valid (kfree_skb, consume_skb) */
+};
+
+struct st_event {
+	__u16 kind;        /* ST_RECORD_EVENT */
+	__u16 size;        /* sizeof(struct st_event) */
+	__u16 probe;       /* enum st_probe_id */
+	__u16 l3_proto;    /* ETH_P_*, host byte order; 0 if unknown */
+	__u32 cpu;
+	__u32 lost_before; /* records this CPU failed to write since its previous record */
+	__u64 ts_ns;       /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u64 skb;         /* sk_buff address */
+	__u64 location;    /* kfree_skb/consume_skb caller address */
+	__u32 pid;         /* tgid of the task the probe fired in */
+	__u32 tid;
+	__u32 netns;       /* network namespace inode */
+	__u32 ifindex;
+	__u32 mark;
+	__u32 skb_len;
+	__u32 drop_reason; /* enum skb_drop_reason of the running kernel */
+	__u16 ip_len;      /* IPv4 total length, IPv6 payload length + 40 */
+	__u16 sport;       /* host byte order */
+	__u16 dport;
+	__u16 icmp_id;
+	__u16 icmp_seq;
+	__u8 l4_proto;     /* IPPROTO_*; 0 if unknown */
+	__u8 tcp_flags;    /* FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80 */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pkt_type;     /* PACKET_HOST, PACKET_BROADCAST, ... */
+	__u8 flags;        /* enum st_event_flags */
+	__u8 ttl;          /* IPv4 TTL or IPv6 hop limit */
+	__u8 pad0;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 saddr[16];    /* IPv4 uses the first 4 bytes */
+	__u8 daddr[16];
+	char ifname[ST_IFNAMSIZ];
+	char comm[ST_COMMSIZ];
+	__u8 pad1[6];
+};
+
+/* Where a tracepoint keeps each argument, read from the running kernel's BTF
+ * (btf_trace_<name>) by the loader, so one program body fits kernels whose
+ * argument lists differ. ST_ARG_NONE: the tracepoint has no such argument. */
+struct st_probe_args {
+	__u8 skb;
+	__u8 sk;
+	__u8 reason;
+	__u8 location;
+};
+
+/* st_config.filter_flags: which filters are on. */
+enum st_filter_flags {
+	ST_F_L3_PROTO = 1 << 0,
+	ST_F_L4_PROTO = 1 << 1,
+	ST_F_ADDR = 1 << 2,
+	ST_F_SADDR = 1 << 3,
+	ST_F_DADDR = 1 << 4,
+	ST_F_PORT = 1 << 5,
+	ST_F_SPORT = 1 << 6,
+	ST_F_DPORT = 1 << 7,
+	ST_F_ICMP_ID = 1 << 8,
+	ST_F_TCP_FLAGS = 1 << 9,
+	ST_F_NETNS = 1 << 10,
+	ST_F_IFNAME = 1 << 11,
+	ST_F_MARK = 1 << 12,
+	ST_F_PID = 1 << 13,
+};
+
+/* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */
+struct st_addr_filter {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* Read-only configuration, written into .rodata before load so the verifier
+ * prunes every filter that is switched off. */
+struct st_config {
+	__u32 filter_flags;
+	__u16 filter_l3_proto;
+	__u8 filter_l4_proto;
+	__u8 filter_tcp_flags;
+	struct st_addr_filter filter_addr;
+	struct st_addr_filter filter_saddr;
+	struct st_addr_filter filter_daddr;
+	__u16 filter_port;
+	__u16 filter_sport;
+	__u16 filter_dport;
+	__u16 filter_icmp_id;
+	__u32 filter_netns;
+	__u32 filter_pid;
+	__u32 filter_mark;
+	__u32 filter_mark_mask;
+	char filter_ifname[ST_IFNAMSIZ];
+	__u32 wakeup_bytes; /* wake the reader only once this much data waits */
+	__u32 pad0;
+	struct st_probe_args probe_args[ST_PROBE_COUNT];
+};
+
+/* Per-CPU loss counters (map lost_events). */
+struct st_loss {
+	__u64 total;   /* records never written: ring full */
+	__u64 pending; /* lost since this CPU's last written record */
+};
+
+#define ST_EVENT_SIZE 168
+#define ST_CONFIG_SIZE 196
+
+_Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
+_Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
+_Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
+_Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
+
+#endif

@@ -1,0 +1,36 @@
+import ArgumentParser
+import SkbTracerCore
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Build a Docker-like lab, trace pings through it, remove it.",
+        discussion: """
+        The lab: a bridge in the root namespace, two container namespaces on veth pairs,
+        and a routed namespace reached through MASQUERADE. It is removed at the end,
+        on Ctrl-C and on error. Needs root.
+
+        Examples:
+          skbtracer demo
+          skbtracer demo --json
+          skbtracer demo -t link-in,link-out
+        """
+    )
+
+    @OptionGroup(title: "Output") var output: OutputOptions
+    @OptionGroup(title: "Probes") var probes: ProbeOptions
+    @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
+    var verbose = false
+
+    func run() throws {
+        var o = TracerOptions()
+        o.probes = try probes.probes()
+        o.format = output.json ? .json : .text
+        o.timeFormat = try output.timeFormat()
+        o.outputPath = output.output
+        o.printHeader = !output.noHeader && !output.json
+        o.verbose = verbose
+        let summary = try Demo.run(options: o, log: Diagnostics.note)
+        Diagnostics.note(summary.line)
+    }
+}

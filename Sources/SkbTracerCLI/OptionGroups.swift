@@ -1,0 +1,81 @@
+import ArgumentParser
+import SkbTracerCore
+
+/// Packet filters, evaluated in BPF.
+struct FilterOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Protocol: icmp, icmp6, tcp, udp, ip, ip6, arp, any.", valueName: "proto"))
+    var proto: String?
+    @Option(name: [.customShort("H"), .customLong("addr"), .customLong("ipaddr")],
+            help: ArgumentHelp("IPv4 or IPv6 address, as source or destination.", valueName: "addr"))
+    var addr: String?
+    @Option(name: [.short, .long], help: ArgumentHelp("Source address.", valueName: "addr"))
+    var saddr: String?
+    @Option(name: [.short, .long], help: ArgumentHelp("Destination address.", valueName: "addr"))
+    var daddr: String?
+    @Option(name: [.customShort("P"), .long], help: ArgumentHelp("TCP/UDP port, source or destination.", valueName: "port"))
+    var port: String?
+    @Option(help: ArgumentHelp("TCP/UDP source port.", valueName: "port"))
+    var sport: String?
+    @Option(help: ArgumentHelp("TCP/UDP destination port.", valueName: "port"))
+    var dport: String?
+    @Option(help: ArgumentHelp("ICMP/ICMPv6 echo id.", valueName: "id"))
+    var icmpid: String?
+    @Option(help: ArgumentHelp("TCP flags that must all be set: letters FSRPAUEC (SA = SYN+ACK) or names (syn,ack).", valueName: "flags"))
+    var tcpFlags: String?
+    @Option(name: [.customShort("N"), .long],
+            help: ArgumentHelp("Network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`.", valueName: "netns"))
+    var netns: String?
+    @Option(name: [.short, .long], help: ArgumentHelp("Interface name (in any namespace).", valueName: "name"))
+    var ifname: String?
+    @Option(help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
+    var mark: String?
+    @Option(name: [.short, .long], help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
+    var pid: String?
+
+    func filter() throws(UsageError) -> TraceFilter {
+        var o = TraceFilter.Options()
+        o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
+        o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
+        o.tcpFlags = tcpFlags; o.netns = netns; o.ifname = ifname; o.mark = mark; o.pid = pid
+        return try TraceFilter.parse(o)
+    }
+}
+
+/// How events are printed.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "One JSON object per event (schema: docs/json-schema.md).")
+    var json = false
+    @Flag(name: [.customShort("T"), .customLong("time")], help: "Wall-clock time HH:MM:SS.micro (the default).")
+    var wallClock = false
+    @Flag(name: .customLong("timestamp"), help: "Monotonic seconds.microseconds, as bpf_ktime_get_ns.")
+    var timestamp = false
+    @Flag(help: "Seconds since the first event.")
+    var relative = false
+    @Option(name: [.short, .long], help: ArgumentHelp("Write events to this file instead of stdout.", valueName: "file"))
+    var output: String?
+    @Flag(help: "Do not print the column header.")
+    var noHeader = false
+
+    func timeFormat() throws(UsageError) -> TimeFormat {
+        let chosen = [wallClock, timestamp, relative].filter { $0 }.count
+        guard chosen <= 1 else {
+            throw UsageError("-T/--time, --timestamp and --relative exclude each other", hint: "pick one time format")
+        }
+        return timestamp ? .monotonic : relative ? .relative : .wallClock
+    }
+}
+
+/// Which probes to attach.
+struct ProbeOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("trace")],
+            help: ArgumentHelp("Probes or groups to trace, comma-separated (see --list); default: the starred ones.",
+                               valueName: "group|probe,..."))
+    var trace: String?
+    @Flag(help: "List the probe tree and what this kernel supports, then exit.")
+    var list = false
+
+    func probes() throws(UsageError) -> [Probe] {
+        guard let trace else { return ProbeCatalogue.defaults }
+        return try ProbeCatalogue.select(trace.split(separator: ",").map(String.init))
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import BPFKit
+import Foundation
+import SkbTracerCore
+
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace",
+        abstract: "Trace packets through the kernel (the default command).",
+        discussion: """
+        Examples:
+          skbtracer -H 10.0.0.2 --proto icmp          pings to or from 10.0.0.2
+          skbtracer --proto tcp --dport 80 --tcp-flags S   TCP SYNs to port 80
+          skbtracer -N ns1 -i veth0 -c 20             20 events on veth0 in namespace ns1
+          skbtracer -t life --json -o drops.json      frees and drops, as JSON, to a file
+          skbtracer --list                            the probe tree
+        """
+    )
+
+    @OptionGroup(title: "Filters") var filters: FilterOptions
+    @OptionGroup(title: "Output") var output: OutputOptions
+    @OptionGroup(title: "Probes") var probes: ProbeOptions
+
+    @Option(name: [.short, .customLong("count"), .customLong("catch-count")],
+            help: ArgumentHelp("Stop after this many events.", valueName: "n"))
+    var count: Int?
+    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    var duration: Double?
+    @Option(help: ArgumentHelp("Create this file once every probe is attached.", valueName: "path"))
+    var readyFile: String?
+    @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "mib"))
+    var ringSize: UInt32 = 8
+    @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
+    var verbose = false
+
+    func validate() throws {
+        if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
+        if let duration, !(duration > 0) { throw UsageError("invalid duration '\(duration)' for --duration", hint: "give seconds > 0") }
+        if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
+            throw UsageError("invalid ring size '\(ringSize)' for --ring-size", hint: "give a power of two from 1 to 1024 (MiB)")
+        }
+    }
+
+    func tracerOptions() throws -> TracerOptions {
+        var o = TracerOptions()
+        o.filter = try filters.filter()
+        o.probes = try probes.probes()
+        o.format = output.json ? .json : .text
+        o.timeFormat = try output.timeFormat()
+        o.count = count
+        o.duration = duration
+        o.readyFile = readyFile
+        o.outputPath = output.output
+        o.printHeader = !output.noHeader && !output.json
+        o.ringBytes = ringSize << 20
+        o.verbose = verbose
+        return o
+    }
+
+    func run() throws {
+        if probes.list {
+            let supports = try? TracerSession.resolveSupport(ProbeCatalogue.all, btf: KernelBTF())
+            print(ProbeTree.render(supports: supports), terminator: "")
+            return
+        }
+        let options = try tracerOptions()
+        StopSignals.install()
+        let session = try TracerSession(options: options)
+        defer { session.finish() }
+        do {
+            try session.start()
+        } catch {
+            session.finish()
+            throw error
+        }
+        for w in session.warnings { Diagnostics.warn(w) }
+        session.run()
+        let summary = session.finish()
+        Diagnostics.note(summary.line)
+    }
+}

@@ -1,0 +1,65 @@
+import CSkbTracerABI
+
+/// One decoded ring-buffer event: the C record plus typed accessors.
+///
+/// Decoding copies the fixed-size C struct out of the ring (about 260
+/// instructions); everything else is read lazily by the formatters.
+public struct TraceEvent: @unchecked Sendable {
+    public var raw: st_event
+
+    public enum DecodeError: Error, Equatable {
+        case truncated(Int)
+        case unknownKind(UInt16)
+        case sizeMismatch(UInt16)
+    }
+
+    public init(raw: st_event) { self.raw = raw }
+
+    /// Checks kind and size before reading the record.
+    public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
+        guard bytes.count >= 4 else { throw .truncated(bytes.count) }
+        let kind = bytes.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
+        let size = bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+        guard kind == UInt16(ST_RECORD_EVENT.rawValue) else { throw .unknownKind(kind) }
+        guard Int(size) == MemoryLayout<st_event>.size else { throw .sizeMismatch(size) }
+        guard bytes.count >= MemoryLayout<st_event>.size else { throw .truncated(bytes.count) }
+        raw = bytes.loadUnaligned(as: st_event.self)
+    }
+
+    public var probe: Probe? { ProbeCatalogue.probe(id: raw.probe) }
+    public var probeName: String { probe?.name ?? "probe-\(raw.probe)" }
+    public var flags: UInt8 { raw.flags }
+    public var hasMAC: Bool { raw.flags & UInt8(ST_EVF_MAC.rawValue) != 0 }
+    public var hasL3: Bool { raw.flags & UInt8(ST_EVF_L3.rawValue) != 0 }
+    public var hasL4: Bool { raw.flags & UInt8(ST_EVF_L4.rawValue) != 0 }
+    public var isDrop: Bool { raw.flags & UInt8(ST_EVF_DROP.rawValue) != 0 }
+    public var hasLocation: Bool { raw.flags & UInt8(ST_EVF_LOCATION.rawValue) != 0 }
+    public var tupleFromSocket: Bool { raw.flags & UInt8(ST_EVF_FROM_SOCK.rawValue) != 0 }
+    public var isIPv4: Bool { raw.l3_proto == 0x0800 }
+    public var isIPv6: Bool { raw.l3_proto == 0x86DD }
+    public var isARP: Bool { raw.l3_proto == 0x0806 }
+    public var isTCP: Bool { hasL3 && raw.l4_proto == 6 }
+    public var isUDP: Bool { hasL3 && raw.l4_proto == 17 }
+    public var isICMP: Bool { hasL3 && (raw.l4_proto == 1 && isIPv4 || raw.l4_proto == 58 && isIPv6) }
+
+    public var ifname: String { Self.string(raw.ifname) }
+    public var comm: String { Self.string(raw.comm) }
+
+    public var saddr: IPAddress? { address(raw.saddr) }
+    public var daddr: IPAddress? { address(raw.daddr) }
+
+    private func address(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                               UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> IPAddress? {
+        guard hasL3, isIPv4 || isIPv6 || isARP else { return nil }
+        let all = withUnsafeBytes(of: t) { Array($0) }
+        return IPAddress(bytes: isIPv6 ? all : Array(all.prefix(4)))
+    }
+
+    /// A fixed-size C char array up to its first NUL.
+    static func string<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { buf in
+            let end = buf.firstIndex(of: 0) ?? buf.count
+            return String(decoding: buf[..<end], as: UTF8.self)
+        }
+    }
+}

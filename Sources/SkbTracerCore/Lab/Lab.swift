@@ -1,0 +1,165 @@
+import Foundation
+
+/// A Docker-host-like lab: a bridge in the root namespace with two "container"
+/// namespaces on veth pairs, and a routed namespace reached through MASQUERADE.
+///
+///     c1 (eth0 .2) ─┐                       ┌ host:<p>-hr 198.19.N.1 ── r (eth0 198.19.N.2)
+///                   ├ host:<p>-br 198.18.N.1 ┤  (MASQUERADE on the way out)
+///     c2 (eth0 .3) ─┘
+///
+/// Every object is named with a unique prefix (`stl` + 4 hex digits) so cleanup
+/// never touches anything else. Lab namespaces get no default route: c1 and c2
+/// reach the routed subnet through a route for that subnet only. `destroy()`
+/// removes everything it created, including the iptables rules and the
+/// ip_forward sysctl it changed; run it on every path out.
+public final class Lab: @unchecked Sendable {
+    public let prefix: String
+    public let index: Int
+    private var created: [() -> Void] = []
+    private var destroyed = false
+
+    public var bridge: String { "\(prefix)-br" }
+    public var hostVeth1: String { "\(prefix)-h1" }
+    public var hostVeth2: String { "\(prefix)-h2" }
+    public var hostVethRouted: String { "\(prefix)-hr" }
+    public var container1: String { "\(prefix)-c1" }
+    public var container2: String { "\(prefix)-c2" }
+    public var routed: String { "\(prefix)-r" }
+    /// The interface inside each namespace, as Docker names it.
+    public let innerIf = "eth0"
+
+    public var bridgeIPv4: String { "198.18.\(index).1" }
+    public var c1IPv4: String { "198.18.\(index).2" }
+    public var c2IPv4: String { "198.18.\(index).3" }
+    public var hostRoutedIPv4: String { "198.19.\(index).1" }
+    public var routedIPv4: String { "198.19.\(index).2" }
+    public var bridgeIPv6: String { "fd00:5b:\(index)::1" }
+    public var c1IPv6: String { "fd00:5b:\(index)::2" }
+    public var c2IPv6: String { "fd00:5b:\(index)::3" }
+
+    /// A fresh prefix: `stl` + 4 hex digits (interface names must stay under 16 bytes).
+    public static func uniquePrefix() -> String {
+        "stl" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+    }
+
+    /// Builds the lab. On any failure, what was built is removed before the error
+    /// is thrown. `index` (1...250) picks the subnets 198.18.index.0/24 and
+    /// 198.19.index.0/24 (RFC 2544 benchmarking space).
+    public static func create(prefix: String = uniquePrefix(), index: Int = Int.random(in: 100...250)) throws -> Lab {
+        let lab = Lab(prefix: prefix, index: index)
+        do {
+            try lab.build()
+        } catch {
+            lab.destroy()
+            throw error
+        }
+        return lab
+    }
+
+    private init(prefix: String, index: Int) {
+        self.prefix = prefix
+        self.index = index
+    }
+
+    deinit { destroy() }
+
+    private func ip(_ args: String...) throws { try Command.check(["ip"] + args) }
+    private func inNS(_ ns: String, _ args: String...) throws { try Command.check(["ip", "-n", ns] + args) }
+
+    private func undo(_ args: [String]) { created.append { _ = try? Command.run(args) } }
+
+    private func build() throws {
+        guard geteuid() == 0 else {
+            throw RuntimeError("building the lab needs root", hint: "run with sudo")
+        }
+        for subnet in ["198.18.\(index).", "198.19.\(index)."] {
+            let routes = try Command.run(["ip", "-4", "route", "show"]).stdout
+            if routes.contains(subnet) {
+                throw RuntimeError("subnet \(subnet)0/24 is already in use on this host", hint: "pick another lab index")
+            }
+        }
+        // The bridge (the "docker0") with the containers' gateway addresses.
+        try ip("link", "add", bridge, "type", "bridge")
+        undo(["ip", "link", "del", bridge])
+        try ip("addr", "add", "\(bridgeIPv4)/24", "dev", bridge)
+        try ip("-6", "addr", "add", "\(bridgeIPv6)/64", "dev", bridge, "nodad")
+        try ip("link", "set", bridge, "up")
+
+        for (ns, hostIf, addr4, addr6) in [(container1, hostVeth1, c1IPv4, c1IPv6), (container2, hostVeth2, c2IPv4, c2IPv6)] {
+            try addNamespace(ns)
+            try ip("link", "add", hostIf, "type", "veth", "peer", "name", innerIf, "netns", ns)
+            undo(["ip", "link", "del", hostIf])
+            try ip("link", "set", hostIf, "master", bridge)
+            try ip("link", "set", hostIf, "up")
+            try inNS(ns, "addr", "add", "\(addr4)/24", "dev", innerIf)
+            try inNS(ns, "-6", "addr", "add", "\(addr6)/64", "dev", innerIf, "nodad")
+            try inNS(ns, "link", "set", innerIf, "up")
+            try inNS(ns, "link", "set", "lo", "up")
+            // No default route: only the routed lab subnet goes through the host.
+            try inNS(ns, "route", "add", "198.19.\(index).0/24", "via", bridgeIPv4)
+        }
+
+        // The routed namespace, reached from the containers through NAT.
+        try addNamespace(routed)
+        try ip("link", "add", hostVethRouted, "type", "veth", "peer", "name", innerIf, "netns", routed)
+        undo(["ip", "link", "del", hostVethRouted])
+        try ip("addr", "add", "\(hostRoutedIPv4)/24", "dev", hostVethRouted)
+        try ip("link", "set", hostVethRouted, "up")
+        try inNS(routed, "addr", "add", "\(routedIPv4)/24", "dev", innerIf)
+        try inNS(routed, "link", "set", innerIf, "up")
+        try inNS(routed, "link", "set", "lo", "up")
+
+        // Forwarding and NAT in the root namespace, each undone on destroy.
+        let forwardPath = "/proc/sys/net/ipv4/ip_forward"
+        let before = (try? String(contentsOfFile: forwardPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if before == "0" {
+            try "1\n".write(toFile: forwardPath, atomically: false, encoding: .utf8)
+            created.append { try? "0\n".write(toFile: forwardPath, atomically: false, encoding: .utf8) }
+        }
+        let comment = ["-m", "comment", "--comment", "skbtracer-lab-\(prefix)"]
+        try iptables(["-t", "nat", "-A", "POSTROUTING", "-s", "198.18.\(index).0/24", "-o", hostVethRouted, "-j", "MASQUERADE"] + comment)
+        // A host whose FORWARD policy is DROP (as Docker sets it) must still pass lab traffic.
+        try iptables(["-I", "FORWARD", "-i", bridge, "-j", "ACCEPT"] + comment)
+        try iptables(["-I", "FORWARD", "-o", bridge, "-j", "ACCEPT"] + comment)
+    }
+
+    private func addNamespace(_ ns: String) throws {
+        try ip("netns", "add", ns)
+        undo(["ip", "netns", "del", ns])
+    }
+
+    /// Adds a rule and remembers the matching delete.
+    private func iptables(_ rule: [String]) throws {
+        try Command.check(["iptables", "-w"] + rule)
+        var del = rule
+        if let i = del.firstIndex(where: { $0 == "-A" || $0 == "-I" }) { del[i] = "-D" }
+        undo(["iptables", "-w"] + del)
+    }
+
+    /// Removes everything, newest first. Safe to call more than once.
+    public func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        for undo in created.reversed() { undo() }
+        created.removeAll()
+    }
+
+    /// Runs a command inside a lab namespace (`ip netns exec`).
+    @discardableResult
+    public func exec(_ ns: String, _ args: [String], timeout: Double = 30) throws -> Command.Result {
+        try Command.run(["ip", "netns", "exec", ns] + args, timeout: timeout)
+    }
+
+    /// The namespace's inode, as events report it.
+    public func netnsInode(_ ns: String) -> UInt32? {
+        var st = stat()
+        guard stat("/run/netns/\(ns)", &st) == 0 else { return nil }
+        return UInt32(truncatingIfNeeded: st.st_ino)
+    }
+
+    public static func rootNetnsInode() -> UInt32? {
+        var st = stat()
+        guard stat("/proc/1/ns/net", &st) == 0 else { return nil }
+        return UInt32(truncatingIfNeeded: st.st_ino)
+    }
+}

@@ -1,0 +1,74 @@
+import CSkbTracerABI
+
+/// One JSON object per line; the schema is documented in docs/json-schema.md.
+/// Every field is always present; fields that do not apply are null.
+public struct JSONFormatter: EventFormatter {
+    public let context: FormatContext
+
+    public init(context: FormatContext) { self.context = context }
+
+    public func header(into b: inout ByteBuffer) {}
+
+    public func lost(count: UInt64, cpu: UInt32, into b: inout ByteBuffer) {
+        b.append("{\"type\":\"lost\",\"cpu\":"); b.appendDecimal(cpu)
+        b.append(",\"count\":"); b.appendDecimal(count); b.append("}\n")
+    }
+
+    public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
+        let e = ev.raw
+        let l3 = ev.hasL3
+        let ip = l3 && (ev.isIPv4 || ev.isIPv6)
+        let v6 = ev.isIPv6
+        b.append("{\"type\":\"event\",\"time\":\"")
+        context.clock.appendISO8601(e.ts_ns, to: &b)
+        b.append("\",\"ts_ns\":"); b.appendDecimal(e.ts_ns)
+        b.append(",\"relative_ns\":"); b.appendDecimal(context.relativeNs(e.ts_ns))
+        b.append(",\"probe\":\""); b.append(ev.probeName)
+        b.append("\",\"cpu\":"); b.appendDecimal(e.cpu)
+        b.append(",\"pid\":"); b.appendDecimal(e.pid)
+        b.append(",\"tid\":"); b.appendDecimal(e.tid)
+        b.append(",\"comm\":"); b.appendJSONString(ev.comm)
+        b.append(",\"netns\":"); b.appendDecimal(e.netns)
+        b.append(",\"ifindex\":"); b.appendDecimal(e.ifindex)
+        b.append(",\"ifname\":"); b.appendJSONString(ev.ifname)
+        b.append(",\"dmac\":")
+        if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.dmac, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"smac\":")
+        if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"l3_proto\":")
+        if e.l3_proto != 0 { b.append("\""); b.append(PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
+        b.append(",\"ip_len\":"); if ip { b.appendDecimal(e.ip_len) } else { b.append("null") }
+        b.append(",\"ttl\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ttl) } else { b.append("null") }
+        b.append(",\"saddr\":")
+        if l3 { b.append("\""); PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"daddr\":")
+        if l3 { b.append("\""); PacketText.appendAddress(e.daddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"l4_proto\":")
+        if ip { b.append("\""); b.append(PacketText.l4Name(e.l4_proto)); b.append("\"") } else { b.append("null") }
+        let ports = ev.hasL4 && (ev.isTCP || ev.isUDP)
+        b.append(",\"sport\":"); if ports { b.appendDecimal(e.sport) } else { b.append("null") }
+        b.append(",\"dport\":"); if ports { b.appendDecimal(e.dport) } else { b.append("null") }
+        b.append(",\"tcp_flags\":")
+        if ev.hasL4 && ev.isTCP && !ev.tupleFromSocket {
+            b.append("\""); PacketText.appendTCPFlags(e.tcp_flags, to: &b); b.append("\"")
+        } else { b.append("null") }
+        let icmp = ev.hasL4 && ev.isICMP
+        let echo = icmp && PacketText.isEcho(e)
+        b.append(",\"icmp_type\":"); if icmp { b.appendDecimal(e.icmp_type) } else { b.append("null") }
+        b.append(",\"icmp_code\":"); if icmp { b.appendDecimal(e.icmp_code) } else { b.append("null") }
+        b.append(",\"icmp_id\":"); if echo { b.appendDecimal(e.icmp_id) } else { b.append("null") }
+        b.append(",\"icmp_seq\":"); if echo { b.appendDecimal(e.icmp_seq) } else { b.append("null") }
+        b.append(",\"tuple_from_socket\":"); b.append(ev.tupleFromSocket ? "true" : "false")
+        b.append(",\"skb\":\""); b.appendHex(e.skb)
+        b.append("\",\"pkt_type\":\""); b.append(PacketText.pktType(e.pkt_type))
+        b.append("\",\"mark\":"); b.appendDecimal(e.mark)
+        b.append(",\"len\":"); b.appendDecimal(e.skb_len)
+        b.append(",\"drop_reason\":")
+        if ev.isDrop { b.append("\""); b.append(context.dropReasons.name(e.drop_reason)); b.append("\"") } else { b.append("null") }
+        b.append(",\"drop_reason_code\":"); if ev.isDrop { b.appendDecimal(e.drop_reason) } else { b.append("null") }
+        b.append(",\"location\":")
+        if ev.hasLocation && e.location != 0 { b.appendJSONString(context.symbols.symbolize(e.location)) } else { b.append("null") }
+        b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
+        b.append("}\n")
+    }
+}

@@ -1,0 +1,135 @@
+import CSkbTracerABI
+
+/// skbtracer's columns: TIME NETWORK_NS CPU INTERFACE DEST_MAC IP_LEN PKT_INFO
+/// TRACE_INFO, then the task, and the drop reason and location on drops.
+///
+///     04:38:12.123456 4026532290 1   ceth0            aa:bb:cc:dd:ee:ff 84     I_request:198.18.10.2->198.18.10.3 id=7 seq=1  0xffff88810a3b5d00.host:net_dev_queue ping/1234
+public struct TextFormatter: EventFormatter {
+    public let context: FormatContext
+
+    public init(context: FormatContext) { self.context = context }
+
+    static let timeWidth = 16
+    static let netnsWidth = 11
+    static let cpuWidth = 4
+    static let ifWidth = 17
+    static let macWidth = 18
+    static let lenWidth = 7
+    static let pktWidth = 52
+
+    public func header(into b: inout ByteBuffer) {
+        var s = b.count
+        b.append(context.timeFormat == .wallClock ? "TIME" : context.timeFormat == .monotonic ? "TIMESTAMP" : "RELATIVE")
+        b.pad(from: s, to: Self.timeWidth); s = b.count
+        b.append("NETWORK_NS"); b.pad(from: s, to: Self.netnsWidth); s = b.count
+        b.append("CPU"); b.pad(from: s, to: Self.cpuWidth); s = b.count
+        b.append("INTERFACE"); b.pad(from: s, to: Self.ifWidth); s = b.count
+        b.append("DEST_MAC"); b.pad(from: s, to: Self.macWidth); s = b.count
+        b.append("IP_LEN"); b.pad(from: s, to: Self.lenWidth); s = b.count
+        b.append("PKT_INFO"); b.pad(from: s, to: Self.pktWidth)
+        b.append("TRACE_INFO\n")
+    }
+
+    public func lost(count: UInt64, cpu: UInt32, into b: inout ByteBuffer) {
+        b.append("--- ")
+        b.appendDecimal(count)
+        b.append(" events lost on CPU ")
+        b.appendDecimal(cpu)
+        b.append(" (ring buffer full) ---\n")
+    }
+
+    public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
+        let e = ev.raw
+        var s = b.count
+        switch context.timeFormat {
+        case .wallClock: context.clock.appendWallClock(e.ts_ns, to: &b)
+        case .monotonic: Clock.appendSeconds(e.ts_ns, to: &b)
+        case .relative: Clock.appendSeconds(context.relativeNs(e.ts_ns), to: &b)
+        }
+        b.pad(from: s, to: Self.timeWidth); s = b.count
+        b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
+        b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
+        withUnsafeBytes(of: e.ifname) { name in
+            let end = name.firstIndex(of: 0) ?? name.count
+            if end > 0 { b.append(contentsOf: name[..<end]) } else if e.ifindex != 0 {
+                b.append("if"); b.appendDecimal(e.ifindex)
+            } else { b.append("-") }
+        }
+        b.pad(from: s, to: Self.ifWidth); s = b.count
+        if ev.hasMAC { PacketText.appendMAC(e.dmac, to: &b) } else { b.append("-") }
+        b.pad(from: s, to: Self.macWidth); s = b.count
+        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) { b.appendDecimal(e.ip_len) } else { b.append("-") }
+        b.pad(from: s, to: Self.lenWidth); s = b.count
+        Self.appendPacketInfo(ev, to: &b)
+        b.pad(from: s, to: Self.pktWidth)
+
+        b.appendHex(e.skb); b.append(UInt8(ascii: "."))
+        b.append(PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
+        b.append(ev.probeName)
+        b.append(UInt8(ascii: " "))
+        withUnsafeBytes(of: e.comm) { c in b.append(contentsOf: c[..<(c.firstIndex(of: 0) ?? c.count)]) }
+        b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
+        if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
+        if ev.isDrop {
+            b.append(" drop="); b.append(context.dropReasons.name(e.drop_reason))
+        }
+        if ev.hasLocation && e.location != 0 {
+            b.append(" at="); b.append(context.symbols.symbolize(e.location))
+        }
+        b.append(UInt8(ascii: "\n"))
+    }
+
+    /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,
+    /// `I6_reply:...`, `A_request:a->b` (ARP), `P_47:a->b`, `L3_0x88cc`, or `-`.
+    public static func appendPacketInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
+        let e = ev.raw
+        guard ev.hasL3 else {
+            if e.l3_proto != 0 { b.append("L3_"); b.append(PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
+            return
+        }
+        let v6 = ev.isIPv6
+        if ev.isARP {
+            b.append(e.icmp_type == 1 ? "A_request:" : e.icmp_type == 2 ? "A_reply:" : "A:")
+            PacketText.appendIPv4(e.saddr, to: &b); b.append("->"); PacketText.appendIPv4(e.daddr, to: &b)
+            return
+        }
+        if ev.isTCP || ev.isUDP {
+            if ev.isTCP {
+                b.append("T_")
+                if ev.hasL4 { PacketText.appendTCPFlags(e.tcp_flags, to: &b) }
+                b.append(UInt8(ascii: ":"))
+            } else {
+                b.append("U:")
+            }
+            if v6 { b.append(UInt8(ascii: "[")) }
+            PacketText.appendAddress(e.saddr, ipv6: v6, to: &b)
+            if v6 { b.append(UInt8(ascii: "]")) }
+            b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport); b.append("->")
+            if v6 { b.append(UInt8(ascii: "[")) }
+            PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
+            if v6 { b.append(UInt8(ascii: "]")) }
+            b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport)
+            if ev.tupleFromSocket { b.append(" (socket)") }
+            return
+        }
+        if ev.isICMP {
+            b.append(v6 ? "I6_" : "I_")
+            if ev.hasL4 {
+                if let name = PacketText.icmpTypeName(e.icmp_type, v6: v6) { b.append(name) } else {
+                    b.append("type"); b.appendDecimal(e.icmp_type)
+                }
+                if !PacketText.isEcho(e) && e.icmp_code != 0 { b.append("/"); b.appendDecimal(e.icmp_code) }
+            }
+            b.append(UInt8(ascii: ":"))
+            PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("->")
+            PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
+            if ev.hasL4 && PacketText.isEcho(e) {
+                b.append(" id="); b.appendDecimal(e.icmp_id); b.append(" seq="); b.appendDecimal(e.icmp_seq)
+            }
+            return
+        }
+        b.append("P_"); b.appendDecimal(e.l4_proto); b.append(UInt8(ascii: ":"))
+        PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("->")
+        PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
+    }
+}

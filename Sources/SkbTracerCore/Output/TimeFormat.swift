@@ -1,0 +1,69 @@
+import Foundation
+
+/// How event times print: skbtracer's `-T` (wall clock HH:MM:SS.micro, the
+/// default), `-t` (seconds.micro of CLOCK_MONOTONIC, as bpf_ktime_get_ns), or
+/// seconds since the first event.
+public enum TimeFormat: String, Sendable, CaseIterable {
+    case wallClock = "time"
+    case monotonic = "timestamp"
+    case relative = "relative"
+}
+
+/// Turns bpf_ktime_get_ns() values into printed times.
+public struct Clock: Sendable {
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns, read once at start.
+    public let realtimeOffsetNs: Int64
+    /// Seconds east of UTC for HH:MM:SS in local time.
+    public let utcOffsetSeconds: Int64
+
+    public init() {
+        var rt = timespec(), mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        clock_gettime(CLOCK_REALTIME, &rt)
+        realtimeOffsetNs = (Int64(rt.tv_sec) - Int64(mono.tv_sec)) * 1_000_000_000
+            + Int64(rt.tv_nsec) - Int64(mono.tv_nsec)
+        var t = time_t(rt.tv_sec)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        utcOffsetSeconds = Int64(parts.tm_gmtoff)
+    }
+
+    public init(realtimeOffsetNs: Int64, utcOffsetSeconds: Int64) {
+        self.realtimeOffsetNs = realtimeOffsetNs
+        self.utcOffsetSeconds = utcOffsetSeconds
+    }
+
+    public func wallNs(_ ktimeNs: UInt64) -> Int64 { Int64(bitPattern: ktimeNs) &+ realtimeOffsetNs }
+
+    /// HH:MM:SS.uuuuuu (local time).
+    public func appendWallClock(_ ktimeNs: UInt64, to b: inout ByteBuffer) {
+        let ns = wallNs(ktimeNs) + utcOffsetSeconds * 1_000_000_000
+        let secOfDay = UInt64((ns / 1_000_000_000) % 86_400 + 86_400) % 86_400
+        b.appendDecimal(secOfDay / 3600, width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(secOfDay / 60 % 60, width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(secOfDay % 60, width: 2); b.append(UInt8(ascii: "."))
+        b.appendDecimal(UInt64(ns % 1_000_000_000 + 1_000_000_000) % 1_000_000_000 / 1000, width: 6)
+    }
+
+    /// seconds.uuuuuu
+    public static func appendSeconds(_ ns: UInt64, to b: inout ByteBuffer) {
+        b.appendDecimal(ns / 1_000_000_000)
+        b.append(UInt8(ascii: "."))
+        b.appendDecimal(ns % 1_000_000_000 / 1000, width: 6)
+    }
+
+    /// RFC 3339 in UTC with microseconds, for JSON.
+    public func appendISO8601(_ ktimeNs: UInt64, to b: inout ByteBuffer) {
+        let ns = wallNs(ktimeNs)
+        var t = time_t(ns / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        b.appendDecimal(UInt64(parts.tm_year + 1900), width: 4); b.append(UInt8(ascii: "-"))
+        b.appendDecimal(UInt64(parts.tm_mon + 1), width: 2); b.append(UInt8(ascii: "-"))
+        b.appendDecimal(UInt64(parts.tm_mday), width: 2); b.append(UInt8(ascii: "T"))
+        b.appendDecimal(UInt64(parts.tm_hour), width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(UInt64(parts.tm_min), width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(UInt64(parts.tm_sec), width: 2); b.append(UInt8(ascii: "."))
+        b.appendDecimal(UInt64(ns % 1_000_000_000) / 1000, width: 6); b.append(UInt8(ascii: "Z"))
+    }
+}

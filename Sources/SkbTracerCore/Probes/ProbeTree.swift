@@ -1,0 +1,32 @@
+/// `skbtracer --list`: the probe tree, marking what the running kernel supports.
+public enum ProbeTree {
+    /// `supports` nil means the kernel could not be asked (no BTF).
+    public static func render(supports: [ProbeSupport]?) -> String {
+        let byName = Dictionary(uniqueKeysWithValues: (supports ?? []).map { ($0.probe.name, $0) })
+        var out = "Probes of the tracepoint backend ([+] available on this kernel, [-] missing, * traced by default)\n"
+        out += "Select with -t/--trace GROUP|PROBE[,...]; `all` selects every probe, `default` the starred ones.\n\n"
+        out += "all\n"
+        let groups = ProbeGroup.allCases
+        for (gi, group) in groups.enumerated() {
+            let lastGroup = gi == groups.count - 1
+            out += (lastGroup ? "└── " : "├── ") + group.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
+                + group.summary + "\n"
+            let probes = ProbeCatalogue.all.filter { $0.group == group }
+            for (pi, p) in probes.enumerated() {
+                let mark: String
+                switch byName[p.name]?.status {
+                case .available?: mark = "[+]"
+                case .missing?: mark = "[-]"
+                case nil: mark = "[?]"
+                }
+                var line = (lastGroup ? "    " : "│   ") + (pi == probes.count - 1 ? "└── " : "├── ")
+                line += "\(mark) \(p.name)\(p.isDefault ? " *" : "")"
+                line = line.padding(toLength: 46, withPad: " ", startingAt: 0)
+                line += p.summary
+                if case .missing(let why)? = byName[p.name]?.status { line += " (\(why))" }
+                out += line + "\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,228 @@
+import BPFKit
+import CSkbTracerABI
+import Foundation
+import SkbTracerBPFObject
+
+/// One trace: load and attach the probes, read events, detach.
+///
+/// `start()` attaches; `poll()` reads what arrived; `finish()` drains the ring,
+/// reads the loss counters and releases every link and program. The object owns
+/// its links, so an error anywhere in between still leaves nothing attached.
+public final class TracerSession {
+    public let options: TracerOptions
+    public private(set) var summary = TraceSummary()
+    public private(set) var supports: [ProbeSupport] = []
+    public private(set) var warnings: [String] = []
+
+    private let sink: OutputSink
+    private let formatter: any EventFormatter
+    private let context: FormatContext
+    private let btf: KernelBTF
+    private var object: BPFObject?
+    private var ring: RingBuffer?
+    private var lostMarkers: UInt64 = 0
+    private var startNs: UInt64 = 0
+    /// Called for every decoded event before it is formatted (tests, the demo).
+    public var onEvent: ((TraceEvent) -> Void)?
+    /// A user-space filter after the BPF one (the demo keeps its lab's packets).
+    public var acceptEvent: ((TraceEvent) -> Bool)?
+
+    public var isDone: Bool {
+        if let c = options.count, summary.printed >= UInt64(c) { return true }
+        return sink.writeError != nil
+    }
+
+    public init(options: TracerOptions, sink: OutputSink? = nil) throws {
+        self.options = options
+        guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else {
+            throw RuntimeError("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
+                               hint: "skbtracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+        }
+        btf = try KernelBTF()
+        if let path = options.outputPath { self.sink = try OutputSink(path: path) } else { self.sink = sink ?? OutputSink() }
+        context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
+                                timeFormat: options.timeFormat)
+        formatter = makeFormatter(options.format, context: context)
+    }
+
+    /// Which of the requested probes this kernel can attach, and why not.
+    public static func resolveSupport(_ probes: [Probe], btf: KernelBTF) -> [ProbeSupport] {
+        probes.map { ProbeSupport.resolve($0, btf: btf) }
+    }
+
+    public func start() throws {
+        if let ready = options.readyFile { unlink(ready) }
+        LibbpfLog.setVerbose(options.verbose)
+        supports = Self.resolveSupport(options.probes, btf: btf)
+        for s in supports {
+            if case .missing(let why) = s.status { warnings.append("probe \(s.probe.name) skipped: \(why)") }
+        }
+        var usable = supports.filter(\.isAvailable)
+        summary.requested = options.probes.count
+        guard !usable.isEmpty else {
+            throw RuntimeError("none of the selected probes exists on this kernel",
+                               hint: "run `skbtracer --list` to see what this kernel supports")
+        }
+
+        // A program the verifier rejects is dropped and the rest loaded again:
+        // one odd tracepoint must not cost the whole trace.
+        var attempts = 0
+        while true {
+            attempts += 1
+            let obj = try openObject(usable)
+            do {
+                try obj.load()
+                object = obj
+                break
+            } catch let error as BPFError {
+                let log = LibbpfLog.take()
+                obj.close()
+                if options.verbose == false, attempts <= 3,
+                   let failed = Self.failedProgram(in: log), let i = usable.firstIndex(where: { $0.probe.programName == failed }),
+                   error.errno != 1, usable.count > 1 {
+                    warnings.append("probe \(usable[i].probe.name) skipped: the verifier rejected it (run with --verbose for its log)")
+                    usable.remove(at: i)
+                    continue
+                }
+                throw RuntimeError("load BPF programs: \(BPFError.message(error.errno)) (errno \(error.errno))",
+                                   hint: error.errno == 1 || error.errno == 13
+                                       ? "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"
+                                       : "run with --verbose to see libbpf's and the verifier's log")
+            }
+        }
+        guard let object else { return }
+        for s in usable {
+            guard let prog = object.program(named: s.probe.programName) else { continue }
+            do {
+                try object.attach(prog)
+                summary.attached += 1
+            } catch let error as BPFError {
+                warnings.append("probe \(s.probe.name) not attached: \(error)")
+            }
+        }
+        guard summary.attached > 0 else {
+            object.close()
+            self.object = nil
+            throw RuntimeError("no probe could be attached", hint: "run with --verbose to see libbpf's log")
+        }
+        guard let events = object.map(named: "events") else {
+            throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
+        }
+        ring = try RingBuffer(map: events) { [unowned self] bytes in self.handle(bytes) }
+        if options.printHeader { sink.write { formatter.header(into: &$0) } }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        startNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        if let ready = options.readyFile {
+            guard FileManager.default.createFile(atPath: ready, contents: Data("ready\n".utf8)) else {
+                throw RuntimeError("cannot create ready file \(ready)", hint: "check the directory exists and is writable")
+            }
+        }
+    }
+
+    private func openObject(_ usable: [ProbeSupport]) throws -> BPFObject {
+        guard let elf = Data(base64Encoded: EmbeddedBPFObjects.tracepoints) else {
+            throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
+        }
+        let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
+        var config = st_config()
+        options.filter.apply(to: &config)
+        config.wakeup_bytes = options.wakeupBytes
+        withUnsafeMutableBytes(of: &config.probe_args) { raw in
+            let args = raw.bindMemory(to: st_probe_args.self)
+            for i in 0..<args.count {
+                args[i] = st_probe_args(skb: UInt8(ST_ARG_NONE), sk: UInt8(ST_ARG_NONE),
+                                        reason: UInt8(ST_ARG_NONE), location: UInt8(ST_ARG_NONE))
+            }
+            for s in usable { args[Int(s.probe.id)] = s.arguments }
+        }
+        let wanted = Set(usable.map(\.probe.programName))
+        for prog in obj.programs { prog.setAutoload(wanted.contains(prog.name)) }
+        guard let rodata = obj.map(named: ".rodata") else {
+            throw RuntimeError("BPF object has no .rodata", hint: "rebuild skbtracer")
+        }
+        try rodata.writeInitialValue(config)
+        try obj.map(named: "events")?.setMaxEntries(options.ringBytes)
+        return obj
+    }
+
+    /// libbpf names the program that failed: "prog 'tp_x': failed to load".
+    static func failedProgram(in log: String) -> String? {
+        guard let r = log.range(of: "prog '") else { return nil }
+        let rest = log[r.upperBound...]
+        guard let end = rest.firstIndex(of: "'") else { return nil }
+        return String(rest[..<end])
+    }
+
+    private func handle(_ bytes: UnsafeRawBufferPointer) {
+        let event: TraceEvent
+        do { event = try TraceEvent(bytes: bytes) } catch {
+            summary.malformed += 1
+            return
+        }
+        if let accept = acceptEvent, !accept(event) { return }
+        summary.events += 1
+        if let c = options.count, summary.printed >= UInt64(c) { return }
+        onEvent?(event)
+        if event.raw.lost_before > 0 {
+            lostMarkers += UInt64(event.raw.lost_before)
+            sink.write { formatter.lost(count: UInt64(event.raw.lost_before), cpu: event.raw.cpu, into: &$0) }
+        }
+        sink.write { formatter.event(event, into: &$0) }
+        summary.printed += 1
+    }
+
+    /// Waits up to the poll timeout, reads everything available, flushes output.
+    /// Returns false once the trace should end.
+    @discardableResult
+    public func poll(timeoutMs: Int32? = nil) -> Bool {
+        guard let ring else { return false }
+        ring.poll(timeoutMs: timeoutMs ?? options.pollTimeoutMs)
+        // Producers wake the reader only in batches: read whatever is there.
+        ring.consume()
+        sink.flush()
+        if let d = options.duration {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let ns = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+            if Double(ns - startNs) / 1e9 >= d { summary.stopReason = "duration reached"; return false }
+        }
+        if let c = options.count, summary.printed >= UInt64(c) { summary.stopReason = "count reached"; return false }
+        if sink.writeError != nil { summary.stopReason = "output closed"; return false }
+        if StopSignals.requested { summary.stopReason = "signal"; return false }
+        return true
+    }
+
+    /// Polls until a stop condition: signal, count, duration, closed output.
+    public func run() {
+        while poll() {}
+    }
+
+    /// Drains the ring, accounts for every lost event, releases all BPF objects.
+    @discardableResult
+    public func finish() -> TraceSummary {
+        if let ring {
+            ring.consume()
+            if let lossMap = object?.map(named: "lost_events"),
+               let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
+                summary.lost = perCPU.reduce(0) { $0 + $1.total }
+                // Losses after a CPU's last record have no event to carry them.
+                if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
+                    let missing = summary.lost - lostMarkers
+                    sink.write { formatter.lost(count: missing, cpu: UInt32.max, into: &$0) }
+                }
+            }
+            sink.flush()
+            ring.free()
+        }
+        ring = nil
+        object?.close()
+        object = nil
+        return summary
+    }
+
+    deinit {
+        ring?.free()
+        object?.close()
+    }
+}

@@ -1,0 +1,2 @@
+import SkbTracerCLI
+SkbTracerMain.run()

@@ -1,0 +1,424 @@
+/* Building, filtering and emitting one st_event from an sk_buff.
+ *
+ * Shared by every probe family: a probe only finds the skb (and maybe a sock, a
+ * drop reason, a location) and calls st_trace_skb(). Everything is inline so each
+ * program is verified with its own constant probe id and the verifier prunes
+ * whatever the read-only config switches off.
+ */
+#ifndef SKBTRACER_SKB_EVENT_BPF_H
+#define SKBTRACER_SKB_EVENT_BPF_H
+
+#include <stdbool.h>
+#include "kernel_types.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "skbtracer_abi.h"
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_ARP 0x0806
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define MAC_HEADER_UNSET 0xffff
+#define IPV6_EXT_HEADERS_MAX 6
+
+const volatile struct st_config cfg = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* the loader may resize before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_loss);
+} lost_events SEC(".maps");
+
+/* Reads packet bytes at head + off. Packet memory is not BTF-typed, so direct
+ * loads are not allowed here: one helper call per header. */
+static __always_inline int read_packet(void *dst, __u32 size, const unsigned char *head, __u32 off)
+{
+	return bpf_probe_read_kernel(dst, size, head + off);
+}
+
+static __always_inline void parse_l4(struct st_event *e, const unsigned char *head, __u32 off)
+{
+	__u8 l4[14];
+
+	switch (e->l4_proto) {
+	case IPPROTO_TCP:
+		if (read_packet(l4, 14, head, off))
+			return;
+		e->sport = (l4[0] << 8) | l4[1];
+		e->dport = (l4[2] << 8) | l4[3];
+		e->tcp_flags = l4[13];
+		break;
+	case IPPROTO_UDP:
+		if (read_packet(l4, 4, head, off))
+			return;
+		e->sport = (l4[0] << 8) | l4[1];
+		e->dport = (l4[2] << 8) | l4[3];
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (read_packet(l4, 8, head, off))
+			return;
+		e->icmp_type = l4[0];
+		e->icmp_code = l4[1];
+		e->icmp_id = (l4[4] << 8) | l4[5];
+		e->icmp_seq = (l4[6] << 8) | l4[7];
+		break;
+	default:
+		return;
+	}
+	e->flags |= ST_EVF_L4;
+}
+
+static __always_inline void parse_ipv4(struct st_event *e, const unsigned char *head, __u32 off)
+{
+	__u8 ip[20];
+
+	if (read_packet(ip, sizeof(ip), head, off))
+		return;
+	if ((ip[0] >> 4) != 4)
+		return;
+	e->l3_proto = ETH_P_IP;
+	e->ip_len = (ip[2] << 8) | ip[3];
+	e->ttl = ip[8];
+	e->l4_proto = ip[9];
+	__builtin_memcpy(e->saddr, &ip[12], 4);
+	__builtin_memcpy(e->daddr, &ip[16], 4);
+	e->flags |= ST_EVF_L3;
+	/* Only the first fragment carries the L4 header. */
+	if ((((ip[6] << 8) | ip[7]) & 0x1fff) != 0)
+		return;
+	parse_l4(e, head, off + (ip[0] & 0x0f) * 4);
+}
+
+static __always_inline void parse_ipv6(struct st_event *e, const unsigned char *head, __u32 off)
+{
+	__u8 ip[40];
+	__u8 ext[4];
+	__u8 next;
+
+	if (read_packet(ip, sizeof(ip), head, off))
+		return;
+	if ((ip[0] >> 4) != 6)
+		return;
+	e->l3_proto = ETH_P_IPV6;
+	e->ip_len = ((ip[4] << 8) | ip[5]) + 40;
+	e->ttl = ip[7];
+	__builtin_memcpy(e->saddr, &ip[8], 16);
+	__builtin_memcpy(e->daddr, &ip[24], 16);
+	e->flags |= ST_EVF_L3;
+
+	next = ip[6];
+	off += 40;
+	/* Walk extension headers to the transport header; bounded for the verifier. */
+	for (int i = 0; i < IPV6_EXT_HEADERS_MAX; i++) {
+		switch (next) {
+		case 0:  /* hop-by-hop */
+		case 43: /* routing */
+		case 60: /* destination options */
+			if (read_packet(ext, 2, head, off))
+				return;
+			next = ext[0];
+			off += (ext[1] + 1) * 8;
+			break;
+		case 44: /* fragment: only the first fragment carries L4 */
+			if (read_packet(ext, 4, head, off))
+				return;
+			if ((((ext[2] << 8) | ext[3]) & 0xfff8) != 0) {
+				e->l4_proto = ext[0];
+				return;
+			}
+			next = ext[0];
+			off += 8;
+			break;
+		case 51: /* authentication header: length in 4-byte units */
+			if (read_packet(ext, 2, head, off))
+				return;
+			next = ext[0];
+			off += (ext[1] + 2) * 4;
+			break;
+		default:
+			goto done;
+		}
+	}
+done:
+	e->l4_proto = next;
+	parse_l4(e, head, off);
+}
+
+static __always_inline void parse_arp(struct st_event *e, const unsigned char *head, __u32 off)
+{
+	__u8 arp[28];
+
+	/* Ethernet/IPv4 ARP only: sender and target protocol addresses. */
+	if (read_packet(arp, sizeof(arp), head, off))
+		return;
+	if (arp[4] != 6 || arp[5] != 4)
+		return;
+	e->l3_proto = ETH_P_ARP;
+	e->icmp_type = arp[7]; /* ARP opcode (1 request, 2 reply) */
+	__builtin_memcpy(e->saddr, &arp[14], 4);
+	__builtin_memcpy(e->daddr, &arp[24], 4);
+	e->flags |= ST_EVF_L3;
+}
+
+/* Finds the L2 and L3 headers. The network header is not reliable on every probe:
+ * on receive before __netif_receive_skb_core it may not be reset yet, and on the
+ * local output path the MAC header is unset until dev_queue_xmit. So: trust a set
+ * MAC header on Ethernet-like devices, else the network header, else give up. */
+static __always_inline void parse_packet(struct st_event *e, struct sk_buff *skb, struct net_device *dev)
+{
+	const unsigned char *head = skb->head;
+	__u16 mac = skb->mac_header;
+	__u16 nh = skb->network_header;
+	__u16 proto = bpf_ntohs(skb->protocol);
+	__u32 l3_off;
+	__u8 eth[ETH_HLEN + 4];
+
+	if (mac != MAC_HEADER_UNSET && dev && dev->hard_header_len == ETH_HLEN) {
+		if (read_packet(eth, ETH_HLEN, head, mac))
+			return;
+		__builtin_memcpy(e->dmac, eth, 6);
+		__builtin_memcpy(e->smac, eth + 6, 6);
+		e->flags |= ST_EVF_MAC;
+		proto = (eth[12] << 8) | eth[13];
+		l3_off = mac + ETH_HLEN;
+		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+			if (read_packet(eth, 4, head, l3_off))
+				return;
+			proto = (eth[2] << 8) | eth[3];
+			l3_off += 4;
+		}
+	} else if (nh != 0) {
+		l3_off = nh;
+	} else {
+		return; /* no headers built yet (e.g. an skb still in a TCP write queue) */
+	}
+
+	if (proto == 0) {
+		/* The local output path sets skb->protocol late: sniff the version. */
+		if (read_packet(eth, 1, head, l3_off))
+			return;
+		proto = (eth[0] >> 4) == 4 ? ETH_P_IP : (eth[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
+	}
+	e->l3_proto = proto;
+	if (proto == ETH_P_IP)
+		parse_ipv4(e, head, l3_off);
+	else if (proto == ETH_P_IPV6)
+		parse_ipv6(e, head, l3_off);
+	else if (proto == ETH_P_ARP)
+		parse_arp(e, head, l3_off);
+}
+
+/* When the skb has no headers yet, the owning socket still knows the flow. */
+static __always_inline void tuple_from_sock(struct st_event *e, struct sock *sk)
+{
+	unsigned short family = sk->__sk_common.skc_family;
+
+	if (family == AF_INET) {
+		__u32 s = sk->__sk_common.skc_rcv_saddr, d = sk->__sk_common.skc_daddr;
+
+		__builtin_memcpy(e->saddr, &s, 4);
+		__builtin_memcpy(e->daddr, &d, 4);
+		e->l3_proto = ETH_P_IP;
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr);
+		e->l3_proto = ETH_P_IPV6;
+	} else {
+		return;
+	}
+	e->l4_proto = sk->sk_protocol;
+	e->sport = sk->__sk_common.skc_num;
+	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->flags |= ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK;
+}
+
+/* Byte by byte: cfg is volatile, and memcmp() would drop the qualifier. */
+static __always_inline bool addr_equal(const __u8 *a, const volatile struct st_addr_filter *f)
+{
+	int n = f->family == 4 ? 4 : 16;
+
+	for (int i = 0; i < 16; i++) {
+		if (i < n && a[i] != f->addr[i])
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool addr_family_matches(const struct st_event *e, const volatile struct st_addr_filter *f)
+{
+	if (!(e->flags & ST_EVF_L3))
+		return false;
+	if (f->family == 4)
+		return e->l3_proto == ETH_P_IP || e->l3_proto == ETH_P_ARP;
+	return e->l3_proto == ETH_P_IPV6;
+}
+
+/* The packet filters; pre_filter() already handled pid, netns, ifname and mark. */
+static __always_inline bool packet_matches(const struct st_event *e)
+{
+	__u32 on = cfg.filter_flags;
+
+	if ((on & ST_F_L3_PROTO) && e->l3_proto != cfg.filter_l3_proto)
+		return false;
+	if ((on & ST_F_L4_PROTO) && (!(e->flags & ST_EVF_L3) || e->l4_proto != cfg.filter_l4_proto))
+		return false;
+	if (on & ST_F_ADDR) {
+		if (!addr_family_matches(e, &cfg.filter_addr))
+			return false;
+		if (!addr_equal(e->saddr, &cfg.filter_addr) && !addr_equal(e->daddr, &cfg.filter_addr))
+			return false;
+	}
+	if (on & ST_F_SADDR) {
+		if (!addr_family_matches(e, &cfg.filter_saddr) || !addr_equal(e->saddr, &cfg.filter_saddr))
+			return false;
+	}
+	if (on & ST_F_DADDR) {
+		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(e->daddr, &cfg.filter_daddr))
+			return false;
+	}
+	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
+		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
+			return false;
+		if ((on & ST_F_PORT) && e->sport != cfg.filter_port && e->dport != cfg.filter_port)
+			return false;
+		if ((on & ST_F_SPORT) && e->sport != cfg.filter_sport)
+			return false;
+		if ((on & ST_F_DPORT) && e->dport != cfg.filter_dport)
+			return false;
+	}
+	if (on & ST_F_ICMP_ID) {
+		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_ICMP && e->l4_proto != IPPROTO_ICMPV6))
+			return false;
+		if (e->icmp_id != cfg.filter_icmp_id)
+			return false;
+	}
+	if (on & ST_F_TCP_FLAGS) {
+		if (!(e->flags & ST_EVF_L4) || e->l4_proto != IPPROTO_TCP)
+			return false;
+		if ((e->tcp_flags & cfg.filter_tcp_flags) != cfg.filter_tcp_flags)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool ifname_matches(const char *name)
+{
+	for (int i = 0; i < ST_IFNAMSIZ; i++) {
+		if (name[i] != cfg.filter_ifname[i])
+			return false;
+		if (name[i] == 0)
+			break;
+	}
+	return true;
+}
+
+static __always_inline void emit(struct st_event *e)
+{
+	__u32 zero = 0;
+	struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
+	struct st_event *rec;
+	__u64 flags;
+
+	if (!loss)
+		return;
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		/* Never silent: counted per CPU, reported in the stream and at exit. */
+		loss->total++;
+		loss->pending++;
+		return;
+	}
+	e->lost_before = loss->pending;
+	loss->pending = 0;
+	__builtin_memcpy(rec, e, sizeof(*rec));
+	/* Wake the reader in batches: a wake-up costs more than many records. */
+	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
+/* Probes whose skb sits in a socket queue: skb->dev is reused there (UDP keeps
+ * dev_scratch in it), so the interface comes from skb_iif and the netns from sk. */
+static __always_inline bool probe_in_socket(enum st_probe_id probe)
+{
+	return probe == ST_PROBE_SKB_COPY_DATAGRAM_IOVEC || probe == ST_PROBE_SOCK_RCVQUEUE_FULL ||
+	       probe == ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB;
+}
+
+static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
+					__u32 drop_reason, __u64 location, __u32 event_flags)
+{
+	struct st_event e = {};
+	struct net_device *dev = NULL;
+	__u32 on = cfg.filter_flags;
+	__u64 pid_tgid;
+
+	if (!skb)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
+		return 0;
+	if (!sk)
+		sk = skb->sk;
+	if (!probe_in_socket(probe))
+		dev = skb->dev;
+
+	if (dev) {
+		e.netns = dev->nd_net.net->ns.inum;
+		e.ifindex = dev->ifindex;
+		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+	} else {
+		e.ifindex = skb->skb_iif;
+		if (sk)
+			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+	}
+	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns)
+		return 0;
+	if ((on & ST_F_IFNAME) && !ifname_matches(e.ifname))
+		return 0;
+	e.mark = skb->mark;
+	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
+		return 0;
+
+	parse_packet(&e, skb, dev);
+	if (!(e.flags & ST_EVF_L3) && sk)
+		tuple_from_sock(&e, sk);
+	if (!packet_matches(&e))
+		return 0;
+
+	e.kind = ST_RECORD_EVENT;
+	e.size = sizeof(e);
+	e.probe = probe;
+	e.cpu = bpf_get_smp_processor_id();
+	e.ts_ns = bpf_ktime_get_ns();
+	e.skb = (__u64)skb;
+	e.location = location;
+	e.drop_reason = drop_reason;
+	e.flags |= event_flags;
+	e.pid = pid_tgid >> 32;
+	e.tid = (__u32)pid_tgid;
+	e.skb_len = skb->len;
+	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
+	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	emit(&e);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what skbtracer needs to build and what its labs and tests use.
+# Debian 12 packages only; safe to run again.
+set -euo pipefail
+packages=(
+  libbpf-dev libelf-dev zlib1g-dev
+  iproute2 iptables nftables
+  iputils-ping python3
+  bpftool
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# tracefs is not always mounted; tracepoint programs do not need it, but
+# inspecting them by hand does.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
