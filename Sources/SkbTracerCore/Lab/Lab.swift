@@ -10,8 +10,8 @@ import Foundation
 /// Every object is named with a unique prefix (`stl` + 4 hex digits) so cleanup
 /// never touches anything else. Lab namespaces get no default route: c1 and c2
 /// reach the routed subnet through a route for that subnet only. `destroy()`
-/// removes everything it created, including the iptables rules and the
-/// ip_forward sysctl it changed; run it on every path out.
+/// removes everything it created, including its iptables rules; run it on
+/// every path out.
 public final class Lab: @unchecked Sendable {
     public let prefix: String
     public let index: Int
@@ -109,12 +109,11 @@ public final class Lab: @unchecked Sendable {
         try inNS(routed, "link", "set", innerIf, "up")
         try inNS(routed, "link", "set", "lo", "up")
 
-        // Forwarding and NAT in the root namespace, each undone on destroy.
-        let forwardPath = "/proc/sys/net/ipv4/ip_forward"
-        let before = (try? String(contentsOfFile: forwardPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if before == "0" {
-            try "1\n".write(toFile: forwardPath, atomically: false, encoding: .utf8)
-            created.append { try? "0\n".write(toFile: forwardPath, atomically: false, encoding: .utf8) }
+        // Forwarding only on the lab's own host interfaces (the input device's
+        // setting decides): the global net.ipv4.ip_forward stays untouched, and
+        // the setting goes away with the interfaces.
+        for dev in [bridge, hostVethRouted] {
+            try "1\n".write(toFile: "/proc/sys/net/ipv4/conf/\(dev)/forwarding", atomically: false, encoding: .utf8)
         }
         let comment = ["-m", "comment", "--comment", "skbtracer-lab-\(prefix)"]
         try iptables(["-t", "nat", "-A", "POSTROUTING", "-s", "198.18.\(index).0/24", "-o", hostVethRouted, "-j", "MASQUERADE"] + comment)
