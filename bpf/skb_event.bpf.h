@@ -85,14 +85,17 @@ static __always_inline void parse_l4(struct st_event *e, const unsigned char *he
 	e->flags |= ST_EVF_L4;
 }
 
-static __always_inline void parse_ipv4(struct st_event *e, const unsigned char *head, __u32 off)
+/* The parse_* functions fill the L3 fields and return the offset of the L4
+ * header, or 0 when there is none to read: L4 is parsed only after the L3
+ * filters passed, so packets that do not match cost one read less. */
+static __always_inline __u32 parse_ipv4(struct st_event *e, const unsigned char *head, __u32 off)
 {
 	__u8 ip[20];
 
 	if (read_packet(ip, sizeof(ip), head, off))
-		return;
+		return 0;
 	if ((ip[0] >> 4) != 4)
-		return;
+		return 0;
 	e->l3_proto = ETH_P_IP;
 	e->ip_len = (ip[2] << 8) | ip[3];
 	e->ttl = ip[8];
@@ -102,20 +105,20 @@ static __always_inline void parse_ipv4(struct st_event *e, const unsigned char *
 	e->flags |= ST_EVF_L3;
 	/* Only the first fragment carries the L4 header. */
 	if ((((ip[6] << 8) | ip[7]) & 0x1fff) != 0)
-		return;
-	parse_l4(e, head, off + (ip[0] & 0x0f) * 4);
+		return 0;
+	return off + (ip[0] & 0x0f) * 4;
 }
 
-static __always_inline void parse_ipv6(struct st_event *e, const unsigned char *head, __u32 off)
+static __always_inline __u32 parse_ipv6(struct st_event *e, const unsigned char *head, __u32 off)
 {
 	__u8 ip[40];
 	__u8 ext[4];
 	__u8 next;
 
 	if (read_packet(ip, sizeof(ip), head, off))
-		return;
+		return 0;
 	if ((ip[0] >> 4) != 6)
-		return;
+		return 0;
 	e->l3_proto = ETH_P_IPV6;
 	e->ip_len = ((ip[4] << 8) | ip[5]) + 40;
 	e->ttl = ip[7];
@@ -132,23 +135,23 @@ static __always_inline void parse_ipv6(struct st_event *e, const unsigned char *
 		case 43: /* routing */
 		case 60: /* destination options */
 			if (read_packet(ext, 2, head, off))
-				return;
+				return 0;
 			next = ext[0];
 			off += (ext[1] + 1) * 8;
 			break;
 		case 44: /* fragment: only the first fragment carries L4 */
 			if (read_packet(ext, 4, head, off))
-				return;
+				return 0;
 			if ((((ext[2] << 8) | ext[3]) & 0xfff8) != 0) {
 				e->l4_proto = ext[0];
-				return;
+				return 0;
 			}
 			next = ext[0];
 			off += 8;
 			break;
 		case 51: /* authentication header: length in 4-byte units */
 			if (read_packet(ext, 2, head, off))
-				return;
+				return 0;
 			next = ext[0];
 			off += (ext[1] + 2) * 4;
 			break;
@@ -158,7 +161,7 @@ static __always_inline void parse_ipv6(struct st_event *e, const unsigned char *
 	}
 done:
 	e->l4_proto = next;
-	parse_l4(e, head, off);
+	return off;
 }
 
 static __always_inline void parse_arp(struct st_event *e, const unsigned char *head, __u32 off)
@@ -181,9 +184,9 @@ static __always_inline void parse_arp(struct st_event *e, const unsigned char *h
  * on receive before __netif_receive_skb_core it may not be reset yet, and on the
  * local output path the MAC header is unset until dev_queue_xmit. So: trust a set
  * MAC header on Ethernet-like devices, else the network header, else give up. */
-static __always_inline void parse_packet(struct st_event *e, struct sk_buff *skb, struct net_device *dev)
+static __always_inline __u32 parse_packet(struct st_event *e, const unsigned char *head, struct sk_buff *skb,
+					  struct net_device *dev)
 {
-	const unsigned char *head = skb->head;
 	__u16 mac = skb->mac_header;
 	__u16 nh = skb->network_header;
 	__u16 proto = bpf_ntohs(skb->protocol);
@@ -192,7 +195,7 @@ static __always_inline void parse_packet(struct st_event *e, struct sk_buff *skb
 
 	if (mac != MAC_HEADER_UNSET && dev && dev->hard_header_len == ETH_HLEN) {
 		if (read_packet(eth, ETH_HLEN, head, mac))
-			return;
+			return 0;
 		__builtin_memcpy(e->dmac, eth, 6);
 		__builtin_memcpy(e->smac, eth + 6, 6);
 		e->flags |= ST_EVF_MAC;
@@ -200,29 +203,30 @@ static __always_inline void parse_packet(struct st_event *e, struct sk_buff *skb
 		l3_off = mac + ETH_HLEN;
 		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
 			if (read_packet(eth, 4, head, l3_off))
-				return;
+				return 0;
 			proto = (eth[2] << 8) | eth[3];
 			l3_off += 4;
 		}
 	} else if (nh != 0) {
 		l3_off = nh;
 	} else {
-		return; /* no headers built yet (e.g. an skb still in a TCP write queue) */
+		return 0; /* no headers built yet (e.g. an skb still in a TCP write queue) */
 	}
 
 	if (proto == 0) {
 		/* The local output path sets skb->protocol late: sniff the version. */
 		if (read_packet(eth, 1, head, l3_off))
-			return;
+			return 0;
 		proto = (eth[0] >> 4) == 4 ? ETH_P_IP : (eth[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
 	e->l3_proto = proto;
 	if (proto == ETH_P_IP)
-		parse_ipv4(e, head, l3_off);
-	else if (proto == ETH_P_IPV6)
-		parse_ipv6(e, head, l3_off);
-	else if (proto == ETH_P_ARP)
+		return parse_ipv4(e, head, l3_off);
+	if (proto == ETH_P_IPV6)
+		return parse_ipv6(e, head, l3_off);
+	if (proto == ETH_P_ARP)
 		parse_arp(e, head, l3_off);
+	return 0;
 }
 
 /* When the skb has no headers yet, the owning socket still knows the flow. */
@@ -270,8 +274,8 @@ static __always_inline bool addr_family_matches(const struct st_event *e, const 
 	return e->l3_proto == ETH_P_IPV6;
 }
 
-/* The packet filters; pre_filter() already handled pid, netns, ifname and mark. */
-static __always_inline bool packet_matches(const struct st_event *e)
+/* L3 filters: protocols and addresses. */
+static __always_inline bool l3_matches(const struct st_event *e)
 {
 	__u32 on = cfg.filter_flags;
 
@@ -293,6 +297,14 @@ static __always_inline bool packet_matches(const struct st_event *e)
 		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(e->daddr, &cfg.filter_daddr))
 			return false;
 	}
+	return true;
+}
+
+/* L4 filters: ports, ICMP id, TCP flags. */
+static __always_inline bool l4_matches(const struct st_event *e)
+{
+	__u32 on = cfg.filter_flags;
+
 	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
 		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
 			return false;
@@ -367,23 +379,27 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 {
 	struct st_event e = {};
 	struct net_device *dev = NULL;
+	const unsigned char *head;
 	__u32 on = cfg.filter_flags;
 	__u64 pid_tgid;
+	__u32 l4_off;
 
 	if (!skb)
 		return 0;
+	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
+		return 0;
+	e.mark = skb->mark;
+	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
 		return 0;
 	if (!sk)
 		sk = skb->sk;
 	if (!probe_in_socket(probe))
 		dev = skb->dev;
-
 	if (dev) {
 		e.netns = dev->nd_net.net->ns.inum;
 		e.ifindex = dev->ifindex;
-		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
 	} else {
 		e.ifindex = skb->skb_iif;
 		if (sk)
@@ -391,18 +407,27 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 	}
 	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns)
 		return 0;
-	if ((on & ST_F_IFNAME) && !ifname_matches(e.ifname))
+	if (dev && (on & ST_F_IFNAME)) {
+		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+		if (!ifname_matches(e.ifname))
+			return 0;
+	} else if (on & ST_F_IFNAME) {
 		return 0;
-	e.mark = skb->mark;
-	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
-		return 0;
+	}
 
-	parse_packet(&e, skb, dev);
+	head = skb->head;
+	l4_off = parse_packet(&e, head, skb, dev);
 	if (!(e.flags & ST_EVF_L3) && sk)
 		tuple_from_sock(&e, sk);
-	if (!packet_matches(&e))
+	if (!l3_matches(&e))
+		return 0;
+	if (l4_off)
+		parse_l4(&e, head, l4_off);
+	if (!l4_matches(&e))
 		return 0;
 
+	if (dev && !(on & ST_F_IFNAME))
+		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
 	e.probe = probe;

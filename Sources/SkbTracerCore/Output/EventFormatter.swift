@@ -17,6 +17,26 @@ public final class FormatContext: @unchecked Sendable {
         self.timeFormat = timeFormat
     }
 
+    private var isoSecond: Int64 = .min
+    private var isoPrefix: [UInt8] = []
+
+    /// RFC 3339 time; the date and time up to the second change rarely, so they
+    /// are formatted once per second (gmtime_r per event is the costly part).
+    func appendISO8601(_ ts: UInt64, to b: inout ByteBuffer) {
+        let ns = clock.wallNs(ts)
+        let second = ns / 1_000_000_000
+        if second != isoSecond {
+            isoSecond = second
+            var full = ByteBuffer(capacity: 32)
+            clock.appendISO8601(ts, to: &full)
+            // Keep "YYYY-MM-DDTHH:MM:SS." only.
+            isoPrefix = Array(full.bytes.prefix(20))
+        }
+        b.append(contentsOf: isoPrefix)
+        b.appendDecimal(UInt64(ns % 1_000_000_000) / 1000, width: 6)
+        b.append(UInt8(ascii: "Z"))
+    }
+
     func relativeNs(_ ts: UInt64) -> UInt64 {
         if firstEventNs == nil { firstEventNs = ts }
         return ts &- firstEventNs!

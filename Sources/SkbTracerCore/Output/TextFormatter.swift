@@ -51,7 +51,7 @@ public struct TextFormatter: EventFormatter {
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
             let end = name.firstIndex(of: 0) ?? name.count
-            if end > 0 { b.append(contentsOf: name[..<end]) } else if e.ifindex != 0 {
+            if end > 0 { b.append(bytes: UnsafeRawBufferPointer(rebasing: name[..<end])) } else if e.ifindex != 0 {
                 b.append("if"); b.appendDecimal(e.ifindex)
             } else { b.append("-") }
         }
@@ -65,9 +65,9 @@ public struct TextFormatter: EventFormatter {
 
         b.appendHex(e.skb); b.append(UInt8(ascii: "."))
         b.append(PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
-        b.append(ev.probeName)
+        b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.probe))
         b.append(UInt8(ascii: " "))
-        withUnsafeBytes(of: e.comm) { c in b.append(contentsOf: c[..<(c.firstIndex(of: 0) ?? c.count)]) }
+        b.appendCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if ev.isDrop {

@@ -103,6 +103,17 @@ public enum ProbeCatalogue {
     static let byName: [String: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     static let byID: [UInt16: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
 
+    /// Probe names as bytes indexed by id, for the formatters' hot path.
+    static let namesByID: [[UInt8]] = {
+        var names = [[UInt8]](repeating: [], count: Int(ST_PROBE_COUNT.rawValue))
+        for p in all where Int(p.id) < names.count { names[Int(p.id)] = Array(p.name.utf8) }
+        return names
+    }()
+
+    static func nameBytes(id: UInt16) -> [UInt8] {
+        Int(id) < namesByID.count ? namesByID[Int(id)] : Array("probe-\(id)".utf8)
+    }
+
     public static func probe(named name: String) -> Probe? { byName[name] }
     public static func probe(id: UInt16) -> Probe? { byID[id] }
 
