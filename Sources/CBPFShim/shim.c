@@ -151,6 +151,15 @@ void shim_install_stop_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A parent may hand down a mask with these blocked (Foundation's Process
+	 * does from a thread that blocked them): a tracer that cannot see SIGINT
+	 * cannot detach cleanly. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int shim_stop_requested(void)
