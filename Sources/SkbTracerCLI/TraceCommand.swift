@@ -33,7 +33,9 @@ struct TraceCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
 
-    func validate() throws {
+    /// Checked in run(), not validate(): ArgumentParser wraps what validate()
+    /// throws, and these must stay UsageErrors (exit status 2, our hint).
+    func checkValues() throws(UsageError) {
         if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
         if let duration, !(duration > 0) { throw UsageError("invalid duration '\(duration)' for --duration", hint: "give seconds > 0") }
         if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
@@ -42,6 +44,7 @@ struct TraceCommand: ParsableCommand {
     }
 
     func tracerOptions() throws -> TracerOptions {
+        try checkValues()
         var o = TracerOptions()
         o.filter = try filters.filter()
         o.probes = try probes.probes()

@@ -188,9 +188,12 @@ public struct TraceFilter: Equatable, Sendable {
 
     func checkConsistency() throws(UsageError) {
         let addrs = [("--addr", addr), ("--saddr", saddr), ("--daddr", daddr)].compactMap { o, a in a.map { (o, $0) } }
-        if let l3 = l3Proto, l3 != 0x0806 {
-            for (option, a) in addrs where a.isIPv4 != (l3 == 0x0800) {
-                throw UsageError("\(option) \(a) does not fit --proto \(l3 == 0x0800 ? "IPv4" : "IPv6")",
+        if let l3 = l3Proto {
+            // ARP carries IPv4 addresses only.
+            let wantsIPv4 = l3 == 0x0800 || l3 == 0x0806
+            let name = l3 == 0x0800 ? "IPv4" : l3 == 0x0806 ? "ARP" : "IPv6"
+            for (option, a) in addrs where a.isIPv4 != wantsIPv4 {
+                throw UsageError("\(option) \(a) does not fit --proto \(name)",
                                  hint: "use an address of the protocol's family")
             }
         }

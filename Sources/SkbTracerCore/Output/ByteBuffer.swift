@@ -137,8 +137,20 @@ public struct ByteBuffer: ~Copyable {
         }
     }
 
-    /// Escapes quotes, backslashes and control bytes; other bytes pass through.
+    /// Escapes quotes, backslashes and control bytes. Kernel strings are bytes
+    /// (comm is cut at 15 bytes, possibly inside a character), so non-ASCII input
+    /// goes through String(decoding:), which replaces invalid UTF-8 with U+FFFD:
+    /// JSON output must be valid UTF-8.
     public mutating func appendJSONString(bytes raw: UnsafeRawBufferPointer) {
+        if raw.contains(where: { $0 >= 0x80 }) {
+            var repaired = String(decoding: raw, as: UTF8.self)
+            repaired.withUTF8 { appendJSONEscaped(UnsafeRawBufferPointer($0)) }
+        } else {
+            appendJSONEscaped(raw)
+        }
+    }
+
+    private mutating func appendJSONEscaped(_ raw: UnsafeRawBufferPointer) {
         append(UInt8(ascii: "\""))
         for b in raw {
             switch b {
@@ -150,6 +162,14 @@ public struct ByteBuffer: ~Copyable {
             }
         }
         append(UInt8(ascii: "\""))
+    }
+
+    /// A fixed-size C char array for text output: control bytes become '?' so a
+    /// task name cannot break the one-line-per-event format.
+    public mutating func appendPrintableCString<T>(_ tuple: T) {
+        Swift.withUnsafeBytes(of: tuple) { c in
+            for b in c[..<(c.firstIndex(of: 0) ?? c.count)] { append(b < 0x20 || b == 0x7f ? UInt8(ascii: "?") : b) }
+        }
     }
 }
 

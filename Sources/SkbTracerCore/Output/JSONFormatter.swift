@@ -37,7 +37,7 @@ public struct JSONFormatter: EventFormatter {
         if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
         b.append(",\"l3_proto\":")
         if e.l3_proto != 0 { b.append("\""); b.append(PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
-        b.append(",\"ip_len\":"); if ip { b.appendDecimal(e.ip_len) } else { b.append("null") }
+        b.append(",\"ip_len\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ip_len) } else { b.append("null") }
         b.append(",\"ttl\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ttl) } else { b.append("null") }
         b.append(",\"saddr\":")
         if l3 { b.append("\""); PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }

@@ -51,14 +51,14 @@ public struct TextFormatter: EventFormatter {
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
             let end = name.firstIndex(of: 0) ?? name.count
-            if end > 0 { b.append(bytes: UnsafeRawBufferPointer(rebasing: name[..<end])) } else if e.ifindex != 0 {
+            if end > 0 { b.appendPrintableCString(e.ifname) } else if e.ifindex != 0 {
                 b.append("if"); b.appendDecimal(e.ifindex)
             } else { b.append("-") }
         }
         b.pad(from: s, to: Self.ifWidth); s = b.count
         if ev.hasMAC { PacketText.appendMAC(e.dmac, to: &b) } else { b.append("-") }
         b.pad(from: s, to: Self.macWidth); s = b.count
-        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) { b.appendDecimal(e.ip_len) } else { b.append("-") }
+        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) && !ev.tupleFromSocket { b.appendDecimal(e.ip_len) } else { b.append("-") }
         b.pad(from: s, to: Self.lenWidth); s = b.count
         Self.appendPacketInfo(ev, to: &b)
         b.pad(from: s, to: Self.pktWidth)
@@ -67,7 +67,7 @@ public struct TextFormatter: EventFormatter {
         b.append(PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
         b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.probe))
         b.append(UInt8(ascii: " "))
-        b.appendCString(e.comm)
+        b.appendPrintableCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if ev.isDrop {
@@ -95,9 +95,12 @@ public struct TextFormatter: EventFormatter {
         }
         if ev.isTCP || ev.isUDP {
             if ev.isTCP {
-                b.append("T_")
-                if ev.hasL4 { PacketText.appendTCPFlags(e.tcp_flags, to: &b) }
-                b.append(UInt8(ascii: ":"))
+                // A tuple from the socket has no flags to show.
+                if ev.hasL4 && !ev.tupleFromSocket {
+                    b.append("T_"); PacketText.appendTCPFlags(e.tcp_flags, to: &b); b.append(UInt8(ascii: ":"))
+                } else {
+                    b.append("T:")
+                }
             } else {
                 b.append("U:")
             }

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+/// Runs the built `skbtracer` binary. Only inputs rejected before any BPF work
+/// are used, so these need neither root nor a BTF kernel.
+enum CLI {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var stderrLines: [Substring] { stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast(stderr.hasSuffix("\n") ? 1 : 0).map { $0 } }
+    }
+
+    /// Next to the test bundle first (same scratch path as this test run), then
+    /// next to /proc/self/exe, then the package's usual build directories.
+    static let binary: URL? = {
+        let fm = FileManager.default
+        var dirs: [URL] = []
+        if let arg0 = CommandLine.arguments.first {
+            dirs.append(URL(fileURLWithPath: arg0).resolvingSymlinksInPath().deletingLastPathComponent())
+        }
+        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            dirs.append(dir)
+            // Inside an .xctest bundle on some platforms: walk up a few levels.
+            for _ in 0..<3 { dir = dir.deletingLastPathComponent(); dirs.append(dir) }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for scratch in [".build-unit", ".build"] {
+            dirs.append(root.appendingPathComponent(scratch).appendingPathComponent("debug"))
+        }
+        for dir in dirs {
+            let candidate = dir.appendingPathComponent("skbtracer")
+            var isDir: ObjCBool = false
+            if fm.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue,
+               fm.isExecutableFile(atPath: candidate.path) {
+                return candidate
+            }
+        }
+        return nil
+    }()
+
+    static func run(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+        let exe = try #require(binary, "skbtracer binary not found next to the test bundle or in .build*/debug; build the package first",
+                               sourceLocation: sourceLocation)
+        let tmp = FileManager.default.temporaryDirectory
+        let tag = "skbtracer-cli-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let outURL = tmp.appendingPathComponent(tag + ".out"), errURL = tmp.appendingPathComponent(tag + ".err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // A bad-input run ends at once; never let a mistake start a long trace.
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning {
+            p.terminate()
+            Issue.record("skbtracer \(args) still running after 20 s", sourceLocation: sourceLocation)
+        }
+        p.waitUntilExit()
+        try out.close(); try err.close()
+        return Result(status: p.terminationStatus,
+                      stdout: try String(contentsOf: outURL, encoding: .utf8),
+                      stderr: try String(contentsOf: errURL, encoding: .utf8))
+    }
+}
+
+@Suite("Command line")
+struct CLITests {
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        let args: [String]
+        /// Must appear in the single stderr line.
+        let names: String
+        var testDescription: String { args.joined(separator: " ") }
+        init(_ args: String..., names: String) { self.args = args; self.names = names }
+    }
+
+    static let usageErrors: [BadInput] = [
+        BadInput("-H", "1.2.3", names: "'1.2.3'"),
+        BadInput("--addr", "10.0.0.300", names: "'10.0.0.300'"),
+        BadInput("--proto", "foo", names: "'foo'"),
+        BadInput("--dport", "70000", names: "'70000'"),
+        BadInput("-P", "http", names: "'http'"),
+        BadInput("--bogus", names: "'--bogus'"),
+        BadInput("-t", "nosuchprobe", names: "'nosuchprobe'"),
+        BadInput("--trace", "life,nosuch", names: "'nosuch'"),
+        BadInput("--mark", "zz", names: "'zz'"),
+        BadInput("-p", "0", names: "'0'"),
+        BadInput("-c", "abc", names: "'abc'"),
+        BadInput("--ring-size", "x", names: "'x'"),
+        BadInput("--tcp-flags", "X", names: "'X'"),
+        BadInput("-i", "abcdefghijklmnopq", names: "'abcdefghijklmnopq'"),
+        BadInput("-N", "skbtracer-no-such-netns", names: "'skbtracer-no-such-netns'"),
+        BadInput("-s", "1.2.3.4", "-d", "fd00::1", names: "--saddr"),
+        BadInput("--proto", "tcp", "--icmpid", "1", names: "--icmpid"),
+        BadInput("--timestamp", "--relative", names: "--relative"),
+        BadInput("unexpected-word", names: "'unexpected-word'"),
+        BadInput("--sport", names: "--sport"),
+        BadInput("demo", "--bogus", names: "'--bogus'"),
+        BadInput("demo", "-t", "nosuchprobe", names: "'nosuchprobe'"),
+    ]
+
+    /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
+    static func checkOneLine(_ r: CLI.Result, _ c: BadInput, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.stdout.isEmpty, "stdout: \(r.stdout)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasSuffix("\n"), sourceLocation: sourceLocation)
+        let lines = r.stderrLines
+        #expect(lines.count == 1, "stderr: \(r.stderr)", sourceLocation: sourceLocation)
+        let line = lines.first.map(String.init) ?? ""
+        #expect(line.hasPrefix("skbtracer: error: "), "\(line)", sourceLocation: sourceLocation)
+        #expect(line.contains(". Hint: "), "\(line)", sourceLocation: sourceLocation)
+        #expect(line.contains(c.names), "\(line)", sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: usageErrors)
+    func usageErrorExitsTwoWithOneLine(_ c: BadInput) throws {
+        let r = try CLI.run(c.args)
+        #expect(r.status == 2, "stderr: \(r.stderr)")
+        Self.checkOneLine(r, c)
+    }
+
+    /// Values TraceCommand.validate() rejects. validate() throws UsageError, but
+    /// ArgumentParser wraps errors thrown from validate(), so SkbTracerMain's
+    /// `catch let error as UsageError` misses them and they exit 1, not 2.
+    static let validateErrors: [BadInput] = [
+        BadInput("--ring-size", "3", names: "'3'"),
+        BadInput("--ring-size", "2048", names: "'2048'"),
+        BadInput("--ring-size", "0", names: "'0'"),
+        BadInput("-c", "0", names: "'0'"),
+        BadInput("--count=-5", names: "'-5'"),
+        BadInput("--duration", "0", names: "--duration"),
+    ]
+
+    @Test(arguments: validateErrors)
+    func validateErrorExitsTwoWithOneLine(_ c: BadInput) throws {
+        let r = try CLI.run(c.args)
+        Self.checkOneLine(r, c)
+        #expect(r.status == 2, "stderr: \(r.stderr)")
+    }
+
+    @Test(arguments: [["--help"], ["-h"], ["trace", "--help"], ["demo", "--help"]])
+    func helpExitsZero(_ args: [String]) throws {
+        let r = try CLI.run(args)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE:"))
+        #expect(r.stderr.isEmpty, "stderr: \(r.stderr)")
+    }
+
+    @Test func helpListsFilterOptions() throws {
+        let r = try CLI.run(["trace", "--help"])
+        for option in ["--proto", "--addr", "--saddr", "--daddr", "--sport", "--dport", "--icmpid", "--tcp-flags",
+                       "--netns", "--ifname", "--mark", "--pid", "--json", "--trace", "--count", "--ring-size"] {
+            #expect(r.stdout.contains(option), "\(option)")
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import BPFKit
+import CSkbTracerABI
+import Foundation
+import Testing
+@testable import SkbTracerCore
+
+typealias Param = KernelBTF.Parameter
+
+enum BTFParams {
+    /// The tracepoint's own `void *__data`, always first in btf_trace_<name>.
+    static let data = Param(isPointer: true, kind: .pointerToVoid, typeName: "")
+    static let voidPtr = Param(isPointer: true, kind: .pointerToVoid, typeName: "")
+    static let skb = Param(isPointer: true, kind: .struct, typeName: "sk_buff")
+    static let sock = Param(isPointer: true, kind: .struct, typeName: "sock")
+    static let reason = Param(isPointer: false, kind: .enum, typeName: "skb_drop_reason")
+    static let int = Param(isPointer: false, kind: .int, typeName: "int")
+    static let qdisc = Param(isPointer: true, kind: .struct, typeName: "Qdisc")
+    static let txq = Param(isPointer: true, kind: .struct, typeName: "netdev_queue")
+    static let netDevice = Param(isPointer: true, kind: .struct, typeName: "net_device")
+}
+
+@Suite("Probe argument resolution")
+struct ProbeSupportTests {
+    static let none = UInt8(ST_ARG_NONE)
+    static func probe(_ name: String) throws -> Probe { try #require(ProbeCatalogue.probe(named: name)) }
+
+    /// 6.x: kfree_skb(void *__data, struct sk_buff *skb, void *location,
+    /// enum skb_drop_reason reason, struct sock *rx_sk)
+    @Test func kfreeSkbModern() throws {
+        let s = ProbeSupport.resolve(try Self.probe("kfree_skb"), parameters: [
+            BTFParams.data, BTFParams.skb, BTFParams.voidPtr, BTFParams.reason, BTFParams.sock,
+        ])
+        #expect(s.status == .available)
+        #expect(s.isAvailable)
+        #expect(s.arguments.skb == 0)
+        #expect(s.arguments.location == 1)
+        #expect(s.arguments.reason == 2)
+        #expect(s.arguments.sk == 3)
+    }
+
+    /// 5.x: kfree_skb(void *__data, struct sk_buff *skb, void *location): no reason.
+    @Test func kfreeSkbWithoutReason() throws {
+        let s = ProbeSupport.resolve(try Self.probe("kfree_skb"), parameters: [BTFParams.data, BTFParams.skb, BTFParams.voidPtr])
+        #expect(s.isAvailable)
+        #expect(s.arguments.skb == 0 && s.arguments.location == 1)
+        #expect(s.arguments.reason == Self.none && s.arguments.sk == Self.none)
+    }
+
+    /// qdisc_dequeue(void *__data, struct Qdisc *, const struct netdev_queue *, int packets, struct sk_buff *)
+    @Test func qdiscDequeueSkbAtIndexThree() throws {
+        let s = ProbeSupport.resolve(try Self.probe("qdisc_dequeue"), parameters: [
+            BTFParams.data, BTFParams.qdisc, BTFParams.txq, BTFParams.int, BTFParams.skb,
+        ])
+        #expect(s.isAvailable)
+        #expect(s.arguments.skb == 3)
+        #expect(s.arguments.sk == Self.none && s.arguments.reason == Self.none && s.arguments.location == Self.none)
+    }
+
+    @Test func tracepointWithoutSkb() throws {
+        let s = ProbeSupport.resolve(try Self.probe("sock_rcvqueue_full"), parameters: [BTFParams.data, BTFParams.sock, BTFParams.int])
+        #expect(!s.isAvailable)
+        guard case .missing(let why) = s.status else { Issue.record("expected missing"); return }
+        #expect(why.contains("sk_buff"))
+        #expect(s.arguments.skb == Self.none)
+    }
+
+    @Test func noParametersAtAll() throws {
+        #expect(!ProbeSupport.resolve(try Self.probe("net_dev_queue"), parameters: []).isAvailable)
+        #expect(!ProbeSupport.resolve(try Self.probe("net_dev_queue"), parameters: [BTFParams.data]).isAvailable)
+    }
+
+    /// The BPF side reads ctx[0...4]; an skb in argument 5 cannot be read.
+    @Test func skbBeyondIndexFour() throws {
+        let params = [BTFParams.data] + Array(repeating: BTFParams.int, count: 5) + [BTFParams.skb]
+        let s = ProbeSupport.resolve(try Self.probe("net_dev_xmit"), parameters: params)
+        #expect(s.arguments.skb == 5)
+        #expect(!s.isAvailable)
+        guard case .missing(let why) = s.status else { Issue.record("expected missing"); return }
+        #expect(why.contains("fifth"))
+    }
+
+    @Test func skbAtIndexFourIsStillReadable() throws {
+        let params = [BTFParams.data] + Array(repeating: BTFParams.int, count: 4) + [BTFParams.skb]
+        let s = ProbeSupport.resolve(try Self.probe("net_dev_xmit"), parameters: params)
+        #expect(s.isAvailable)
+        #expect(s.arguments.skb == 4)
+    }
+
+    /// net_dev_xmit(void *__data, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int len)
+    @Test func otherStructPointersAreIgnored() throws {
+        let s = ProbeSupport.resolve(try Self.probe("net_dev_xmit"), parameters: [
+            BTFParams.data, BTFParams.skb, BTFParams.int, BTFParams.netDevice, BTFParams.int,
+        ])
+        #expect(s.isAvailable)
+        #expect(s.arguments.skb == 0)
+        #expect(s.arguments.sk == Self.none && s.arguments.location == Self.none && s.arguments.reason == Self.none)
+    }
+
+    /// `void *__data` itself is never taken as the drop location.
+    @Test func dataPointerIsNotALocation() throws {
+        let s = ProbeSupport.resolve(try Self.probe("consume_skb"), parameters: [BTFParams.data, BTFParams.skb])
+        #expect(s.arguments.location == Self.none)
+        #expect(s.arguments.skb == 0)
+    }
+
+    @Test func firstOfEachKindWins() throws {
+        let s = ProbeSupport.resolve(try Self.probe("kfree_skb"), parameters: [
+            BTFParams.data, BTFParams.skb, BTFParams.skb, BTFParams.voidPtr, BTFParams.voidPtr,
+        ])
+        #expect(s.arguments.skb == 0)
+        #expect(s.arguments.location == 2)
+    }
+
+    @Test func skbByValueOrWrongNameIsNotAnSkb() throws {
+        let byValue = Param(isPointer: false, kind: .struct, typeName: "sk_buff")
+        let other = Param(isPointer: true, kind: .struct, typeName: "sk_buff_head")
+        let s = ProbeSupport.resolve(try Self.probe("netif_rx"), parameters: [BTFParams.data, byValue, other])
+        #expect(!s.isAvailable)
+        // A drop reason passed by pointer is not the enum value.
+        let reasonPtr = Param(isPointer: true, kind: .enum, typeName: "skb_drop_reason")
+        let r = ProbeSupport.resolve(try Self.probe("kfree_skb"), parameters: [BTFParams.data, BTFParams.skb, reasonPtr])
+        #expect(r.arguments.reason == Self.none)
+    }
+}
+
+@Suite("Probe catalogue")
+struct ProbeCatalogueTests {
+    static func names(_ p: [Probe]) -> [String] { p.map(\.name) }
+
+    @Test func oneProbePerBPFProbeID() {
+        #expect(ProbeCatalogue.all.count == Int(ST_PROBE_COUNT.rawValue))
+        #expect(Set(ProbeCatalogue.all.map(\.id)) == Set((0..<UInt16(ST_PROBE_COUNT.rawValue))))
+        #expect(Set(ProbeCatalogue.all.map(\.name)).count == ProbeCatalogue.all.count)
+        for p in ProbeCatalogue.all {
+            #expect(ProbeCatalogue.probe(id: p.id) == p)
+            #expect(ProbeCatalogue.probe(named: p.name) == p)
+            #expect(p.programName == "tp_" + p.name)
+        }
+        #expect(ProbeCatalogue.probe(id: UInt16(ST_PROBE_COUNT.rawValue)) == nil)
+        #expect(ProbeCatalogue.probe(named: "nosuch") == nil)
+    }
+
+    /// bpf/tracepoints.bpf.c declares `TP_PROBE(name, ST_PROBE_NAME)`: the catalogue's
+    /// id for each name must be the one the BPF program reports.
+    @Test func matchesBPFProgramTable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = try String(contentsOf: root.appendingPathComponent("bpf/tracepoints.bpf.c"), encoding: .utf8)
+        var table: [String: String] = [:]
+        for line in source.split(separator: "\n") where line.hasPrefix("TP_PROBE(") {
+            let inner = line.dropFirst("TP_PROBE(".count).prefix { $0 != ")" }
+            let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            try #require(parts.count == 2)
+            table[parts[0]] = parts[1]
+        }
+        #expect(Set(table.keys) == Set(ProbeCatalogue.all.map(\.name)))
+        let ids: [String: st_probe_id] = [
+            "ST_PROBE_NET_DEV_QUEUE": ST_PROBE_NET_DEV_QUEUE, "ST_PROBE_NET_DEV_START_XMIT": ST_PROBE_NET_DEV_START_XMIT,
+            "ST_PROBE_NET_DEV_XMIT": ST_PROBE_NET_DEV_XMIT, "ST_PROBE_NETIF_RX": ST_PROBE_NETIF_RX,
+            "ST_PROBE_NETIF_RX_ENTRY": ST_PROBE_NETIF_RX_ENTRY, "ST_PROBE_NETIF_RECEIVE_SKB": ST_PROBE_NETIF_RECEIVE_SKB,
+            "ST_PROBE_NETIF_RECEIVE_SKB_ENTRY": ST_PROBE_NETIF_RECEIVE_SKB_ENTRY,
+            "ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY": ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY,
+            "ST_PROBE_NAPI_GRO_RECEIVE_ENTRY": ST_PROBE_NAPI_GRO_RECEIVE_ENTRY, "ST_PROBE_KFREE_SKB": ST_PROBE_KFREE_SKB,
+            "ST_PROBE_CONSUME_SKB": ST_PROBE_CONSUME_SKB, "ST_PROBE_SKB_COPY_DATAGRAM_IOVEC": ST_PROBE_SKB_COPY_DATAGRAM_IOVEC,
+            "ST_PROBE_QDISC_ENQUEUE": ST_PROBE_QDISC_ENQUEUE, "ST_PROBE_QDISC_DEQUEUE": ST_PROBE_QDISC_DEQUEUE,
+            "ST_PROBE_ICMP_SEND": ST_PROBE_ICMP_SEND, "ST_PROBE_TCP_RETRANSMIT_SKB": ST_PROBE_TCP_RETRANSMIT_SKB,
+            "ST_PROBE_TCP_SEND_RESET": ST_PROBE_TCP_SEND_RESET, "ST_PROBE_TCP_BAD_CSUM": ST_PROBE_TCP_BAD_CSUM,
+            "ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB": ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
+            "ST_PROBE_SOCK_RCVQUEUE_FULL": ST_PROBE_SOCK_RCVQUEUE_FULL,
+        ]
+        for (name, idName) in table {
+            let id = try #require(ids[idName], "unknown id \(idName)")
+            #expect(ProbeCatalogue.probe(named: name)?.id == UInt16(id.rawValue), "\(name)")
+        }
+    }
+
+    @Test(arguments: [
+        ("net_dev_queue", "net:net_dev_queue"), ("netif_receive_skb", "net:netif_receive_skb"),
+        ("kfree_skb", "skb:kfree_skb"), ("consume_skb", "skb:consume_skb"),
+        ("skb_copy_datagram_iovec", "skb:skb_copy_datagram_iovec"), ("sock_rcvqueue_full", "sock:sock_rcvqueue_full"),
+        ("qdisc_dequeue", "qdisc:qdisc_dequeue"), ("tcp_send_reset", "tcp:tcp_send_reset"),
+        ("udp_fail_queue_rcv_skb", "udp:udp_fail_queue_rcv_skb"), ("icmp_send", "icmp:icmp_send"),
+    ])
+    func tracepointSystem(_ name: String, _ tracepoint: String) throws {
+        #expect(try #require(ProbeCatalogue.probe(named: name)).tracepoint == tracepoint)
+    }
+
+    @Test func selectGroup() throws {
+        #expect(Self.names(try ProbeCatalogue.select(["life"])) == ["kfree_skb", "consume_skb"])
+        #expect(Self.names(try ProbeCatalogue.select(["qdisc"])) == ["qdisc_enqueue", "qdisc_dequeue"])
+        #expect(Self.names(try ProbeCatalogue.select(["link-in"])) == [
+            "netif_rx_entry", "netif_rx", "napi_gro_receive_entry", "netif_receive_skb_entry",
+            "netif_receive_skb_list_entry", "netif_receive_skb",
+        ])
+        #expect(Self.names(try ProbeCatalogue.select(["tcp"])) == ["tcp_retransmit_skb", "tcp_send_reset", "tcp_bad_csum"])
+    }
+
+    @Test func everyGroupHasProbes() throws {
+        for g in ProbeGroup.allCases {
+            let chosen = try ProbeCatalogue.select([g.rawValue])
+            #expect(!chosen.isEmpty, "\(g)")
+            #expect(chosen.allSatisfy { $0.group == g }, "\(g)")
+        }
+    }
+
+    @Test func selectAllAndDefault() throws {
+        #expect(try ProbeCatalogue.select(["all"]) == ProbeCatalogue.all)
+        #expect(try ProbeCatalogue.select(["default"]) == ProbeCatalogue.defaults)
+        let off = Set(ProbeCatalogue.all.filter { !$0.isDefault }.map(\.name))
+        #expect(off == ["net_dev_start_xmit", "net_dev_xmit", "netif_rx_entry", "netif_receive_skb_entry"])
+        #expect(ProbeCatalogue.defaults.count == 16)
+        #expect(try ProbeCatalogue.select(["default", "net_dev_xmit"]).count == 17)
+    }
+
+    /// Catalogue order, no duplicates, whatever the order asked.
+    @Test func selectMixesNamesAndGroups() throws {
+        #expect(Self.names(try ProbeCatalogue.select(["consume_skb", "life", "net_dev_queue"]))
+                == ["net_dev_queue", "kfree_skb", "consume_skb"])
+        #expect(Self.names(try ProbeCatalogue.select([" qdisc ", "", "icmp_send"])) == ["qdisc_enqueue", "qdisc_dequeue", "icmp_send"])
+    }
+
+    @Test(arguments: ["nosuchprobe", "Life", "ALL", "kfree-skb", "link_in", "tp_kfree_skb"])
+    func selectUnknownName(_ name: String) throws {
+        let error = try #require(throws: UsageError.self) { try ProbeCatalogue.select(["life", name]) }
+        #expect(error.message.contains("'\(name)'"))
+        #expect(error.message.contains("--trace"))
+        #expect(error.hint != nil)
+    }
+
+    @Test(arguments: [[String](), [""], [" ", ""]])
+    func selectNothing(_ items: [String]) throws {
+        let error = try #require(throws: UsageError.self) { try ProbeCatalogue.select(items) }
+        #expect(error.message.contains("no probe"))
+    }
+
+    @Test func treeRendering() throws {
+        let unknown = ProbeTree.render(supports: nil)
+        #expect(unknown.contains("[?] kfree_skb *"))
+        #expect(!unknown.contains("── [+]") && !unknown.contains("── [-]"))
+        for p in ProbeCatalogue.all { #expect(unknown.contains(" \(p.name)"), "\(p.name)") }
+
+        let kfree = try #require(ProbeCatalogue.probe(named: "kfree_skb"))
+        let xmit = try #require(ProbeCatalogue.probe(named: "net_dev_xmit"))
+        let supports = [
+            ProbeSupport.resolve(kfree, parameters: [BTFParams.data, BTFParams.skb, BTFParams.voidPtr]),
+            ProbeSupport.resolve(xmit, parameters: [BTFParams.data, BTFParams.int]),
+        ]
+        let tree = ProbeTree.render(supports: supports)
+        #expect(tree.contains("[+] kfree_skb *"))
+        #expect(tree.split(separator: "\n").contains { $0.contains("[-] net_dev_xmit") && $0.hasSuffix("(tracepoint has no sk_buff argument on this kernel)") })
+        #expect(tree.contains("[?] consume_skb *"))
+        #expect(!tree.contains("net_dev_xmit *"))
+    }
+}
