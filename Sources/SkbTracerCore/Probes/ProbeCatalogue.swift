@@ -91,11 +91,11 @@ public enum ProbeCatalogue {
         Probe(name: "sock_rcvqueue_full", id: id(ST_PROBE_SOCK_RCVQUEUE_FULL), group: .socket, isDefault: true,
               summary: "socket receive queue full"),
         Probe(name: "skb_copy_datagram_iovec", id: id(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC), group: .socket, isDefault: true,
-              summary: "copied to a process (recv)"),
+              summary: "copied to a process (TCP, raw, ICMP; not linear UDP)"),
         Probe(name: "kfree_skb", id: id(ST_PROBE_KFREE_SKB), group: .life, isDefault: true,
               summary: "dropped, with the kernel's drop reason"),
         Probe(name: "consume_skb", id: id(ST_PROBE_CONSUME_SKB), group: .life, isDefault: true,
-              summary: "freed after normal use"),
+              summary: "freed after normal use (UDP delivery frees without it)"),
     ]
 
     private static func id(_ p: st_probe_id) -> UInt16 { UInt16(p.rawValue) }
