@@ -5,8 +5,12 @@ import Testing
 /// Every probe beyond the link layer, each provoked in the lab and checked for
 /// the packet it reports: headers must decode at that point of the stack too.
 /// All traffic stays between the lab's own namespaces.
-@Suite("probes beyond the link layer", .serialized,
-       .enabled(if: KT.isRoot, "needs root (creates namespaces, loads BPF programs)"))
+///
+/// Nested in KernelTests so it inherits that suite's `.serialized` and root
+/// condition: two suites would run side by side, and their tracers would see
+/// each other's labs.
+extension KernelTests {
+@Suite("probes beyond the link layer")
 struct ProbeCoverageTests {
     typealias Event = KT.Event
 
@@ -170,4 +174,5 @@ struct ProbeCoverageTests {
             #expect(retrans.json["tuple_from_socket"] as? Bool == true, "tuple source: \(retrans)")
         }
     }
+}
 }

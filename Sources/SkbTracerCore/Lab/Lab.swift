@@ -156,9 +156,13 @@ public final class Lab: @unchecked Sendable {
         return UInt32(truncatingIfNeeded: st.st_ino)
     }
 
+    /// The namespace the lab's host side (bridge, host veths) lives in.
     public static func rootNetnsInode() -> UInt32? {
         var st = stat()
-        guard stat("/proc/1/ns/net", &st) == 0 else { return nil }
+        // /proc/self, not /proc/1: the host-side interfaces are created in the
+        // caller's namespace, and stat of /proc/1/ns/net fails with EACCES in
+        // sandboxed VMs/containers even for root (seen on the 6.18 test VM).
+        guard stat("/proc/self/ns/net", &st) == 0 else { return nil }
         return UInt32(truncatingIfNeeded: st.st_ino)
     }
 }
