@@ -23,7 +23,10 @@ public enum Demo {
 
     /// Runs the demo; `options` carries output settings (format, time format).
     public static func run(options base: TracerOptions, log: (String) -> Void) throws -> TraceSummary {
-        let options = base
+        var options = base
+        // The demo writes its section titles into the same sink as the events.
+        let sink = try options.outputPath.map { try OutputSink(path: $0) } ?? OutputSink()
+        options.outputPath = nil
         StopSignals.install()
         log("skbtracer demo: building a lab (bridge, two containers, a routed namespace behind NAT)...")
         let lab = try Lab.create()
@@ -32,7 +35,7 @@ public enum Demo {
             log("skbtracer demo: lab \(lab.prefix) removed")
         }
         log("skbtracer demo: lab \(lab.prefix): \(lab.container1) \(lab.c1IPv4), \(lab.container2) \(lab.c2IPv4), \(lab.routed) \(lab.routedIPv4), bridge \(lab.bridge)")
-        let sink = OutputSink()
+        if StopSignals.requested { return TraceSummary() }
         let session = try TracerSession(options: options, sink: sink)
         defer { session.finish() }
         // Keep only the pings of this lab: echo requests and replies in its
@@ -48,7 +51,14 @@ public enum Demo {
         for w in session.warnings { log("skbtracer: warning: \(w)") }
         for step in steps(for: lab) {
             if StopSignals.requested { break }
-            sink.write { $0.append("\n== "); $0.append(step.title); $0.append(" ==\n") }
+            let json = options.format == .json
+            sink.write { b in
+                if json {
+                    b.append("{\"type\":\"demo_step\",\"title\":"); b.appendJSONString(step.title); b.append("}\n")
+                } else {
+                    b.append("\n== "); b.append(step.title); b.append(" ==\n")
+                }
+            }
             sink.flush()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -63,9 +73,16 @@ public enum Demo {
             p.waitUntilExit()
             // Late events (the reply's free) arrive just after ping exits.
             for _ in 0..<3 { session.poll(timeoutMs: 50) }
-            sink.write {
-                $0.append(p.terminationStatus == 0 ? "-- reply received\n" : "-- no reply (ping exit status ")
-                if p.terminationStatus != 0 { $0.appendDecimal(p.terminationStatus); $0.append(")\n") }
+            let status = p.terminationStatus
+            sink.write { b in
+                if json {
+                    b.append("{\"type\":\"demo_result\",\"reply\":"); b.append(status == 0 ? "true" : "false")
+                    b.append(",\"exit_status\":"); b.appendDecimal(status); b.append("}\n")
+                } else if status == 0 {
+                    b.append("-- reply received\n")
+                } else {
+                    b.append("-- no reply (ping exit status "); b.appendDecimal(status); b.append(")\n")
+                }
             }
             sink.flush()
         }

@@ -1,0 +1,47 @@
+import Foundation
+import SkbTracerCore
+import Testing
+
+extension KernelTests {
+    /// The README's first command: the demo builds its lab, traces three pings,
+    /// and removes the lab.
+    @Suite("skbtracer demo")
+    struct DemoTests {
+        @Test("demo --json: three steps, each answered, echo events in the lab, nothing left behind")
+        func demoRunsAndCleansUp() throws {
+            let bin = try KT.binaryPath()
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-demo-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let out = dir.appendingPathComponent("demo.json").path
+            let err = dir.appendingPathComponent("stderr").path
+            let child = try KT.Child(bin, ["demo", "--json", "-o", out], stdout: nil, stderr: err)
+            let ended = child.wait(timeout: 60)
+            if !ended { child.kill9() }
+            let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            #expect(ended && child.status == 0, "demo status \(String(describing: child.status)); stderr: \(stderr)")
+
+            let lines = (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n")
+            let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+            let steps = objects.filter { $0["type"] as? String == "demo_step" }
+            let results = objects.filter { $0["type"] as? String == "demo_result" }
+            #expect(steps.count == 3 && results.count == 3, "steps/results:\n\(lines.joined(separator: "\n"))")
+            #expect(results.allSatisfy { $0["reply"] as? Bool == true }, "a ping got no reply: \(results)")
+            // Every step shows both an echo request and an echo reply.
+            var step = -1
+            var kinds: [Int: Set<Int>] = [:]
+            for o in objects {
+                if o["type"] as? String == "demo_step" { step += 1; continue }
+                if o["type"] as? String == "event", let t = o["icmp_type"] as? Int { kinds[step, default: []].insert(t) }
+            }
+            #expect(kinds[0] == [8, 0] && kinds[1] == [8, 0] && kinds[2] == [128, 129], "echo types per step: \(kinds)")
+
+            // The lab's prefix comes from the demo's own log line.
+            let prefix = try #require(stderr.split(separator: " ").first { $0.hasPrefix("stl") && $0.hasSuffix(":") }?.dropLast(),
+                                      "no lab prefix in: \(stderr)")
+            #expect(stderr.contains("lab \(prefix) removed"), "stderr: \(stderr)")
+            let left = try KT.leftovers(prefix: String(prefix))
+            #expect(left.isEmpty, "demo left: \(left)")
+        }
+    }
+}
