@@ -29,7 +29,11 @@
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
 #define MAC_HEADER_UNSET 0xffff
+#define KERNEL_SPACE_START 0xffff000000000000ULL
 #define IPV6_EXT_HEADERS_MAX 6
+/* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
+ * fixed header (40), Ethernet/IPv4 ARP (28). */
+#define L3_READ 40
 
 const volatile struct st_config cfg = {};
 
@@ -88,12 +92,8 @@ static __always_inline void parse_l4(struct st_event *e, const unsigned char *he
 /* The parse_* functions fill the L3 fields and return the offset of the L4
  * header, or 0 when there is none to read: L4 is parsed only after the L3
  * filters passed, so packets that do not match cost one read less. */
-static __always_inline __u32 parse_ipv4(struct st_event *e, const unsigned char *head, __u32 off)
+static __always_inline __u32 parse_ipv4(struct st_event *e, const __u8 *ip, __u32 off)
 {
-	__u8 ip[20];
-
-	if (read_packet(ip, sizeof(ip), head, off))
-		return 0;
 	if ((ip[0] >> 4) != 4)
 		return 0;
 	e->l3_proto = ETH_P_IP;
@@ -158,13 +158,10 @@ static long ipv6_ext_step(__u32 index, void *ctx)
 	return 1;
 }
 
-static __always_inline __u32 parse_ipv6(struct st_event *e, const unsigned char *head, __u32 off)
+static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, const unsigned char *head, __u32 off)
 {
 	struct ipv6_walk w = { .head = head, .off = off + 40 };
-	__u8 ip[40];
 
-	if (read_packet(ip, sizeof(ip), head, off))
-		return 0;
 	if ((ip[0] >> 4) != 6)
 		return 0;
 	e->l3_proto = ETH_P_IPV6;
@@ -182,13 +179,9 @@ static __always_inline __u32 parse_ipv6(struct st_event *e, const unsigned char 
 	return w.no_l4 ? 0 : w.off;
 }
 
-static __always_inline void parse_arp(struct st_event *e, const unsigned char *head, __u32 off)
+static __always_inline void parse_arp(struct st_event *e, const __u8 *arp)
 {
-	__u8 arp[28];
-
 	/* Ethernet/IPv4 ARP only: sender and target protocol addresses. */
-	if (read_packet(arp, sizeof(arp), head, off))
-		return;
 	if (arp[4] != 6 || arp[5] != 4)
 		return;
 	e->l3_proto = ETH_P_ARP;
@@ -209,41 +202,45 @@ static __always_inline __u32 parse_packet(struct st_event *e, const unsigned cha
 	__u16 nh = skb->network_header;
 	__u16 proto = bpf_ntohs(skb->protocol);
 	__u32 l3_off;
-	__u8 eth[ETH_HLEN + 4];
+	/* The Ethernet header and the first L3_READ bytes of L3, read with one
+	 * helper call: those calls are most of what a non-matching packet costs. */
+	__u8 buf[ETH_HLEN + L3_READ];
+	const __u8 *l3 = buf + ETH_HLEN;
 
 	if (mac != MAC_HEADER_UNSET && dev && dev->hard_header_len == ETH_HLEN) {
-		if (read_packet(eth, ETH_HLEN, head, mac))
+		if (read_packet(buf, sizeof(buf), head, mac))
 			return 0;
-		__builtin_memcpy(e->dmac, eth, 6);
-		__builtin_memcpy(e->smac, eth + 6, 6);
+		__builtin_memcpy(e->dmac, buf, 6);
+		__builtin_memcpy(e->smac, buf + 6, 6);
 		e->flags |= ST_EVF_MAC;
-		proto = (eth[12] << 8) | eth[13];
+		proto = (buf[12] << 8) | buf[13];
 		l3_off = mac + ETH_HLEN;
 		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
-			if (read_packet(eth, 4, head, l3_off))
-				return 0;
-			proto = (eth[2] << 8) | eth[3];
+			/* Bytes 14-17 are the tag; L3 starts 4 bytes later. */
+			proto = (buf[16] << 8) | buf[17];
 			l3_off += 4;
+			if (read_packet(buf + ETH_HLEN, L3_READ, head, l3_off))
+				return 0;
 		}
 	} else if (nh != 0) {
 		l3_off = nh;
+		if (read_packet(buf + ETH_HLEN, L3_READ, head, l3_off))
+			return 0;
 	} else {
 		return 0; /* no headers built yet (e.g. an skb still in a TCP write queue) */
 	}
 
 	if (proto == 0) {
 		/* The local output path sets skb->protocol late: sniff the version. */
-		if (read_packet(eth, 1, head, l3_off))
-			return 0;
-		proto = (eth[0] >> 4) == 4 ? ETH_P_IP : (eth[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
+		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
 	e->l3_proto = proto;
 	if (proto == ETH_P_IP)
-		return parse_ipv4(e, head, l3_off);
+		return parse_ipv4(e, l3, l3_off);
 	if (proto == ETH_P_IPV6)
-		return parse_ipv6(e, head, l3_off);
+		return parse_ipv6(e, l3, head, l3_off);
 	if (proto == ETH_P_ARP)
-		parse_arp(e, head, l3_off);
+		parse_arp(e, l3);
 	return 0;
 }
 
@@ -415,6 +412,12 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 		sk = skb->sk;
 	if (!probe_in_socket(probe))
 		dev = skb->dev;
+	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
+	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
+	 * the BPF exception table, but each fault costs about 2 us: check that it
+	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
+	if ((__u64)dev < KERNEL_SPACE_START)
+		dev = NULL;
 	if (dev) {
 		e.netns = dev->nd_net.net->ns.inum;
 		e.ifindex = dev->ifindex;
