@@ -54,16 +54,17 @@ run_case() { # name, tracer args... ; prints "pps events lost"
   local sent
   sent=$(ip netns exec "$a" python3 "$here/udp_flood.py" send 198.18.250.2 9000 "$secs")
   wait "$sink"
-  local events=0 lost=0
+  local events=0 lost=0 rss=0
   if [[ -n $tracer_pid ]]; then
+    rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$tracer_pid/status")
     kill -INT "$tracer_pid"; wait "$tracer_pid" || true
     events=$(sed -n 's/^skbtracer: \([0-9]*\) events.*/\1/p' "$tmp/summary")
     lost=$(sed -n 's/.*events[^,]*, \([0-9]*\) lost.*/\1/p' "$tmp/summary")
   fi
-  echo "$((sent / secs)) $(cat "$tmp/recv") ${events:-0} ${lost:-0}"
+  echo "$((sent / secs)) $(cat "$tmp/recv") ${events:-0} ${lost:-0} $rss"
 }
 
-printf "%-6s %-22s %10s %7s %10s %10s %8s\n" round mode sent_pps ratio received events lost
+printf "%-6s %-10s %10s %7s %10s %10s %8s %8s\n" round mode sent_pps ratio received events lost peak_rss_mb
 for r in $(seq "$rounds"); do
   base=""
   for mode in baseline nomatch text json; do
@@ -73,9 +74,9 @@ for r in $(seq "$rounds"); do
       text) out=$(run_case text -H 198.18.250.2 -o "$tmp/events.txt") ;;
       json) out=$(run_case json -H 198.18.250.2 --json -o "$tmp/events.json") ;;
     esac
-    read -r pps recv events lost <<<"$out"
+    read -r pps recv events lost rss <<<"$out"
     [[ -z $base ]] && base=$pps
     ratio=$(python3 -c "print(f'{$pps/$base:.2f}')")
-    printf "%-6s %-22s %10s %7s %10s %10s %8s\n" "$r" "$mode" "$pps" "$ratio" "$recv" "$events" "$lost"
+    printf "%-6s %-10s %10s %7s %10s %10s %8s %8s\n" "$r" "$mode" "$pps" "$ratio" "$recv" "$events" "$lost" "$rss"
   done
 done
