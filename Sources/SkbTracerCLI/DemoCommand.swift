@@ -14,6 +14,7 @@ struct DemoCommand: ParsableCommand {
           skbtracer demo
           skbtracer demo --json
           skbtracer demo -t link-in,link-out
+          skbtracer demo --cleanup     remove labs left by a killed demo or test
         """
     )
 
@@ -21,8 +22,16 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup(title: "Probes") var probes: ProbeOptions
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
+    @Flag(help: "Remove labs left behind by a killed demo or test (stl* namespaces, links, iptables rules), then exit.")
+    var cleanup = false
 
     func run() throws {
+        if cleanup {
+            let removed = try Lab.removeStale()
+            for r in removed { Diagnostics.note("removed \(r)") }
+            Diagnostics.note("skbtracer demo: \(removed.count) stale lab objects removed")
+            return
+        }
         var o = TracerOptions()
         o.probes = try probes.probes()
         o.format = output.json ? .json : .text

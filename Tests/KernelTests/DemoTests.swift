@@ -43,5 +43,24 @@ extension KernelTests {
             let left = try KT.leftovers(prefix: String(prefix))
             #expect(left.isEmpty, "demo left: \(left)")
         }
-    }
+    
+        @Test("demo --cleanup removes what a killed lab left: namespaces, links, iptables rules")
+        func cleanupRemovesStaleLab() throws {
+            let lab = try KT.makeLab()
+            defer { lab.destroy() }
+            #expect(try !KT.leftovers(prefix: lab.prefix).isEmpty, "the lab should exist before cleanup")
+            let bin = try KT.binaryPath()
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-clean-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let err = dir.appendingPathComponent("stderr").path
+            let child = try KT.Child(bin, ["demo", "--cleanup"], stdout: nil, stderr: err)
+            #expect(child.wait(timeout: 30) && child.status == 0, "cleanup status \(String(describing: child.status))")
+            let log = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            #expect(log.contains("netns \(lab.container1)") && log.contains("link \(lab.bridge)")
+                    && log.contains("MASQUERADE"), "cleanup log: \(log)")
+            let left = try KT.leftovers(prefix: lab.prefix)
+            #expect(left.isEmpty, "still there after cleanup: \(left)")
+        }
+}
 }

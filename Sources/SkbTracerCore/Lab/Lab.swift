@@ -166,3 +166,42 @@ public final class Lab: @unchecked Sendable {
         return UInt32(truncatingIfNeeded: st.st_ino)
     }
 }
+
+extension Lab {
+    /// Removes what labs left behind when their process was killed (SIGKILL gives
+    /// no chance to clean up): namespaces and links named `stlXXXX-...` and
+    /// iptables rules commented `skbtracer-lab-stlXXXX`. Also removes labs that
+    /// are still in use, so it is for when no demo or test is running.
+    /// Returns one line per removed object.
+    @discardableResult
+    public static func removeStale() throws -> [String] {
+        guard geteuid() == 0 else { throw RuntimeError("removing stale labs needs root", hint: "run with sudo") }
+        var removed: [String] = []
+        let ours = #/^stl[0-9a-f]{4}-(c1|c2|r|br|h1|h2|hr)$/#
+        for line in try Command.run(["ip", "netns", "list"]).stdout.split(separator: "\n") {
+            let name = String(line.split(separator: " ").first ?? "")
+            if name.wholeMatch(of: ours) != nil, try Command.run(["ip", "netns", "del", name]).ok {
+                removed.append("netns \(name)")
+            }
+        }
+        for line in try Command.run(["ip", "-o", "link", "show"]).stdout.split(separator: "\n") {
+            // "12: stl1234-br: <...>" or "13: stl1234-h1@if2: <...>"
+            let fields = line.split(separator: ":", maxSplits: 2)
+            guard fields.count >= 2 else { continue }
+            let name = String(fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first ?? "")
+            if name.wholeMatch(of: ours) != nil, try Command.run(["ip", "link", "del", name]).ok {
+                removed.append("link \(name)")
+            }
+        }
+        for table in ["filter", "nat"] {
+            for rule in try Command.run(["iptables", "-w", "-t", table, "-S"]).stdout.split(separator: "\n")
+            where rule.hasPrefix("-A ") && rule.contains("skbtracer-lab-stl") {
+                // iptables -S prints the rule as it was added; -D with the same words deletes it.
+                var args = rule.split(separator: " ").map(String.init).map { $0.replacingOccurrences(of: "\"", with: "") }
+                args[0] = "-D"
+                if try Command.run(["iptables", "-w", "-t", table] + args).ok { removed.append("iptables \(table): \(rule)") }
+            }
+        }
+        return removed
+    }
+}

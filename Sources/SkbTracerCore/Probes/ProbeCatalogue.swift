@@ -67,7 +67,7 @@ public enum ProbeCatalogue {
         Probe(name: "qdisc_dequeue", id: id(ST_PROBE_QDISC_DEQUEUE), group: .qdisc, isDefault: true,
               summary: "dequeued from a qdisc"),
         Probe(name: "netif_rx_entry", id: id(ST_PROBE_NETIF_RX_ENTRY), group: .linkIn, isDefault: false,
-              summary: "netif_rx() called (not on the veth path)"),
+              summary: "netif_rx() called (fires with netif_rx)"),
         Probe(name: "netif_rx", id: id(ST_PROBE_NETIF_RX), group: .linkIn, isDefault: true,
               summary: "queued to the backlog (veth, loopback)"),
         Probe(name: "napi_gro_receive_entry", id: id(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY), group: .linkIn, isDefault: true,
