@@ -97,7 +97,7 @@ static __always_inline __u32 parse_ipv4(struct st_event *e, const __u8 *ip, __u3
 	if ((ip[0] >> 4) != 4)
 		return 0;
 	e->l3_proto = ETH_P_IP;
-	e->ip_len = (ip[2] << 8) | ip[3];
+	e->ip_len = (ip[2] << 8) | ip[3]; /* 0 for BIG TCP: fixed up from skb->len */
 	e->ttl = ip[8];
 	e->l4_proto = ip[9];
 	__builtin_memcpy(e->saddr, &ip[12], 4);
@@ -165,7 +165,8 @@ static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, cons
 	if ((ip[0] >> 4) != 6)
 		return 0;
 	e->l3_proto = ETH_P_IPV6;
-	e->ip_len = ((ip[4] << 8) | ip[5]) + 40;
+	/* payload_len 0: a jumbo/BIG TCP packet, fixed up from skb->len */
+	e->ip_len = ((ip[4] << 8) | ip[5]) ? ((ip[4] << 8) | ip[5]) + 40 : 0;
 	e->ttl = ip[7];
 	__builtin_memcpy(e->saddr, &ip[8], 16);
 	__builtin_memcpy(e->daddr, &ip[24], 16);
@@ -235,10 +236,18 @@ static __always_inline __u32 parse_packet(struct st_event *e, const unsigned cha
 		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
 	e->l3_proto = proto;
-	if (proto == ETH_P_IP)
-		return parse_ipv4(e, l3, l3_off);
-	if (proto == ETH_P_IPV6)
-		return parse_ipv6(e, l3, head, l3_off);
+	if (proto == ETH_P_IP || proto == ETH_P_IPV6) {
+		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(e, l3, l3_off) : parse_ipv6(e, l3, head, l3_off);
+
+		/* GSO packets over 64 KiB (BIG TCP) carry a length of 0, and the
+		 * 16-bit field saturates: count the bytes from L3 to the end instead. */
+		if (e->ip_len == 0 && (e->flags & ST_EVF_L3)) {
+			__s64 bytes = (__s64)skb->len - ((__s64)l3_off - (__s64)(skb->data - head));
+
+			e->ip_len = bytes > 0xffff ? 0xffff : bytes > 0 ? bytes : 0;
+		}
+		return l4_off;
+	}
 	if (proto == ETH_P_ARP)
 		parse_arp(e, l3);
 	return 0;
@@ -249,6 +258,17 @@ static __always_inline void tuple_from_sock(struct st_event *e, struct sock *sk)
 {
 	unsigned short family = sk->__sk_common.skc_family;
 
+	/* An AF_INET6 socket talking to an IPv4 peer (v4-mapped) sends IPv4:
+	 * report it as IPv4 so IPv4 filters match its retransmits too. */
+	if (family == AF_INET6) {
+		struct in6_addr d6;
+
+		BPF_CORE_READ_INTO(&d6, sk, __sk_common.skc_v6_daddr);
+		if (d6.s6_addr[0] == 0 && d6.s6_addr[1] == 0 && d6.s6_addr[2] == 0 && d6.s6_addr[3] == 0 &&
+		    d6.s6_addr[4] == 0 && d6.s6_addr[5] == 0 && d6.s6_addr[6] == 0 && d6.s6_addr[7] == 0 &&
+		    d6.s6_addr[8] == 0 && d6.s6_addr[9] == 0 && d6.s6_addr[10] == 0xff && d6.s6_addr[11] == 0xff)
+			family = AF_INET;
+	}
 	if (family == AF_INET) {
 		__u32 s = sk->__sk_common.skc_rcv_saddr, d = sk->__sk_common.skc_daddr;
 
@@ -368,12 +388,12 @@ static __always_inline void emit(struct st_event *e)
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		/* Never silent: counted per CPU, reported in the stream and at exit. */
-		loss->total++;
-		loss->pending++;
+		/* Atomic: a probe in interrupt context can nest in one on the same CPU. */
+		__sync_fetch_and_add(&loss->total, 1);
+		__sync_fetch_and_add(&loss->pending, 1);
 		return;
 	}
-	e->lost_before = loss->pending;
-	loss->pending = 0;
+	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
 	__builtin_memcpy(rec, e, sizeof(*rec));
 	/* Wake the reader in batches: a wake-up costs more than many records. */
 	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?

@@ -22,10 +22,16 @@ public final class BPFObject {
 
     deinit { close() }
 
-    /// Destroys links first, then the object (bpf_link__destroy, bpf_object__close).
-    public func close() {
+    /// Destroys every link (bpf_link__destroy): the programs stop firing, while
+    /// maps stay readable until `close()`.
+    public func detachAll() {
         for link in links.reversed() { bpf_link__destroy(link) }
         links.removeAll()
+    }
+
+    /// Destroys links first, then the object (bpf_link__destroy, bpf_object__close).
+    public func close() {
+        detachAll()
         if let handle { bpf_object__close(handle) }
         handle = nil
     }

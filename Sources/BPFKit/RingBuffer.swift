@@ -3,8 +3,10 @@ import CBPFShim
 /// A BPF ring-buffer consumer (`struct ring_buffer`).
 ///
 /// The handler receives each record's bytes; they are only valid during the call.
+/// It returns false to stop reading: libbpf keeps consuming while producers keep
+/// writing, so under a flood a handler that never says stop never gives control back.
 public final class RingBuffer {
-    public typealias Handler = (UnsafeRawBufferPointer) -> Void
+    public typealias Handler = (UnsafeRawBufferPointer) -> Bool
 
     private var handle: OpaquePointer?
     private let box: HandlerBox
@@ -22,8 +24,8 @@ public final class RingBuffer {
         let rc = shim_ring_buffer_new(map.fd, { ctx, data, size in
             guard let ctx, let data else { return 0 }
             let box = Unmanaged<HandlerBox>.fromOpaque(ctx).takeUnretainedValue()
-            box.handler(UnsafeRawBufferPointer(start: data, count: Int(size)))
-            return 0
+            // A negative return ends ring_buffer__consume()/poll() early.
+            return box.handler(UnsafeRawBufferPointer(start: data, count: Int(size))) ? 0 : -1
         }, ctx, &rb)
         try check(rc, "create ring buffer reader for map '\(map.name)'")
         handle = rb

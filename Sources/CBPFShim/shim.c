@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int shim_object_open_mem(const void *buf, size_t size, const char *name, struct bpf_object **out)
@@ -59,6 +60,16 @@ int shim_btf_load_vmlinux(struct btf **out)
 int shim_map_lookup(int fd, const void *key, void *value)
 {
 	return bpf_map_lookup_elem(fd, key, value) ? -errno : 0;
+}
+
+int shim_statfs_type(const char *path, long *type)
+{
+	struct statfs fs;
+
+	if (statfs(path, &fs))
+		return -errno;
+	*type = (long)fs.f_type;
+	return 0;
 }
 
 int shim_setns_net(const char *path)

@@ -25,7 +25,7 @@ struct FilterOptions: ParsableArguments {
     @Option(name: [.customShort("N"), .long],
             help: ArgumentHelp("Network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`.", valueName: "netns"))
     var netns: String?
-    @Option(name: [.short, .long], help: ArgumentHelp("Interface name (in any namespace).", valueName: "name"))
+    @Option(name: [.short, .long], help: ArgumentHelp("Interface name (in any namespace); socket-level probes have no interface and never match.", valueName: "name"))
     var ifname: String?
     @Option(help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
     var mark: String?

@@ -21,10 +21,12 @@ struct TraceCommand: ParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Probes") var probes: ProbeOptions
 
-    @Option(name: [.short, .customLong("count"), .customLong("catch-count")],
+    // .unconditional: "-c -5" reaches our check (and its hint) instead of
+    // ArgumentParser reading "-5" as an option.
+    @Option(name: [.short, .customLong("count"), .customLong("catch-count")], parsing: .unconditional,
             help: ArgumentHelp("Stop after this many events.", valueName: "n"))
     var count: Int?
-    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
     var duration: Double?
     @Option(help: ArgumentHelp("Create this file once every probe is attached.", valueName: "path"))
     var readyFile: String?
@@ -62,6 +64,8 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         if probes.list {
+            // The other options are still checked: a bad value is an error here too.
+            _ = try tracerOptions()
             let supports = try? TracerSession.resolveSupport(ProbeCatalogue.all, btf: KernelBTF())
             print(ProbeTree.render(supports: supports), terminator: "")
             return
@@ -80,5 +84,6 @@ struct TraceCommand: ParsableCommand {
         session.run()
         let summary = session.finish()
         Diagnostics.note(summary.line)
+        if let error = session.outputError { throw error }
     }
 }

@@ -9,7 +9,7 @@ struct JSONFormatterTests {
     static let eventKeys: Set<String> = [
         "type", "time", "ts_ns", "relative_ns", "probe", "cpu", "pid", "tid", "comm", "netns", "ifindex",
         "ifname", "dmac", "smac", "l3_proto", "ip_len", "ttl", "saddr", "daddr", "l4_proto", "sport", "dport",
-        "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "tuple_from_socket", "skb", "pkt_type",
+        "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "arp_op", "tuple_from_socket", "skb", "pkt_type",
         "mark", "len", "drop_reason", "drop_reason_code", "location", "lost_before",
     ]
 
@@ -137,6 +137,26 @@ struct JSONFormatterTests {
         #expect(Self.str(o, "probe") == "net_dev_xmit")
     }
 
+    @Test func arpOpIsNullForIP() throws {
+        #expect(Self.isNull(try Self.parse(Fixtures.udp()), "arp_op"))
+    }
+
+    /// Records from two CPUs can arrive out of timestamp order: never a negative
+    /// (wrapped) relative time.
+    @Test func relativeTimeNeverWraps() throws {
+        let context = Fixtures.context()
+        let f = JSONFormatter(context: context)
+        let first = Fixtures.udp()
+        var earlier = Fixtures.udp()
+        earlier.ts_ns = first.ts_ns - 5_000
+        var b = ByteBuffer()
+        f.event(TraceEvent(raw: first), into: &b)
+        f.event(TraceEvent(raw: earlier), into: &b)
+        let lines = String(decoding: b.bytes, as: UTF8.self).split(separator: "\n")
+        let o = try #require(JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        #expect((o["relative_ns"] as? NSNumber)?.uint64Value == 0)
+    }
+
     @Test func arpValues() throws {
         let o = try Self.parse(Fixtures.arpRequest())
         #expect(Self.str(o, "l3_proto") == "arp")
@@ -144,6 +164,7 @@ struct JSONFormatterTests {
         #expect(Self.str(o, "daddr") == "10.0.0.2")
         #expect(Self.str(o, "dmac") == "ff:ff:ff:ff:ff:ff")
         #expect(Self.str(o, "pkt_type") == "broadcast")
+        #expect((o["arp_op"] as? NSNumber)?.intValue == Int(Fixtures.arpRequest().icmp_type), "ARP opcode")
         for k in ["ip_len", "ttl", "l4_proto", "sport", "dport", "tcp_flags", "icmp_type", "icmp_id"] {
             #expect(Self.isNull(o, k), "\(k)")
         }
@@ -170,7 +191,7 @@ struct JSONFormatterTests {
             "ifname":"","dmac":"02:00:00:00:00:02","smac":"02:00:00:00:00:01","l3_proto":"ipv4","ip_len":60,\
             "ttl":64,"saddr":"10.0.0.1","daddr":"10.0.0.2","l4_proto":"tcp","sport":40000,"dport":22,\
             "tcp_flags":"SYN","icmp_type":null,"icmp_code":null,"icmp_id":null,"icmp_seq":null,\
-            "tuple_from_socket":false,"skb":"0xffff888100001000","pkt_type":"host","mark":0,"len":74,\
+            "arp_op":null,"tuple_from_socket":false,"skb":"0xffff888100001000","pkt_type":"host","mark":0,"len":74,\
             "drop_reason":"NO_SOCKET","drop_reason_code":2,"location":"tcp_v4_rcv+0x10","lost_before":0}
 
             """)

@@ -53,6 +53,21 @@ struct TextFormatterTests {
         #expect(String(decoding: b.bytes, as: UTF8.self) == "--- 5 events lost on CPU 2 (ring buffer full) ---\n")
     }
 
+    @Test func lostAtEndMarker() {
+        var b = ByteBuffer()
+        TextFormatter(context: Fixtures.context()).lost(count: 7, cpu: UInt32.max, into: &b)
+        #expect(String(decoding: b.bytes, as: UTF8.self) == "--- 7 events lost at the end of the trace (ring buffer full) ---\n")
+    }
+
+    /// A non-first fragment has no L4 header: no made-up ports.
+    @Test func fragmentHasNoPorts() {
+        var e = Fixtures.udp()
+        e.flags &= ~Fixtures.L4
+        let info = Fixtures.packetInfo(e)
+        #expect(info.hasPrefix("U:") && info.hasSuffix(" (fragment)"), "\(info)")
+        #expect(!info.contains(":0"), "\(info)")
+    }
+
     // MARK: Time column
 
     static func timeColumn(_ line: String) -> String { String(line.prefix { $0 != " " }) }

@@ -23,6 +23,8 @@ int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct
 int shim_btf_load_vmlinux(struct btf **out);
 /* bpf_map_lookup_elem() on a per-CPU map: values has room for ncpu * value_size bytes. */
 int shim_map_lookup(int fd, const void *key, void *value);
+/* statfs(path)->f_type (sys/vfs.h is not in Swift's Glibc module). */
+int shim_statfs_type(const char *path, long *type);
 /* setns(open(path), CLONE_NEWNET) */
 int shim_setns_net(const char *path);
 /* libbpf_strerror() into buf; also handles libbpf's own codes (4000 and up). */

@@ -1,3 +1,4 @@
+import CBPFShim
 import CSkbTracerABI
 import Foundation
 
@@ -143,7 +144,10 @@ public struct TraceFilter: Equatable, Sendable {
         }
         let path = s.contains("/") ? s : "/run/netns/\(s)"
         var st = stat()
-        guard !s.isEmpty, stat(path, &st) == 0 else {
+        var fsType = 0
+        // Namespace files live on nsfs; any other file's inode would filter on nothing.
+        let nsfsMagic = 0x6e73_6673
+        guard !s.isEmpty, stat(path, &st) == 0, shim_statfs_type(path, &fsType) == 0, fsType == nsfsMagic else {
             throw UsageError("no network namespace '\(s)' for --netns",
                              hint: "give an inode, a path like /proc/PID/ns/net, or a name from `ip netns list`")
         }

@@ -182,6 +182,16 @@ public final class OutputSink {
     public var flushThreshold = 1 << 16
     public private(set) var writeError: Int32?
 
+    /// The reader went away (EPIPE): a normal way for a trace to end (`| head`).
+    public var readerClosed: Bool { writeError == EPIPE }
+
+    /// A pipe whose reader has gone reports POLLERR on its write end: this notices
+    /// `skbtracer | head` ending even when no event arrives to be written.
+    public var pipeReaderGone: Bool {
+        var p = pollfd(fd: fd, events: 0, revents: 0)
+        return Foundation.poll(&p, 1, 0) == 1 && p.revents & Int16(POLLERR) != 0
+    }
+
     public init(fd: Int32 = 1) { self.fd = fd; ownsFD = false }
 
     /// Opens (creates, truncates) a file for output.

@@ -39,7 +39,8 @@ public final class FormatContext: @unchecked Sendable {
 
     func relativeNs(_ ts: UInt64) -> UInt64 {
         if firstEventNs == nil { firstEventNs = ts }
-        return ts &- firstEventNs!
+        // Records from different CPUs arrive slightly out of order: never negative.
+        return ts > firstEventNs! ? ts - firstEventNs! : 0
     }
 }
 

@@ -58,6 +58,7 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"icmp_code\":"); if icmp { b.appendDecimal(e.icmp_code) } else { b.append("null") }
         b.append(",\"icmp_id\":"); if echo { b.appendDecimal(e.icmp_id) } else { b.append("null") }
         b.append(",\"icmp_seq\":"); if echo { b.appendDecimal(e.icmp_seq) } else { b.append("null") }
+        b.append(",\"arp_op\":"); if l3 && ev.isARP { b.appendDecimal(e.icmp_type) } else { b.append("null") }
         b.append(",\"tuple_from_socket\":"); b.append(ev.tupleFromSocket ? "true" : "false")
         b.append(",\"skb\":\""); b.appendHex(e.skb)
         b.append("\",\"pkt_type\":\""); b.append(PacketText.pktType(e.pkt_type))

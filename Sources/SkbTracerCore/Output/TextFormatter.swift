@@ -33,9 +33,13 @@ public struct TextFormatter: EventFormatter {
     public func lost(count: UInt64, cpu: UInt32, into b: inout ByteBuffer) {
         b.append("--- ")
         b.appendDecimal(count)
-        b.append(" events lost on CPU ")
-        b.appendDecimal(cpu)
-        b.append(" (ring buffer full) ---\n")
+        if cpu == UInt32.max {
+            b.append(" events lost at the end of the trace (ring buffer full) ---\n")
+        } else {
+            b.append(" events lost on CPU ")
+            b.appendDecimal(cpu)
+            b.append(" (ring buffer full) ---\n")
+        }
     }
 
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
@@ -104,14 +108,17 @@ public struct TextFormatter: EventFormatter {
             } else {
                 b.append("U:")
             }
-            if v6 { b.append(UInt8(ascii: "[")) }
+            // No L4 header (a non-first fragment): addresses only, no made-up ports.
+            let ports = ev.hasL4
+            if v6 && ports { b.append(UInt8(ascii: "[")) }
             PacketText.appendAddress(e.saddr, ipv6: v6, to: &b)
-            if v6 { b.append(UInt8(ascii: "]")) }
-            b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport); b.append("->")
-            if v6 { b.append(UInt8(ascii: "[")) }
+            if v6 && ports { b.append(UInt8(ascii: "]")) }
+            if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport) }
+            b.append("->")
+            if v6 && ports { b.append(UInt8(ascii: "[")) }
             PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
-            if v6 { b.append(UInt8(ascii: "]")) }
-            b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport)
+            if v6 && ports { b.append(UInt8(ascii: "]")) }
+            if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport) } else { b.append(" (fragment)") }
             if ev.tupleFromSocket { b.append(" (socket)") }
             return
         }

@@ -27,6 +27,13 @@ public final class TracerSession {
     /// A user-space filter after the BPF one (the demo keeps its lab's packets).
     public var acceptEvent: ((TraceEvent) -> Bool)?
 
+    /// A write error other than a closed pipe (ENOSPC, EIO): the run failed.
+    public var outputError: RuntimeError? {
+        guard let e = sink.writeError, e != EPIPE else { return nil }
+        return RuntimeError("write output: \(String(cString: strerror(e))) (errno \(e))",
+                            hint: "check the output file's disk or use another -o path")
+    }
+
     public var isDone: Bool {
         if let c = options.count, summary.printed >= UInt64(c) { return true }
         return sink.writeError != nil
@@ -85,7 +92,7 @@ public final class TracerSession {
                     continue
                 }
                 throw RuntimeError("load BPF programs: \(BPFError.message(error.errno)) (errno \(error.errno))",
-                                   hint: error.errno == 1 || error.errno == 13
+                                   hint: error.errno == 1
                                        ? "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"
                                        : "run with --verbose to see libbpf's and the verifier's log")
             }
@@ -154,15 +161,17 @@ public final class TracerSession {
         return String(rest[..<end])
     }
 
-    private func handle(_ bytes: UnsafeRawBufferPointer) {
+    /// Returns false once reading should stop (count reached, output failed, a
+    /// stop signal), so a flood cannot keep libbpf's consume loop going forever.
+    private func handle(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let event: TraceEvent
         do { event = try TraceEvent(bytes: bytes) } catch {
             summary.malformed += 1
-            return
+            return true
         }
-        if let accept = acceptEvent, !accept(event) { return }
+        if let accept = acceptEvent, !accept(event) { return keepReading }
         summary.events += 1
-        if let c = options.count, summary.printed >= UInt64(c) { return }
+        if let c = options.count, summary.printed >= UInt64(c) { return false }
         onEvent?(event)
         if event.raw.lost_before > 0 {
             lostMarkers += UInt64(event.raw.lost_before)
@@ -170,6 +179,15 @@ public final class TracerSession {
         }
         sink.write { formatter.event(event, into: &$0) }
         summary.printed += 1
+        if let c = options.count, summary.printed >= UInt64(c) { return false }
+        return keepReading
+    }
+
+    /// While tracing, a stop signal ends a consume round early (a flood would
+    /// otherwise keep it going); the final drain, after detaching, reads everything.
+    private var draining = false
+    private var keepReading: Bool {
+        sink.writeError == nil && (draining || !StopSignals.requested)
     }
 
     /// Waits up to the poll timeout, reads everything available, flushes output.
@@ -188,7 +206,10 @@ public final class TracerSession {
             if Double(ns - startNs) / 1e9 >= d { summary.stopReason = "duration reached"; return false }
         }
         if let c = options.count, summary.printed >= UInt64(c) { summary.stopReason = "count reached"; return false }
-        if sink.writeError != nil { summary.stopReason = "output closed"; return false }
+        if sink.writeError != nil || sink.pipeReaderGone {
+            summary.stopReason = sink.writeError == nil || sink.readerClosed ? "output closed" : "output error"
+            return false
+        }
         if StopSignals.requested { summary.stopReason = "signal"; return false }
         return true
     }
@@ -202,6 +223,10 @@ public final class TracerSession {
     @discardableResult
     public func finish() -> TraceSummary {
         if let ring {
+            // Detach first: with no producers left, the drain ends, and every
+            // event written before the stop is still read.
+            object?.detachAll()
+            draining = true
             ring.consume()
             if let lossMap = object?.map(named: "lost_events"),
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
