@@ -116,10 +116,27 @@ public final class Lab: @unchecked Sendable {
             try "1\n".write(toFile: "/proc/sys/net/ipv4/conf/\(dev)/forwarding", atomically: false, encoding: .utf8)
         }
         let comment = ["-m", "comment", "--comment", "skbtracer-lab-\(prefix)"]
+        // iptables-nft creates the `ip nat` / `ip filter` tables on first use and
+        // never removes them: remove them again if this lab created them and they
+        // hold no rule anymore (registered before the rules, so it runs after them).
+        for table in ["nat", "filter"] where !Self.nftTableExists(table) {
+            created.append { Self.deleteNftTableIfEmpty(table) }
+        }
         try iptables(["-t", "nat", "-A", "POSTROUTING", "-s", "198.18.\(index).0/24", "-o", hostVethRouted, "-j", "MASQUERADE"] + comment)
         // A host whose FORWARD policy is DROP (as Docker sets it) must still pass lab traffic.
         try iptables(["-I", "FORWARD", "-i", bridge, "-j", "ACCEPT"] + comment)
         try iptables(["-I", "FORWARD", "-o", bridge, "-j", "ACCEPT"] + comment)
+    }
+
+    static func nftTableExists(_ table: String) -> Bool {
+        (try? Command.run(["nft", "list", "table", "ip", table]))?.ok ?? false
+    }
+
+    /// Deletes `ip <table>` when it only holds empty base chains (`-P` policies).
+    static func deleteNftTableIfEmpty(_ table: String) {
+        guard let rules = try? Command.run(["iptables", "-w", "-t", table, "-S"]), rules.ok else { return }
+        let onlyPolicies = rules.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("-P ") }
+        if onlyPolicies { _ = try? Command.run(["nft", "delete", "table", "ip", table]) }
     }
 
     private func addNamespace(_ ns: String) throws {
