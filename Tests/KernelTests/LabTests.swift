@@ -60,34 +60,22 @@ struct KernelTests {
         }
     }
 
-    @Test("IPv4 ping c1 -> c2 crosses c1 eth0, host h1, host h2, c2 eth0 and back")
-    func pingIPv4Path() throws {
+    /// One echo exchange per address family: IPv4 (types 8/0) and IPv6 (128/129).
+    /// For IPv6, neighbour discovery (135/136) also matches -H; the path check uses the echoes.
+    @Test("ping c1 -> c2 crosses c1 eth0, host h1, host h2, c2 eth0 and back", arguments: [false, true])
+    func pingPath(v6: Bool) throws {
         try KT.withLab { lab in
             let ns = try Inodes(lab)
             let id = Int.random(in: 1000...60000)
-            let t = try KT.Tracer.start(["-H", lab.c2IPv4, "--proto", "icmp"])
+            let (c1, c2) = v6 ? (lab.c1IPv6, lab.c2IPv6) : (lab.c1IPv4, lab.c2IPv4)
+            let t = try KT.Tracer.start(["-H", c2, "--proto", v6 ? "icmp6" : "icmp"])
             defer { t.cleanup() }
-            let r = try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 2, id: id)
+            let r = try KT.ping(lab, from: lab.container1, to: c2, count: 2, id: id, v6: v6)
             #expect(r.ok, "ping failed: \(r.stdout) \(r.stderr)")
             #expect(t.stop() == 0, "tracer exit status; stderr: \(t.stderr)")
-            checkEchoPath(try t.events(), lab: lab, ns: ns, id: id, seqs: [1, 2], request: 8, reply: 0,
-                          l3: "ipv4", l4: "icmp", c1: lab.c1IPv4, c2: lab.c2IPv4)
-        }
-    }
-
-    @Test("IPv6 ping c1 -> c2 crosses the same path, ICMPv6 128/129")
-    func pingIPv6Path() throws {
-        try KT.withLab { lab in
-            let ns = try Inodes(lab)
-            let id = Int.random(in: 1000...60000)
-            let t = try KT.Tracer.start(["-H", lab.c2IPv6, "--proto", "icmp6"])
-            defer { t.cleanup() }
-            let r = try KT.ping(lab, from: lab.container1, to: lab.c2IPv6, count: 2, id: id, v6: true)
-            #expect(r.ok, "ping -6 failed: \(r.stdout) \(r.stderr)")
-            #expect(t.stop() == 0, "tracer exit status; stderr: \(t.stderr)")
-            // Neighbour discovery (types 135/136) also matches -H; the path check uses the echoes.
-            checkEchoPath(try t.events(), lab: lab, ns: ns, id: id, seqs: [1, 2], request: 128, reply: 129,
-                          l3: "ipv6", l4: "icmpv6", c1: lab.c1IPv6, c2: lab.c2IPv6)
+            checkEchoPath(try t.events(), lab: lab, ns: ns, id: id, seqs: [1, 2],
+                          request: v6 ? 128 : 8, reply: v6 ? 129 : 0,
+                          l3: v6 ? "ipv6" : "ipv4", l4: v6 ? "icmpv6" : "icmp", c1: c1, c2: c2)
         }
     }
 

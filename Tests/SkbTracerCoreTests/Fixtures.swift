@@ -114,6 +114,19 @@ enum Fixtures {
     }
 
     /// UDP 10.0.0.1:5353 -> 10.0.0.2:53 sent by a driver.
+    /// tcp_retransmit_skb with the tuple taken from the socket (no packet headers).
+    static func socketTuple() -> st_event {
+        var e = base(ST_PROBE_TCP_RETRANSMIT_SKB)
+        e.flags = L3 | L4 | SOCK
+        e.l3_proto = 0x0800
+        e.l4_proto = 6
+        set(&e.saddr, v4_10_0_0_1)
+        set(&e.daddr, v4_10_0_0_2)
+        e.sport = 22
+        e.dport = 5000
+        return e
+    }
+
     static func udp() -> st_event {
         var e = base(ST_PROBE_NET_DEV_XMIT)
         e.ts_ns = 6_500_000_000

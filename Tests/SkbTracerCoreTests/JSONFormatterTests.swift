@@ -219,14 +219,7 @@ struct JSONFormatterTests {
     }
 
     @Test func socketTuple() throws {
-        var e = Fixtures.base(ST_PROBE_TCP_RETRANSMIT_SKB)
-        e.flags = Fixtures.L3 | Fixtures.L4 | Fixtures.SOCK
-        e.l3_proto = 0x0800
-        e.l4_proto = 6
-        Fixtures.set(&e.saddr, Fixtures.v4_10_0_0_1)
-        Fixtures.set(&e.daddr, Fixtures.v4_10_0_0_2)
-        e.sport = 22
-        e.dport = 5000
+        var e = Fixtures.socketTuple()
         e.ttl = 99
         let o = try Self.parse(e)
         #expect(o["tuple_from_socket"] as? Bool == true)

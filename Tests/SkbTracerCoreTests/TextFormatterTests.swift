@@ -283,14 +283,7 @@ struct TextFormatterTests {
     }
 
     @Test func socketTupleIsMarked() {
-        var e = Fixtures.base(ST_PROBE_TCP_RETRANSMIT_SKB)
-        e.flags = Fixtures.L3 | Fixtures.L4 | Fixtures.SOCK
-        e.l3_proto = 0x0800
-        e.l4_proto = 6
-        Fixtures.set(&e.saddr, Fixtures.v4_10_0_0_1)
-        Fixtures.set(&e.daddr, Fixtures.v4_10_0_0_2)
-        e.sport = 22
-        e.dport = 5000
+        let e = Fixtures.socketTuple()
         let info = Fixtures.packetInfo(e)
         // No flags to show: the socket has none.
         #expect(info == "T:10.0.0.1:22->10.0.0.2:5000 (socket)")
