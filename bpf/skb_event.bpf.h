@@ -49,6 +49,30 @@ struct {
 	__type(value, struct st_loss);
 } lost_events SEC(".maps");
 
+/* Matched skbs still alive, by address. A plain hash, not an LRU: a full table
+ * must be counted (track_stats.full), never silently evict a packet in flight.
+ * The entry goes at kfree_skb/consume_skb: the address is reused right after.
+ * Frees without a tracepoint leave entries behind; user space expires those. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* the loader sets --track-max */
+	__type(key, __u64);
+	__type(value, struct st_track);
+} tracked_skbs SEC(".maps");
+
+/* Reverse tuples of NATed tracked packets: their replies are followed too.
+ * Flows have no end event, so this one is an LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct st_flow);
+	__type(value, __u64);
+} tracked_flows SEC(".maps");
+
+struct st_track_stats track_stats = {};
+/* Set once a flow is in tracked_flows: until then non-matching packets skip the lookup. */
+__u32 flows_active = 0;
+
 /* Reads packet bytes at head + off. Packet memory is not BTF-typed, so direct
  * loads are not allowed here: one helper call per header. */
 static __always_inline int read_packet(void *dst, __u32 size, const unsigned char *head, __u32 off)
@@ -376,29 +400,135 @@ static __always_inline bool ifname_matches(const char *name)
 	return true;
 }
 
-static __always_inline void emit(struct st_event *e)
+static __always_inline void count_loss(struct st_loss *loss)
+{
+	/* Never silent: counted per CPU, reported in the stream and at exit.
+	 * Atomic: a probe in interrupt context can nest in one on the same CPU. */
+	__sync_fetch_and_add(&loss->total, 1);
+	__sync_fetch_and_add(&loss->pending, 1);
+}
+
+static __always_inline void submit(void *rec)
+{
+	/* Wake the reader in batches: a wake-up costs more than many records. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
+			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(rec, flags);
+}
+
+/* Two reserve sizes, because bpf_ringbuf_reserve() takes a constant size: the
+ * plain event, or the event followed by the kernel stack. */
+static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack)
 {
 	__u32 zero = 0;
 	struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
-	struct st_event *rec;
-	__u64 flags;
 
 	if (!loss)
 		return;
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (with_stack) {
+		struct st_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		long bytes;
+
+		if (!rec) {
+			count_loss(loss);
+			return;
+		}
+		e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
+		e->size = sizeof(*rec);
+		e->flags |= ST_EVF_STACK;
+		__builtin_memcpy(&rec->event, e, sizeof(*e));
+		bytes = bpf_get_stack(ctx, rec->ips, sizeof(rec->ips), 0);
+		rec->nr_frames = bytes > 0 ? bytes / 8 : 0;
+		rec->pad = 0;
+		submit(rec);
+		return;
+	}
+	struct st_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+
 	if (!rec) {
-		/* Never silent: counted per CPU, reported in the stream and at exit. */
-		/* Atomic: a probe in interrupt context can nest in one on the same CPU. */
-		__sync_fetch_and_add(&loss->total, 1);
-		__sync_fetch_and_add(&loss->pending, 1);
+		count_loss(loss);
 		return;
 	}
 	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
 	__builtin_memcpy(rec, e, sizeof(*rec));
-	/* Wake the reader in batches: a wake-up costs more than many records. */
-	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg.wakeup_bytes ?
-			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(rec, flags);
+	submit(rec);
+}
+
+/* A cheap mix of the tuple fields NAT can rewrite: only compared for change. */
+static __always_inline __u64 tuple_hash(const struct st_event *e)
+{
+	__u64 a[4];
+	__u64 h = e->l4_proto;
+
+	__builtin_memcpy(a, e->saddr, 16);
+	__builtin_memcpy(&a[2], e->daddr, 16);
+	h = h * 0x9E3779B97F4A7C15ULL ^ a[0];
+	h = h * 0x9E3779B97F4A7C15ULL ^ a[1];
+	h = h * 0x9E3779B97F4A7C15ULL ^ a[2];
+	h = h * 0x9E3779B97F4A7C15ULL ^ a[3];
+	h = h * 0x9E3779B97F4A7C15ULL ^ ((__u64)e->sport << 32 | (__u64)e->dport << 16 | e->icmp_id);
+	return h;
+}
+
+/* The tuple of the packet's replies; false when it has none worth following. */
+static __always_inline bool reply_flow(const struct st_event *e, struct st_flow *f)
+{
+	if (!(e->flags & ST_EVF_L4))
+		return false;
+	__builtin_memcpy(f->saddr, e->daddr, 16);
+	__builtin_memcpy(f->daddr, e->saddr, 16);
+	f->l4_proto = e->l4_proto;
+	if (e->l4_proto == IPPROTO_TCP || e->l4_proto == IPPROTO_UDP) {
+		f->sport = e->dport;
+		f->dport = e->sport;
+	} else if (e->l4_proto == IPPROTO_ICMP || e->l4_proto == IPPROTO_ICMPV6) {
+		f->sport = e->icmp_id;
+		f->dport = e->icmp_id;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static __always_inline bool flow_tracked(const struct st_event *e)
+{
+	struct st_flow f = {};
+
+	if (!(e->flags & ST_EVF_L4))
+		return false;
+	/* The packet's own tuple, in the form reply_flow() stored. */
+	__builtin_memcpy(f.saddr, e->saddr, 16);
+	__builtin_memcpy(f.daddr, e->daddr, 16);
+	f.l4_proto = e->l4_proto;
+	if (e->l4_proto == IPPROTO_TCP || e->l4_proto == IPPROTO_UDP) {
+		f.sport = e->sport;
+		f.dport = e->dport;
+	} else if (e->l4_proto == IPPROTO_ICMP || e->l4_proto == IPPROTO_ICMPV6) {
+		f.sport = e->icmp_id;
+		f.dport = e->icmp_id;
+	} else {
+		return false;
+	}
+	return bpf_map_lookup_elem(&tracked_flows, &f) != NULL;
+}
+
+/* A tracked skb whose tuple changed (NAT): remember the rewritten tuple's
+ * replies, so they are followed although they may not match the filter. */
+static __always_inline void note_rewrite(const struct st_event *e, struct st_track *t)
+{
+	struct st_flow f = {};
+	__u64 h = tuple_hash(e);
+
+	if (h == t->tuple_hash)
+		return;
+	t->tuple_hash = h;
+	if (!(cfg.track & ST_TRACK_FLOWS) || !reply_flow(e, &f))
+		return;
+	if (bpf_map_update_elem(&tracked_flows, &f, &e->ts_ns, BPF_ANY) == 0) {
+		__sync_fetch_and_add(&track_stats.flows, 1);
+		flows_active = 1;
+	}
 }
 
 /* Probes whose skb sits in a socket queue: skb->dev is reused there (UDP keeps
@@ -409,24 +539,64 @@ static __always_inline bool probe_in_socket(enum st_probe_id probe)
 	       probe == ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB;
 }
 
-static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
+static __always_inline bool probe_frees(enum st_probe_id probe)
+{
+	return probe == ST_PROBE_KFREE_SKB || probe == ST_PROBE_CONSUME_SKB;
+}
+
+/* Tracking bookkeeping once an event is emitted: a new match is remembered by
+ * address, a tracked skb refreshes its entry (and notices NAT), a free forgets it. */
+static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *skb, struct st_track *tracked,
+				      const struct st_event *e)
+{
+	__u64 key = (__u64)skb;
+
+	if (tracked) {
+		if (probe_frees(probe)) {
+			bpf_map_delete_elem(&tracked_skbs, &key);
+			return;
+		}
+		tracked->last_ns = e->ts_ns;
+		/* Only a tuple read from the packet itself tells whether NAT rewrote it. */
+		if ((e->flags & (ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK)) == (ST_EVF_L3 | ST_EVF_L4))
+			note_rewrite(e, tracked);
+		return;
+	}
+	if (probe_frees(probe))
+		return;
+	struct st_track t = { .first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e) };
+
+	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
+		__sync_fetch_and_add(&track_stats.full, 1);
+}
+
+static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
 					__u32 drop_reason, __u64 location, __u32 event_flags)
 {
 	struct st_event e = {};
 	struct net_device *dev = NULL;
+	struct st_track *tracked = NULL;
 	const unsigned char *head;
 	__u32 on = cfg.filter_flags;
+	bool follow_flows = (cfg.track & ST_TRACK_FLOWS) && flows_active;
+	bool by_filter;
 	__u64 pid_tgid;
 	__u32 l4_off;
 
 	if (!skb)
 		return 0;
+	/* A tracked skb skips every filter: NAT or a namespace change must not lose it. */
+	if (cfg.track & ST_TRACK_SKB) {
+		__u64 key = (__u64)skb;
+
+		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
+	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
+	if ((on & ST_F_PID) && !tracked && (pid_tgid >> 32) != cfg.filter_pid)
 		return 0;
 	e.mark = skb->mark;
-	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
+	if ((on & ST_F_MARK) && !tracked && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
 		return 0;
 	if (!sk)
 		sk = skb->sk;
@@ -446,13 +616,13 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
 	}
-	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns)
+	if ((on & ST_F_NETNS) && !tracked && e.netns != cfg.filter_netns)
 		return 0;
 	if (dev && (on & ST_F_IFNAME)) {
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
-		if (!ifname_matches(e.ifname))
+		if (!tracked && !ifname_matches(e.ifname))
 			return 0;
-	} else if (on & ST_F_IFNAME) {
+	} else if ((on & ST_F_IFNAME) && !tracked) {
 		return 0;
 	}
 
@@ -460,12 +630,21 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 	l4_off = parse_packet(&e, head, skb, dev);
 	if (!(e.flags & ST_EVF_L3) && sk)
 		tuple_from_sock(&e, sk);
-	if (!l3_matches(&e))
+	by_filter = tracked || l3_matches(&e);
+	if (!by_filter && !follow_flows)
 		return 0;
 	if (l4_off)
 		parse_l4(&e, head, l4_off);
-	if (!l4_matches(&e))
-		return 0;
+	by_filter = by_filter && (tracked || l4_matches(&e));
+	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
+	 * looked up once such a flow exists, so plain filtering pays nothing. */
+	if (!by_filter) {
+		if (!follow_flows || !flow_tracked(&e))
+			return 0;
+		e.flags |= ST_EVF_TRACKED;
+	}
+	if (tracked)
+		e.flags |= ST_EVF_TRACKED;
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
@@ -483,7 +662,9 @@ static __always_inline int st_trace_skb(enum st_probe_id probe, struct sk_buff *
 	e.skb_len = skb->len;
 	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
-	emit(&e);
+	if (cfg.track & ST_TRACK_SKB)
+		track_skb(probe, skb, tracked, &e);
+	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB));
 	return 0;
 }
 

@@ -50,7 +50,7 @@ static __always_inline int tp_probe(__u64 *ctx, enum st_probe_id probe)
 		location = tp_arg(ctx, location_idx);
 		flags |= ST_EVF_LOCATION;
 	}
-	return st_trace_skb(probe, skb, sk, reason, location, flags);
+	return st_trace_skb(ctx, probe, skb, sk, reason, location, flags);
 }
 
 #define TP_PROBE(name, id)                     \

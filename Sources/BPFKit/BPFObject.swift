@@ -125,3 +125,42 @@ public struct BPFMap {
         }
     }
 }
+
+extension BPFMap {
+    /// bpf_map_lookup_elem() on an ordinary (not per-CPU) map; nil when the key is absent.
+    public func lookup<K, V>(_ key: K, as: V.Type) -> V? {
+        var k = key
+        var v = [UInt8](repeating: 0, count: max(valueSize, MemoryLayout<V>.size))
+        let rc = v.withUnsafeMutableBytes { bpf_map_lookup_elem(fd, &k, $0.baseAddress) }
+        guard rc == 0 else { return nil }
+        return v.withUnsafeBytes { $0.loadUnaligned(as: V.self) }
+    }
+
+    /// bpf_map_delete_elem(); false when the key was already gone.
+    @discardableResult
+    public func delete<K>(_ key: K) -> Bool {
+        var k = key
+        return bpf_map_delete_elem(fd, &k) == 0
+    }
+
+    /// Every key, walked with bpf_map_get_next_key(). A hash map that changes
+    /// during the walk may skip or repeat keys; callers treat the result as a snapshot.
+    public func keys<K>(as: K.Type, limit: Int = 1 << 20) -> [K] {
+        var result: [K] = []
+        var key = [UInt8](repeating: 0, count: MemoryLayout<K>.size)
+        var next = key
+        var first = true
+        while result.count < limit {
+            let rc = key.withUnsafeBytes { cur in
+                next.withUnsafeMutableBytes { nxt in
+                    bpf_map_get_next_key(fd, first ? nil : cur.baseAddress, nxt.baseAddress)
+                }
+            }
+            guard rc == 0 else { break }
+            first = false
+            key = next
+            result.append(key.withUnsafeBytes { $0.loadUnaligned(as: K.self) })
+        }
+        return result
+    }
+}

@@ -79,3 +79,70 @@ struct ProbeOptions: ParsableArguments {
         return try ProbeCatalogue.select(trace.split(separator: ",").map(String.init))
     }
 }
+
+/// Journeys, tracking, drops and stacks.
+struct JourneyOptions: ParsableArguments {
+    @Flag(help: "Group events per packet: each packet's hops with times, its path, how it ended; a diagnosis at exit.")
+    var timeline = false
+    @Flag(help: "Only drops, dropwatch-style: counts per reason and location every interval, totals at exit.")
+    var drop = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between --drop count updates.", valueName: "seconds"))
+    var dropInterval: Double = 1
+    @Flag(inversion: .prefixedNo,
+          help: "Follow a matched skb by address until it is freed, through NAT and namespaces (default: on with --timeline).")
+    var track: Bool?
+    @Flag(name: [.customLong("keep"), .customLong("filter-track-skb")],
+          help: ArgumentHelp("Same as --track (skbtracer.py, pwru).", visibility: .hidden))
+    var trackAlias = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Size of the tracking table; a full table is counted and reported.", valueName: "n"))
+    var trackMax: Int = 16384
+    @Option(parsing: .unconditional, help: ArgumentHelp("Forget a tracked skb after this many seconds without an event.", valueName: "seconds"))
+    var trackTimeout: Double = 5
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print a journey as in flight after this many seconds without an event.", valueName: "seconds"))
+    var journeyTimeout: Double = 2
+    @Flag(help: "Record the kernel stack at each drop.")
+    var dropstack = false
+    @Flag(help: "Record the kernel stack at every event.")
+    var callstack = false
+    @Flag(help: "Print a diagnosis at exit: per flow delivered/forwarded/dropped, each drop with its hint (always on with --timeline).")
+    var diag = false
+
+    func apply(to o: inout TracerOptions, probesGiven: Bool) throws(UsageError) {
+        if timeline && drop {
+            throw UsageError("--timeline and --drop exclude each other", hint: "pick one view")
+        }
+        if dropstack && callstack {
+            throw UsageError("--dropstack and --callstack exclude each other", hint: "--callstack already includes drops")
+        }
+        if drop && probesGiven {
+            throw UsageError("--drop traces kfree_skb only and cannot take -t", hint: "drop -t, or use `-t life` without --drop")
+        }
+        if !(dropInterval > 0) || dropInterval > 3600 {
+            throw UsageError("invalid interval '\(dropInterval)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
+        }
+        if trackMax < 1 || trackMax > 1 << 22 {
+            throw UsageError("invalid size '\(trackMax)' for --track-max", hint: "give 1 to 4194304 entries")
+        }
+        if !(trackTimeout > 0) {
+            throw UsageError("invalid timeout '\(trackTimeout)' for --track-timeout", hint: "give seconds > 0")
+        }
+        if !(journeyTimeout > 0) {
+            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds > 0")
+        }
+        o.view = timeline ? .timeline : drop ? .drops : .events
+        o.track = track ?? (trackAlias || timeline)
+        if trackAlias && track == false {
+            throw UsageError("--keep/--filter-track-skb contradicts --no-track", hint: "pick one")
+        }
+        o.trackMax = UInt32(trackMax)
+        o.trackTimeout = trackTimeout
+        o.journeyTimeout = journeyTimeout
+        o.dropInterval = dropInterval
+        o.stacks = callstack ? .all : dropstack ? .drops : .none
+        o.diagnose = diag || timeline
+        if drop {
+            o.probes = ProbeCatalogue.all.filter { $0.name == "kfree_skb" }
+            o.track = false
+        }
+    }
+}

@@ -13,6 +13,9 @@ struct TraceCommand: ParsableCommand {
           skbtracer --proto tcp --dport 80 --tcp-flags S   TCP SYNs to port 80
           skbtracer -N ns1 -i veth0 -c 20             20 events on veth0 in namespace ns1
           skbtracer -t life --json -o drops.json      frees and drops, as JSON, to a file
+          skbtracer --timeline -H 10.0.0.2            one journey per packet: hops, times, path, fate
+          skbtracer --drop --dropstack                dropwatch: drops per reason and location, with stacks
+          skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
           skbtracer --list                            the probe tree
         """
     )
@@ -20,11 +23,12 @@ struct TraceCommand: ParsableCommand {
     @OptionGroup(title: "Filters") var filters: FilterOptions
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Probes") var probes: ProbeOptions
+    @OptionGroup(title: "Journeys, tracking and drops") var journeys: JourneyOptions
 
     // .unconditional: "-c -5" reaches our check (and its hint) instead of
     // ArgumentParser reading "-5" as an option.
     @Option(name: [.short, .customLong("count"), .customLong("catch-count")], parsing: .unconditional,
-            help: ArgumentHelp("Stop after this many events.", valueName: "n"))
+            help: ArgumentHelp("Stop after this many events (journeys with --timeline, drops with --drop).", valueName: "n"))
     var count: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
     var duration: Double?
@@ -59,6 +63,7 @@ struct TraceCommand: ParsableCommand {
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose
+        try journeys.apply(to: &o, probesGiven: probes.trace != nil)
         return o
     }
 

@@ -10,7 +10,8 @@ struct JSONFormatterTests {
         "type", "time", "ts_ns", "relative_ns", "probe", "cpu", "pid", "tid", "comm", "netns", "ifindex",
         "ifname", "dmac", "smac", "l3_proto", "ip_len", "ttl", "saddr", "daddr", "l4_proto", "sport", "dport",
         "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "arp_op", "tuple_from_socket", "skb", "pkt_type",
-        "mark", "len", "drop_reason", "drop_reason_code", "location", "lost_before",
+        "mark", "len", "drop_reason", "drop_reason_code", "location", "drop_explanation", "drop_hint", "drop_noise",
+        "tracked", "stack", "lost_before",
     ]
 
     static func render(_ events: [st_event], context: FormatContext = Fixtures.context()) -> [String] {

@@ -53,6 +53,8 @@ enum st_event_flags {
 	ST_EVF_FROM_SOCK = 1 << 3, /* tuple taken from the socket, not the packet */
 	ST_EVF_DROP = 1 << 4,      /* drop_reason and location are valid */
 	ST_EVF_LOCATION = 1 << 5,  /* location is valid (kfree_skb, consume_skb) */
+	ST_EVF_STACK = 1 << 6,     /* the record is a struct st_stack_event */
+	ST_EVF_TRACKED = 1 << 7,   /* followed by skb address or by a NATed flow, not by the filter */
 };
 
 struct st_event {
@@ -149,8 +151,60 @@ struct st_config {
 	__u32 filter_mark_mask;
 	char filter_ifname[ST_IFNAMSIZ];
 	__u32 wakeup_bytes; /* wake the reader only once this much data waits */
-	__u32 pad0;
+	__u8 track;         /* enum st_track_flags */
+	__u8 stack_mode;    /* enum st_stack_mode */
+	__u8 pad0[2];
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
+};
+
+/* st_config.track: follow a matched packet after its headers change. */
+enum st_track_flags {
+	ST_TRACK_SKB = 1 << 0,   /* follow a matched skb by address until it is freed */
+	ST_TRACK_FLOWS = 1 << 1, /* when NAT rewrites a tracked packet, also match the
+				  * rewritten flow's replies */
+};
+
+/* st_config.stack_mode: when to record the kernel stack. */
+enum st_stack_mode {
+	ST_STACK_NONE = 0,
+	ST_STACK_DROPS = 1, /* kfree_skb only */
+	ST_STACK_ALL = 2,
+};
+
+#define ST_STACK_MAX 32
+
+/* An event with the kernel stack at the probe (bpf_get_stack), innermost first.
+ * event.size is sizeof(struct st_stack_event) and event.flags has ST_EVF_STACK. */
+struct st_stack_event {
+	struct st_event event;
+	__u32 nr_frames;
+	__u32 pad;
+	__u64 ips[ST_STACK_MAX];
+};
+
+/* Value of map tracked_skbs (key: the sk_buff address). */
+struct st_track {
+	__u64 first_ns;   /* when the skb matched */
+	__u64 last_ns;    /* its latest event: user space expires stale entries */
+	__u64 tuple_hash; /* the tuple last seen: a change means NAT rewrote it */
+};
+
+/* Key of map tracked_flows: a tuple whose packets are followed although they do
+ * not match the filter (the replies of a NATed tracked packet). ICMP echo uses
+ * the echo id as both ports. IPv4 in the first 4 bytes. */
+struct st_flow {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 l4_proto;
+	__u8 pad[3];
+};
+
+/* Global counters (the .bss struct track_stats), updated atomically. */
+struct st_track_stats {
+	__u64 full;       /* a matched skb could not be tracked: tracked_skbs was full */
+	__u64 flows;      /* NATed flows added to tracked_flows */
 };
 
 /* Per-CPU loss counters (map lost_events). */
@@ -161,10 +215,14 @@ struct st_loss {
 
 #define ST_EVENT_SIZE 168
 #define ST_CONFIG_SIZE 196
+#define ST_STACK_EVENT_SIZE (ST_EVENT_SIZE + 8 + 8 * ST_STACK_MAX)
 
 _Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
+_Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
+_Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
+_Static_assert(sizeof(struct st_track) == 24, "st_track size");
 
 #endif

@@ -6,6 +6,9 @@ import CSkbTracerABI
 /// instructions); everything else is read lazily by the formatters.
 public struct TraceEvent: @unchecked Sendable {
     public var raw: st_event
+    /// Kernel return addresses at the probe, innermost first (`--dropstack`,
+    /// `--callstack`); nil when none was recorded.
+    public var stack: [UInt64]?
 
     public enum DecodeError: Error, Equatable {
         case truncated(Int)
@@ -13,7 +16,10 @@ public struct TraceEvent: @unchecked Sendable {
         case sizeMismatch(UInt16)
     }
 
-    public init(raw: st_event) { self.raw = raw }
+    public init(raw: st_event, stack: [UInt64]? = nil) {
+        self.raw = raw
+        self.stack = stack
+    }
 
     /// Checks kind and size before reading the record.
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
@@ -21,9 +27,16 @@ public struct TraceEvent: @unchecked Sendable {
         let kind = bytes.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
         let size = bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         guard kind == UInt16(ST_RECORD_EVENT.rawValue) else { throw .unknownKind(kind) }
-        guard Int(size) == MemoryLayout<st_event>.size else { throw .sizeMismatch(size) }
-        guard bytes.count >= MemoryLayout<st_event>.size else { throw .truncated(bytes.count) }
+        let plain = MemoryLayout<st_event>.size
+        guard Int(size) == plain || Int(size) == MemoryLayout<st_stack_event>.size else { throw .sizeMismatch(size) }
+        guard bytes.count >= Int(size) else { throw .truncated(bytes.count) }
         raw = bytes.loadUnaligned(as: st_event.self)
+        stack = nil
+        if Int(size) == MemoryLayout<st_stack_event>.size {
+            // st_stack_event: nr_frames, pad, then ips[ST_STACK_MAX].
+            let n = min(Int(bytes.loadUnaligned(fromByteOffset: plain, as: UInt32.self)), Int(ST_STACK_MAX))
+            stack = (0..<n).map { bytes.loadUnaligned(fromByteOffset: plain + 8 + 8 * $0, as: UInt64.self) }
+        }
     }
 
     public var probe: Probe? { ProbeCatalogue.probe(id: raw.probe) }
@@ -34,6 +47,9 @@ public struct TraceEvent: @unchecked Sendable {
     public var hasL4: Bool { raw.flags & UInt8(ST_EVF_L4.rawValue) != 0 }
     public var isDrop: Bool { raw.flags & UInt8(ST_EVF_DROP.rawValue) != 0 }
     public var hasLocation: Bool { raw.flags & UInt8(ST_EVF_LOCATION.rawValue) != 0 }
+    /// Followed by skb address or a NATed flow, not matched by the filter.
+    public var isTracked: Bool { raw.flags & UInt8(ST_EVF_TRACKED.rawValue) != 0 }
+    public var isFree: Bool { raw.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) || raw.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) }
     public var tupleFromSocket: Bool { raw.flags & UInt8(ST_EVF_FROM_SOCK.rawValue) != 0 }
     public var isIPv4: Bool { raw.l3_proto == 0x0800 }
     public var isIPv6: Bool { raw.l3_proto == 0x86DD }

@@ -15,11 +15,18 @@ public struct JSONFormatter: EventFormatter {
     }
 
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
+        b.append("{\"type\":\"event\",")
+        appendFields(ev, into: &b)
+        b.append("}\n")
+    }
+
+    /// The event's fields without braces: shared by events and journey hops.
+    func appendFields(_ ev: TraceEvent, into b: inout ByteBuffer) {
         let e = ev.raw
         let l3 = ev.hasL3
         let ip = l3 && (ev.isIPv4 || ev.isIPv6)
         let v6 = ev.isIPv6
-        b.append("{\"type\":\"event\",\"time\":\"")
+        b.append("\"time\":\"")
         context.appendISO8601(e.ts_ns, to: &b)
         b.append("\",\"ts_ns\":"); b.appendDecimal(e.ts_ns)
         b.append(",\"relative_ns\":"); b.appendDecimal(context.relativeNs(e.ts_ns))
@@ -67,9 +74,28 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"drop_reason\":")
         if ev.isDrop { b.append("\""); b.append(context.dropReasons.name(e.drop_reason)); b.append("\"") } else { b.append("null") }
         b.append(",\"drop_reason_code\":"); if ev.isDrop { b.appendDecimal(e.drop_reason) } else { b.append("null") }
+        let location = ev.hasLocation && e.location != 0 ? context.symbols.symbolize(e.location) : nil
         b.append(",\"location\":")
-        if ev.hasLocation && e.location != 0 { b.appendJSONString(context.symbols.symbolize(e.location)) } else { b.append("null") }
+        if let location { b.appendJSONString(location) } else { b.append("null") }
+        let explained = ev.isDrop ? DropExplanations.explain(context.dropReasons.name(e.drop_reason)) : nil
+        b.append(",\"drop_explanation\":")
+        if let explained { b.appendJSONString(explained.explanation) } else { b.append("null") }
+        b.append(",\"drop_hint\":")
+        if let explained { b.appendJSONString(explained.hint) } else { b.append("null") }
+        let noise = ev.isDrop ? DropExplanations.noise(reason: context.dropReasons.name(e.drop_reason),
+                                                      function: location.map(JourneyNames.function(of:)), event: ev) : nil
+        b.append(",\"drop_noise\":")
+        if let noise { b.appendJSONString(noise) } else { b.append("null") }
+        b.append(",\"tracked\":"); b.append(ev.isTracked ? "true" : "false")
+        b.append(",\"stack\":")
+        if let stack = ev.stack {
+            b.append("[")
+            for (i, frame) in StackFrames.symbolize(stack, symbols: context.symbols).enumerated() {
+                if i > 0 { b.append(",") }
+                b.appendJSONString(frame)
+            }
+            b.append("]")
+        } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
-        b.append("}\n")
     }
 }

@@ -81,6 +81,16 @@ public struct TextFormatter: EventFormatter {
             b.append(" at="); b.append(context.symbols.symbolize(e.location))
         }
         b.append(UInt8(ascii: "\n"))
+        if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
+    }
+
+    /// One `at symbol+0xoff` line per frame (--dropstack, --callstack).
+    static func appendStack(_ stack: [UInt64], symbols: KernelSymbols, indent: StaticString, to b: inout ByteBuffer) {
+        let frames = StackFrames.symbolize(stack, symbols: symbols)
+        if frames.isEmpty { b.append(indent); b.append("(no kernel stack)\n") }
+        for f in frames {
+            b.append(indent); b.append("at "); b.append(f); b.append(UInt8(ascii: "\n"))
+        }
     }
 
     /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,

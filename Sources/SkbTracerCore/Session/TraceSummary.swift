@@ -9,6 +9,15 @@ public struct TraceSummary: Sendable {
     public var attached: Int = 0
     public var requested: Int = 0
     public var stopReason = ""
+    public var tracking = false
+    /// Matched skbs the BPF tracking table had no room for (raise --track-max).
+    public var trackFull: UInt64 = 0
+    /// Tracked skbs forgotten after --track-timeout without an event.
+    public var trackExpired: UInt64 = 0
+    /// NATed flows whose replies were followed.
+    public var natFlows: UInt64 = 0
+    /// Journeys printed early because too many were open.
+    public var journeysEvicted: UInt64 = 0
 
     public var line: String {
         var s = "skbtracer: \(events) events"
@@ -16,6 +25,12 @@ public struct TraceSummary: Sendable {
         s += ", \(lost) lost"
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
+        if tracking {
+            s += "; tracking: \(trackFull) skbs not tracked (table full)"
+            if trackExpired > 0 { s += ", \(trackExpired) expired" }
+            if natFlows > 0 { s += ", \(natFlows) NATed flows followed" }
+        }
+        if journeysEvicted > 0 { s += "; \(journeysEvicted) journeys printed early (too many open)" }
         if !stopReason.isEmpty { s += "; stopped: \(stopReason)" }
         return s
     }

@@ -21,5 +21,34 @@ public struct TracerOptions: Sendable {
     public var pollTimeoutMs: Int32 = 100
     public var verbose = false
 
+    /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
+    public var view: TraceView = .events
+    /// Follow a matched skb by address until its free, through NAT and namespaces.
+    public var track = false
+    /// Also follow the replies of tracked packets whose tuple NAT rewrote.
+    public var trackFlows = true
+    /// Entries in the BPF tracking table; a full table is counted, never silent.
+    public var trackMax: UInt32 = 16384
+    /// A tracked skb with no event for this long is forgotten (its free had no tracepoint).
+    public var trackTimeout: Double = 5
+    /// A journey with no event for this long is printed as still in flight.
+    public var journeyTimeout: Double = 2
+    /// Open journeys kept in memory at most.
+    public var maxJourneys = 65536
+    /// Record the kernel stack at drops or at every event.
+    public var stacks: StackMode = .none
+    /// Print the exit diagnosis (always on in the journey and drop views).
+    public var diagnose = false
+    /// `--drop`: seconds between count updates.
+    public var dropInterval: Double = 1
+
     public init() {}
+}
+
+public enum TraceView: String, Sendable {
+    case events, timeline, drops
+}
+
+public enum StackMode: UInt8, Sendable {
+    case none = 0, drops = 1, all = 2
 }

@@ -17,6 +17,10 @@ public final class TracerSession {
     private let sink: OutputSink
     private let formatter: any EventFormatter
     private let context: FormatContext
+    public let names: JourneyNames
+    /// Where decoded events go (printed, grouped into journeys, or counted as drops).
+    public private(set) var consumer: any TraceConsumer
+    private var lastSweepNs: UInt64 = 0
     private let btf: KernelBTF
     private var object: BPFObject?
     private var ring: RingBuffer?
@@ -50,6 +54,26 @@ public final class TracerSession {
         context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
                                 timeFormat: options.timeFormat)
         formatter = makeFormatter(options.format, context: context)
+        names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
+        consumer = Self.makeConsumer(options, sink: self.sink, formatter: formatter, context: context, names: names)
+    }
+
+    static func makeConsumer(_ options: TracerOptions, sink: OutputSink, formatter: any EventFormatter,
+                             context: FormatContext, names: JourneyNames) -> any TraceConsumer {
+        let journeys = makeJourneyFormatter(options.format, context: context, names: names)
+        let tracker = JourneyTracker(names: names, maxOpen: options.maxJourneys,
+                                     timeoutNs: UInt64(options.journeyTimeout * 1e9))
+        switch options.view {
+        case .events:
+            let diag = options.diagnose ? DiagnosisCollector(tracker: tracker, formatter: journeys) : nil
+            return EventStream(sink: sink, formatter: formatter, header: options.printHeader, diagnosis: diag)
+        case .timeline:
+            return JourneyStream(sink: sink, formatter: journeys, lostFormatter: formatter, tracker: tracker,
+                                 printDiagnosis: true)
+        case .drops:
+            return DropWatch(sink: sink, json: options.format == .json, names: names, context: context,
+                             intervalNs: UInt64(options.dropInterval * 1e9))
+        }
     }
 
     /// Which of the requested probes this kernel can attach, and why not.
@@ -116,7 +140,7 @@ public final class TracerSession {
             throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
         }
         ring = try RingBuffer(map: events) { [unowned self] bytes in self.handle(bytes) }
-        if options.printHeader { sink.write { formatter.header(into: &$0) } }
+        consumer.begin()
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         startNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
@@ -135,6 +159,8 @@ public final class TracerSession {
         var config = st_config()
         options.filter.apply(to: &config)
         config.wakeup_bytes = options.wakeupBytes
+        config.track = options.track ? UInt8(ST_TRACK_SKB.rawValue) | (options.trackFlows ? UInt8(ST_TRACK_FLOWS.rawValue) : 0) : 0
+        config.stack_mode = options.stacks.rawValue
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {
@@ -150,7 +176,28 @@ public final class TracerSession {
         }
         try rodata.writeInitialValue(config)
         try obj.map(named: "events")?.setMaxEntries(options.ringBytes)
+        try obj.map(named: "tracked_skbs")?.setMaxEntries(max(options.trackMax, 1))
         return obj
+    }
+
+    /// Forgets tracked skbs with no event for `trackTimeout`: their free happened
+    /// where no tracepoint fires, and the kernel will reuse the address.
+    private func sweepTracked(nowNs: UInt64) {
+        guard let map = object?.map(named: "tracked_skbs") else { return }
+        let limit = UInt64(options.trackTimeout * 1e9)
+        for key in map.keys(as: UInt64.self) {
+            guard let t = map.lookup(key, as: st_track.self) else { continue }
+            if nowNs > t.last_ns, nowNs - t.last_ns > limit, map.delete(key) { summary.trackExpired += 1 }
+        }
+    }
+
+    private func readTrackStats() {
+        guard options.track, let bss = object?.map(named: ".bss"),
+              let stats = bss.lookup(UInt32(0), as: st_track_stats.self) else { return }
+        summary.trackFull = stats.full
+        summary.natFlows = stats.flows
+        summary.tracking = true
+        if let stream = consumer as? JourneyStream { summary.journeysEvicted = stream.tracker.evicted }
     }
 
     /// libbpf names the program that failed: "prog 'tp_x': failed to load".
@@ -171,14 +218,14 @@ public final class TracerSession {
         }
         if let accept = acceptEvent, !accept(event) { return keepReading }
         summary.events += 1
-        if let c = options.count, summary.printed >= UInt64(c) { return false }
+        if let c = options.count, consumer.emitted >= UInt64(c) { return false }
         onEvent?(event)
         if event.raw.lost_before > 0 {
             lostMarkers += UInt64(event.raw.lost_before)
-            sink.write { formatter.lost(count: UInt64(event.raw.lost_before), cpu: event.raw.cpu, into: &$0) }
+            consumer.lost(count: UInt64(event.raw.lost_before), cpu: event.raw.cpu)
         }
-        sink.write { formatter.event(event, into: &$0) }
-        summary.printed += 1
+        consumer.consume(event)
+        summary.printed = consumer.emitted
         if let c = options.count, summary.printed >= UInt64(c) { return false }
         return keepReading
     }
@@ -198,11 +245,15 @@ public final class TracerSession {
         ring.poll(timeoutMs: timeoutMs ?? options.pollTimeoutMs)
         // Producers wake the reader only in batches: read whatever is there.
         ring.consume()
+        let ns = NetnsNames.monotonicNs()
+        consumer.tick(nowNs: ns)
+        summary.printed = consumer.emitted
+        if options.track, ns - lastSweepNs >= 1_000_000_000 {
+            lastSweepNs = ns
+            sweepTracked(nowNs: ns)
+        }
         sink.flush()
         if let d = options.duration {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            let ns = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
             if Double(ns - startNs) / 1e9 >= d { summary.stopReason = "duration reached"; return false }
         }
         if let c = options.count, summary.printed >= UInt64(c) { summary.stopReason = "count reached"; return false }
@@ -234,9 +285,12 @@ public final class TracerSession {
                 // Losses after a CPU's last record have no event to carry them.
                 if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
                     let missing = summary.lost - lostMarkers
-                    sink.write { formatter.lost(count: missing, cpu: UInt32.max, into: &$0) }
+                    consumer.lost(count: missing, cpu: UInt32.max)
                 }
             }
+            readTrackStats()
+            consumer.end()
+            summary.printed = consumer.emitted
             sink.flush()
             ring.free()
         }

@@ -1,0 +1,73 @@
+/// The exit report (like nettrace `--diag`): per flow, how many packets were
+/// delivered, forwarded and dropped; each drop reason with its count, location,
+/// explanation and hint.
+public final class Diagnosis {
+    public struct FlowCounts: Sendable {
+        public let flow: FlowTuple?
+        public let label: String
+        public var packets = 0
+        public var forwarded = 0
+        /// By outcome kind: delivered, dropped, noise, consumed, transmitted, in_flight.
+        public var outcomes: [String: Int] = [:]
+    }
+
+    public struct DropKey: Hashable, Sendable {
+        public let reason: String
+        public let location: String
+        public let netns: UInt32
+    }
+
+    public struct DropCounts: Sendable {
+        public let key: DropKey
+        public var count = 0
+        public let noise: String?
+        /// A journey that ended this way, to look it up in the output.
+        public let example: Int
+    }
+
+    public private(set) var journeys = 0
+    public private(set) var flows: [FlowCounts] = []
+    public private(set) var drops: [DropCounts] = []
+    private var flowIndex: [String: Int] = [:]
+    private var dropIndex: [DropKey: Int] = [:]
+    /// Flows beyond this many are counted together (memory stays bounded).
+    public let maxFlows: Int
+
+    public init(maxFlows: Int = 10_000) { self.maxFlows = maxFlows }
+
+    public func add(_ j: Journey) {
+        journeys += 1
+        let tuple = j.originalTuple
+        var label = tuple?.description ?? Self.nonIPLabel(j.first)
+        if flowIndex[label] == nil && flows.count >= maxFlows { label = "other flows" }
+        let i: Int
+        if let existing = flowIndex[label] { i = existing } else {
+            i = flows.count
+            flows.append(FlowCounts(flow: label == "other flows" ? nil : tuple, label: label))
+            flowIndex[label] = i
+        }
+        flows[i].packets += 1
+        if j.wasForwarded { flows[i].forwarded += 1 }
+        flows[i].outcomes[j.outcome.kind, default: 0] += 1
+
+        if case .dropped(let reason, let location, let noise) = j.outcome {
+            let key = DropKey(reason: reason, location: location, netns: j.last.raw.netns)
+            if let d = dropIndex[key] { drops[d].count += 1 } else {
+                dropIndex[key] = drops.count
+                drops.append(DropCounts(key: key, count: 1, noise: noise, example: j.id))
+            }
+        }
+    }
+
+    static func nonIPLabel(_ e: TraceEvent) -> String {
+        e.isARP ? "arp" : e.raw.l3_proto != 0 ? "l3 \(PacketText.l3Name(e.raw.l3_proto))" : "unknown"
+    }
+
+    /// Drops, most frequent first; real failures before known noise.
+    public var sortedDrops: [DropCounts] {
+        drops.sorted { a, b in
+            if (a.noise == nil) != (b.noise == nil) { return a.noise == nil }
+            return a.count > b.count
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import CSkbTracerABI
+
+/// One packet's life as skbtracer saw it: the events of one `sk_buff`, from the
+/// first that matched the filter to its free (or to the end of the trace).
+public struct Journey: Sendable {
+    /// Numbered from 1 in the order journeys start.
+    public let id: Int
+    public let skb: UInt64
+    public internal(set) var events: [TraceEvent]
+    public internal(set) var outcome: JourneyOutcome = .inFlight
+    /// The journey this one answers (an echo reply, a SYN-ACK, a UDP response).
+    public internal(set) var replyTo: Int?
+
+    init(id: Int, first: TraceEvent) {
+        self.id = id
+        skb = first.raw.skb
+        events = [first]
+    }
+
+    public var first: TraceEvent { events[0] }
+    public var last: TraceEvent { events[events.count - 1] }
+    public var startNs: UInt64 { first.raw.ts_ns }
+    public var lastNs: UInt64 { last.raw.ts_ns }
+    /// Time from the first to the last event.
+    public var durationNs: UInt64 { lastNs > startNs ? lastNs - startNs : 0 }
+
+    /// The packet's tuple at its first event (before any NAT).
+    public var originalTuple: FlowTuple? { events.lazy.compactMap(FlowTuple.init).first }
+    /// The tuple at its last event with one (after NAT).
+    public var finalTuple: FlowTuple? { events.reversed().lazy.compactMap(FlowTuple.init).first }
+
+    /// Tuple changes along the way: NAT rewrites, in order, with the event where
+    /// the new tuple first showed.
+    public var rewrites: [(from: FlowTuple, to: FlowTuple, at: TraceEvent)] {
+        var result: [(FlowTuple, FlowTuple, TraceEvent)] = []
+        var current: FlowTuple?
+        for e in events where !e.tupleFromSocket {
+            guard let t = FlowTuple(e) else { continue }
+            if let c = current, c != t { result.append((c, t, e)) }
+            current = t
+        }
+        return result
+    }
+
+    /// Left through an interface other than the one it arrived on (routed or bridged).
+    public var wasForwarded: Bool {
+        var inputs = Set<String>()
+        for e in events {
+            let name = e.ifname
+            guard !name.isEmpty else { continue }
+            switch e.raw.probe {
+            case UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), UInt16(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY.rawValue),
+                 UInt16(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY.rawValue), UInt16(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY.rawValue):
+                inputs.insert("\(e.raw.netns)/\(name)")
+            case UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), UInt16(ST_PROBE_NET_DEV_START_XMIT.rawValue):
+                // Out of the same namespace it came in through, on another device.
+                if inputs.contains(where: { $0.hasPrefix("\(e.raw.netns)/") && $0 != "\(e.raw.netns)/\(name)" }) {
+                    return true
+                }
+            default: break
+            }
+        }
+        return false
+    }
+}
+
+/// How a journey ended.
+public enum JourneyOutcome: Sendable, Equatable {
+    /// Reached a socket or a local protocol handler (`function` from the free's location).
+    case delivered(at: String)
+    /// Freed by kfree_skb: the reason name, its location (`sym+0xoff`), and a
+    /// note when this drop is routine (known noise) rather than a failure.
+    case dropped(reason: String, location: String, noise: String?)
+    /// consume_skb somewhere that is neither delivery nor transmission.
+    case consumed(at: String)
+    /// Handed to a device driver and freed after transmission.
+    case transmitted(at: String)
+    /// Still alive when the trace ended, or nothing more was seen before the timeout.
+    case inFlight
+
+    /// For JSON and the diagnosis: delivered, dropped, noise, consumed, transmitted, in_flight.
+    public var kind: String {
+        switch self {
+        case .delivered: return "delivered"
+        case .dropped(_, _, let noise): return noise == nil ? "dropped" : "noise"
+        case .consumed: return "consumed"
+        case .transmitted: return "transmitted"
+        case .inFlight: return "in_flight"
+        }
+    }
+
+    public var isFailure: Bool {
+        if case .dropped(_, _, nil) = self { return true }
+        return false
+    }
+}
+
+/// The addresses, protocol and ports (or ICMP echo id) of a packet: what NAT
+/// rewrites and what links a reply to its request.
+public struct FlowTuple: Hashable, Sendable, CustomStringConvertible {
+    public let l4: UInt8
+    public let saddr: IPAddress
+    public let daddr: IPAddress
+    /// Ports for TCP/UDP; the echo id twice for ICMP echo; 0 otherwise.
+    public let sport: UInt16
+    public let dport: UInt16
+
+    public init(l4: UInt8, saddr: IPAddress, daddr: IPAddress, sport: UInt16, dport: UInt16) {
+        self.l4 = l4; self.saddr = saddr; self.daddr = daddr; self.sport = sport; self.dport = dport
+    }
+
+    public init?(_ e: TraceEvent) {
+        guard e.hasL3, e.isIPv4 || e.isIPv6, let s = e.saddr, let d = e.daddr else { return nil }
+        l4 = e.raw.l4_proto
+        saddr = s
+        daddr = d
+        if e.hasL4 && (e.isTCP || e.isUDP) {
+            sport = e.raw.sport; dport = e.raw.dport
+        } else if e.hasL4 && e.isICMP && PacketText.isEcho(e.raw) {
+            sport = e.raw.icmp_id; dport = e.raw.icmp_id
+        } else {
+            sport = 0; dport = 0
+        }
+    }
+
+    public var reversed: FlowTuple { FlowTuple(l4: l4, saddr: daddr, daddr: saddr, sport: dport, dport: sport) }
+
+    public var protocolName: String { PacketText.l4Name(l4) }
+
+    public var description: String {
+        switch l4 {
+        case 6, 17:
+            return "\(protocolName) \(Self.endpoint(saddr, sport)) > \(Self.endpoint(daddr, dport))"
+        default:
+            return "\(protocolName) \(saddr) > \(daddr)"
+        }
+    }
+
+    static func endpoint(_ a: IPAddress, _ port: UInt16) -> String {
+        a.isIPv4 ? "\(a):\(port)" : "[\(a)]:\(port)"
+    }
+}

@@ -1,0 +1,57 @@
+import CSkbTracerABI
+
+/// What turns raw journey facts into words: drop-reason names, kernel symbols,
+/// namespace names, and the rules that classify how a journey ended.
+public final class JourneyNames: @unchecked Sendable {
+    public let dropReasons: DropReasons
+    public let symbols: KernelSymbols
+    public let netns: NetnsNames
+
+    public init(dropReasons: DropReasons, symbols: KernelSymbols, netns: NetnsNames) {
+        self.dropReasons = dropReasons
+        self.symbols = symbols
+        self.netns = netns
+    }
+
+    /// `symbol+0xoff` of a free's caller.
+    public func location(_ e: TraceEvent) -> String {
+        e.hasLocation && e.raw.location != 0 ? symbols.symbolize(e.raw.location) : "?"
+    }
+
+    /// The function part of `symbol+0xoff`.
+    public static func function(of location: String) -> String {
+        location.split(separator: "+").first.map(String.init) ?? location
+    }
+
+    /// How a journey that ended with a free ended.
+    ///
+    /// A drop is a drop (with its known-noise note, if any). A consume_skb right
+    /// after a receive-side event is a local delivery; right after a transmit
+    /// event, a driver freeing a sent packet; anything else is "consumed".
+    func outcome(of j: Journey) -> JourneyOutcome {
+        let end = j.last
+        guard end.isFree else { return .inFlight }
+        let loc = location(end)
+        let fn = Self.function(of: loc)
+        if end.raw.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) {
+            let reason = dropReasons.name(end.raw.drop_reason)
+            return .dropped(reason: reason, location: loc,
+                            noise: DropExplanations.noise(reason: reason, function: fn, event: end))
+        }
+        if let copy = j.events.last(where: { $0.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) {
+            return .delivered(at: "socket read by \(copy.comm)/\(copy.raw.pid)")
+        }
+        let before = j.events.count >= 2 ? j.events[j.events.count - 2].raw.probe : UInt16.max
+        switch before {
+        case UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), UInt16(ST_PROBE_NET_DEV_START_XMIT.rawValue),
+             UInt16(ST_PROBE_NET_DEV_XMIT.rawValue), UInt16(ST_PROBE_QDISC_DEQUEUE.rawValue):
+            return .transmitted(at: fn)
+        case UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), UInt16(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY.rawValue),
+             UInt16(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY.rawValue), UInt16(ST_PROBE_NETIF_RX.rawValue),
+             UInt16(ST_PROBE_NETIF_RX_ENTRY.rawValue), UInt16(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY.rawValue):
+            return .delivered(at: fn)
+        default:
+            return .consumed(at: fn)
+        }
+    }
+}

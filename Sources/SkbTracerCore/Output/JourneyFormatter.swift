@@ -1,0 +1,284 @@
+import CSkbTracerABI
+
+/// Renders finished journeys (`--timeline`, `skbtracer ping`) and the exit diagnosis.
+public protocol JourneyFormatter {
+    func journey(_ j: Journey, into b: inout ByteBuffer)
+    func diagnosis(_ d: Diagnosis, into b: inout ByteBuffer)
+}
+
+public func makeJourneyFormatter(_ format: OutputFormat, context: FormatContext, names: JourneyNames) -> any JourneyFormatter {
+    switch format {
+    case .text: return JourneyTextFormatter(context: context, names: names)
+    case .json: return JourneyJSONFormatter(context: context, names: names)
+    }
+}
+
+/// Words shared by the text and JSON journey output.
+enum JourneyText {
+    /// `ICMP echo request 10.0.0.1 > 10.0.0.2 id 7 seq 1`, `TCP 10.0.0.1:5000 > 10.0.0.2:80 [SYN]`.
+    static func headline(_ e: TraceEvent) -> String {
+        let r = e.raw
+        guard e.hasL3, let s = e.saddr, let d = e.daddr else {
+            return e.raw.l3_proto != 0 ? "L3 \(PacketText.l3Name(e.raw.l3_proto))" : "unknown packet"
+        }
+        if e.isARP { return "ARP \(r.icmp_type == 1 ? "request" : r.icmp_type == 2 ? "reply" : "op \(r.icmp_type)") \(s) > \(d)" }
+        if e.isICMP {
+            let family = e.isIPv6 ? "ICMPv6" : "ICMP"
+            guard e.hasL4 else { return "\(family) \(s) > \(d)" }
+            if PacketText.isEcho(r) {
+                let kind = r.icmp_type == 8 || r.icmp_type == 128 ? "echo request" : "echo reply"
+                return "\(family) \(kind) \(s) > \(d) id \(r.icmp_id) seq \(r.icmp_seq)"
+            }
+            let name = PacketText.icmpTypeName(r.icmp_type, v6: e.isIPv6) ?? "type \(r.icmp_type)"
+            return "\(family) \(name) code \(r.icmp_code) \(s) > \(d)"
+        }
+        if (e.isTCP || e.isUDP) && e.hasL4 {
+            var text = "\(e.isTCP ? "TCP" : "UDP") \(FlowTuple.endpoint(s, r.sport)) > \(FlowTuple.endpoint(d, r.dport))"
+            if e.isTCP && !e.tupleFromSocket {
+                var flags = ByteBuffer(capacity: 32)
+                PacketText.appendTCPFlags(r.tcp_flags, to: &flags)
+                text += " [\(String(decoding: flags.bytes, as: UTF8.self))]"
+            }
+            return text
+        }
+        return "\(PacketText.l4Name(r.l4_proto)) \(s) > \(d)"
+    }
+
+    /// `12.3us`, `1.234ms`, `2.000s`.
+    static func duration(_ ns: UInt64) -> String {
+        if ns < 1_000_000 { return "\(ns / 1000).\(ns % 1000 / 100)us" }
+        if ns < 1_000_000_000 { return "\(ns / 1_000_000).\(String(ns % 1_000_000 / 1000).leftPadded(3))ms" }
+        return "\(ns / 1_000_000_000).\(String(ns % 1_000_000_000 / 1_000_000).leftPadded(3))s"
+    }
+
+    static func rewriteText(_ r: (from: FlowTuple, to: FlowTuple, at: TraceEvent), names: NetnsNames) -> String {
+        var changes: [String] = []
+        if r.from.saddr != r.to.saddr || r.from.sport != r.to.sport {
+            changes.append("source \(endpoint(r.from.saddr, r.from.sport, r.from)) -> \(endpoint(r.to.saddr, r.to.sport, r.to))")
+        }
+        if r.from.daddr != r.to.daddr || r.from.dport != r.to.dport {
+            changes.append("destination \(endpoint(r.from.daddr, r.from.dport, r.from)) -> \(endpoint(r.to.daddr, r.to.dport, r.to))")
+        }
+        if changes.isEmpty { changes.append("\(r.from) -> \(r.to)") }
+        let place = r.at.ifname.isEmpty ? names.name(r.at.raw.netns) : "\(names.name(r.at.raw.netns)):\(r.at.ifname)"
+        return "NAT: \(changes.joined(separator: ", ")) (first seen at \(place) \(r.at.probeName))"
+    }
+
+    static func endpoint(_ a: IPAddress, _ port: UInt16, _ t: FlowTuple) -> String {
+        t.l4 == 6 || t.l4 == 17 ? FlowTuple.endpoint(a, port) : "\(a)"
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}
+
+/// The journey view: a headline, one line per hop with the time since the first
+/// event and since the previous one, the path, the namespace picture, NAT
+/// rewrites, and how it ended with the drop's explanation and hint.
+public struct JourneyTextFormatter: JourneyFormatter {
+    public let context: FormatContext
+    public let names: JourneyNames
+
+    public init(context: FormatContext, names: JourneyNames) {
+        self.context = context
+        self.names = names
+    }
+
+    public func journey(_ j: Journey, into b: inout ByteBuffer) {
+        b.append("#\(j.id) \(JourneyText.headline(j.first))")
+        if let r = j.replyTo { b.append(" (reply to #\(r))") }
+        b.append("  skb ")
+        b.appendHex(j.skb)
+        b.append(", \(j.events.count) event\(j.events.count == 1 ? "" : "s") in \(JourneyText.duration(j.durationNs))\n")
+        var prev = j.startNs
+        for e in j.events {
+            let ts = e.raw.ts_ns
+            var s = b.count
+            b.append("  +"); b.append(JourneyText.duration(ts > j.startNs ? ts - j.startNs : 0)); b.pad(from: s, to: 12); s = b.count
+            b.append(" +"); b.append(JourneyText.duration(ts > prev ? ts - prev : 0)); b.pad(from: s, to: 12); s = b.count
+            prev = max(prev, ts)
+            b.append(" "); b.append(names.netns.name(e.raw.netns)); b.pad(from: s, to: 14); s = b.count
+            b.append(" ")
+            if !e.ifname.isEmpty { b.appendPrintableCString(e.raw.ifname) } else if e.raw.ifindex != 0 {
+                b.append("if"); b.appendDecimal(e.raw.ifindex)
+            } else { b.append("-") }
+            b.pad(from: s, to: 18); s = b.count
+            b.append(" "); b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.raw.probe)); b.pad(from: s, to: 27)
+            b.append(" ")
+            TextFormatter.appendPacketInfo(e, to: &b)
+            if e.isDrop { b.append(" drop="); b.append(names.dropReasons.name(e.raw.drop_reason)) }
+            if e.hasLocation && e.raw.location != 0 { b.append(" at="); b.append(names.symbols.symbolize(e.raw.location)) }
+            b.append(UInt8(ascii: "\n"))
+            if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }
+        }
+        let path = JourneyPath(j, names: names.netns)
+        b.append("  path: \(path.line(outcome: j.outcome))\n")
+        let picture = path.picture()
+        if picture.count == 2, path.hops.count > 1 {
+            for line in picture { b.append("    \(line)\n") }
+        }
+        for r in j.rewrites { b.append("  \(JourneyText.rewriteText(r, names: names.netns))\n") }
+        if case .dropped(let reason, let location, let noise) = j.outcome {
+            if let noise {
+                b.append("  known noise: \(reason) at \(location): \(noise)\n")
+            } else if let x = DropExplanations.explain(reason) {
+                b.append("  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns)): \(x.explanation)\n")
+                b.append("  hint: \(x.hint)\n")
+            } else {
+                b.append("  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns))\n")
+            }
+        }
+        b.append(UInt8(ascii: "\n"))
+    }
+
+    public func diagnosis(_ d: Diagnosis, into b: inout ByteBuffer) {
+        b.append("=== diagnosis: \(d.journeys) packet\(d.journeys == 1 ? "" : "s"), \(d.flows.count) flow\(d.flows.count == 1 ? "" : "s") ===\n")
+        for f in d.flows {
+            var parts: [String] = []
+            for kind in ["delivered", "transmitted", "dropped", "noise", "consumed", "in_flight"] {
+                if let n = f.outcomes[kind], n > 0 { parts.append("\(n) \(kind.replacingOccurrences(of: "_", with: " "))") }
+            }
+            if f.forwarded > 0 { parts.append("\(f.forwarded) forwarded") }
+            b.append("  \(f.label): \(f.packets) packet\(f.packets == 1 ? "" : "s"): \(parts.joined(separator: ", "))\n")
+        }
+        let drops = d.sortedDrops
+        if drops.isEmpty {
+            b.append("  no drops\n")
+        } else {
+            b.append("drops:\n")
+            for x in drops {
+                let ns = names.netns.name(x.key.netns)
+                if let noise = x.noise {
+                    b.append("  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns) (known noise: \(noise)), e.g. #\(x.example)\n")
+                    continue
+                }
+                b.append("  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns), e.g. #\(x.example)\n")
+                if let e = DropExplanations.explain(x.key.reason) {
+                    b.append("      \(e.explanation)\n      hint: \(e.hint)\n")
+                }
+            }
+        }
+    }
+}
+
+/// `{"type":"journey",...}` per journey and `{"type":"diagnosis",...}` at exit;
+/// documented in docs/json-schema.md.
+public struct JourneyJSONFormatter: JourneyFormatter {
+    public let context: FormatContext
+    public let names: JourneyNames
+    private let events: JSONFormatter
+
+    public init(context: FormatContext, names: JourneyNames) {
+        self.context = context
+        self.names = names
+        events = JSONFormatter(context: context)
+    }
+
+    public func journey(_ j: Journey, into b: inout ByteBuffer) {
+        b.append("{\"type\":\"journey\",\"journey\":"); b.appendDecimal(j.id)
+        b.append(",\"skb\":\""); b.appendHex(j.skb)
+        b.append("\",\"summary\":"); b.appendJSONString(JourneyText.headline(j.first))
+        b.append(",\"reply_to\":"); if let r = j.replyTo { b.appendDecimal(r) } else { b.append("null") }
+        b.append(",\"start_ns\":"); b.appendDecimal(j.startNs)
+        b.append(",\"duration_ns\":"); b.appendDecimal(j.durationNs)
+        b.append(",\"forwarded\":"); b.append(j.wasForwarded ? "true" : "false")
+        appendOutcome(j, into: &b)
+        let path = JourneyPath(j, names: names.netns)
+        b.append(",\"path_text\":"); b.appendJSONString(path.line(outcome: j.outcome))
+        b.append(",\"path\":[")
+        for (i, h) in path.hops.enumerated() {
+            if i > 0 { b.append(",") }
+            b.append("{\"netns\":"); b.appendDecimal(h.netns)
+            b.append(",\"netns_name\":"); b.appendJSONString(h.netnsName)
+            b.append(",\"ifname\":"); b.appendJSONString(h.ifname); b.append("}")
+        }
+        b.append("],\"nat\":[")
+        for (i, r) in j.rewrites.enumerated() {
+            if i > 0 { b.append(",") }
+            b.append("{\"from\":"); appendTuple(r.from, into: &b)
+            b.append(",\"to\":"); appendTuple(r.to, into: &b)
+            b.append(",\"netns\":"); b.appendDecimal(r.at.raw.netns)
+            b.append(",\"ifname\":"); b.appendJSONString(r.at.ifname)
+            b.append(",\"probe\":"); b.appendJSONString(r.at.probeName); b.append("}")
+        }
+        b.append("],\"hops\":[")
+        var prev = j.startNs
+        for (i, e) in j.events.enumerated() {
+            if i > 0 { b.append(",") }
+            let ts = e.raw.ts_ns
+            b.append("{\"since_start_ns\":"); b.appendDecimal(ts > j.startNs ? ts - j.startNs : 0)
+            b.append(",\"since_prev_ns\":"); b.appendDecimal(ts > prev ? ts - prev : 0)
+            prev = max(prev, ts)
+            b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(e.raw.netns))
+            b.append(",")
+            events.appendFields(e, into: &b)
+            b.append("}")
+        }
+        b.append("]}\n")
+    }
+
+    private func appendOutcome(_ j: Journey, into b: inout ByteBuffer) {
+        b.append(",\"outcome\":{\"kind\":\""); b.append(j.outcome.kind); b.append("\"")
+        var at: String?, reason: String?, location: String?, noise: String?
+        switch j.outcome {
+        case .delivered(let a), .consumed(let a), .transmitted(let a): at = a
+        case .dropped(let r, let l, let n): reason = r; location = l; noise = n; at = JourneyNames.function(of: l)
+        case .inFlight: break
+        }
+        let explained = reason.flatMap { DropExplanations.explain($0) }
+        b.append(",\"at\":"); appendOptional(at, into: &b)
+        b.append(",\"reason\":"); appendOptional(reason, into: &b)
+        b.append(",\"location\":"); appendOptional(location, into: &b)
+        b.append(",\"netns\":"); if reason != nil { b.appendDecimal(j.last.raw.netns) } else { b.append("null") }
+        b.append(",\"explanation\":"); appendOptional(explained?.explanation, into: &b)
+        b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
+        b.append(",\"noise\":"); appendOptional(noise, into: &b)
+        b.append("}")
+    }
+
+    private func appendOptional(_ s: String?, into b: inout ByteBuffer) {
+        if let s { b.appendJSONString(s) } else { b.append("null") }
+    }
+
+    private func appendTuple(_ t: FlowTuple, into b: inout ByteBuffer) {
+        b.append("{\"l4_proto\":"); b.appendJSONString(t.protocolName)
+        b.append(",\"saddr\":"); b.appendJSONString(t.saddr.description)
+        b.append(",\"daddr\":"); b.appendJSONString(t.daddr.description)
+        b.append(",\"sport\":"); b.appendDecimal(t.sport)
+        b.append(",\"dport\":"); b.appendDecimal(t.dport); b.append("}")
+    }
+
+    public func diagnosis(_ d: Diagnosis, into b: inout ByteBuffer) {
+        b.append("{\"type\":\"diagnosis\",\"packets\":"); b.appendDecimal(d.journeys)
+        b.append(",\"flows\":[")
+        for (i, f) in d.flows.enumerated() {
+            if i > 0 { b.append(",") }
+            b.append("{\"flow\":"); b.appendJSONString(f.label)
+            b.append(",\"packets\":"); b.appendDecimal(f.packets)
+            b.append(",\"forwarded\":"); b.appendDecimal(f.forwarded)
+            for kind in ["delivered", "transmitted", "dropped", "noise", "consumed", "in_flight"] {
+                b.append(",\""); b.append(kind); b.append("\":"); b.appendDecimal(f.outcomes[kind] ?? 0)
+            }
+            b.append("}")
+        }
+        b.append("],\"drops\":[")
+        for (i, x) in d.sortedDrops.enumerated() {
+            if i > 0 { b.append(",") }
+            let explained = DropExplanations.explain(x.key.reason)
+            b.append("{\"reason\":"); b.appendJSONString(x.key.reason)
+            b.append(",\"location\":"); b.appendJSONString(x.key.location)
+            b.append(",\"netns\":"); b.appendDecimal(x.key.netns)
+            b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(x.key.netns))
+            b.append(",\"count\":"); b.appendDecimal(x.count)
+            b.append(",\"example_journey\":"); b.appendDecimal(x.example)
+            b.append(",\"explanation\":"); appendOptional(explained?.explanation, into: &b)
+            b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
+            b.append(",\"noise\":"); appendOptional(x.noise, into: &b)
+            b.append("}")
+        }
+        b.append("]}\n")
+    }
+}
