@@ -8,7 +8,7 @@ struct SkbTracer: ParsableCommand {
         commandName: "skbtracer",
         abstract: "Where did my packet go, and where and why did it die? A packet path tracer for Linux.",
         discussion: "Run `skbtracer demo` for a guided trace through a lab, `skbtracer --list` for the probes.",
-        subcommands: [TraceCommand.self, DemoCommand.self, BenchFormatCommand.self],
+        subcommands: [TraceCommand.self, PingCommand.self, DemoCommand.self, BenchFormatCommand.self],
         defaultSubcommand: TraceCommand.self
     )
 }
@@ -30,6 +30,9 @@ public enum SkbTracerMain {
         } catch let error as BPFError {
             Diagnostics.error(error.description)
             exit(1)
+        } catch let code as ExitCode {
+            // A command that already said everything (ping with no reply).
+            exit(code.rawValue)
         } catch {
             let code = SkbTracer.exitCode(for: error)
             if code == .success {
