@@ -66,7 +66,13 @@ public struct JourneyPath: Sendable {
         case .delivered(let at): return "delivered (\(at))"
         case .dropped(let reason, let location, let noise):
             return noise == nil ? "dropped (\(reason) at \(location))" : "freed (\(reason) at \(location), known noise)"
-        case .consumed(let at): return "consumed (\(at))"
+        case .consumed(let at):
+            // neigh_probe() (inlined there) clones the packet waiting for the
+            // neighbour and frees the clone after sending the ARP/ND solicitation.
+            if at == "__neigh_event_send" || at == "neigh_probe" {
+                return "consumed (\(at): a copy that carried the ARP/ND solicitation)"
+            }
+            return "consumed (\(at))"
         case .transmitted(let at): return "transmitted (\(at))"
         case .inFlight: return "in flight (no free seen)"
         }
