@@ -30,6 +30,52 @@ struct DropLabTests {
         }
     }
 
+    @Test("--timeline: the packet's journey up to the drop, with reason, location, explanation and hint",
+          arguments: DropScenario.all)
+    func journeyToDrop(_ scenario: DropScenario) throws {
+        try DropLab.with { lab in
+            let tracer = try scenario.run(in: lab, extraArgs: ["--timeline"])
+            defer { tracer.cleanup() }
+            #expect(tracer.status == 0, "tracer exit status; stderr: \(tracer.stderr)")
+            let records = try KernelTests.Record.parse(tracer.output)
+            let journeys = KernelTests.journeys(records)
+            let all = KernelTests.dumpJourneys(records)
+            let packet = scenario.packet(lab)
+            // Journey hops carry every event field: the same checks as the event stream.
+            let hops = try journeys.flatMap { j in
+                try j.hops.map { h in
+                    var o = h
+                    o["type"] = "event"
+                    let line = String(decoding: try JSONSerialization.data(withJSONObject: o), as: UTF8.self)
+                    return try #require(try Event.parse(line).first)
+                }
+            }
+            try Self.expectDrop(scenario, in: hops, lab: lab)
+
+            let dropped = journeys.filter { j in
+                j.outcomeKind == "dropped" && j.hops.contains { h in
+                    (h["saddr"] as? String) == packet.saddr && (h["daddr"] as? String) == packet.daddr
+                }
+            }
+            let j = try #require(dropped.first, "no dropped journey for \(packet):\n\(all)")
+            let reason = j.outcome["reason"] as? String ?? ""
+            #expect(scenario.expectedReasons.contains(reason), "\(j)")
+            #expect(scenario.expectedFunctions.contains(DropScenario.function(of: j.outcome["location"] as? String)), "\(j)")
+            #expect((j.outcome["explanation"] as? String ?? "").count > 10, "no explanation for \(reason): \(j.outcome)")
+            #expect((j.outcome["hint"] as? String ?? "").count > 10, "no hint for \(reason): \(j.outcome)")
+            #expect(j.outcome["noise"] is NSNull, "a real drop is not noise: \(j.outcome)")
+            // The journey ends where the packet died, and starts where it was sent (a).
+            #expect(j.path.last?.ns == scenario.diesIn(lab) && j.path.last?.ifname == scenario.diesOn(lab), "\(j)")
+            #expect(j.path.first?.ns == lab.a, "starts in a: \(j)")
+            #expect(j.str("path_text")?.hasSuffix("dropped (\(reason) at \(j.outcome["location"] as? String ?? ""))") == true, "\(j)")
+            // The diagnosis names the drop with its hint.
+            let diag = try #require(records.last { $0.type == "diagnosis" }, "no diagnosis")
+            let drops = diag["drops"] as? [[String: Any]] ?? []
+            #expect(drops.contains { $0["reason"] as? String == reason && ($0["count"] as? Int ?? 0) >= 1 && $0["hint"] is String },
+                    "diagnosis drops: \(drops)")
+        }
+    }
+
     /// The scenario's packet has `kfree_skb` events, all with the expected
     /// reason, function, namespace and interface, and the companion probes saw
     /// it in that namespace too.

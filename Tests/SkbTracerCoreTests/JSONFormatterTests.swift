@@ -193,7 +193,12 @@ struct JSONFormatterTests {
             "ttl":64,"saddr":"10.0.0.1","daddr":"10.0.0.2","l4_proto":"tcp","sport":40000,"dport":22,\
             "tcp_flags":"SYN","icmp_type":null,"icmp_code":null,"icmp_id":null,"icmp_seq":null,\
             "arp_op":null,"tuple_from_socket":false,"skb":"0xffff888100001000","pkt_type":"host","mark":0,"len":74,\
-            "drop_reason":"NO_SOCKET","drop_reason_code":2,"location":"tcp_v4_rcv+0x10","lost_before":0}
+            "drop_reason":"NO_SOCKET","drop_reason_code":2,"location":"tcp_v4_rcv+0x10",\
+            "drop_explanation":"No socket in this network namespace accepts the packet: nothing listens on the \
+            destination port, or its connection no longer exists",\
+            "drop_hint":"Run `ss -lntup` in the packet's network namespace (`ip netns exec NAME ss -lntup`) and \
+            check a program listens on that port and address, not only on 127.0.0.1",\
+            "drop_noise":null,"tracked":false,"stack":null,"lost_before":0}
 
             """)
     }
