@@ -471,6 +471,22 @@ static __always_inline __u64 tuple_hash(const struct st_event *e)
 	return h;
 }
 
+/* What stays the same for one packet all along its path, NAT included; 0 when
+ * the event has no L4 header of its own to tell. */
+static __always_inline __u32 packet_identity(const struct st_event *e)
+{
+	__u32 h;
+
+	if ((e->flags & (ST_EVF_L4 | ST_EVF_FROM_SOCK)) != ST_EVF_L4)
+		return 0;
+	h = e->l4_proto;
+	h = h * 31 + e->tcp_flags;
+	h = h * 31 + e->icmp_type;
+	h = h * 31 + e->icmp_seq;
+	h = h * 31 + e->ip_len;
+	return h | 0x80000000;
+}
+
 /* The tuple of the packet's replies; false when it has none worth following. */
 static __always_inline bool reply_flow(const struct st_event *e, struct st_flow *f)
 {
@@ -557,6 +573,8 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 			return;
 		}
 		tracked->last_ns = e->ts_ns;
+		if (!tracked->identity)
+			tracked->identity = packet_identity(e);
 		/* Only a tuple read from the packet itself tells whether NAT rewrote it. */
 		if ((e->flags & (ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK)) == (ST_EVF_L3 | ST_EVF_L4))
 			note_rewrite(e, tracked);
@@ -564,7 +582,9 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 	}
 	if (probe_frees(probe))
 		return;
-	struct st_track t = { .first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e) };
+	struct st_track t = {
+		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e), .identity = packet_identity(e),
+	};
 
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
 		__sync_fetch_and_add(&track_stats.full, 1);
@@ -580,6 +600,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	__u32 on = cfg.filter_flags;
 	bool follow_flows = (cfg.track & ST_TRACK_FLOWS) && flows_active;
 	bool by_filter;
+	bool scope_ok = true; /* pid, mark, netns and interface filters */
 	__u64 pid_tgid;
 	__u32 l4_off;
 
@@ -593,11 +614,17 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((on & ST_F_PID) && !tracked && (pid_tgid >> 32) != cfg.filter_pid)
-		return 0;
+	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
 	e.mark = skb->mark;
-	if ((on & ST_F_MARK) && !tracked && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark)
-		return 0;
+	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
 	if (!sk)
 		sk = skb->sk;
 	if (!probe_in_socket(probe))
@@ -616,14 +643,22 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
 	}
-	if ((on & ST_F_NETNS) && !tracked && e.netns != cfg.filter_netns)
-		return 0;
+	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
 	if (dev && (on & ST_F_IFNAME)) {
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
-		if (!tracked && !ifname_matches(e.ifname))
+		if (!ifname_matches(e.ifname)) {
+			if (!tracked)
+				return 0;
+			scope_ok = false;
+		}
+	} else if (on & ST_F_IFNAME) {
+		if (!tracked)
 			return 0;
-	} else if ((on & ST_F_IFNAME) && !tracked) {
-		return 0;
+		scope_ok = false;
 	}
 
 	head = skb->head;
@@ -635,6 +670,18 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		return 0;
 	if (l4_off)
 		parse_l4(&e, head, l4_off);
+	/* Another packet at a tracked address: the old one was freed where no
+	 * tracepoint fires (TCP's __kfree_skb), so the address came back. Forget
+	 * it and let the filter decide about the new packet. */
+	if (tracked && tracked->identity && packet_identity(&e) && packet_identity(&e) != tracked->identity) {
+		__u64 key = (__u64)skb;
+
+		bpf_map_delete_elem(&tracked_skbs, &key);
+		tracked = NULL;
+		if (!scope_ok)
+			return 0;
+		by_filter = l3_matches(&e);
+	}
 	by_filter = by_filter && (tracked || l4_matches(&e));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */

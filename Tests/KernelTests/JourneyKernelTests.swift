@@ -118,12 +118,13 @@ extension KernelTests {
                     #expect((nat["to"] as? [String: Any])?["daddr"] as? String == lab.c2IPv4)
                     #expect((nat["to"] as? [String: Any])?["dport"] as? Int == 80)
                     #expect(syn.path.last?.ns == lab.container2, "\(syn)")
-                    let synack = try #require(Self.journeys(records).first {
+                    // The longest again: the host's ARP for r can leave a one-event clone.
+                    let synack = try #require(Self.journeys(records).filter {
                         $0.firstHop["tcp_flags"] as? String == "SYN,ACK" && $0.int("reply_to") == syn.int("journey")
-                    }, "no SYN-ACK linked to the SYN:\n\(all)")
+                    }.max { $0.hops.count < $1.hops.count }, "no SYN-ACK linked to the SYN:\n\(all)")
                     #expect(synack.firstHop["saddr"] as? String == lab.c2IPv4, "starts in c2 before de-NAT: \(synack)")
                     #expect(synack.path.first?.ns == lab.container2)
-                    #expect(synack.path.last?.ns == lab.routed, "reaches r: \(synack)")
+                    #expect(synack.path.last?.ns == lab.routed, "reaches r: \(synack)\n\(all)")
                 } else {
                     // Without tracking the filter stops matching once DNAT rewrote the destination.
                     #expect(syn.path.allSatisfy { $0.ns != lab.container2 }, "--no-track still reached c2: \(syn)")

@@ -163,6 +163,22 @@ import Testing
         #expect(ended[1].events.count == 2)
     }
 
+    @Test func aTrackedEventOfAnotherPacketStartsANewJourney() {
+        // TCP frees with __kfree_skb (no tracepoint): the next segment can reuse
+        // the address and arrive tracked (as a reply of a NATed flow).
+        var synack = Fixtures.udp()
+        synack.l4_proto = 6; synack.tcp_flags = 0x12
+        var data = synack
+        data.tcp_flags = 0x18
+        data.ip_len = 67
+        let ended = Self.feed(JourneyTracker(names: Self.names()), [
+            Self.hop(synack, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 100, skb: 0xa),
+            Self.hop(synack, ST_PROBE_NETIF_RECEIVE_SKB, ns: Self.nsHost, ifname: "h2", ts: 200, skb: 0xa, tracked: true),
+            Self.hop(data, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 900, skb: 0xa, tracked: true),
+        ])
+        #expect(ended.map(\.events.count) == [2, 1])
+    }
+
     @Test func dropAndTransmitOutcomes() {
         let names = Self.names()
         let drop = TraceEvent(raw: Fixtures.kfreeSkbDrop())

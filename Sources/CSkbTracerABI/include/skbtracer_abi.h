@@ -187,6 +187,9 @@ struct st_track {
 	__u64 first_ns;   /* when the skb matched */
 	__u64 last_ns;    /* its latest event: user space expires stale entries */
 	__u64 tuple_hash; /* the tuple last seen: a change means NAT rewrote it */
+	__u32 identity;   /* what NAT never rewrites (protocol, TCP flags, ICMP type
+			   * and seq, IP length); a change means another packet */
+	__u32 pad;
 };
 
 /* Key of map tracked_flows: a tuple whose packets are followed although they do
@@ -223,6 +226,6 @@ _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
 _Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
-_Static_assert(sizeof(struct st_track) == 24, "st_track size");
+_Static_assert(sizeof(struct st_track) == 32, "st_track size");
 
 #endif

@@ -88,6 +88,11 @@ public final class JourneyTracker {
     /// An event for an open skb that BPF matched anew (not tracked) with another
     /// tuple: the kernel freed the skb where no tracepoint fires and reused it.
     private func isNewPacket(_ e: TraceEvent, after j: Journey) -> Bool {
+        // What NAT never rewrites changed: another packet, whatever BPF thought
+        // (it may follow the new one as a reply of a NATed flow).
+        if let now = Self.identity(e), let before = j.events.lazy.compactMap(Self.identity).last, now != before {
+            return true
+        }
         guard !e.isTracked, j.events.count > 0 else { return false }
         guard let now = FlowTuple(e), let before = FlowTuple(j.last) else { return false }
         if now == before {
@@ -95,6 +100,15 @@ public final class JourneyTracker {
             return PacketText.isEcho(e.raw) && PacketText.isEcho(j.last.raw) && e.raw.icmp_seq != j.last.raw.icmp_seq
         }
         return true
+    }
+
+    /// Protocol, TCP flags, ICMP type and seq, IP length: the same for one
+    /// packet all along its path (BPF's packet_identity()); nil without an L4
+    /// header read from the packet.
+    static func identity(_ e: TraceEvent) -> [UInt32]? {
+        guard e.hasL4, !e.tupleFromSocket else { return nil }
+        let r = e.raw
+        return [UInt32(r.l4_proto), UInt32(r.tcp_flags), UInt32(r.icmp_type), UInt32(r.icmp_seq), UInt32(r.ip_len)]
     }
 
     private func index(_ e: TraceEvent, of id: Int) {
