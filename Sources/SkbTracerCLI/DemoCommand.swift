@@ -12,6 +12,7 @@ struct DemoCommand: ParsableCommand {
 
         Examples:
           skbtracer demo
+          skbtracer demo --timeline    one journey per packet, with paths and a diagnosis
           skbtracer demo --json
           skbtracer demo -t link-in,link-out
           skbtracer demo --cleanup     remove labs left by a killed demo or test
@@ -20,6 +21,8 @@ struct DemoCommand: ParsableCommand {
 
     @OptionGroup(title: "Output") var output: OutputOptions
     @OptionGroup(title: "Probes") var probes: ProbeOptions
+    @Flag(help: "Show journeys: each packet's hops with times, its path, how it ended; a diagnosis at the end.")
+    var timeline = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
     @Flag(help: "Remove labs left behind by a killed demo or test (stl* namespaces, links, iptables rules), then exit.")
@@ -39,6 +42,11 @@ struct DemoCommand: ParsableCommand {
         o.outputPath = output.output
         o.printHeader = !output.noHeader && !output.json
         o.verbose = verbose
+        if timeline {
+            o.view = .timeline
+            o.track = true
+            o.diagnose = true
+        }
         let summary = try Demo.run(options: o, log: Diagnostics.note)
         Diagnostics.note(summary.line)
     }

@@ -25,8 +25,9 @@ extension KernelTests {
             let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
             let steps = objects.filter { $0["type"] as? String == "demo_step" }
             let results = objects.filter { $0["type"] as? String == "demo_result" }
-            #expect(steps.count == 3 && results.count == 3, "steps/results:\n\(lines.joined(separator: "\n"))")
-            #expect(results.allSatisfy { $0["reply"] as? Bool == true }, "a ping got no reply: \(results)")
+            #expect(steps.count == 4 && results.count == 4, "steps/results:\n\(lines.joined(separator: "\n"))")
+            #expect(results.prefix(3).allSatisfy { $0["reply"] as? Bool == true }, "a ping got no reply: \(results)")
+            #expect(results.last?["reply"] as? Bool == false, "the firewalled ping was answered: \(results)")
             // Every step shows both an echo request and an echo reply.
             var step = -1
             var kinds: [Int: Set<Int>] = [:]
@@ -34,7 +35,10 @@ extension KernelTests {
                 if o["type"] as? String == "demo_step" { step += 1; continue }
                 if o["type"] as? String == "event", let t = o["icmp_type"] as? Int { kinds[step, default: []].insert(t) }
             }
-            #expect(kinds[0] == [8, 0] && kinds[1] == [8, 0] && kinds[2] == [128, 129], "echo types per step: \(kinds)")
+            #expect(kinds[0] == [8, 0] && kinds[1] == [8, 0] && kinds[2] == [128, 129] && kinds[3] == [8],
+                    "echo types per step: \(kinds)")
+            let drop = objects.first { $0["type"] as? String == "event" && $0["drop_reason"] as? String == "NETFILTER_DROP" }
+            #expect(drop?["drop_hint"] is String, "the firewalled ping's drop with its hint: \(String(describing: drop))")
 
             // The lab's prefix comes from the demo's own log line.
             let prefix = try #require(stderr.split(separator: " ").first { $0.hasPrefix("stl") && $0.hasSuffix(":") }?.dropLast(),

@@ -72,7 +72,7 @@ struct DropExplanationsTests {
         func hint(_ n: String) throws -> String { try #require(DropExplanations.explain(n)).hint }
         #expect(try hint("NETFILTER_DROP").contains("nft list ruleset"))
         #expect(try hint("NETFILTER_DROP").contains("iptables -L -v -n"))
-        #expect(try hint("NETFILTER_DROP").contains("skbtracer --netfilter"))
+        #expect(try hint("NETFILTER_DROP").contains("nft monitor trace"))
         #expect(try hint("NO_SOCKET").contains("ss -l"))
         #expect(try hint("IP_INNOROUTES").contains("ip route get"))
         #expect(try hint("IP_OUTNOROUTES").contains("ip route get"))

@@ -343,7 +343,7 @@ public enum DropExplanations {
         // MARK: Netfilter, BPF, tc, security modules
         Entry("NETFILTER_DROP",
               "A firewall rule (iptables, nftables, ebtables) or netfilter itself, for example conntrack marking the packet INVALID, dropped the packet",
-              "List the rules with counters in that namespace (`iptables -L -v -n`, `ip6tables -L -v -n`, `nft list ruleset`) and look for growing drop counters; `skbtracer --netfilter` shows the hook and table"),
+              "List the rules with counters in that namespace (`iptables -L -v -n`, `ip6tables -L -v -n`, `nft list ruleset`) and look for growing drop counters; `nft monitor trace` with a `meta nftrace set 1` rule names the rule that matched"),
         Entry("BPF_CGROUP_EGRESS",
               "A cgroup BPF program on the sending process's cgroup refused the outgoing packet",
               "`bpftool cgroup tree` lists cgroup programs; look for cgroup_skb egress programs, which container runtimes and Cilium install"),

@@ -8,6 +8,11 @@ public enum Demo {
         public let title: String
         public let namespace: String
         public let command: [String]
+        /// Commands run before and after the step (`ip netns exec` into a lab namespace).
+        public var setup: [(ns: String, args: [String])] = []
+        public var teardown: [(ns: String, args: [String])] = []
+        /// Whether a reply is expected.
+        public var expectReply = true
     }
 
     public static func steps(for lab: Lab) -> [Step] {
@@ -18,7 +23,16 @@ public enum Demo {
                  namespace: lab.container1, command: ["ping", "-c", "1", "-W", "1", lab.routedIPv4]),
             Step(title: "ping container c1 -> container c2 across the bridge (IPv6)",
                  namespace: lab.container1, command: ["ping", "-6", "-c", "1", "-W", "1", lab.c2IPv6]),
+            // The firewall rule lives in c2's namespace: it goes away with the lab.
+            Step(title: "ping container c1 -> container c2 while c2's firewall drops echo requests: where and why it died",
+                 namespace: lab.container1, command: ["ping", "-c", "1", "-W", "1", lab.c2IPv4],
+                 setup: [(lab.container2, dropRule("-A"))], teardown: [(lab.container2, dropRule("-D"))],
+                 expectReply: false),
         ]
+    }
+
+    static func dropRule(_ op: String) -> [String] {
+        ["iptables", "-w", op, "INPUT", "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"]
     }
 
     /// Runs the demo; `options` carries output settings (format, time format).
@@ -60,6 +74,8 @@ public enum Demo {
                 }
             }
             sink.flush()
+            for (ns, args) in step.setup { try lab.exec(ns, args, timeout: 10) }
+            defer { for (ns, args) in step.teardown { _ = try? lab.exec(ns, args, timeout: 10) } }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["ip", "netns", "exec", step.namespace] + step.command
@@ -81,7 +97,8 @@ public enum Demo {
                 } else if status == 0 {
                     b.append("-- reply received\n")
                 } else {
-                    b.append("-- no reply (ping exit status "); b.appendDecimal(status); b.append(")\n")
+                    b.append("-- no reply (ping exit status "); b.appendDecimal(status)
+                    b.append(step.expectReply ? ")\n" : "), as expected: the trace shows where it died\n")
                 }
             }
             sink.flush()
