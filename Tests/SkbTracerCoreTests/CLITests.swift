@@ -105,6 +105,17 @@ struct CLITests {
         BadInput("--sport", names: "--sport"),
         BadInput("demo", "--bogus", names: "'--bogus'"),
         BadInput("demo", "-t", "nosuchprobe", names: "'nosuchprobe'"),
+        BadInput("--track-max", "many", names: "'many'"),
+        BadInput("ping", names: "<dest>"),
+        BadInput("ping", "10.0.0.300", names: "'10.0.0.300'"),
+        BadInput("ping", "example.com", names: "'example.com'"),
+        BadInput("ping", "10.0.0.2", "--tcp", "0", names: "'0'"),
+        BadInput("ping", "10.0.0.2", "--udp", "http", names: "'http'"),
+        BadInput("ping", "10.0.0.2", "--tcp", "80", "--udp", "53", names: "--udp"),
+        BadInput("ping", "10.0.0.2", "-c", "0", names: "'0'"),
+        BadInput("ping", "10.0.0.2", "-i", "0", names: "'0.0'"),
+        BadInput("ping", "10.0.0.2", "-W", "-1", names: "'-1.0'"),
+        BadInput("ping", "10.0.0.2", "--from", "skbtracer-no-such-netns", names: "skbtracer-no-such-netns"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
@@ -136,6 +147,15 @@ struct CLITests {
         BadInput("-c", "0", names: "'0'"),
         BadInput("--count=-5", names: "'-5'"),
         BadInput("--duration", "0", names: "--duration"),
+        BadInput("--timeline", "--drop", names: "--drop"),
+        BadInput("--dropstack", "--callstack", names: "--callstack"),
+        BadInput("--drop", "-t", "life", names: "-t"),
+        BadInput("--track-max", "0", names: "'0'"),
+        BadInput("--track-max", "99999999", names: "'99999999'"),
+        BadInput("--track-timeout", "0", names: "--track-timeout"),
+        BadInput("--journey-timeout", "-1", names: "--journey-timeout"),
+        BadInput("--drop-interval", "0", names: "--drop-interval"),
+        BadInput("--keep", "--no-track", names: "--no-track"),
     ]
 
     @Test(arguments: validateErrors)
@@ -145,7 +165,7 @@ struct CLITests {
         #expect(r.status == 2, "stderr: \(r.stderr)")
     }
 
-    @Test(arguments: [["--help"], ["-h"], ["trace", "--help"], ["demo", "--help"]])
+    @Test(arguments: [["--help"], ["-h"], ["trace", "--help"], ["demo", "--help"], ["ping", "--help"]])
     func helpExitsZero(_ args: [String]) throws {
         let r = try CLI.run(args)
         #expect(r.status == 0)
@@ -156,7 +176,8 @@ struct CLITests {
     @Test func helpListsFilterOptions() throws {
         let r = try CLI.run(["trace", "--help"])
         for option in ["--proto", "--addr", "--saddr", "--daddr", "--sport", "--dport", "--icmpid", "--tcp-flags",
-                       "--netns", "--ifname", "--mark", "--pid", "--json", "--trace", "--count", "--ring-size"] {
+                       "--netns", "--ifname", "--mark", "--pid", "--json", "--trace", "--count", "--ring-size",
+                       "--timeline", "--drop", "--track", "--no-track", "--track-max", "--dropstack", "--callstack", "--diag"] {
             #expect(r.stdout.contains(option), "\(option)")
         }
     }

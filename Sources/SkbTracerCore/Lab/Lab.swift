@@ -187,14 +187,15 @@ public final class Lab: @unchecked Sendable {
 extension Lab {
     /// Removes what labs left behind when their process was killed (SIGKILL gives
     /// no chance to clean up): namespaces and links named `stlXXXX-...` and
-    /// iptables rules commented `skbtracer-lab-stlXXXX`. Also removes labs that
+    /// iptables rules commented `skbtracer-lab-stlXXXX`, and the tests' `stdXXXX-a/r/b` drop labs. Also removes labs that
     /// are still in use, so it is for when no demo or test is running.
     /// Returns one line per removed object.
     @discardableResult
     public static func removeStale() throws -> [String] {
         guard geteuid() == 0 else { throw RuntimeError("removing stale labs needs root", hint: "run with sudo") }
         var removed: [String] = []
-        let ours = #/^stl[0-9a-f]{4}-(c1|c2|r|br|h1|h2|hr)$/#
+        // stl: the demo's and the tests' Lab; std: the tests' drop-reason chain lab.
+        let ours = #/^(stl[0-9a-f]{4}-(c1|c2|r|br|h1|h2|hr)|std[0-9a-f]{4}-(a|r|b))$/#
         for line in try Command.run(["ip", "netns", "list"]).stdout.split(separator: "\n") {
             let name = String(line.split(separator: " ").first ?? "")
             if name.wholeMatch(of: ours) != nil, try Command.run(["ip", "netns", "del", name]).ok {
