@@ -282,3 +282,66 @@ extension KernelTests {
         }
     }
 }
+
+extension KernelTests {
+    @Test("known noise is marked, not reported as a failure: raw-socket ping replies and unjoined IPv6 multicast")
+    func knownNoise() throws {
+        try KT.withLab { lab in
+            let port = KT.randomPort()
+            let t = try KT.Tracer.start(["--timeline", "--proto", "udp", "-d", "ff02::5b:1", "--dport", "\(port)"])
+            defer { t.cleanup() }
+            // A multicast group nobody in the lab joined, on c1's link: the bridge (host) and c2 receive it.
+            let code = """
+            import socket
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex('eth0'))
+            s.sendto(b'skbtracer-noise', ('ff02::5b:1', \(port)))
+            s.close()
+            """
+            let sent = try lab.exec(lab.container1, [KT.python, "-c", code], timeout: 10)
+            #expect(sent.ok, "\(sent.stderr)")
+            #expect(t.stop(settle: 0.5) == 0, "\(t.stderr)")
+            let records = try Record.parse(t.output)
+            let freed = Self.journeys(records).filter { $0.outcome["reason"] is String }
+            #expect(!freed.isEmpty, "no drop of the multicast datagram:\n\(Self.dumpJourneys(records))")
+            for j in freed {
+                #expect(j.outcomeKind == "noise" && j.outcome["noise"] is String, "not marked as noise: \(j.outcome)")
+            }
+            // The diagnosis keeps noise apart from failures.
+            let diag = try #require(records.last { $0.type == "diagnosis" })
+            let drops = diag["drops"] as? [[String: Any]] ?? []
+            #expect(drops.allSatisfy { $0["noise"] is String }, "\(drops)")
+            let flows = diag["flows"] as? [[String: Any]] ?? []
+            #expect(flows.allSatisfy { ($0["dropped"] as? Int) == 0 }, "\(flows)")
+        }
+    }
+
+    @Test("--diag with the event stream: a diagnosis record after the events; --timeline -c 1 stops after one journey")
+    func diagnosisAndJourneyCount() throws {
+        try KT.withLab { lab in
+            let port = KT.randomPort()
+            let t = try KT.Tracer.start(["--diag", "-H", lab.c2IPv4, "--proto", "udp", "--dport", "\(port)"])
+            defer { t.cleanup() }
+            try KT.sendUDP(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: port + 1)
+            #expect(t.stop() == 0, "\(t.stderr)")
+            let records = try Record.parse(t.output)
+            #expect(records.contains { $0.type == "event" }, "\(t.output)")
+            let diag = try #require(records.last, "no output")
+            #expect(diag.type == "diagnosis", "last record: \(diag.json)")
+            let drops = diag["drops"] as? [[String: Any]] ?? []
+            #expect(drops.contains { $0["reason"] as? String == "NO_SOCKET" && $0["netns_name"] as? String == lab.container2 && $0["hint"] is String }, "\(drops)")
+            let flows = diag["flows"] as? [[String: Any]] ?? []
+            #expect(flows.contains { $0["flow"] as? String == "udp \(lab.c1IPv4):\(port + 1) > \(lab.c2IPv4):\(port)" && $0["dropped"] as? Int == 1 }, "\(flows)")
+
+            let one = try KT.Tracer.start(["--timeline", "-c", "1", "-H", lab.c2IPv4, "--proto", "icmp"])
+            defer { one.cleanup() }
+            try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 2)
+            #expect(one.waitExit(timeout: 10), "-c 1 did not end the trace")
+            #expect(one.status == 0, "\(one.stderr)")
+            let oneRecords = try Record.parse(one.output)
+            let journeys = Self.journeys(oneRecords)
+            #expect(journeys.count == 1, "\(Self.dumpJourneys(oneRecords))")
+            #expect(one.stderr.contains("count reached"), "\(one.stderr)")
+        }
+    }
+}

@@ -74,8 +74,8 @@ public final class JourneyStream: TraceConsumer {
     public private(set) var emitted: UInt64 = 0
     /// Every finished journey, before it is printed (skbtracer ping, tests).
     public var onJourney: ((Journey) -> Void)?
-    /// Whether to print a journey (ping prints only its own probes').
-    public var shouldPrint: ((Journey) -> Bool)?
+    /// `-c`: journeys printed at most (the last round may end several at once).
+    public var limit: UInt64?
 
     init(sink: OutputSink, formatter: any JourneyFormatter, lostFormatter: any EventFormatter, tracker: JourneyTracker,
          printDiagnosis: Bool) {
@@ -106,10 +106,9 @@ public final class JourneyStream: TraceConsumer {
         for j in journeys {
             diagnosis.add(j)
             onJourney?(j)
-            if shouldPrint?(j) ?? true {
-                sink.write { formatter.journey(j, into: &$0) }
-                emitted += 1
-            }
+            if let limit, emitted >= limit { continue }
+            sink.write { formatter.journey(j, into: &$0) }
+            emitted += 1
         }
     }
 }

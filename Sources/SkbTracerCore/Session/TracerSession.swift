@@ -68,8 +68,10 @@ public final class TracerSession {
             let diag = options.diagnose ? DiagnosisCollector(tracker: tracker, formatter: journeys) : nil
             return EventStream(sink: sink, formatter: formatter, header: options.printHeader, diagnosis: diag)
         case .timeline:
-            return JourneyStream(sink: sink, formatter: journeys, lostFormatter: formatter, tracker: tracker,
-                                 printDiagnosis: true)
+            let stream = JourneyStream(sink: sink, formatter: journeys, lostFormatter: formatter, tracker: tracker,
+                                       printDiagnosis: true)
+            stream.limit = options.count.map { UInt64($0) }
+            return stream
         case .drops:
             return DropWatch(sink: sink, json: options.format == .json, names: names, context: context,
                              intervalNs: UInt64(options.dropInterval * 1e9))
