@@ -6,7 +6,8 @@
 #
 # Interleaves, per round: nothing attached; skbtracer matching nothing;
 # skbtracer matching every packet (text to a file); skbtracer matching every
-# packet (JSON to a file). Prints packets/s, the ratio to the baseline of the
+# packet (JSON to a file); journeys of every packet (--timeline, JSON to a file;
+# tracking on). MODES="baseline timeline" picks a subset. Prints packets/s, the ratio to the baseline of the
 # same round, events and events lost. Needs root and a built skbtracer
 # (swift build -c release; set SKBTRACER=path to override).
 set -euo pipefail
@@ -67,12 +68,13 @@ run_case() { # name, tracer args... ; prints "pps events lost"
 printf "%-6s %-10s %10s %7s %10s %10s %8s %8s\n" round mode sent_pps ratio received events lost peak_rss_mb
 for r in $(seq "$rounds"); do
   base=""
-  for mode in baseline nomatch text json; do
+  for mode in ${MODES:-baseline nomatch text json timeline}; do
     case $mode in
       baseline) out=$(run_case baseline) ;;
       nomatch) out=$(run_case nomatch -H 198.51.100.99 -o /dev/null) ;;
       text) out=$(run_case text -H 198.18.250.2 -o "$tmp/events.txt") ;;
       json) out=$(run_case json -H 198.18.250.2 --json -o "$tmp/events.json") ;;
+      timeline) out=$(run_case timeline -H 198.18.250.2 --timeline --json -o "$tmp/journeys.json") ;;
     esac
     read -r pps recv events lost rss <<<"$out"
     [[ -z $base ]] && base=$pps

@@ -90,6 +90,7 @@ static __always_inline void parse_l4(struct st_event *e, const unsigned char *he
 			return;
 		e->sport = (l4[0] << 8) | l4[1];
 		e->dport = (l4[2] << 8) | l4[3];
+		__builtin_memcpy(e->tcp_seq, &l4[4], 4);
 		e->tcp_flags = l4[13];
 		break;
 	case IPPROTO_UDP:
@@ -122,6 +123,7 @@ static __always_inline __u32 parse_ipv4(struct st_event *e, const __u8 *ip, __u3
 		return 0;
 	e->l3_proto = ETH_P_IP;
 	e->ip_len = (ip[2] << 8) | ip[3]; /* 0 for BIG TCP: fixed up from skb->len */
+	e->ip_id = (ip[4] << 8) | ip[5];
 	e->ttl = ip[8];
 	e->l4_proto = ip[9];
 	__builtin_memcpy(e->saddr, &ip[12], 4);
@@ -471,7 +473,8 @@ static __always_inline __u64 tuple_hash(const struct st_event *e)
 	return h;
 }
 
-/* What stays the same for one packet all along its path, NAT included; 0 when
+/* What stays the same for one packet all along its path, NAT included (protocol,
+ * TCP flags and sequence, ICMP type and sequence, IP length and IPv4 id); 0 when
  * the event has no L4 header of its own to tell. */
 static __always_inline __u32 packet_identity(const struct st_event *e)
 {
@@ -484,7 +487,44 @@ static __always_inline __u32 packet_identity(const struct st_event *e)
 	h = h * 31 + e->icmp_type;
 	h = h * 31 + e->icmp_seq;
 	h = h * 31 + e->ip_len;
+	/* Per packet: the IPv4 id and the TCP sequence number tell apart two
+	 * packets of one flow that reuse an address, which NAT does not rewrite. */
+	h = h * 31 + e->ip_id;
+	h = h * 31 + ((__u32)e->tcp_seq[0] << 24 | (__u32)e->tcp_seq[1] << 16 | (__u32)e->tcp_seq[2] << 8 | e->tcp_seq[3]);
 	return h | 0x80000000;
+}
+
+/* The part of the identity that differs between two packets of one flow and
+ * stays on one packet through NAT, GRO (which keeps the first segment's header)
+ * and fragmentation: the TCP sequence number, the IPv4 id, the ICMP type and
+ * sequence. The protocol goes in the top byte, so encapsulation (a new outer
+ * protocol) is not mistaken for a new packet. 0 without an L4 header. */
+static __always_inline __u32 packet_serial(const struct st_event *e)
+{
+	__u32 h;
+
+	if ((e->flags & (ST_EVF_L4 | ST_EVF_FROM_SOCK)) != ST_EVF_L4)
+		return 0;
+	h = e->ip_id;
+	h = h * 31 + ((__u32)e->tcp_seq[0] << 24 | (__u32)e->tcp_seq[1] << 16 | (__u32)e->tcp_seq[2] << 8 | e->tcp_seq[3]);
+	h = h * 31 + e->icmp_type;
+	h = h * 31 + e->icmp_seq;
+	return ((__u32)e->l4_proto << 24) | (h & 0xfffffe) | 1; /* never 0: 0 means unknown */
+}
+
+/* Whether a tracked entry belongs to another packet than the one this event
+ * shows: the address and maybe even the data buffer were recycled after a free
+ * no tracepoint saw (TCP's __kfree_skb, the NAPI skb cache). */
+static __always_inline bool tracked_is_stale(const struct st_track *t, const struct st_event *e, __u64 head)
+{
+	__u32 serial = packet_serial(e);
+
+	/* Same protocol, another TCP seq / IPv4 id / ICMP seq: another packet. */
+	if (t->serial && serial && (t->serial >> 24) == (serial >> 24) && t->serial != serial)
+		return true;
+	/* A new data buffer, unless it is the same packet copied by
+	 * pskb_expand_head() (NAT on a clone): then everything else matches. */
+	return t->head != head && !(t->identity && packet_identity(e) == t->identity);
 }
 
 /* The tuple of the packet's replies; false when it has none worth following. */
@@ -573,8 +613,12 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 			return;
 		}
 		tracked->last_ns = e->ts_ns;
-		if (!tracked->identity)
+		tracked->head = (__u64)skb->head;
+		/* Encapsulation and GRO change what the identity covers: follow it. */
+		if (packet_identity(e)) {
 			tracked->identity = packet_identity(e);
+			tracked->serial = packet_serial(e);
+		}
 		/* Only a tuple read from the packet itself tells whether NAT rewrote it. */
 		if ((e->flags & (ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK)) == (ST_EVF_L3 | ST_EVF_L4))
 			note_rewrite(e, tracked);
@@ -583,7 +627,8 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 	if (probe_frees(probe))
 		return;
 	struct st_track t = {
-		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e), .identity = packet_identity(e),
+		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e),
+		.head = (__u64)skb->head, .identity = packet_identity(e), .serial = packet_serial(e),
 	};
 
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
@@ -670,10 +715,9 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		return 0;
 	if (l4_off)
 		parse_l4(&e, head, l4_off);
-	/* Another packet at a tracked address: the old one was freed where no
-	 * tracepoint fires (TCP's __kfree_skb), so the address came back. Forget
-	 * it and let the filter decide about the new packet. */
-	if (tracked && tracked->identity && packet_identity(&e) && packet_identity(&e) != tracked->identity) {
+	/* Another packet at a tracked address: forget the stale entry and let the
+	 * filter decide about the new packet. */
+	if (tracked && tracked_is_stale(tracked, &e, (__u64)head)) {
 		__u64 key = (__u64)skb;
 
 		bpf_map_delete_elem(&tracked_skbs, &key);
@@ -689,9 +733,12 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (!follow_flows || !flow_tracked(&e))
 			return 0;
 		e.flags |= ST_EVF_TRACKED;
+		e.match = ST_MATCH_FLOW;
 	}
-	if (tracked)
+	if (tracked) {
 		e.flags |= ST_EVF_TRACKED;
+		e.match = ST_MATCH_SKB;
+	}
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);

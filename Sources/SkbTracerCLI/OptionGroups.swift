@@ -117,17 +117,18 @@ struct JourneyOptions: ParsableArguments {
         if drop && probesGiven {
             throw UsageError("--drop traces kfree_skb only and cannot take -t", hint: "drop -t, or use `-t life` without --drop")
         }
-        if !(dropInterval > 0) || dropInterval > 3600 {
+        if !(dropInterval >= 0.1) || dropInterval > 3600 {
             throw UsageError("invalid interval '\(dropInterval)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
         }
         if trackMax < 1 || trackMax > 1 << 22 {
             throw UsageError("invalid size '\(trackMax)' for --track-max", hint: "give 1 to 4194304 entries")
         }
-        if !(trackTimeout > 0) {
-            throw UsageError("invalid timeout '\(trackTimeout)' for --track-timeout", hint: "give seconds > 0")
+        // Bounded above too: seconds become UInt64 nanoseconds.
+        if !(trackTimeout > 0) || trackTimeout > 3600 {
+            throw UsageError("invalid timeout '\(trackTimeout)' for --track-timeout", hint: "give seconds from 0.001 to 3600")
         }
-        if !(journeyTimeout > 0) {
-            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds > 0")
+        if !(journeyTimeout > 0) || journeyTimeout > 3600 {
+            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds from 0.001 to 3600")
         }
         o.view = timeline ? .timeline : drop ? .drops : .events
         o.track = track ?? (trackAlias || timeline)

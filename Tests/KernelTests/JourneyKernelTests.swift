@@ -84,7 +84,7 @@ extension KernelTests {
             #expect((deNAT["to"] as? [String: Any])?["daddr"] as? String == lab.c1IPv4)
             // The diagnosis closes the stream.
             #expect(records.last?.type == "diagnosis", "last record: \(records.last?.json ?? [:])")
-            #expect(t.stderr.contains("NATed flows followed"), "\(t.stderr)")
+            #expect(t.stderr.contains("NAT rewrites followed"), "\(t.stderr)")
         }
     }
 

@@ -26,8 +26,8 @@ struct ABITests {
     /// u64 ts_ns@16 skb@24 location@32, u32 pid@40 tid@44 netns@48 ifindex@52
     /// mark@56 skb_len@60 drop_reason@64, u16 ip_len@68 sport@70 dport@72
     /// icmp_id@74 icmp_seq@76, u8 l4_proto@78 tcp_flags@79 icmp_type@80
-    /// icmp_code@81 pkt_type@82 flags@83 ttl@84 pad0@85, dmac@86 smac@92
-    /// saddr@98 daddr@114 ifname@130 comm@146 pad1@162, end 168.
+    /// icmp_code@81 pkt_type@82 flags@83 ttl@84 match@85, dmac@86 smac@92
+    /// saddr@98 daddr@114 ifname@130 comm@146 ip_id@162 tcp_seq@164, end 168.
     @Test func eventScalarOffsets() {
         let fields: [(PartialKeyPath<st_event>, Int)] = [
         (\st_event.kind, 0), (\st_event.size, 2), (\st_event.probe, 4), (\st_event.l3_proto, 6),
@@ -52,7 +52,8 @@ struct ABITests {
         #expect(MemoryLayout<st_event>.offset(of: \.daddr) == 114)
         #expect(MemoryLayout<st_event>.offset(of: \.ifname) == 130)
         #expect(MemoryLayout<st_event>.offset(of: \.comm) == 146)
-        #expect(MemoryLayout<st_event>.offset(of: \.pad1) == 162)
+        #expect(MemoryLayout<st_event>.offset(of: \.ip_id) == 162)
+        #expect(MemoryLayout<st_event>.offset(of: \.tcp_seq) == 164)
         #expect(MemoryLayout.size(ofValue: st_event().saddr) == 16)
         #expect(MemoryLayout.size(ofValue: st_event().ifname) == Int(ST_IFNAMSIZ))
         #expect(MemoryLayout.size(ofValue: st_event().comm) == Int(ST_COMMSIZ))

@@ -20,7 +20,7 @@ import Testing
 
     /// `base` moved to another probe, place, time and skb.
     static func hop(_ base: st_event, _ probe: st_probe_id, ns: UInt32, ifname: String, ts: UInt64,
-                    skb: UInt64 = 0xffff_8881_0000_a000, tracked: Bool = false) -> TraceEvent {
+                    skb: UInt64 = 0xffff_8881_0000_a000, tracked: Bool = false, flow: Bool = false) -> TraceEvent {
         var e = base
         e.probe = UInt16(probe.rawValue)
         e.netns = ns
@@ -28,7 +28,8 @@ import Testing
         Fixtures.set(&e.ifname, string: ifname)
         e.ts_ns = ts
         e.skb = skb
-        if tracked { e.flags |= UInt8(ST_EVF_TRACKED.rawValue) }
+        if tracked || flow { e.flags |= UInt8(ST_EVF_TRACKED.rawValue) }
+        e.match = UInt8(flow ? ST_MATCH_FLOW.rawValue : tracked ? ST_MATCH_SKB.rawValue : ST_MATCH_FILTER.rawValue)
         return TraceEvent(raw: e)
     }
 
@@ -165,7 +166,7 @@ import Testing
 
     @Test func aTrackedEventOfAnotherPacketStartsANewJourney() {
         // TCP frees with __kfree_skb (no tracepoint): the next segment can reuse
-        // the address and arrive tracked (as a reply of a NATed flow).
+        // the address and arrive as a reply of a NATed flow.
         var synack = Fixtures.udp()
         synack.l4_proto = 6; synack.tcp_flags = 0x12
         var data = synack
@@ -174,9 +175,18 @@ import Testing
         let ended = Self.feed(JourneyTracker(names: Self.names()), [
             Self.hop(synack, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 100, skb: 0xa),
             Self.hop(synack, ST_PROBE_NETIF_RECEIVE_SKB, ns: Self.nsHost, ifname: "h2", ts: 200, skb: 0xa, tracked: true),
-            Self.hop(data, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 900, skb: 0xa, tracked: true),
+            Self.hop(data, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 900, skb: 0xa, flow: true),
         ])
         #expect(ended.map(\.events.count) == [2, 1])
+        // When BPF says it tracked the same skb (same data buffer), a changed
+        // identity is encapsulation or GRO, not another packet.
+        var outer = synack
+        outer.l4_proto = 17; outer.ip_len = 120
+        let encapsulated = Self.feed(JourneyTracker(names: Self.names()), [
+            Self.hop(synack, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "vx0", ts: 100, skb: 0xa),
+            Self.hop(outer, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsC2, ifname: "eth0", ts: 200, skb: 0xa, tracked: true),
+        ])
+        #expect(encapsulated.map(\.events.count) == [2])
     }
 
     @Test func dropAndTransmitOutcomes() {

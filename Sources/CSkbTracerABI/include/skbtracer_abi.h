@@ -45,6 +45,13 @@ enum st_probe_id {
 	ST_PROBE_COUNT,
 };
 
+/* st_event.match */
+enum st_match {
+	ST_MATCH_FILTER = 0,  /* the filter matched (a new packet, or tracking is off or full) */
+	ST_MATCH_SKB = 1,     /* a tracked skb: the same packet as before at this address */
+	ST_MATCH_FLOW = 2,    /* the reply of a NATed tracked packet (tracked_flows) */
+};
+
 /* st_event.flags */
 enum st_event_flags {
 	ST_EVF_MAC = 1 << 0,       /* dmac/smac are valid */
@@ -86,14 +93,16 @@ struct st_event {
 	__u8 pkt_type;     /* PACKET_HOST, PACKET_BROADCAST, ... */
 	__u8 flags;        /* enum st_event_flags */
 	__u8 ttl;          /* IPv4 TTL or IPv6 hop limit */
-	__u8 pad0;
+	__u8 match;        /* enum st_match: why this event was emitted */
 	__u8 dmac[6];
 	__u8 smac[6];
 	__u8 saddr[16];    /* IPv4 uses the first 4 bytes */
 	__u8 daddr[16];
 	char ifname[ST_IFNAMSIZ];
 	char comm[ST_COMMSIZ];
-	__u8 pad1[6];
+	__u16 ip_id;       /* IPv4 identification; 0 for IPv6 */
+	__u8 tcp_seq[4];   /* TCP sequence number, network byte order (4-byte aligned
+			    * fields would move the struct's size) */
 };
 
 /* Where a tracepoint keeps each argument, read from the running kernel's BTF
@@ -187,9 +196,12 @@ struct st_track {
 	__u64 first_ns;   /* when the skb matched */
 	__u64 last_ns;    /* its latest event: user space expires stale entries */
 	__u64 tuple_hash; /* the tuple last seen: a change means NAT rewrote it */
-	__u32 identity;   /* what NAT never rewrites (protocol, TCP flags, ICMP type
-			   * and seq, IP length); a change means another packet */
-	__u32 pad;
+	__u64 head;       /* skb->head last seen: a new packet at a reused address has another */
+	__u32 identity;   /* what NAT never rewrites (protocol, TCP flags and seq,
+			   * ICMP type and seq, IP length and id) */
+	__u32 serial;     /* the per-packet part: protocol in the top byte, then a hash
+			   * of TCP seq, IPv4 id, ICMP type and seq; GRO, encapsulation
+			   * and fragmentation keep it while the protocol stays */
 };
 
 /* Key of map tracked_flows: a tuple whose packets are followed although they do
@@ -206,8 +218,8 @@ struct st_flow {
 
 /* Global counters (the .bss struct track_stats), updated atomically. */
 struct st_track_stats {
-	__u64 full;       /* a matched skb could not be tracked: tracked_skbs was full */
-	__u64 flows;      /* NATed flows added to tracked_flows */
+	__u64 full;       /* events of matched skbs that could not be tracked: tracked_skbs was full */
+	__u64 flows;      /* NAT rewrites of tracked packets seen (reply flows added or refreshed) */
 };
 
 /* Per-CPU loss counters (map lost_events). */
@@ -226,6 +238,7 @@ _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
 _Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
-_Static_assert(sizeof(struct st_track) == 32, "st_track size");
+_Static_assert(sizeof(struct st_track) == 40, "st_track size");
+_Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");
 
 #endif

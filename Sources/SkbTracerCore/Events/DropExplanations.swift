@@ -45,6 +45,13 @@ public enum DropExplanations {
             return "ping on a raw socket already got its own copy of this echo reply; the original has no ICMP socket and is freed"
         }
 
+        // A reassembled datagram (or a GRO packet) keeps its fragments on frag_list; when
+        // the whole packet is freed, skb_release_data frees each member with kfree_skb and
+        // no reason. Seen on 6.18 for every reply to `ping -s 2000` between namespaces.
+        if reason == "NOT_SPECIFIED", fn == "skb_release_data" {
+            return "a fragment freed together with the reassembled packet it belongs to"
+        }
+
         // ip6_mc_input frees IPv6 multicast for groups nobody on the host joined (kfree_skb,
         // so NOT_SPECIFIED). Bridges and veth deliver all multicast (a NIC would filter it in
         // hardware), so MLD reports to ff02::16 and solicitations for other hosts' solicited-node

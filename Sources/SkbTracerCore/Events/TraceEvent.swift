@@ -48,6 +48,8 @@ public struct TraceEvent: @unchecked Sendable {
     public var isDrop: Bool { raw.flags & UInt8(ST_EVF_DROP.rawValue) != 0 }
     public var hasLocation: Bool { raw.flags & UInt8(ST_EVF_LOCATION.rawValue) != 0 }
     /// Followed by skb address or a NATed flow, not matched by the filter.
+    /// BPF followed this skb from an earlier event: the same packet (not a flow match).
+    public var isSameTrackedSkb: Bool { raw.match == UInt8(ST_MATCH_SKB.rawValue) }
     public var isTracked: Bool { raw.flags & UInt8(ST_EVF_TRACKED.rawValue) != 0 }
     public var isFree: Bool { raw.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) || raw.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) }
     public var tupleFromSocket: Bool { raw.flags & UInt8(ST_EVF_FROM_SOCK.rawValue) != 0 }

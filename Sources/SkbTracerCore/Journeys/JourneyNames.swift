@@ -39,7 +39,9 @@ public final class JourneyNames: @unchecked Sendable {
                             noise: DropExplanations.noise(reason: reason, function: fn, event: end))
         }
         if let copy = j.events.last(where: { $0.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) {
-            return .delivered(at: "socket read by \(copy.comm)/\(copy.raw.pid)")
+            // comm is the task's own choice of bytes: only printable ones get through.
+            let comm = String(copy.comm.unicodeScalars.map { $0.value >= 0x20 && $0.value != 0x7f ? Character($0) : "?" })
+            return .delivered(at: "socket read by \(comm)/\(copy.raw.pid)")
         }
         let before = j.events.count >= 2 ? j.events[j.events.count - 2].raw.probe : UInt16.max
         switch before {

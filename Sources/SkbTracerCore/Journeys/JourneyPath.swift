@@ -74,7 +74,7 @@ public struct JourneyPath: Sendable {
             }
             return "consumed (\(at))"
         case .transmitted(let at): return "transmitted (\(at))"
-        case .inFlight: return "in flight (no free seen)"
+        case .inFlight: return "no free seen (still queued, or freed where no tracepoint fires, as TCP does)"
         }
     }
 }

@@ -20,7 +20,9 @@ public final class JourneyTracker {
     private var echoRequests = BoundedIndex<EchoKey>(capacity: 1 << 16)
     private var byTuple = BoundedIndex<FlowTuple>(capacity: 1 << 16)
 
-    struct EchoKey: Hashable { let v6: Bool; let id: UInt16; let seq: UInt16 }
+    /// An echo request by its tuple (addresses and id) and sequence number: the
+    /// id alone repeats across containers (iputils uses the pid).
+    struct EchoKey: Hashable { let tuple: FlowTuple; let seq: UInt16 }
 
     public init(names: JourneyNames, maxOpen: Int = 65536, timeoutNs: UInt64 = 2_000_000_000) {
         self.names = names
@@ -34,21 +36,21 @@ public final class JourneyTracker {
     public func add(_ e: TraceEvent) -> [Journey] {
         var ended: [Journey] = []
         let skb = e.raw.skb
-        if var j = open[skb] {
-            if isNewPacket(e, after: j) {
+        if let last = open[skb]?.last {
+            if isNewPacket(e, after: last) {
                 // The address was reused without a free we saw: close the old one.
-                open[skb] = nil
-                j.outcome = .inFlight
-                ended.append(j)
+                var old = open.removeValue(forKey: skb)!
+                old.outcome = .inFlight
+                ended.append(old)
             } else {
-                j.events.append(e)
-                index(e, of: j.id)
+                // Appended in place (the dictionary's modify accessor): copying the
+                // journey out and back would copy its events on every hop.
+                open[skb]!.events.append(e)
+                if !Self.sameTuple(e.raw, last.raw) { index(e, of: open[skb]!.id) }
                 if e.isFree {
-                    open[skb] = nil
+                    var j = open.removeValue(forKey: skb)!
                     j.outcome = names.outcome(of: j)
                     ended.append(j)
-                } else {
-                    open[skb] = j
                 }
                 return ended
             }
@@ -68,6 +70,15 @@ public final class JourneyTracker {
         return ended
     }
 
+    /// Same addresses, protocol, ports and echo id, compared in place: this runs
+    /// for every event, and building FlowTuples would allocate.
+    static func sameTuple(_ a: st_event, _ b: st_event) -> Bool {
+        a.l3_proto == b.l3_proto && a.l4_proto == b.l4_proto && a.sport == b.sport && a.dport == b.dport
+            && a.icmp_id == b.icmp_id
+            && withUnsafeBytes(of: a.saddr) { x in withUnsafeBytes(of: b.saddr) { y in x.elementsEqual(y) } }
+            && withUnsafeBytes(of: a.daddr) { x in withUnsafeBytes(of: b.daddr) { y in x.elementsEqual(y) } }
+    }
+
     /// Journeys with no event for `timeoutNs` before `nowNs` (CLOCK_MONOTONIC).
     public func expire(nowNs: UInt64) -> [Journey] {
         var ended: [Journey] = []
@@ -85,47 +96,54 @@ public final class JourneyTracker {
         return all
     }
 
-    /// An event for an open skb that BPF matched anew (not tracked) with another
-    /// tuple: the kernel freed the skb where no tracepoint fires and reused it.
-    private func isNewPacket(_ e: TraceEvent, after j: Journey) -> Bool {
-        // What NAT never rewrites changed: another packet, whatever BPF thought
-        // (it may follow the new one as a reply of a NATed flow).
-        if let now = Self.identity(e), let before = j.events.lazy.compactMap(Self.identity).last, now != before {
-            return true
-        }
-        guard !e.isTracked, j.events.count > 0 else { return false }
-        guard let now = FlowTuple(e), let before = FlowTuple(j.last) else { return false }
-        if now == before {
+    /// An event for an open skb that is another packet. BPF decides when it
+    /// tracks the skb (it compares the data buffer and the packet identity);
+    /// otherwise (tracking off or full, or a NATed-flow match) a change of what
+    /// NAT never rewrites, or of the tuple, means a new packet.
+    private func isNewPacket(_ e: TraceEvent, after last: TraceEvent) -> Bool {
+        if e.isSameTrackedSkb { return false }
+        if let now = Self.identity(e), let before = Self.identity(last), now != before { return true }
+        guard last.hasL3, e.hasL3 else { return false }
+        if Self.sameTuple(e.raw, last.raw) {
             // Same flow: a new echo sequence number is still a new packet.
-            return PacketText.isEcho(e.raw) && PacketText.isEcho(j.last.raw) && e.raw.icmp_seq != j.last.raw.icmp_seq
+            return PacketText.isEcho(e.raw) && PacketText.isEcho(last.raw) && e.raw.icmp_seq != last.raw.icmp_seq
         }
         return true
     }
 
-    /// Protocol, TCP flags, ICMP type and seq, IP length: the same for one
-    /// packet all along its path (BPF's packet_identity()); nil without an L4
-    /// header read from the packet.
-    static func identity(_ e: TraceEvent) -> [UInt32]? {
+    /// Protocol, TCP flags and sequence, ICMP type and seq, IP length, IPv4 id:
+    /// the same for one packet all along its path (BPF's packet_identity()); nil
+    /// without an L4 header read from the packet.
+    struct Identity: Equatable {
+        let proto: UInt64
+        let perPacket: UInt64
+    }
+
+    static func identity(_ e: TraceEvent) -> Identity? {
         guard e.hasL4, !e.tupleFromSocket else { return nil }
         let r = e.raw
-        return [UInt32(r.l4_proto), UInt32(r.tcp_flags), UInt32(r.icmp_type), UInt32(r.icmp_seq), UInt32(r.ip_len)]
+        let seq = withUnsafeBytes(of: r.tcp_seq) { UInt64($0.loadUnaligned(as: UInt32.self)) }
+        return Identity(proto: UInt64(r.l4_proto) | UInt64(r.tcp_flags) << 8 | UInt64(r.icmp_type) << 16
+                            | UInt64(r.icmp_seq) << 24 | UInt64(r.ip_len) << 40,
+                        perPacket: UInt64(r.ip_id) | seq << 16)
     }
 
     private func index(_ e: TraceEvent, of id: Int) {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return }
         if e.hasL4, e.isICMP, e.raw.icmp_type == 8 || e.raw.icmp_type == 128 {
-            echoRequests.set(EchoKey(v6: e.isIPv6, id: e.raw.icmp_id, seq: e.raw.icmp_seq), id)
+            echoRequests.set(EchoKey(tuple: t, seq: e.raw.icmp_seq), id)
         }
         byTuple.set(t, id)
     }
 
-    /// The request a packet answers: an echo reply by id and seq, anything else
+    /// The request a packet answers: an echo reply by tuple and seq, anything else
     /// by the reversed tuple of an earlier packet (after NAT, if it was rewritten).
     private func requestAnswered(by e: TraceEvent) -> Int? {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return nil }
         if e.hasL4, e.isICMP {
             guard e.raw.icmp_type == 0 || e.raw.icmp_type == 129 else { return nil }
-            return echoRequests[EchoKey(v6: e.isIPv6, id: e.raw.icmp_id, seq: e.raw.icmp_seq)]
+            // Every tuple a request had is indexed, so this holds after NAT too.
+            return echoRequests[EchoKey(tuple: t.reversed, seq: e.raw.icmp_seq)]
         }
         guard t.sport != 0 || t.dport != 0 else { return nil }
         return byTuple[t.reversed]

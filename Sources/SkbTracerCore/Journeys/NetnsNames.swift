@@ -29,22 +29,25 @@ public final class NetnsNames: @unchecked Sendable {
         guard !directory.isEmpty else { return }
         lastScanNs = Self.monotonicNs()
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        var fresh: [UInt32: String] = [:]
         for name in entries {
             var st = stat()
-            if stat("\(directory)/\(name)", &st) == 0 { names[UInt32(truncatingIfNeeded: st.st_ino)] = name }
+            if stat("\(directory)/\(name)", &st) == 0 { fresh[UInt32(truncatingIfNeeded: st.st_ino)] = name }
         }
+        names = fresh
     }
 
     /// "host", an `ip netns` name, or "netns:<inode>"; "?" when unknown (0).
     public func name(_ inode: UInt32) -> String {
         if inode == 0 { return "?" }
         if inode == hostInode { return "host" }
-        if let n = names[inode] { return n }
-        if lastScanNs != .max, Self.monotonicNs() - lastScanNs > 1_000_000_000 {
-            scan()
-            if let n = names[inode] { return n }
+        // Rescanned at most once a second, known names too: nsfs reuses the
+        // inode of a deleted namespace at once for the next one.
+        if lastScanNs != .max {
+            let now = Self.monotonicNs()
+            if now > lastScanNs, now - lastScanNs > 1_000_000_000 { scan() }
         }
-        return "netns:\(inode)"
+        return names[inode] ?? "netns:\(inode)"
     }
 
     static func monotonicNs() -> UInt64 {

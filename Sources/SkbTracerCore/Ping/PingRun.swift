@@ -99,6 +99,8 @@ public final class PingRun {
             session.finish()
             throw error
         }
+        // Detach on every way out, a failed probe included (finish() is idempotent).
+        defer { session.finish() }
         if options.format == .text {
             let from = options.fromNetns.map { " from netns \($0)" } ?? ""
             sink.write { $0.append("skbtracer ping \(self.options.destination)\(from): \(self.what), \(self.options.count) probes\n\n") }
@@ -126,17 +128,25 @@ public final class PingRun {
         assignJourneys()
         sink.write { self.appendSummary(into: &$0) }
         sink.flush()
-        return results.filter { $0.reply != nil }.count
+        return answered.count
+    }
+
+    /// Probes that got an answer from the network (a probe the local kernel
+    /// refused to send is not answered).
+    var answered: [ProbeReply] {
+        results.compactMap(\.reply).filter { if case .localError = $0.kind { return false }; return true }
     }
 
     public var summary: TraceSummary { session.summary }
     public var warnings: [String] { session.warnings }
 
     private func settle(seconds: Double) {
-        let end = NetnsNames.monotonicNs() + UInt64(seconds * 1e9)
-        while NetnsNames.monotonicNs() < end, !StopSignals.requested {
-            let left = Int32(max(1, min(50, Double(end - NetnsNames.monotonicNs()) / 1e6)))
-            session.poll(timeoutMs: left)
+        let end = NetnsNames.monotonicNs() + UInt64(max(0, seconds) * 1e9)
+        while !StopSignals.requested {
+            // One clock read per round: `end - now` must not underflow.
+            let now = NetnsNames.monotonicNs()
+            guard now < end else { break }
+            session.poll(timeoutMs: Int32(max(1, min(50, Double(end - now) / 1e6))))
         }
     }
 
@@ -227,7 +237,7 @@ public final class PingRun {
 
     private func appendSummary(into b: inout ByteBuffer) {
         let sent = results.count
-        let answered = results.compactMap(\.reply).filter { if case .localError = $0.kind { return false }; return true }
+        let answered = self.answered
         let rtts = answered.map(\.rttNs)
         let loss = sent == 0 ? 0 : (sent - answered.count) * 100 / sent
         let hops = hopTable()

@@ -3,7 +3,13 @@
 /// end the totals with explanations and hints.
 public final class DropWatch: TraceConsumer {
     struct Key: Hashable { let reason: String; let location: String; let netns: UInt32 }
-    struct Counts { var total: UInt64 = 0; var new: UInt64 = 0; let noise: String? }
+    struct Counts {
+        var total: UInt64 = 0
+        var new: UInt64 = 0
+        let noise: String?
+        /// The kernel stack of the first drop here (`--dropstack`).
+        var stack: [String]?
+    }
 
     private let sink: OutputSink
     private let json: Bool
@@ -39,6 +45,9 @@ public final class DropWatch: TraceConsumer {
         if counts[key] == nil {
             counts[key] = Counts(noise: DropExplanations.noise(reason: reason, function: JourneyNames.function(of: location), event: e))
             order.append(key)
+        }
+        if counts[key]!.stack == nil, let stack = e.stack {
+            counts[key]!.stack = StackFrames.symbolize(stack, symbols: names.symbols)
         }
         counts[key]!.total += 1
         counts[key]!.new += 1
@@ -104,6 +113,7 @@ public final class DropWatch: TraceConsumer {
                 } else if let x = DropExplanations.explain(k.reason) {
                     b.append("         \(x.explanation)\n         hint: \(x.hint)\n")
                 }
+                for frame in c.stack ?? [] { b.append("           at \(frame)\n") }
             }
         }
     }
@@ -120,6 +130,15 @@ public final class DropWatch: TraceConsumer {
         b.append(",\"explanation\":"); if let x { b.appendJSONString(x.explanation) } else { b.append("null") }
         b.append(",\"hint\":"); if let x { b.appendJSONString(x.hint) } else { b.append("null") }
         b.append(",\"noise\":"); if let n = c.noise { b.appendJSONString(n) } else { b.append("null") }
+        b.append(",\"stack\":")
+        if let stack = c.stack {
+            b.append("[")
+            for (i, f) in stack.enumerated() {
+                if i > 0 { b.append(",") }
+                b.appendJSONString(f)
+            }
+            b.append("]")
+        } else { b.append("null") }
         b.append("}")
     }
 }

@@ -104,9 +104,10 @@ public final class JourneyStream: TraceConsumer {
 
     private func finished(_ journeys: [Journey]) {
         for j in journeys {
+            // With -c, the diagnosis covers exactly the journeys printed.
+            if let limit, emitted >= limit { continue }
             diagnosis.add(j)
             onJourney?(j)
-            if let limit, emitted >= limit { continue }
             sink.write { formatter.journey(j, into: &$0) }
             emitted += 1
         }

@@ -14,7 +14,7 @@ public struct TraceSummary: Sendable {
     public var trackFull: UInt64 = 0
     /// Tracked skbs forgotten after --track-timeout without an event.
     public var trackExpired: UInt64 = 0
-    /// NATed flows whose replies were followed.
+    /// NAT rewrites of tracked packets seen (their reply flows followed).
     public var natFlows: UInt64 = 0
     /// Journeys printed early because too many were open.
     public var journeysEvicted: UInt64 = 0
@@ -26,9 +26,9 @@ public struct TraceSummary: Sendable {
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
         if tracking {
-            s += "; tracking: \(trackFull) skbs not tracked (table full)"
+            s += "; tracking: \(trackFull) events of untracked skbs (table full)"
             if trackExpired > 0 { s += ", \(trackExpired) expired" }
-            if natFlows > 0 { s += ", \(natFlows) NATed flows followed" }
+            if natFlows > 0 { s += ", \(natFlows) NAT rewrites followed" }
         }
         if journeysEvicted > 0 { s += "; \(journeysEvicted) journeys printed early (too many open)" }
         if !stopReason.isEmpty { s += "; stopped: \(stopReason)" }

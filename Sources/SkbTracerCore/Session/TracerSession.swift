@@ -91,6 +91,10 @@ public final class TracerSession {
             if case .missing(let why) = s.status { warnings.append("probe \(s.probe.name) skipped: \(why)") }
         }
         var usable = supports.filter(\.isAvailable)
+        if options.view == .timeline || options.diagnose,
+           !usable.contains(where: { $0.probe.name == "kfree_skb" || $0.probe.name == "consume_skb" }) {
+            warnings.append("no kfree_skb/consume_skb probe: journeys end only after --journey-timeout (add -t life)")
+        }
         summary.requested = options.probes.count
         guard !usable.isEmpty else {
             throw RuntimeError("none of the selected probes exists on this kernel",
@@ -187,7 +191,7 @@ public final class TracerSession {
     private func sweepTracked(nowNs: UInt64) {
         guard let map = object?.map(named: "tracked_skbs") else { return }
         let limit = UInt64(options.trackTimeout * 1e9)
-        for key in map.keys(as: UInt64.self) {
+        for key in map.keys(as: UInt64.self, limit: Int(options.trackMax)) {
             guard let t = map.lookup(key, as: st_track.self) else { continue }
             if nowNs > t.last_ns, nowNs - t.last_ns > limit, map.delete(key) { summary.trackExpired += 1 }
         }
