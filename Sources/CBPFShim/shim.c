@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include "bpf_shim.h"
 
 #include <errno.h>
@@ -275,4 +276,10 @@ int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,
 int shim_btf_has_type(const struct btf *btf, const char *name, int kind)
 {
 	return btf__find_by_name_kind(btf, name, kind) >= 0;
+}
+
+void shim_fixed_malloc_thresholds(int bytes)
+{
+	mallopt(M_TRIM_THRESHOLD, bytes);
+	mallopt(M_MMAP_THRESHOLD, bytes);
 }

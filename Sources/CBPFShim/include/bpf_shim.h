@@ -63,4 +63,8 @@ int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,
 /* 1 if a type with this name and kind exists. */
 int shim_btf_has_type(const struct btf *btf, const char *name, int kind);
 
+/* mallopt(M_TRIM_THRESHOLD and M_MMAP_THRESHOLD, bytes): malloc.h is not in
+ * Swift's Glibc module. */
+void shim_fixed_malloc_thresholds(int bytes);
+
 #endif
