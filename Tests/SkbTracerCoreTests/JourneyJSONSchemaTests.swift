@@ -122,14 +122,7 @@ struct JourneyJSONSchemaTests {
     static func journeys() -> [Journey] {
         // r 10.0.0.1:40000 -> VIP 10.0.0.2:8080, DNATed to 198.18.10.3:80 and transmitted;
         // its SYN-ACK is linked to it and dropped (NO_SOCKET: explained, not noise).
-        var syn = Fixtures.udp()
-        syn.l4_proto = 6; syn.tcp_flags = 0x02; syn.sport = 40000; syn.dport = 8080
-        var natted = syn
-        Fixtures.set(&natted.daddr, Fixtures.v4_198_18_10_3); natted.dport = 80
-        var synack = natted
-        Fixtures.set(&synack.saddr, Fixtures.v4_198_18_10_3); synack.sport = 80
-        Fixtures.set(&synack.daddr, Fixtures.v4_10_0_0_1); synack.dport = 40000
-        synack.tcp_flags = 0x12
+        let (syn, natted, synack) = J.dnatHandshake()
 
         // An echo reply freed by ping_rcv: known noise.
         let reply = J.echo(type: 0, from: Fixtures.v4_198_18_10_3, to: Fixtures.v4_198_18_10_2)

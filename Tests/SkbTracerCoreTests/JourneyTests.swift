@@ -66,6 +66,19 @@ import Testing
         ]
     }
 
+    /// r 10.0.0.1:40000 -> VIP 10.0.0.2:8080, DNATed to 198.18.10.3:80, and the SYN-ACK back.
+    static func dnatHandshake() -> (syn: st_event, natted: st_event, synack: st_event) {
+        var syn = Fixtures.udp()
+        syn.l4_proto = 6; syn.tcp_flags = 0x02; syn.sport = 40000; syn.dport = 8080
+        var natted = syn
+        Fixtures.set(&natted.daddr, Fixtures.v4_198_18_10_3); natted.dport = 80
+        var synack = natted
+        Fixtures.set(&synack.saddr, Fixtures.v4_198_18_10_3); synack.sport = 80
+        Fixtures.set(&synack.daddr, Fixtures.v4_10_0_0_1); synack.dport = 40000
+        synack.tcp_flags = 0x12
+        return (syn, natted, synack)
+    }
+
     static func feed(_ tracker: JourneyTracker, _ events: [TraceEvent]) -> [Journey] {
         events.flatMap { tracker.add($0) } + tracker.flush()
     }
@@ -122,14 +135,7 @@ import Testing
     @Test func natRewriteKeepsTheJourneyAndLinksTheReply() {
         let tracker = JourneyTracker(names: Self.names())
         // r 10.0.0.1:40000 -> VIP 10.0.0.2:8080, DNATed to 198.18.10.3:80.
-        var syn = Fixtures.udp()
-        syn.l4_proto = 6; syn.tcp_flags = 0x02; syn.sport = 40000; syn.dport = 8080
-        var natted = syn
-        Fixtures.set(&natted.daddr, Fixtures.v4_198_18_10_3); natted.dport = 80
-        var synack = natted
-        Fixtures.set(&synack.saddr, Fixtures.v4_198_18_10_3); synack.sport = 80
-        Fixtures.set(&synack.daddr, Fixtures.v4_10_0_0_1); synack.dport = 40000
-        synack.tcp_flags = 0x12
+        let (syn, natted, synack) = Self.dnatHandshake()
         let events = [
             Self.hop(syn, ST_PROBE_NETIF_RECEIVE_SKB, ns: Self.nsHost, ifname: "hr", ts: 100, skb: 0xa),
             Self.hop(natted, ST_PROBE_NET_DEV_QUEUE, ns: Self.nsHost, ifname: "h2", ts: 200, skb: 0xa, tracked: true),
