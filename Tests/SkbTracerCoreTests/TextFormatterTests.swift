@@ -304,3 +304,46 @@ struct TextFormatterTests {
         #expect(Fixtures.packetInfo(e) == "L3_ipv4")
     }
 }
+
+/// PacketText's own IPv6 writer against glibc's inet_ntop.
+@Suite struct IPv6TextTests {
+    static func ours(_ bytes: [UInt8]) -> String {
+        var b = ByteBuffer()
+        bytes.withUnsafeBytes { PacketText.appendIPv6($0, to: &b) }
+        return String(decoding: b.bytes, as: UTF8.self)
+    }
+
+    static func glibc(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { IPAddress.format($0.baseAddress!, isIPv4: false) }
+    }
+
+    @Test func matchesInetNtop() {
+        var special: [[UInt8]] = [
+            Array(repeating: 0, count: 16),
+            Array(repeating: 0, count: 15) + [1],
+            Array(repeating: 0, count: 10) + [0xff, 0xff, 10, 0, 0, 1],
+            Array(repeating: 0, count: 12) + [10, 0, 0, 1],
+            Array(repeating: 0, count: 12) + [0, 0, 0, 2],
+            [0xfe, 0x80] + Array(repeating: 0, count: 13) + [1],
+            [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0],
+            [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+            [0xff, 0x02] + Array(repeating: 0, count: 13) + [0x16],
+            Array(repeating: 0xff, count: 16),
+        ]
+        // Random addresses with many zero words, to hit every compression case.
+        var state: UInt64 = 0x5eed_1234
+        for _ in 0..<20_000 {
+            var a = [UInt8](repeating: 0, count: 16)
+            for w in 0..<8 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                if state >> 61 < 4 { continue } // about half the words stay zero
+                a[2 * w] = UInt8(truncatingIfNeeded: state >> 24)
+                a[2 * w + 1] = UInt8(truncatingIfNeeded: state >> 40) & (state >> 60 == 7 ? 0 : 0xff)
+            }
+            special.append(a)
+        }
+        for a in special {
+            #expect(Self.ours(a) == Self.glibc(a), "\(a)")
+        }
+    }
+}

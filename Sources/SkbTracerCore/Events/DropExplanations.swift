@@ -35,7 +35,8 @@ public enum DropExplanations {
     /// without "+0x.." (e.g. "ping_rcv"), or nil. Returns a short note or nil when the drop is a real failure.
     public static func noise(reason: String, function: String?, event: TraceEvent) -> String? {
         let fn = function.flatMap(baseSymbol)
-        let daddr = event.daddr
+        // Lazy: decoding the address allocates, and most drops never need it.
+        lazy var daddr = event.daddr
 
         // iputils ping as root (or with CAP_NET_RAW) reads replies on a raw socket, which
         // gets a clone in raw_local_deliver; the original then finds no ICMP datagram socket

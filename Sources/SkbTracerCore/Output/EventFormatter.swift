@@ -17,14 +17,69 @@ public final class FormatContext: @unchecked Sendable {
         self.timeFormat = timeFormat
     }
 
+    /// `,"drop_explanation":...,"drop_hint":...` per drop-reason code, escaped
+    /// once: the strings are long, and a drop-heavy stream would escape them
+    /// again for every event.
+    private var dropTextJSON: [UInt32: [UInt8]] = [:]
+    /// The function part of each location's symbol.
+    private var locationFunctions: [UInt64: String] = [:]
+
+    func appendDropTextJSON(_ code: UInt32, to b: inout ByteBuffer) {
+        if let cached = dropTextJSON[code] {
+            b.append(contentsOf: cached)
+            return
+        }
+        var t = ByteBuffer(capacity: 1024)
+        let explained = DropExplanations.explain(dropReasons.name(code))
+        t.append(",\"drop_explanation\":")
+        if let explained { t.appendJSONString(explained.explanation) } else { t.append("null") }
+        t.append(",\"drop_hint\":")
+        if let explained { t.appendJSONString(explained.hint) } else { t.append("null") }
+        let bytes = t.bytes
+        if dropTextJSON.count < 4096 { dropTextJSON[code] = bytes }
+        b.append(contentsOf: bytes)
+    }
+
+    /// Everything DropExplanations.noise() looks at, as plain numbers.
+    struct NoiseKey: Hashable {
+        let reason: UInt32, location: UInt64, proto: UInt64, dport: UInt16
+        let daddrHi: UInt64, daddrLo: UInt64
+    }
+    private var noiseCache: [NoiseKey: String?] = [:]
+
+    /// DropExplanations.noise() for a drop event, remembered per reason,
+    /// location and packet kind: it works on strings, and drops can be most
+    /// of a stream.
+    func dropNoise(_ ev: TraceEvent) -> String? {
+        let e = ev.raw
+        let location = ev.hasLocation ? e.location : 0
+        let (hi, lo) = withUnsafeBytes(of: e.daddr) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        let key = NoiseKey(reason: e.drop_reason, location: location,
+                           proto: UInt64(e.l3_proto) | UInt64(e.l4_proto) << 16 | UInt64(e.icmp_type) << 24
+                               | UInt64(e.tcp_flags) << 32 | UInt64(e.flags) << 40,
+                           dport: e.dport, daddrHi: hi, daddrLo: lo)
+        if let hit = noiseCache[key] { return hit }
+        let noise = DropExplanations.noise(reason: dropReasons.name(e.drop_reason),
+                                           function: location == 0 ? nil : locationFunction(location), event: ev)
+        if noiseCache.count >= 4096 { noiseCache.removeAll(keepingCapacity: true) }
+        noiseCache[key] = noise
+        return noise
+    }
+
+    func locationFunction(_ address: UInt64) -> String {
+        if let f = locationFunctions[address] { return f }
+        let f = JourneyNames.function(of: symbols.symbolize(address))
+        if locationFunctions.count < 65536 { locationFunctions[address] = f }
+        return f
+    }
+
     private var isoSecond: Int64 = .min
     private var isoPrefix: [UInt8] = []
 
     /// RFC 3339 time; the date and time up to the second change rarely, so they
     /// are formatted once per second (gmtime_r per event is the costly part).
     func appendISO8601(_ ts: UInt64, to b: inout ByteBuffer) {
-        let ns = clock.wallNs(ts)
-        let second = ns / 1_000_000_000
+        let (second, nanoseconds) = Clock.split(clock.wallNs(ts))
         if second != isoSecond {
             isoSecond = second
             var full = ByteBuffer(capacity: 32)
@@ -33,7 +88,7 @@ public final class FormatContext: @unchecked Sendable {
             isoPrefix = Array(full.bytes.prefix(20))
         }
         b.append(contentsOf: isoPrefix)
-        b.appendDecimal(UInt64(ns % 1_000_000_000) / 1000, width: 6)
+        b.appendDecimal(UInt64(nanoseconds) / 1000, width: 6)
         b.append(UInt8(ascii: "Z"))
     }
 

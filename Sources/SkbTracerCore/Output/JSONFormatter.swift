@@ -77,13 +77,10 @@ public struct JSONFormatter: EventFormatter {
         let location = ev.hasLocation && e.location != 0 ? context.symbols.symbolize(e.location) : nil
         b.append(",\"location\":")
         if let location { b.appendJSONString(location) } else { b.append("null") }
-        let explained = ev.isDrop ? DropExplanations.explain(context.dropReasons.name(e.drop_reason)) : nil
-        b.append(",\"drop_explanation\":")
-        if let explained { b.appendJSONString(explained.explanation) } else { b.append("null") }
-        b.append(",\"drop_hint\":")
-        if let explained { b.appendJSONString(explained.hint) } else { b.append("null") }
-        let noise = ev.isDrop ? DropExplanations.noise(reason: context.dropReasons.name(e.drop_reason),
-                                                      function: location.map(JourneyNames.function(of:)), event: ev) : nil
+        if ev.isDrop { context.appendDropTextJSON(e.drop_reason, to: &b) } else {
+            b.append(",\"drop_explanation\":null,\"drop_hint\":null")
+        }
+        let noise = ev.isDrop ? context.dropNoise(ev) : nil
         b.append(",\"drop_noise\":")
         if let noise { b.appendJSONString(noise) } else { b.append("null") }
         b.append(",\"tracked\":"); b.append(ev.isTracked ? "true" : "false")
