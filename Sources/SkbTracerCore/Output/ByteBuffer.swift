@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 
 /// A reused byte buffer that formatters append to, written out in large chunks.
@@ -224,8 +225,20 @@ public final class OutputSink {
         buffer.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
+                // After a stop signal, a reader that stopped reading (`| less`
+                // while scrolling) must not hold the exit: wait up to a second
+                // for room, then drop the rest.
+                if StopSignals.requested {
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    if Foundation.poll(&p, 1, 1000) == 0 {
+                        writeError = EINTR
+                        return
+                    }
+                }
                 let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
                 if n < 0 {
+                    // A stop signal interrupts a blocked write (no SA_RESTART): the
+                    // loop then polls with a timeout instead of blocking again.
                     if errno == EINTR { continue }
                     writeError = errno
                     return

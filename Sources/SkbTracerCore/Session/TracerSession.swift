@@ -33,7 +33,8 @@ public final class TracerSession {
 
     /// A write error other than a closed pipe (ENOSPC, EIO): the run failed.
     public var outputError: RuntimeError? {
-        guard let e = sink.writeError, e != EPIPE else { return nil }
+        // EPIPE: the reader left; EINTR: a stop signal ended a blocked write.
+        guard let e = sink.writeError, e != EPIPE, e != EINTR else { return nil }
         return RuntimeError("write output: \(String(cString: strerror(e))) (errno \(e))",
                             hint: "check the output file's disk or use another -o path")
     }
