@@ -23,7 +23,15 @@ public struct JourneyPath: Sendable {
 
     /// `ns1:ceth0 -> host:vh1 -> ns2:ceth0 -> delivered (icmp_rcv)`.
     public func line(outcome: JourneyOutcome) -> String {
-        (hops.map { "\($0.netnsName):\($0.ifname)" } + [Self.describe(outcome)]).joined(separator: " -> ")
+        (hops.map { Self.printable("\($0.netnsName):\($0.ifname)") } + [Self.describe(outcome)]).joined(separator: " -> ")
+    }
+
+    /// Control characters as '?', as the event lines print names: an interface
+    /// name may hold any byte but NUL, '/', ':' and whitespace (ESC, for one), and
+    /// must not break the one-line path or move the terminal's cursor.
+    static func printable(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return s }
+        return String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
     }
 
     /// Two lines: namespace columns separated by `|`, and the interfaces under them.
@@ -35,8 +43,9 @@ public struct JourneyPath: Sendable {
         var groups: [(name: String, ifs: [String])] = []
         var lastNetns: UInt32?
         for h in hops {
-            if h.netns == lastNetns { groups[groups.count - 1].ifs.append(h.ifname) } else {
-                groups.append((h.netnsName, [h.ifname]))
+            let ifname = Self.printable(h.ifname)
+            if h.netns == lastNetns { groups[groups.count - 1].ifs.append(ifname) } else {
+                groups.append((Self.printable(h.netnsName), [ifname]))
                 lastNetns = h.netns
             }
         }

@@ -54,9 +54,11 @@ public final class FormatContext: @unchecked Sendable {
         let e = ev.raw
         let location = ev.hasLocation ? e.location : 0
         let (hi, lo) = withUnsafeBytes(of: e.daddr) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        // pkt_type and the destination MAC's group bit: the UDP broadcast/multicast rule reads them.
         let key = NoiseKey(reason: e.drop_reason, location: location,
                            proto: UInt64(e.l3_proto) | UInt64(e.l4_proto) << 16 | UInt64(e.icmp_type) << 24
-                               | UInt64(e.tcp_flags) << 32 | UInt64(e.flags) << 40,
+                               | UInt64(e.tcp_flags) << 32 | UInt64(e.flags) << 40
+                               | UInt64(e.pkt_type) << 48 | UInt64(e.dmac.0 & 1) << 56,
                            dport: e.dport, daddrHi: hi, daddrLo: lo)
         if let hit = noiseCache[key] { return hit }
         let noise = DropExplanations.noise(reason: dropReasons.name(e.drop_reason),

@@ -60,7 +60,7 @@ enum JourneyText {
             changes.append("destination \(endpoint(r.from.daddr, r.from.dport, r.from)) -> \(endpoint(r.to.daddr, r.to.dport, r.to))")
         }
         if changes.isEmpty { changes.append("\(r.from) -> \(r.to)") }
-        let place = r.at.ifname.isEmpty ? names.name(r.at.raw.netns) : "\(names.name(r.at.raw.netns)):\(r.at.ifname)"
+        let place = JourneyPath.printable(r.at.ifname.isEmpty ? names.name(r.at.raw.netns) : "\(names.name(r.at.raw.netns)):\(r.at.ifname)")
         return "NAT: \(changes.joined(separator: ", ")) (first seen at \(place) \(r.at.probeName))"
     }
 

@@ -35,14 +35,22 @@ public struct Clock: Sendable {
 
     public func wallNs(_ ktimeNs: UInt64) -> Int64 { Int64(bitPattern: ktimeNs) &+ realtimeOffsetNs }
 
+    /// Whole seconds (rounded down) and the nanoseconds after them (0..<1e9), also
+    /// before 1970: a corrupt record's ts_ns can put wallNs anywhere in Int64.
+    public static func split(_ ns: Int64) -> (seconds: Int64, nanoseconds: Int64) {
+        let s = ns / 1_000_000_000, r = ns % 1_000_000_000
+        return r < 0 ? (s - 1, r + 1_000_000_000) : (s, r)
+    }
+
     /// HH:MM:SS.uuuuuu (local time).
     public func appendWallClock(_ ktimeNs: UInt64, to b: inout ByteBuffer) {
-        let ns = wallNs(ktimeNs) + utcOffsetSeconds * 1_000_000_000
-        let secOfDay = UInt64((ns / 1_000_000_000) % 86_400 + 86_400) % 86_400
+        // Wrapping: ts_ns is whatever the record says.
+        let (seconds, nanoseconds) = Self.split(wallNs(ktimeNs) &+ utcOffsetSeconds &* 1_000_000_000)
+        let secOfDay = UInt64(seconds % 86_400 + 86_400) % 86_400
         b.appendDecimal(secOfDay / 3600, width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(secOfDay / 60 % 60, width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(secOfDay % 60, width: 2); b.append(UInt8(ascii: "."))
-        b.appendDecimal(UInt64(ns % 1_000_000_000 + 1_000_000_000) % 1_000_000_000 / 1000, width: 6)
+        b.appendDecimal(UInt64(nanoseconds) / 1000, width: 6)
     }
 
     /// seconds.uuuuuu
@@ -54,8 +62,9 @@ public struct Clock: Sendable {
 
     /// RFC 3339 in UTC with microseconds, for JSON.
     public func appendISO8601(_ ktimeNs: UInt64, to b: inout ByteBuffer) {
-        let ns = wallNs(ktimeNs)
-        var t = time_t(ns / 1_000_000_000)
+        // Int64 nanoseconds span 1677-2262: gmtime_r always succeeds, years have 4 digits.
+        let (seconds, nanoseconds) = Self.split(wallNs(ktimeNs))
+        var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
         b.appendDecimal(UInt64(parts.tm_year + 1900), width: 4); b.append(UInt8(ascii: "-"))
@@ -64,6 +73,6 @@ public struct Clock: Sendable {
         b.appendDecimal(UInt64(parts.tm_hour), width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(UInt64(parts.tm_min), width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(UInt64(parts.tm_sec), width: 2); b.append(UInt8(ascii: "."))
-        b.appendDecimal(UInt64(ns % 1_000_000_000) / 1000, width: 6); b.append(UInt8(ascii: "Z"))
+        b.appendDecimal(UInt64(nanoseconds) / 1000, width: 6); b.append(UInt8(ascii: "Z"))
     }
 }
