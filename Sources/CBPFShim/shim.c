@@ -283,3 +283,9 @@ void shim_fixed_malloc_thresholds(int bytes)
 	mallopt(M_TRIM_THRESHOLD, bytes);
 	mallopt(M_MMAP_THRESHOLD, bytes);
 }
+
+int shim_pipe_cloexec(int fds[2])
+{
+	/* pipe2() is a GNU extension Swift's Glibc module does not show. */
+	return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+}

@@ -19,8 +19,11 @@ import Testing
 ///
 /// Network safety: the only traffic is a bounded UDP flood from the lab's c1
 /// to the lab's c2 (KT.withLab), stopped and removed on every path out.
-@Suite("skbtracer killed: signals and a closed pipe at start-up, attach and under load", .serialized,
-       .enabled(if: KT.isRoot, "needs root (loads BPF programs, creates namespaces)"))
+// Nested in the serialized real-kernel suite: its labs add iptables-nft tables
+// in the root namespace, which DropLab's "nothing touched the root" check reads,
+// and its floods would skew the timing of tests running beside it.
+extension KernelTests {
+@Suite("skbtracer killed: signals and a closed pipe at start-up, attach and under load", .serialized)
 struct KillTests {
     enum Stop: String, CaseIterable, Sendable {
         case sigint, sigterm, sigkill, closedPipe
@@ -255,6 +258,7 @@ struct KillTests {
         """
         return try KT.Background(lab, ns: lab.container1, [KT.python, "-c", code])
     }
+}
 }
 
 // MARK: - The tracer process, watched
@@ -631,7 +635,8 @@ private enum Nft {
     }
 }
 
-extension KillTests {
+
+extension KernelTests.KillTests {
     /// `skbtracer | less` with less scrolled back, or a stuck consumer on a fifo:
     /// the reader is alive but stalled, the pipe is full and the tracer sits in
     /// write(). The stop signal interrupts it (EINTR, no SA_RESTART) and

@@ -1,4 +1,5 @@
 import Foundation
+import SkbTracerCore
 import Testing
 
 /// Runs the built `skbtracer` binary. Only inputs rejected before any BPF work
@@ -43,32 +44,15 @@ enum CLI {
     static func run(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
         let exe = try #require(binary, "skbtracer binary not found next to the test bundle or in .build*/debug; build the package first",
                                sourceLocation: sourceLocation)
-        let tmp = FileManager.default.temporaryDirectory
-        let tag = "skbtracer-cli-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let outURL = tmp.appendingPathComponent(tag + ".out"), errURL = tmp.appendingPathComponent(tag + ".err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
+        // Subprocess, not Foundation's Process: see Subprocess.swift.
+        let p = try Subprocess([exe.path] + args, capture: true)
         // A bad-input run ends at once; never let a mistake start a long trace.
-        let deadline = Date().addingTimeInterval(20)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            p.terminate()
+        let r = p.collect(timeout: 20)
+        if r.status == 128 + SIGTERM || r.status == 128 + SIGKILL {
             Issue.record("skbtracer \(args) still running after 20 s", sourceLocation: sourceLocation)
         }
-        p.waitUntilExit()
-        try out.close(); try err.close()
-        return Result(status: p.terminationStatus,
-                      stdout: try String(contentsOf: outURL, encoding: .utf8),
-                      stderr: try String(contentsOf: errURL, encoding: .utf8))
+        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self),
+                      stderr: String(decoding: r.stderr, as: UTF8.self))
     }
 }
 

@@ -67,4 +67,7 @@ int shim_btf_has_type(const struct btf *btf, const char *name, int kind);
  * Swift's Glibc module. */
 void shim_fixed_malloc_thresholds(int bytes);
 
+/* pipe2(fds, O_CLOEXEC): 0 or -errno. */
+int shim_pipe_cloexec(int fds[2]);
+
 #endif

@@ -76,20 +76,13 @@ public enum Demo {
             sink.flush()
             for (ns, args) in step.setup { try lab.exec(ns, args, timeout: 10) }
             defer { for (ns, args) in step.teardown { _ = try? lab.exec(ns, args, timeout: 10) } }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["ip", "netns", "exec", step.namespace] + step.command
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try Subprocess(["ip", "netns", "exec", step.namespace] + step.command, capture: false)
             // Bounded: ping -c 1 -W 1 ends within about a second.
             let deadline = Date().addingTimeInterval(5)
             while p.isRunning && Date() < deadline && session.poll(timeoutMs: 50) {}
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
+            let status = p.wait(timeout: 0)
             // Late events (the reply's free) arrive just after ping exits.
             for _ in 0..<3 { session.poll(timeoutMs: 50) }
-            let status = p.terminationStatus
             sink.write { b in
                 if json {
                     b.append("{\"type\":\"demo_result\",\"reply\":"); b.append(status == 0 ? "true" : "false")

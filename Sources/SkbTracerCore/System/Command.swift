@@ -12,29 +12,11 @@ public enum Command {
     /// Runs `args[0]` found on PATH. Never throws for a non-zero exit; see `check`.
     @discardableResult
     public static func run(_ args: [String], timeout: Double = 30) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch {
-            throw RuntimeError("cannot run \(args.first ?? "?"): \(error)", hint: "install it (scripts/install-deps.sh)")
-        }
-        // Read both pipes while the child runs so a full pipe cannot block it.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = DispatchTime.now() + timeout
-        let timer = DispatchWorkItem { if p.isRunning { p.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: deadline, execute: timer)
-        p.waitUntilExit()
-        timer.cancel()
-        group.wait()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        // Through env, as a shell would: a missing program is exit status 127.
+        let child = try Subprocess(["/usr/bin/env"] + args, capture: true)
+        let r = child.collect(timeout: timeout)
+        return Result(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self),
+                      stderr: String(decoding: r.stderr, as: UTF8.self))
     }
 
     /// Runs and throws with the command's own error text on a non-zero exit.
