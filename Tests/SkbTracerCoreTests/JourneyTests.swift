@@ -271,6 +271,26 @@ import Testing
         #expect(text.contains("icmp 198.18.10.2 > 198.18.10.3: 2 packets: 2 delivered, 2 forwarded"), "\(text)")
     }
 
+    /// Corrupt records can carry any location: past the cap, drop kinds share
+    /// one "other" entry and no count is lost.
+    @Test func diagnosisBoundsDropKinds() {
+        let tracker = JourneyTracker(names: Self.names())
+        let d = Diagnosis(maxDropKinds: 4)
+        var events: [TraceEvent] = []
+        for i in 0..<50 {
+            var e = Fixtures.kfreeSkbDrop()
+            e.skb = 0xffff_8881_0000_0000 + UInt64(i) * 0x1000
+            e.location = Fixtures.tcpV4Rcv + UInt64(i)
+            e.ts_ns += UInt64(i) * 1000
+            events.append(TraceEvent(raw: e))
+        }
+        for j in Self.feed(tracker, events) { d.add(j) }
+        #expect(d.journeys == 50)
+        #expect(d.drops.count == 4, "\(d.drops.map(\.key))")
+        #expect(d.drops.reduce(0) { $0 + $1.count } == 50)
+        #expect(d.drops.last?.key.reason == "other" && d.drops.last?.count == 47)
+    }
+
     @Test func textJourneyShowsHopsTimesPathAndDrop() {
         let names = Self.names()
         let events = Array(Self.requestEvents().dropLast())

@@ -10,6 +10,8 @@ public final class KernelSymbols: @unchecked Sendable {
     private var loaded = false
     private var cache: [UInt64: String] = [:]
     private let path: String
+    static let maxCached = 65_536
+    var cachedCount: Int { cache.count }
 
     public init(path: String = "/proc/kallsyms") { self.path = path }
 
@@ -64,6 +66,9 @@ public final class KernelSymbols: @unchecked Sendable {
             let offset = address - addresses[lo - 1]
             if offset < 1 << 20 { result = "\(names[lo - 1])+0x\(String(offset, radix: 16))" }
         }
+        // Real drop sites and stack frames are a few thousand addresses; corrupt
+        // records could be any: start over rather than grow without bound.
+        if cache.count >= Self.maxCached { cache.removeAll(keepingCapacity: true) }
         cache[address] = result
         return result
     }

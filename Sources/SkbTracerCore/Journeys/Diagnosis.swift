@@ -32,8 +32,16 @@ public final class Diagnosis {
     private var dropIndex: [DropKey: Int] = [:]
     /// Flows beyond this many are counted together (memory stays bounded).
     public let maxFlows: Int
+    /// Drop kinds (reason, location, netns) beyond this many are counted under
+    /// one "other" key: a kernel has a few hundred drop sites, so only corrupt
+    /// records or thousands of namespaces get there.
+    public let maxDropKinds: Int
+    static let otherDrops = DropKey(reason: "other", location: "other", netns: 0)
 
-    public init(maxFlows: Int = 10_000) { self.maxFlows = maxFlows }
+    public init(maxFlows: Int = 10_000, maxDropKinds: Int = 4_096) {
+        self.maxFlows = maxFlows
+        self.maxDropKinds = maxDropKinds
+    }
 
     public func add(_ j: Journey) {
         journeys += 1
@@ -51,7 +59,8 @@ public final class Diagnosis {
         flows[i].outcomes[j.outcome.kind, default: 0] += 1
 
         if case .dropped(let reason, let location, let noise) = j.outcome {
-            let key = DropKey(reason: reason, location: location, netns: j.last.raw.netns)
+            var key = DropKey(reason: reason, location: location, netns: j.last.raw.netns)
+            if dropIndex[key] == nil && drops.count >= maxDropKinds - 1 { key = Self.otherDrops }
             if let d = dropIndex[key] { drops[d].count += 1 } else {
                 dropIndex[key] = drops.count
                 drops.append(DropCounts(key: key, count: 1, noise: noise, example: j.id))
