@@ -12,7 +12,9 @@
 # line per event to a file (`bpftrace_print`), and `perf trace` writing every event
 # to a file (`perf`; `perf record` if perf trace is unavailable). A peer whose tool
 # is missing is skipped with a note. MODES="baseline timeline" picks a subset;
-# MODES may also name perf_record (perf record -a, binary, not in the default set).
+# MODES may also name perf_record (perf record -a, binary, not in the default set),
+# and json_null / text_null (the same output written to /dev/null: how much of a
+# mode's cost is the page-cache copy of the file, not the formatting).
 #
 # Prints packets/s, the ratio to the baseline of the same round, the sender's CPU
 # time per packet sent (user+system, from getrusage of the sender process; the
@@ -243,6 +245,8 @@ for r in $(seq "$rounds"); do
       nomatch) case_bg nomatch -H 198.51.100.99 -o /dev/null ;;
       text) case_bg text -H 198.18.250.2 -o "$tmp/events.txt" ;;
       json) case_bg json -H 198.18.250.2 --json -o "$tmp/events.json" ;;
+      json_null) case_bg json_null -H 198.18.250.2 --json -o /dev/null ;;
+      text_null) case_bg text_null -H 198.18.250.2 -o /dev/null ;;
       timeline) case_bg timeline -H 198.18.250.2 --timeline --json -o "$tmp/journeys.json" ;;
       bpftrace|bpftrace_print)
         if [[ -z $have_bpftrace ]]; then printf "%-6s %-15s skipped: no bpftrace\n" "$r" "$mode"; continue; fi
