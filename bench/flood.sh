@@ -4,7 +4,8 @@
 #
 #   bench/flood.sh [SECONDS] [ROUNDS]
 #
-# Interleaves, per round: nothing attached; skbtracer matching nothing;
+# Interleaves, per round: nothing attached; empty BPF programs on the same 16
+# tracepoints (`empty`, bench/floor: the ceiling for any tracer); skbtracer matching nothing;
 # skbtracer matching every packet (text to a file); skbtracer matching every
 # packet (JSON to a file); journeys of every packet (--timeline, JSON to a file;
 # tracking on); and the peers on the same 16 tracepoints as skbtracer's default
@@ -91,6 +92,17 @@ if command -v "$perf" >/dev/null; then
 fi
 [[ -n $perf_mode && -n ${PERF_MODE:-} ]] && perf_mode=$PERF_MODE  # PERF_MODE=record forces perf record
 
+# Mode `empty`: programs that return at once on the same tracepoints (bench/floor),
+# the ceiling for any tp_btf tracer here. Built with the Swift toolchain's clang
+# and cc + libbpf (scripts/install-deps.sh installs libbpf-dev).
+have_empty=""
+bpf_clang=$(dirname "$(readlink -f "$(command -v swift 2>/dev/null || echo /nonexistent)")")/clang
+if [[ -x $bpf_clang ]] && command -v cc >/dev/null &&
+   "$bpf_clang" -O2 -target bpf -c "$here/floor/empty.bpf.c" -o "$tmp/empty.o" 2>/dev/null &&
+   cc -O2 "$here/floor/attach.c" -o "$tmp/attach" -lbpf 2>/dev/null; then
+  have_empty=1
+fi
+
 ip netns add "$a"; ip netns add "$b"; ip netns add "$br"
 ip -n "$br" link add br0 type bridge
 ip -n "$br" link set br0 up
@@ -150,6 +162,11 @@ start_tracer() {
     bpftrace_print)
       "$bpftrace" -o "$tmp/out" "$tmp/print.bt" >/dev/null 2>"$tmp/summary" &
       tracer_pid=$!; echo "$tracer_pid" >"$tmp/tracer.pid"; wait_attached "$tracer_pid" "$ntps" bpf ;;
+    empty)
+      "$tmp/attach" "$tmp/empty.o" "$tmp/ready" 2>"$tmp/summary" &
+      tracer_pid=$!; echo "$tracer_pid" >"$tmp/tracer.pid"
+      for _ in $(seq 100); do [[ -e $tmp/ready ]] && return 0; sleep 0.1; done
+      return 1 ;;
     perf|perf_record)
       if [[ $mode == perf && $perf_mode == trace ]]; then
         "$perf" trace -e "$perf_events" -o "$tmp/out" >/dev/null 2>"$tmp/summary" &
@@ -177,6 +194,7 @@ count_events() {
       ev=$(grep -c '^tracepoint:' "$tmp/out" || true)
       lost=$(cat "$tmp/out" "$tmp/summary" | sed -n 's/.*Lost \([0-9]*\) events.*/\1/p' | awk '{n += $1} END {print n + 0}')
       echo "$ev $lost" ;;
+    empty) echo "0 0" ;;
     perf|perf_record)
       if [[ $1 == perf && $perf_mode == trace ]]; then
         local ev lost
@@ -239,9 +257,12 @@ printf "$fmt" round mode sent_pps ratio cpu_ns/p sys_ns/p received events lost r
 [[ $perf_mode == trace ]] && echo "note: mode perf is perf trace -e <the 16 tracepoints> -o FILE"
 for r in $(seq "$rounds"); do
   base=""
-  for mode in ${MODES:-baseline nomatch text json timeline bpftrace bpftrace_print perf}; do
+  for mode in ${MODES:-baseline empty nomatch text json timeline bpftrace bpftrace_print perf}; do
     case $mode in
       baseline) case_bg baseline ;;
+      empty)
+        if [[ -z $have_empty ]]; then printf "%-6s %-15s skipped: cannot build bench/floor\n" "$r" "$mode"; continue; fi
+        case_bg empty ;;
       nomatch) case_bg nomatch -H 198.51.100.99 -o /dev/null ;;
       text) case_bg text -H 198.18.250.2 -o "$tmp/events.txt" ;;
       json) case_bg json -H 198.18.250.2 --json -o "$tmp/events.json" ;;
