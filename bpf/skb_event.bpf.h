@@ -31,10 +31,9 @@
 #define MAC_HEADER_UNSET 0xffff
 #define KERNEL_SPACE_START 0xffff000000000000ULL
 #define IPV6_EXT_HEADERS_MAX 6
-/* L3 bytes read with the Ethernet header: the IPv6 fixed header (40) or IPv4
- * without options (20), plus the start of the transport header, so that one
- * helper call reads the whole tuple of most packets; Ethernet/IPv4 ARP (28). */
-#define L3_READ 54
+/* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
+ * fixed header (40), Ethernet/IPv4 ARP (28). */
+#define L3_READ 40
 
 const volatile struct st_config cfg = {};
 
@@ -89,54 +88,40 @@ static __always_inline int read_packet(void *dst, __u32 size, __u64 head, __u32 
 	return bpf_probe_read_kernel(dst, size, (const void *)(head + off));
 }
 
-/* Bytes of the transport header read: TCP up to its flags. */
-#define L4_READ 14
-
-/* Fills the L4 fields from the first L4_READ bytes of the transport header. */
-static __always_inline void fill_l4(struct st_event *e, const __u8 *l4)
+__noinline int parse_l4(struct st_event *e, __u64 head, __u32 off)
 {
+	if (!e)
+		return 0;
+	__u8 l4[14];
+
 	switch (e->l4_proto) {
 	case IPPROTO_TCP:
+		if (read_packet(l4, 14, head, off))
+			return 0;
 		e->sport = (l4[0] << 8) | l4[1];
 		e->dport = (l4[2] << 8) | l4[3];
 		__builtin_memcpy(e->tcp_seq, &l4[4], 4);
 		e->tcp_flags = l4[13];
 		break;
 	case IPPROTO_UDP:
+		if (read_packet(l4, 4, head, off))
+			return 0;
 		e->sport = (l4[0] << 8) | l4[1];
 		e->dport = (l4[2] << 8) | l4[3];
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
+		if (read_packet(l4, 8, head, off))
+			return 0;
 		e->icmp_type = l4[0];
 		e->icmp_code = l4[1];
 		e->icmp_id = (l4[4] << 8) | l4[5];
 		e->icmp_seq = (l4[6] << 8) | l4[7];
 		break;
 	default:
-		return;
+		return 0;
 	}
 	e->flags |= ST_EVF_L4;
-}
-
-static __always_inline bool l4_known(__u8 proto)
-{
-	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-}
-
-/* The transport header when parse_packet() did not have it in its buffer (IP
- * options, IPv6 extension headers). L4_READ bytes: a UDP or ICMP header this
- * close to the end of the data cannot be shorter than the read by much, and a
- * failed read leaves the L4 fields unset. */
-__noinline int parse_l4(struct st_event *e, __u64 head, __u32 off)
-{
-	__u8 l4[L4_READ];
-
-	if (!e || !l4_known(e->l4_proto))
-		return 0;
-	if (read_packet(l4, e->l4_proto == IPPROTO_TCP ? L4_READ : 8, head, off))
-		return 0;
-	fill_l4(e, l4);
 	return 0;
 }
 
@@ -293,14 +278,6 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 	e->l3_proto = proto;
 	if (proto == ETH_P_IP || proto == ETH_P_IPV6) {
 		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(e, l3, l3_off) : parse_ipv6(e, l3, head, l3_off);
-		__u32 rel = l4_off - l3_off;
-
-		/* The transport header is in the buffer already: no second read. */
-		if (l4_off > l3_off && rel <= L3_READ - L4_READ) {
-			if (l4_known(e->l4_proto))
-				fill_l4(e, l3 + rel);
-			l4_off = 0;
-		}
 
 		/* GSO packets over 64 KiB (BIG TCP) carry a length of 0, and the
 		 * 16-bit field saturates: count the bytes from L3 to the end instead. */
@@ -672,73 +649,6 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		__sync_fetch_and_add(&track_stats.full, 1);
 }
 
-/* net_device.name by two direct 8-byte loads (BTF-checked, fault-safe), not a
- * helper call: this runs for every emitted event. */
-static __always_inline void copy_ifname(char *dst, struct net_device *dev)
-{
-	const __u64 *name = (const __u64 *)dev->name;
-	__u64 words[2] = { name[0], name[1] };
-
-	__builtin_memcpy(dst, words, sizeof(words));
-}
-
-/* Scope filters (pid, mark, netns, interface) are on, or tracking is: then the
- * scope is read and filtered before the packet. A read-only config value, so
- * the verifier keeps one order per load. */
-static __always_inline bool scope_first(void)
-{
-	return (cfg.track & ST_TRACK_SKB) || (cfg.filter_flags & (ST_F_PID | ST_F_MARK | ST_F_NETNS | ST_F_IFNAME));
-}
-
-/* Fills pid, mark, netns, ifindex (and ifname when filtering on it) and applies
- * the scope filters. False: drop the event. A tracked skb is kept but marked
- * out of scope, so it is still followed. */
-static __always_inline bool read_scope(struct st_event *e, struct sk_buff *skb, struct sock *sk,
-				       struct net_device *dev, struct st_track *tracked, bool *scope_ok,
-				       __u64 *pid_tgid)
-{
-	__u32 on = cfg.filter_flags;
-
-	*pid_tgid = bpf_get_current_pid_tgid();
-	if ((on & ST_F_PID) && (*pid_tgid >> 32) != cfg.filter_pid) {
-		if (!tracked)
-			return false;
-		*scope_ok = false;
-	}
-	e->mark = skb->mark;
-	if ((on & ST_F_MARK) && (e->mark & cfg.filter_mark_mask) != cfg.filter_mark) {
-		if (!tracked)
-			return false;
-		*scope_ok = false;
-	}
-	if (dev) {
-		e->netns = dev->nd_net.net->ns.inum;
-		e->ifindex = dev->ifindex;
-	} else {
-		e->ifindex = skb->skb_iif;
-		if (sk)
-			e->netns = sk->__sk_common.skc_net.net->ns.inum;
-	}
-	if ((on & ST_F_NETNS) && e->netns != cfg.filter_netns) {
-		if (!tracked)
-			return false;
-		*scope_ok = false;
-	}
-	if (dev && (on & ST_F_IFNAME)) {
-		copy_ifname(e->ifname, dev);
-		if (!ifname_matches(e->ifname)) {
-			if (!tracked)
-				return false;
-			*scope_ok = false;
-		}
-	} else if (on & ST_F_IFNAME) {
-		if (!tracked)
-			return false;
-		*scope_ok = false;
-	}
-	return true;
-}
-
 static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
 					__u32 drop_reason, __u64 location, __u32 event_flags)
 {
@@ -750,7 +660,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bool follow_flows = false;
 	bool by_filter;
 	bool scope_ok = true; /* pid, mark, netns and interface filters */
-	__u64 pid_tgid = 0;
+	__u64 pid_tgid;
 	__u32 l4_off;
 
 	if (!skb)
@@ -771,6 +681,19 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
+	/* Cheapest filters first: most packets on a busy host do not match. */
+	pid_tgid = bpf_get_current_pid_tgid();
+	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
+	e.mark = skb->mark;
+	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
 	if (!sk)
 		sk = skb->sk;
 	if (!probe_in_socket(probe))
@@ -781,12 +704,30 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
 	if ((__u64)dev < KERNEL_SPACE_START)
 		dev = NULL;
-	/* With a scope filter or tracking on, the scope comes first: it is cheaper
-	 * than the packet and decides for tracked packets. Without, most packets
-	 * fail the L3 filter, so the scope is read only for those that pass. */
-	if (scope_first()) {
-		if (!read_scope(&e, skb, sk, dev, tracked, &scope_ok, &pid_tgid))
+	if (dev) {
+		e.netns = dev->nd_net.net->ns.inum;
+		e.ifindex = dev->ifindex;
+	} else {
+		e.ifindex = skb->skb_iif;
+		if (sk)
+			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+	}
+	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns) {
+		if (!tracked)
 			return 0;
+		scope_ok = false;
+	}
+	if (dev && (on & ST_F_IFNAME)) {
+		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+		if (!ifname_matches(e.ifname)) {
+			if (!tracked)
+				return 0;
+			scope_ok = false;
+		}
+	} else if (on & ST_F_IFNAME) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
 	}
 
 	/* skb->head crosses into parse_packet() through the event's location
@@ -806,8 +747,6 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * unless a NATed flow could still claim them. */
 	if (!tracked && !follow_flows && !l3_matches(&e))
 		return 0;
-	if (!scope_first())
-		read_scope(&e, skb, sk, dev, tracked, &scope_ok, &pid_tgid); /* no scope filter: passes */
 	if (l4_off)
 		parse_l4(&e, head, l4_off);
 	/* Another packet at a tracked address: forget the stale entry and let the
@@ -834,7 +773,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		e.match = ST_MATCH_SKB;
 
 	if (dev && !(on & ST_F_IFNAME))
-		copy_ifname(e.ifname, dev);
+		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
 	e.probe = probe;
