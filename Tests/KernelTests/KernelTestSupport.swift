@@ -68,60 +68,29 @@ enum KT {
 
     // MARK: - Child processes
 
-    /// A child process started with posix_spawn, with an empty signal mask and
-    /// default signal dispositions. Foundation's Process would hand down the
-    /// test thread's mask, in which SIGINT and SIGTERM are blocked (skbtracer
-    /// now unblocks its stop signals itself; `sigintWithBlockedMask` tests that,
-    /// the other tests do not depend on it).
+    /// A child process (Subprocess: posix_spawn, empty signal mask, default
+    /// dispositions). Foundation's Process would hand down the test thread's
+    /// mask, in which SIGINT and SIGTERM are blocked (skbtracer now unblocks its
+    /// stop signals itself; `sigintWithBlockedMask` tests that, the other tests
+    /// do not depend on it).
     final class Child {
-        let pid: pid_t
-        private(set) var waitStatus: Int32?
+        private let process: Subprocess
+        var pid: pid_t { process.pid }
 
         /// `blockStopSignals` hands the child a mask with SIGINT, SIGTERM and
         /// SIGHUP blocked, as a thread of a test runner or a service manager may.
         init(_ executable: String, _ args: [String], stdout: String?, stderr: String?,
              blockStopSignals: Bool = false) throws {
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            var attr = posix_spawnattr_t()
-            posix_spawnattr_init(&attr)
-            defer { posix_spawnattr_destroy(&attr) }
-            var mask = sigset_t()
-            sigemptyset(&mask)
-            if blockStopSignals { for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&mask, sig) } }
-            posix_spawnattr_setsigmask(&attr, &mask)
-            var defaults = sigset_t()
-            sigemptyset(&defaults)
-            for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT] { sigaddset(&defaults, sig) }
-            posix_spawnattr_setsigdefault(&attr, &defaults)
-            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + args).map { strdup($0) } + [nil]
-            defer { argv.forEach { free($0) } }
-            var pid: pid_t = 0
-            let rc = posix_spawnp(&pid, executable, &actions, &attr, argv, environ)
-            guard rc == 0 else { throw Failure("posix_spawn \(executable): \(String(cString: strerror(rc)))") }
-            self.pid = pid
+            process = try Subprocess([executable] + args, stdout: stdout.map { .file($0) } ?? .null,
+                                     stderr: stderr.map { .file($0) } ?? .null,
+                                     blockedSignals: blockStopSignals ? [SIGINT, SIGTERM, SIGHUP] : [])
         }
 
         /// Reaps the child if it ended; true while it runs.
-        var isRunning: Bool {
-            if waitStatus != nil { return false }
-            var st: Int32 = 0
-            let r = waitpid(pid, &st, WNOHANG)
-            if r == pid { waitStatus = st; return false }
-            return r == 0
-        }
+        var isRunning: Bool { process.isRunning }
 
         /// Exit status, or 128 + signal when killed; nil while running.
-        var status: Int32? {
-            guard !isRunning, let st = waitStatus else { return nil }
-            let sig = st & 0x7f
-            return sig == 0 ? (st >> 8) & 0xff : 128 + sig
-        }
+        var status: Int32? { process.status }
 
         func signal(_ sig: Int32) { if isRunning { kill(pid, sig) } }
 

@@ -7,45 +7,61 @@ import Foundation
 /// Dispatch source, and the tests, which run many commands from many threads
 /// at once, saw the test process die with SIGSEGV once in three full runs.
 /// This has no threads, no run loop and no shared state. The child also gets
-/// an empty signal mask and default dispositions for the stop signals, so a
+/// an empty signal mask (unless asked otherwise) and default dispositions for the stop signals, so a
 /// mask or an ignored SIGPIPE of ours (or of our parent) is not handed down.
 public final class Subprocess {
     public let pid: pid_t
     private var waitStatus: Int32?
     private var outFD: Int32, errFD: Int32
 
+    /// Where a child's stdout or stderr goes.
+    public enum Output: Sendable {
+        case null
+        /// A pipe to read with `collect`.
+        case pipe
+        /// A file, created or truncated.
+        case file(String)
+    }
+
     /// Starts `args[0]`, found on PATH. Output goes to pipes when `capture`, else to /dev/null.
-    public init(_ args: [String], capture: Bool) throws {
+    public convenience init(_ args: [String], capture: Bool) throws {
+        try self.init(args, stdout: capture ? .pipe : .null, stderr: capture ? .pipe : .null)
+    }
+
+    /// `blockedSignals`: the child starts with these blocked, as a thread of a test
+    /// runner or a service manager may hand them down (tests of our own unblocking).
+    public init(_ args: [String], stdout: Output, stderr: Output, blockedSignals: [Int32] = []) throws {
         precondition(!args.isEmpty)
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        if capture {
+        var pipes: [[Int32]] = [[-1, -1], [-1, -1]]
+        for (i, out) in [stdout, stderr].enumerated() {
+            guard case .pipe = out else { continue }
             // O_CLOEXEC: a child spawned at the same time from another thread
             // must not hold our pipe's write end open.
-            let rc = shim_pipe_cloexec(&outPipe)
-            guard rc == 0 else { throw Self.error(args, -rc) }
-            let rc2 = shim_pipe_cloexec(&errPipe)
-            guard rc2 == 0 else {
-                close(outPipe[0]); close(outPipe[1])
-                throw Self.error(args, -rc2)
+            let rc = shim_pipe_cloexec(&pipes[i])
+            guard rc == 0 else {
+                for fd in pipes.joined() where fd >= 0 { close(fd) }
+                throw Self.error(args, -rc)
             }
         }
-        defer { if capture { close(outPipe[1]); close(errPipe[1]) } }
+        defer { for p in pipes where p[1] >= 0 { close(p[1]) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if capture {
-            posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        for (i, out) in [stdout, stderr].enumerated() {
+            let fd = Int32(i + 1)
+            switch out {
+            case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)
+            case .pipe: posix_spawn_file_actions_adddup2(&actions, pipes[i][1], fd)
+            case .file(let path): posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            }
         }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
         var mask = sigset_t()
         sigemptyset(&mask)
+        for sig in blockedSignals { sigaddset(&mask, sig) }
         posix_spawnattr_setsigmask(&attr, &mask)
         var defaults = sigset_t()
         sigemptyset(&defaults)
@@ -57,12 +73,12 @@ public final class Subprocess {
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, args[0], &actions, &attr, argv, environ)
         guard rc == 0 else {
-            if capture { close(outPipe[0]); close(errPipe[0]) }
+            for p in pipes where p[0] >= 0 { close(p[0]) }
             throw Self.error(args, rc)
         }
         self.pid = pid
-        outFD = outPipe[0]
-        errFD = errPipe[0]
+        outFD = pipes[0][0]
+        errFD = pipes[1][0]
     }
 
     deinit {
