@@ -792,13 +792,7 @@ struct FuzzTests {
             }
             decoded += 1
             if ev.stack != nil { stacks += 1 }
-            let f = i % formats.count
-            let line = FuzzRun.render { text[f].event(ev, into: &$0) }
-            run.report(FuzzCheck.eventText(line, hasStack: ev.stack != nil), what() + " (text)")
-            run.report(FuzzCheck.timeColumn(line, formats[f]), what() + " (text)")
-            let object = FuzzRun.render { json.event(ev, into: &$0) }
-            run.report(FuzzCheck.eventJSON(object, ev, symbols: run.symbols), what() + " (json)")
-            run.report(FuzzCheck.jsonTime(object, ts: ev.raw.ts_ns, clock: FuzzRun.clock), what() + " (json)")
+            run.checkEvent(ev, text: text[i % formats.count], format: formats[i % formats.count], json: json, what: what())
             if run.full { break }
         }
         print("fuzz decode: \(count) records, \(decoded) decoded (\(stacks) with stacks), rejected \(rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); \(FuzzRun.seconds(since: start)) s, seed \(FuzzConfig.hex(seed))")
@@ -905,13 +899,7 @@ struct FuzzTests {
                     dropWatches.forEach { $0.lost(count: lost, cpu: cpu) }
                 }
 
-                let f = i % formats.count
-                let line = FuzzRun.render { text[f].event(ev, into: &$0) }
-                run.report(FuzzCheck.eventText(line, hasStack: ev.stack != nil), what() + " (text)")
-                run.report(FuzzCheck.timeColumn(line, formats[f]), what() + " (text)")
-                let object = FuzzRun.render { json.event(ev, into: &$0) }
-                run.report(FuzzCheck.eventJSON(object, ev, symbols: run.symbols), what() + " (json)")
-                run.report(FuzzCheck.jsonTime(object, ts: ev.raw.ts_ns, clock: FuzzRun.clock), what() + " (json)")
+                run.checkEvent(ev, text: text[i % formats.count], format: formats[i % formats.count], json: json, what: what())
 
                 if let t = FlowTuple(ev) {
                     tuples += 1
@@ -1111,5 +1099,18 @@ struct FuzzFindingTests {
         }
         #expect(try noise([unicastMAC, multicastMAC, broadcastType]) == [false, true, true])
         #expect(try noise([multicastMAC, unicastMAC, broadcastType, unicastMAC]) == [true, false, true, false])
+    }
+}
+
+extension FuzzRun {
+    /// One event through the text formatter (with the given time format) and the
+    /// JSON formatter, each output checked.
+    func checkEvent(_ ev: TraceEvent, text: TextFormatter, format: TimeFormat, json: JSONFormatter, what: String) {
+        let line = FuzzRun.render { text.event(ev, into: &$0) }
+        report(FuzzCheck.eventText(line, hasStack: ev.stack != nil), what + " (text)")
+        report(FuzzCheck.timeColumn(line, format), what + " (text)")
+        let object = FuzzRun.render { json.event(ev, into: &$0) }
+        report(FuzzCheck.eventJSON(object, ev, symbols: symbols), what + " (json)")
+        report(FuzzCheck.jsonTime(object, ts: ev.raw.ts_ns, clock: FuzzRun.clock), what + " (json)")
     }
 }
