@@ -281,6 +281,8 @@ for r in $(seq "$rounds"); do
     [[ -z $base ]] && base=$pps
     ratio=$(python3 -c "print(f'{$pps/$base:.2f}')")
     printf "$fmt" "$r" "$mode" "$pps" "$ratio" "$cpu" "$sys" "$recv" "$events" "$lost" "$rss" "$tcpu"
-    [[ $mode == bpftrace && -s $tmp/keys ]] && echo "       (bpftrace: $(cat "$tmp/keys") map keys, i.e. distinct skb addresses)"
+    if [[ $mode == bpftrace && -s $tmp/keys ]]; then
+      echo "       (bpftrace: $(cat "$tmp/keys") map keys, i.e. distinct skb addresses)"
+    fi
   done
 done

@@ -1,0 +1,65 @@
+import Foundation
+import SkbTracerCore
+import Testing
+
+/// The benchmark scripts stay runnable (issue 4: "keep the scripts runnable by
+/// anyone"): each runs briefly against the built binary, prints its table, and
+/// leaves no namespace behind. Only the shape and the counts that must hold on
+/// any machine are checked, never a time or a ratio.
+extension KernelTests {
+    @Suite("bench scripts")
+    struct BenchScriptTests {
+        static let benchDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("bench")
+
+        /// Runs bench/NAME with the debug binary; checks no namespace was left.
+        func run(_ name: String, _ args: [String], env: [String] = [], timeout: Double = 120) throws -> [String] {
+            let before = Set(try Command.check(["ip", "netns", "list"]).stdout.split(separator: "\n").map(String.init))
+            let r = try Command.run(["env", "SKBTRACER=\(try KT.binaryPath())"] + env
+                                    + ["bash", Self.benchDir.appendingPathComponent(name).path] + args, timeout: timeout)
+            #expect(r.ok, "\(name) exit status \(r.status): \(r.stderr)")
+            let after = Set(try Command.check(["ip", "netns", "list"]).stdout.split(separator: "\n").map(String.init))
+            #expect(after.subtracting(before).isEmpty, "\(name) left namespaces: \(after.subtracting(before))")
+            return r.stdout.split(separator: "\n").map(String.init)
+        }
+
+        static func columns(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
+
+        @Test("flood.sh: one short round prints a row per mode; matching nothing gives no event, text gives events")
+        func flood() throws {
+            let lines = try run("flood.sh", ["1", "1"], env: ["MODES=baseline empty nomatch text", "BPFTRACE=none", "PERF=none"])
+            let rows = Dictionary(lines.map(Self.columns).filter { $0.first == "1" && $0.count >= 3 }.map { ($0[1], $0) },
+                                  uniquingKeysWith: { a, _ in a })
+            for mode in ["baseline", "empty", "nomatch", "text"] {
+                let row = try #require(rows[mode], "no row for \(mode):\n\(lines.joined(separator: "\n"))")
+                if mode == "empty" && row[2] == "skipped:" { continue }  // no cc or clang here
+                #expect(row.count == 11 && Int(row[2]).map { $0 > 0 } == true, "row \(row)")
+            }
+            #expect(rows["nomatch"]?[7] == "0", "matching nothing: \(rows["nomatch"] ?? [])")
+            #expect((rows["text"].flatMap { Int($0[7]) } ?? 0) > 0, "text: \(rows["text"] ?? [])")
+        }
+
+        @Test("startup.sh: a median per probe set")
+        func startup() throws {
+            let lines = try run("startup.sh", ["1"])
+            for set in ["default", "timeline", "all", "one"] {
+                let line = lines.first { $0.hasPrefix(set + " ") }
+                #expect(line.map { Int(Self.columns($0).last ?? "") != nil } == true, "\(set): \(lines)")
+            }
+        }
+
+        @Test("journeys_rss.sh: every packet held in flight becomes a journey")
+        func journeysRSS() throws {
+            let lines = try run("journeys_rss.sh", ["300"])
+            let row = try #require(lines.map(Self.columns).first { $0.first == "300" }, "\(lines)")
+            #expect(row.count == 6 && row[4] == "300", "row \(row)")
+        }
+
+        @Test("bpf_cost.sh: a line per probe hit and a total")
+        func bpfCost() throws {
+            let lines = try run("bpf_cost.sh", ["1"])
+            let all = try #require(lines.map(Self.columns).first { $0.first == "all" }, "\(lines)")
+            #expect(all.count == 5 && (Int(all[2]) ?? 0) > 0, "\(all)")
+        }
+    }
+}
