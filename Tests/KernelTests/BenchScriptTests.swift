@@ -55,6 +55,16 @@ extension KernelTests {
             #expect(row.count == 6 && row[4] == "300", "row \(row)")
         }
 
+        /// A short soak with a 1 MiB ring: events are lost (the debug build is slow),
+        /// and events + lost must still equal the packets sent.
+        @Test("soak.sh: loss accounting is exact over a short soak")
+        func soak() throws {
+            let lines = try run("soak.sh", ["12", "1"])
+            let counts = try #require(lines.first { $0.hasPrefix("packets sent") }, "\(lines)")
+            #expect(counts.hasSuffix("EXACT"), "\(counts)")
+            #expect(lines.contains { $0.hasPrefix("rss after warm-up") }, "\(lines)")
+        }
+
         @Test("bpf_cost.sh: a line per probe hit and a total")
         func bpfCost() throws {
             let lines = try run("bpf_cost.sh", ["1"])
