@@ -123,7 +123,7 @@ struct ByteBufferTests {
         var b = ByteBuffer()
         b.append(UInt8(ascii: "a"))
         b.append("b" as StaticString)
-        b.append(String("c"))
+        b.append(string: String("c"))
         b.append(contentsOf: [UInt8(ascii: "d")])
         b.append(contentsOf: Array("xex".utf8)[1..<2])
         Array("f".utf8).withUnsafeBytes { b.append(bytes: $0) }

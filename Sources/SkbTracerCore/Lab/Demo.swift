@@ -70,7 +70,7 @@ public enum Demo {
                 if json {
                     b.append("{\"type\":\"demo_step\",\"title\":"); b.appendJSONString(step.title); b.append("}\n")
                 } else {
-                    b.append("\n== "); b.append(step.title); b.append(" ==\n")
+                    b.append("\n== "); b.append(string: step.title); b.append(" ==\n")
                 }
             }
             sink.flush()

@@ -43,7 +43,7 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"smac\":")
         if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
         b.append(",\"l3_proto\":")
-        if e.l3_proto != 0 { b.append("\""); b.append(PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
+        if e.l3_proto != 0 { b.append("\""); b.append(string: PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
         b.append(",\"ip_len\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ip_len) } else { b.append("null") }
         b.append(",\"ttl\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ttl) } else { b.append("null") }
         b.append(",\"saddr\":")
@@ -51,7 +51,7 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"daddr\":")
         if l3 { b.append("\""); PacketText.appendAddress(e.daddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
         b.append(",\"l4_proto\":")
-        if ip { b.append("\""); b.append(PacketText.l4Name(e.l4_proto)); b.append("\"") } else { b.append("null") }
+        if ip { b.append("\""); b.append(string: PacketText.l4Name(e.l4_proto)); b.append("\"") } else { b.append("null") }
         let ports = ev.hasL4 && (ev.isTCP || ev.isUDP)
         b.append(",\"sport\":"); if ports { b.appendDecimal(e.sport) } else { b.append("null") }
         b.append(",\"dport\":"); if ports { b.appendDecimal(e.dport) } else { b.append("null") }
@@ -68,11 +68,11 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"arp_op\":"); if l3 && ev.isARP { b.appendDecimal(e.icmp_type) } else { b.append("null") }
         b.append(",\"tuple_from_socket\":"); b.append(ev.tupleFromSocket ? "true" : "false")
         b.append(",\"skb\":\""); b.appendHex(e.skb)
-        b.append("\",\"pkt_type\":\""); b.append(PacketText.pktType(e.pkt_type))
+        b.append("\",\"pkt_type\":\""); b.append(string: PacketText.pktType(e.pkt_type))
         b.append("\",\"mark\":"); b.appendDecimal(e.mark)
         b.append(",\"len\":"); b.appendDecimal(e.skb_len)
         b.append(",\"drop_reason\":")
-        if ev.isDrop { b.append("\""); b.append(context.dropReasons.name(e.drop_reason)); b.append("\"") } else { b.append("null") }
+        if ev.isDrop { b.append("\""); b.append(string: context.dropReasons.name(e.drop_reason)); b.append("\"") } else { b.append("null") }
         b.append(",\"drop_reason_code\":"); if ev.isDrop { b.appendDecimal(e.drop_reason) } else { b.append("null") }
         let location = ev.hasLocation && e.location != 0 ? context.symbols.symbolize(e.location) : nil
         b.append(",\"location\":")

@@ -88,19 +88,19 @@ public struct JourneyTextFormatter: JourneyFormatter {
     }
 
     public func journey(_ j: Journey, into b: inout ByteBuffer) {
-        b.append("#\(j.id) \(JourneyText.headline(j.first))")
-        if let r = j.replyTo { b.append(" (reply to #\(r))") }
+        b.append(string: "#\(j.id) \(JourneyText.headline(j.first))")
+        if let r = j.replyTo { b.append(string: " (reply to #\(r))") }
         b.append("  skb ")
         b.appendHex(j.skb)
-        b.append(", \(j.events.count) event\(j.events.count == 1 ? "" : "s") in \(JourneyText.duration(j.durationNs))\n")
+        b.append(string: ", \(j.events.count) event\(j.events.count == 1 ? "" : "s") in \(JourneyText.duration(j.durationNs))\n")
         var prev = j.startNs
         for e in j.events {
             let ts = e.raw.ts_ns
             var s = b.count
-            b.append("  +"); b.append(JourneyText.duration(ts > j.startNs ? ts - j.startNs : 0)); b.pad(from: s, to: 12); s = b.count
-            b.append(" +"); b.append(JourneyText.duration(ts > prev ? ts - prev : 0)); b.pad(from: s, to: 12); s = b.count
+            b.append("  +"); b.append(string: JourneyText.duration(ts > j.startNs ? ts - j.startNs : 0)); b.pad(from: s, to: 12); s = b.count
+            b.append(" +"); b.append(string: JourneyText.duration(ts > prev ? ts - prev : 0)); b.pad(from: s, to: 12); s = b.count
             prev = max(prev, ts)
-            b.append(" "); b.append(names.netns.name(e.raw.netns)); b.pad(from: s, to: 14); s = b.count
+            b.append(" "); b.append(string: names.netns.name(e.raw.netns)); b.pad(from: s, to: 14); s = b.count
             b.append(" ")
             if !e.ifname.isEmpty { b.appendPrintableCString(e.raw.ifname) } else if e.raw.ifindex != 0 {
                 b.append("if"); b.appendDecimal(e.raw.ifindex)
@@ -109,40 +109,40 @@ public struct JourneyTextFormatter: JourneyFormatter {
             b.append(" "); b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.raw.probe)); b.pad(from: s, to: 27)
             b.append(" ")
             TextFormatter.appendPacketInfo(e, to: &b)
-            if e.isDrop { b.append(" drop="); b.append(names.dropReasons.name(e.raw.drop_reason)) }
-            if e.hasLocation && e.raw.location != 0 { b.append(" at="); b.append(names.symbols.symbolize(e.raw.location)) }
+            if e.isDrop { b.append(" drop="); b.append(string: names.dropReasons.name(e.raw.drop_reason)) }
+            if e.hasLocation && e.raw.location != 0 { b.append(" at="); b.append(string: names.symbols.symbolize(e.raw.location)) }
             b.append(UInt8(ascii: "\n"))
             if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }
         }
         let path = JourneyPath(j, names: names.netns)
-        b.append("  path: \(path.line(outcome: j.outcome))\n")
+        b.append(string: "  path: \(path.line(outcome: j.outcome))\n")
         let picture = path.picture()
         if picture.count == 2, path.hops.count > 1 {
-            for line in picture { b.append("    \(line)\n") }
+            for line in picture { b.append(string: "    \(line)\n") }
         }
-        for r in j.rewrites { b.append("  \(JourneyText.rewriteText(r, names: names.netns))\n") }
+        for r in j.rewrites { b.append(string: "  \(JourneyText.rewriteText(r, names: names.netns))\n") }
         if case .dropped(let reason, let location, let noise) = j.outcome {
             if let noise {
-                b.append("  known noise: \(reason) at \(location): \(noise)\n")
+                b.append(string: "  known noise: \(reason) at \(location): \(noise)\n")
             } else if let x = DropExplanations.explain(reason) {
-                b.append("  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns)): \(x.explanation)\n")
-                b.append("  hint: \(x.hint)\n")
+                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns)): \(x.explanation)\n")
+                b.append(string: "  hint: \(x.hint)\n")
             } else {
-                b.append("  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns))\n")
+                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns))\n")
             }
         }
         b.append(UInt8(ascii: "\n"))
     }
 
     public func diagnosis(_ d: Diagnosis, into b: inout ByteBuffer) {
-        b.append("=== diagnosis: \(d.journeys) packet\(d.journeys == 1 ? "" : "s"), \(d.flows.count) flow\(d.flows.count == 1 ? "" : "s") ===\n")
+        b.append(string: "=== diagnosis: \(d.journeys) packet\(d.journeys == 1 ? "" : "s"), \(d.flows.count) flow\(d.flows.count == 1 ? "" : "s") ===\n")
         for f in d.flows {
             var parts: [String] = []
             for kind in ["delivered", "transmitted", "dropped", "noise", "consumed", "in_flight"] {
                 if let n = f.outcomes[kind], n > 0 { parts.append("\(n) \(kind.replacingOccurrences(of: "_", with: " "))") }
             }
             if f.forwarded > 0 { parts.append("\(f.forwarded) forwarded") }
-            b.append("  \(f.label): \(f.packets) packet\(f.packets == 1 ? "" : "s"): \(parts.joined(separator: ", "))\n")
+            b.append(string: "  \(f.label): \(f.packets) packet\(f.packets == 1 ? "" : "s"): \(parts.joined(separator: ", "))\n")
         }
         let drops = d.sortedDrops
         if drops.isEmpty {
@@ -152,12 +152,12 @@ public struct JourneyTextFormatter: JourneyFormatter {
             for x in drops {
                 let ns = names.netns.name(x.key.netns)
                 if let noise = x.noise {
-                    b.append("  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns) (known noise: \(noise)), e.g. #\(x.example)\n")
+                    b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns) (known noise: \(noise)), e.g. #\(x.example)\n")
                     continue
                 }
-                b.append("  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns), e.g. #\(x.example)\n")
+                b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns), e.g. #\(x.example)\n")
                 if let e = DropExplanations.explain(x.key.reason) {
-                    b.append("      \(e.explanation)\n      hint: \(e.hint)\n")
+                    b.append(string: "      \(e.explanation)\n      hint: \(e.hint)\n")
                 }
             }
         }
@@ -221,7 +221,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
     }
 
     private func appendOutcome(_ j: Journey, into b: inout ByteBuffer) {
-        b.append(",\"outcome\":{\"kind\":\""); b.append(j.outcome.kind); b.append("\"")
+        b.append(",\"outcome\":{\"kind\":\""); b.append(string: j.outcome.kind); b.append("\"")
         var at: String?, reason: String?, location: String?, noise: String?
         switch j.outcome {
         case .delivered(let a), .consumed(let a), .transmitted(let a): at = a
@@ -260,7 +260,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"packets\":"); b.appendDecimal(f.packets)
             b.append(",\"forwarded\":"); b.appendDecimal(f.forwarded)
             for kind in ["delivered", "transmitted", "dropped", "noise", "consumed", "in_flight"] {
-                b.append(",\""); b.append(kind); b.append("\":"); b.appendDecimal(f.outcomes[kind] ?? 0)
+                b.append(",\""); b.append(string: kind); b.append("\":"); b.appendDecimal(f.outcomes[kind] ?? 0)
             }
             b.append("}")
         }

@@ -68,17 +68,17 @@ public struct TextFormatter: EventFormatter {
         b.pad(from: s, to: Self.pktWidth)
 
         b.appendHex(e.skb); b.append(UInt8(ascii: "."))
-        b.append(PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
+        b.append(string: PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
         b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.probe))
         b.append(UInt8(ascii: " "))
         b.appendPrintableCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if ev.isDrop {
-            b.append(" drop="); b.append(context.dropReasons.name(e.drop_reason))
+            b.append(" drop="); b.append(string: context.dropReasons.name(e.drop_reason))
         }
         if ev.hasLocation && e.location != 0 {
-            b.append(" at="); b.append(context.symbols.symbolize(e.location))
+            b.append(" at="); b.append(string: context.symbols.symbolize(e.location))
         }
         b.append(UInt8(ascii: "\n"))
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
@@ -89,7 +89,7 @@ public struct TextFormatter: EventFormatter {
         let frames = StackFrames.symbolize(stack, symbols: symbols)
         if frames.isEmpty { b.append(indent); b.append("(no kernel stack)\n") }
         for f in frames {
-            b.append(indent); b.append("at "); b.append(f); b.append(UInt8(ascii: "\n"))
+            b.append(indent); b.append("at "); b.append(string: f); b.append(UInt8(ascii: "\n"))
         }
     }
 
@@ -98,7 +98,7 @@ public struct TextFormatter: EventFormatter {
     public static func appendPacketInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
         let e = ev.raw
         guard ev.hasL3 else {
-            if e.l3_proto != 0 { b.append("L3_"); b.append(PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
+            if e.l3_proto != 0 { b.append("L3_"); b.append(string: PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
             return
         }
         let v6 = ev.isIPv6
@@ -135,7 +135,7 @@ public struct TextFormatter: EventFormatter {
         if ev.isICMP {
             b.append(v6 ? "I6_" : "I_")
             if ev.hasL4 {
-                if let name = PacketText.icmpTypeName(e.icmp_type, v6: v6) { b.append(name) } else {
+                if let name = PacketText.icmpTypeName(e.icmp_type, v6: v6) { b.append(string: name) } else {
                     b.append("type"); b.appendDecimal(e.icmp_type)
                 }
                 if !PacketText.isEcho(e) && e.icmp_code != 0 { b.append("/"); b.appendDecimal(e.icmp_code) }

@@ -103,7 +103,7 @@ public final class PingRun {
         defer { session.finish() }
         if options.format == .text {
             let from = options.fromNetns.map { " from netns \($0)" } ?? ""
-            sink.write { $0.append("skbtracer ping \(self.options.destination)\(from): \(self.what), \(self.options.count) probes\n\n") }
+            sink.write { $0.append(string: "skbtracer ping \(self.options.destination)\(from): \(self.what), \(self.options.count) probes\n\n") }
             sink.flush()
         }
         for i in 0..<options.count {
@@ -197,10 +197,10 @@ public final class PingRun {
             if let reply = r.reply { b.appendJSONString(Self.replyText(reply.kind)) } else { b.append("null") }
             b.append(",\"rtt_ns\":"); if let reply = r.reply { b.appendDecimal(reply.rttNs) } else { b.append("null") }
             b.append(",\"journeys\":[")
-            b.append(r.journeys.map { String($0.id) }.joined(separator: ","))
+            b.append(string: r.journeys.map { String($0.id) }.joined(separator: ","))
             b.append("],\"died\":")
             if let (j, dir) = dead, case .dropped(let reason, let location, _) = j.outcome {
-                b.append("{\"direction\":\"\(dir)\",\"journey\":\(j.id),\"reason\":"); b.appendJSONString(reason)
+                b.append(string: "{\"direction\":\"\(dir)\",\"journey\":\(j.id),\"reason\":"); b.appendJSONString(reason)
                 b.append(",\"location\":"); b.appendJSONString(location)
                 b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(j.last.raw.netns))
                 let x = DropExplanations.explain(reason)
@@ -213,22 +213,22 @@ public final class PingRun {
         }
         let (req, rep) = reached(r)
         if let reply = r.reply {
-            b.append("probe \(r.seq): \(Self.replyText(reply.kind))")
-            if let who = reply.responder { b.append(" from \(who)") }
-            b.append(" in \(JourneyText.duration(reply.rttNs))\n")
+            b.append(string: "probe \(r.seq): \(Self.replyText(reply.kind))")
+            if let who = reply.responder { b.append(string: " from \(who)") }
+            b.append(string: " in \(JourneyText.duration(reply.rttNs))\n")
         } else {
-            b.append("probe \(r.seq): no reply within \(options.timeout)s\n")
+            b.append(string: "probe \(r.seq): no reply within \(options.timeout)s\n")
         }
-        for j in req { b.append("  request #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
-        for j in rep { b.append("  reply   #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
+        for j in req { b.append(string: "  request #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
+        for j in rep { b.append(string: "  reply   #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
         if let (j, dir) = dead, case .dropped(let reason, let location, _) = j.outcome {
             let hop = JourneyPath(j, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? names.netns.name(j.last.raw.netns)
-            b.append("  the \(dir) died after \(hop): \(reason) at \(location)")
-            if let x = DropExplanations.explain(reason) { b.append(": \(x.explanation)\n  hint: \(x.hint)\n") } else { b.append("\n") }
+            b.append(string: "  the \(dir) died after \(hop): \(reason) at \(location)")
+            if let x = DropExplanations.explain(reason) { b.append(string: ": \(x.explanation)\n  hint: \(x.hint)\n") } else { b.append("\n") }
         } else if r.reply == nil {
             if let last = (rep.last ?? req.last) {
                 let hop = JourneyPath(last, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? "?"
-                b.append("  no drop seen; last seen at \(hop) (\(last.last.probeName))\n")
+                b.append(string: "  no drop seen; last seen at \(hop) (\(last.last.probeName))\n")
             } else {
                 b.append("  no packet of this probe was seen\n")
             }
@@ -252,7 +252,7 @@ public final class PingRun {
             b.append(",\"hops\":[")
             for (i, h) in hops.enumerated() {
                 if i > 0 { b.append(",") }
-                b.append("{\"direction\":\"\(h.direction)\",\"netns_name\":"); b.appendJSONString(h.netns)
+                b.append(string: "{\"direction\":\"\(h.direction)\",\"netns_name\":"); b.appendJSONString(h.netns)
                 b.append(",\"ifname\":"); b.appendJSONString(h.ifname)
                 b.append(",\"seen\":"); b.appendDecimal(h.seen)
                 b.append(",\"avg_since_sent_ns\":"); b.appendDecimal(h.avgNs); b.append("}")
@@ -260,11 +260,11 @@ public final class PingRun {
             b.append("]}\n")
             return
         }
-        b.append("\n--- \(options.destination) skbtracer ping statistics ---\n")
-        b.append("\(sent) probes transmitted, \(answered.count) replies, \(loss)% loss")
+        b.append(string: "\n--- \(options.destination) skbtracer ping statistics ---\n")
+        b.append(string: "\(sent) probes transmitted, \(answered.count) replies, \(loss)% loss")
         if let mn = rtts.min(), let mx = rtts.max() {
             let avg = rtts.reduce(0, +) / UInt64(rtts.count)
-            b.append(", rtt min/avg/max = \(JourneyText.duration(mn))/\(JourneyText.duration(avg))/\(JourneyText.duration(mx))")
+            b.append(string: ", rtt min/avg/max = \(JourneyText.duration(mn))/\(JourneyText.duration(avg))/\(JourneyText.duration(mx))")
         }
         b.append("\n")
         guard !hops.isEmpty else { return }
@@ -275,7 +275,7 @@ public final class PingRun {
             line += "\(h.netns):\(h.ifname)".padding(toLength: 33, withPad: " ", startingAt: 0)
             line += "\(h.seen)/\(sent)".padding(toLength: 7, withPad: " ", startingAt: 0)
             line += "+" + JourneyText.duration(h.avgNs)
-            b.append(line + "\n")
+            b.append(string: line + "\n")
         }
     }
 

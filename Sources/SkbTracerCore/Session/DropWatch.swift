@@ -81,7 +81,7 @@ public final class DropWatch: TraceConsumer {
                 b.append("\n")
                 for k in fresh {
                     let c = counts[k]!
-                    b.append("  \(String(c.new).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns)) (total \(c.total))")
+                    b.append(string: "  \(String(c.new).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns)) (total \(c.total))")
                     if c.noise != nil { b.append(" [known noise]") }
                     b.append("\n")
                 }
@@ -107,13 +107,13 @@ public final class DropWatch: TraceConsumer {
             if sorted.isEmpty { b.append("  no drops\n") }
             for k in sorted {
                 let c = counts[k]!
-                b.append("  \(String(c.total).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns))\n")
+                b.append(string: "  \(String(c.total).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns))\n")
                 if let noise = c.noise {
-                    b.append("         known noise: \(noise)\n")
+                    b.append(string: "         known noise: \(noise)\n")
                 } else if let x = DropExplanations.explain(k.reason) {
-                    b.append("         \(x.explanation)\n         hint: \(x.hint)\n")
+                    b.append(string: "         \(x.explanation)\n         hint: \(x.hint)\n")
                 }
-                for frame in c.stack ?? [] { b.append("           at \(frame)\n") }
+                for frame in c.stack ?? [] { b.append(string: "           at \(frame)\n") }
             }
         }
     }
