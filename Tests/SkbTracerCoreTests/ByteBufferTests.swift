@@ -119,6 +119,37 @@ struct ByteBufferTests {
         }
     }
 
+    /// Every power-of-ten boundary and random values, against String(describing:).
+    @Test func decimalsMatchTheStandardLibrary() {
+        var values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, UInt64.max, UInt64.max - 1]
+        var p: UInt64 = 1
+        for _ in 0..<19 { p *= 10; values += [p - 1, p, p + 1] }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 { values.append(rng.next() >> UInt64.random(in: 0...63)) }
+        for v in values {
+            #expect(Self.text { $0.appendDecimal(v) } == String(v), "\(v)")
+            let signed = Int64(bitPattern: v)
+            #expect(Self.text { $0.appendDecimal(signed) } == String(signed), "\(signed)")
+        }
+    }
+
+    /// Every ASCII byte once, in a buffer that must grow for it.
+    @Test func jsonEscapingOfEveryByte() {
+        let all = (0..<128).map { UInt8($0) }  // ASCII: bytes above are UTF-8-checked elsewhere
+        var b = ByteBuffer(capacity: 16)
+        all.withUnsafeBytes { b.appendJSONString(bytes: $0) }
+        var expected: [UInt8] = [0x22]
+        for c in all {
+            switch c {
+            case 0x22, 0x5c: expected += [0x5c, c]
+            case 0..<0x20: expected += Array(String(format: "\\u%04x", c).utf8)
+            default: expected.append(c)
+            }
+        }
+        expected.append(0x22)
+        #expect(b.bytes == expected)
+    }
+
     @Test func appendVariantsAndRemoveAll() {
         var b = ByteBuffer()
         b.append(UInt8(ascii: "a"))

@@ -83,12 +83,27 @@ public struct ByteBuffer: ~Copyable {
     public mutating func appendDecimal<T: BinaryInteger>(_ v: T) {
         var n = UInt64(truncatingIfNeeded: v)
         if v < 0 { append(UInt8(ascii: "-")); n = UInt64(truncatingIfNeeded: 0 &- Int64(v)) }
-        if n == 0 { append(UInt8(ascii: "0")); return }
-        var digits = 1, t = n
-        while t >= 10 { t /= 10; digits += 1 }
+        if n < 10 { append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n)); return }
+        // Counted by comparison, not division; 10^19 is the last power below 2^64.
+        var digits = 2, power: UInt64 = 100
+        while n >= power && digits < 20 { digits += 1; if digits < 20 { power = power &* 10 } }
         reserve(digits)
-        var i = count + digits - 1
-        while n > 0 { base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10); n /= 10; i -= 1 }
+        // Two digits per division: timestamps have 19 of them.
+        var p = base + count + digits
+        while n >= 100 {
+            let pair = Int(n % 100); n /= 100
+            p -= 2
+            p[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: pair / 10)
+            p[1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: pair % 10)
+        }
+        if n >= 10 {
+            p -= 2
+            p[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / 10)
+            p[1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
+        } else {
+            p -= 1
+            p[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n)
+        }
         count += digits
     }
 
@@ -161,17 +176,24 @@ public struct ByteBuffer: ~Copyable {
     }
 
     private mutating func appendJSONEscaped(_ raw: UnsafeRawBufferPointer) {
-        append(UInt8(ascii: "\""))
+        // Room for the worst case (every byte \u00XX) once, then plain stores:
+        // a capacity check per byte was most of the cost of comm and ifname.
+        reserve(raw.count * 6 + 2)
+        var p = base + count
+        p.pointee = UInt8(ascii: "\""); p += 1
         for b in raw {
             switch b {
-            case UInt8(ascii: "\""): append("\\\"")
-            case UInt8(ascii: "\\"): append("\\\\")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                p[0] = UInt8(ascii: "\\"); p[1] = b; p += 2
             case 0..<0x20:
-                append("\\u00"); appendHexByte(b)
-            default: append(b)
+                p[0] = UInt8(ascii: "\\"); p[1] = UInt8(ascii: "u"); p[2] = UInt8(ascii: "0"); p[3] = UInt8(ascii: "0")
+                p[4] = Self.hexDigit(UInt64(b >> 4)); p[5] = Self.hexDigit(UInt64(b)); p += 6
+            default:
+                p.pointee = b; p += 1
             }
         }
-        append(UInt8(ascii: "\""))
+        p.pointee = UInt8(ascii: "\""); p += 1
+        count = p - base
     }
 
     /// A fixed-size C char array for text output: control bytes become '?' so a
