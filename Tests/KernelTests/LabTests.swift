@@ -360,6 +360,24 @@ struct KernelTests {
 
     // MARK: - Cleanup and privileges
 
+    /// Two labs whose lives overlap without nesting (A, B, A ends, B ends): the
+    /// iptables-nft tables the first one created are gone after the second, and a
+    /// table that existed before is left alone.
+    @Test("overlapping labs remove the nft tables the first created")
+    func overlappingLabsCleanNftTables() throws {
+        let before = try Command.check(["nft", "list", "tables"]).stdout
+        let a = try KT.makeLab()
+        var aAlive = true
+        defer { if aAlive { a.destroy() } }
+        let b = try KT.makeLab()
+        defer { b.destroy() }
+        a.destroy(); aAlive = false
+        #expect(try KT.leftovers(prefix: a.prefix).isEmpty)
+        b.destroy()
+        #expect(try KT.leftovers(prefix: b.prefix).isEmpty)
+        #expect(try Command.check(["nft", "list", "tables"]).stdout == before, "root nft tables changed")
+    }
+
     @Test("no BPF link of skbtracer remains after it exits; the lab is removed")
     func noLeftovers() throws {
         let before = try KT.tracingLinkIDs()

@@ -119,7 +119,9 @@ public final class Lab: @unchecked Sendable {
         // iptables-nft creates the `ip nat` / `ip filter` tables on first use and
         // never removes them: remove them again if this lab created them and they
         // hold no rule anymore (registered before the rules, so it runs after them).
-        for table in ["nat", "filter"] where !Self.nftTableExists(table) {
+        // A table that holds only other labs' rules was created by one of them:
+        // whichever lab ends last removes it (two labs at once had left it behind).
+        for table in ["nat", "filter"] where !Self.nftTableExists(table) || Self.holdsOnlyLabRules(table) {
             created.append { Self.deleteNftTableIfEmpty(table) }
         }
         try iptables(["-t", "nat", "-A", "POSTROUTING", "-s", "198.18.\(index).0/24", "-o", hostVethRouted, "-j", "MASQUERADE"] + comment)
@@ -130,6 +132,13 @@ public final class Lab: @unchecked Sendable {
 
     static func nftTableExists(_ table: String) -> Bool {
         (try? Command.run(["nft", "list", "table", "ip", table]))?.ok ?? false
+    }
+
+    /// True when the table has rules and every one is a skbtracer lab's (by comment).
+    static func holdsOnlyLabRules(_ table: String) -> Bool {
+        guard let rules = try? Command.run(["iptables", "-w", "-t", table, "-S"]), rules.ok else { return false }
+        let lines = rules.stdout.split(separator: "\n").filter { !$0.hasPrefix("-P ") }
+        return !lines.isEmpty && lines.allSatisfy { $0.contains("skbtracer-lab-") }
     }
 
     /// Deletes `ip <table>` when it only holds empty base chains (`-P` policies).
