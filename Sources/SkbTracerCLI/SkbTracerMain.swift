@@ -9,7 +9,7 @@ struct SkbTracer: ParsableCommand {
         commandName: "skbtracer",
         abstract: "Where did my packet go, and where and why did it die? A packet path tracer for Linux.",
         discussion: "Run `skbtracer demo` for a guided trace through a lab, `skbtracer --list` for the probes.",
-        subcommands: [TraceCommand.self, PingCommand.self, DemoCommand.self, BenchFormatCommand.self],
+        subcommands: [TraceCommand.self, ReplayCommand.self, PingCommand.self, DemoCommand.self, BenchFormatCommand.self],
         defaultSubcommand: TraceCommand.self
     )
 }

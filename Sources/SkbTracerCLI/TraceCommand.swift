@@ -15,6 +15,7 @@ struct TraceCommand: ParsableCommand {
           skbtracer -t life --json -o drops.json      frees and drops, as JSON, to a file
           skbtracer --timeline -H 10.0.0.2            one journey per packet: hops, times, path, fate
           skbtracer --drop --dropstack                dropwatch: drops per reason and location, with stacks
+          skbtracer --record trace.skbt --track       record unformatted (cheapest); `skbtracer replay trace.skbt`
           skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
           skbtracer --list                            the probe tree
         """
@@ -34,6 +35,9 @@ struct TraceCommand: ParsableCommand {
     var duration: Double?
     @Option(help: ArgumentHelp("Create this file once every probe is attached.", valueName: "path"))
     var readyFile: String?
+    @Option(help: ArgumentHelp("Write the events to this file unformatted, for `skbtracer replay` (nothing is printed).",
+                               valueName: "file"))
+    var record: String?
     @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "mib"))
     var ringSize: UInt32 = 8
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
@@ -46,6 +50,14 @@ struct TraceCommand: ParsableCommand {
         if let duration, !(duration > 0) { throw UsageError("invalid duration '\(duration)' for --duration", hint: "give seconds > 0") }
         if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
             throw UsageError("invalid ring size '\(ringSize)' for --ring-size", hint: "give a power of two from 1 to 1024 (MiB)")
+        }
+        if record != nil {
+            let printing = [("--json", output.json), ("-o/--output", output.output != nil), ("--timeline", journeys.timeline),
+                            ("--drop", journeys.drop), ("--diag", journeys.diag)]
+            if let (option, _) = printing.first(where: { $0.1 }) {
+                throw UsageError("--record writes events unformatted and cannot take \(option)",
+                                 hint: "record, then `skbtracer replay FILE \(option == "-o/--output" ? "-o OUT" : option)`")
+            }
         }
     }
 
@@ -60,6 +72,7 @@ struct TraceCommand: ParsableCommand {
         o.duration = duration
         o.readyFile = readyFile
         o.outputPath = output.output
+        o.recordPath = record
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose

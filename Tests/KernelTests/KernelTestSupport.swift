@@ -130,11 +130,14 @@ enum KT {
 
         /// Starts `skbtracer --json --ready-file R -o O <args>` and waits for R
         /// (bounded). The caller must `cleanup()`.
-        static func start(_ args: [String], readyTimeout: Double = 15, blockStopSignals: Bool = false) throws -> Tracer {
+        /// `formatted: false` leaves out --json and -o (for --record).
+        static func start(_ args: [String], readyTimeout: Double = 15, blockStopSignals: Bool = false,
+                          formatted: Bool = true) throws -> Tracer {
             let bin = try KT.binaryPath()
             let t = try Tracer()
             do {
-                t.child = try Child(bin, ["--json", "--ready-file", t.readyFile, "-o", t.outputFile] + args,
+                let output = formatted ? ["--json", "-o", t.outputFile] : []
+                t.child = try Child(bin, ["--ready-file", t.readyFile] + output + args,
                                     stdout: nil, stderr: t.stderrFile, blockStopSignals: blockStopSignals)
                 try t.waitReady(timeout: readyTimeout)
             } catch {

@@ -100,6 +100,13 @@ struct CLITests {
         BadInput("ping", "10.0.0.2", "-i", "0", names: "'0.0'"),
         BadInput("ping", "10.0.0.2", "-W", "-1", names: "'-1.0'"),
         BadInput("ping", "10.0.0.2", "--from", "skbtracer-no-such-netns", names: "skbtracer-no-such-netns"),
+        BadInput("--record", "/tmp/skbtracer-cli-never.skbt", "--json", names: "--json"),
+        BadInput("--record", "/tmp/skbtracer-cli-never.skbt", "--timeline", names: "--timeline"),
+        BadInput("--record", "/tmp/skbtracer-cli-never.skbt", "-o", "/tmp/x", names: "-o/--output"),
+        BadInput("replay", names: "<file>"),
+        BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "--proto", "foo", names: "'foo'"),
+        BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "-c", "0", names: "'0'"),
+        BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "--timeline", "--drop", names: "--drop"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.

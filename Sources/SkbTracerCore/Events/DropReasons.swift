@@ -22,4 +22,6 @@ public struct DropReasons: Sendable {
     }
 
     public var count: Int { names.count }
+    /// Every known code and its name (a recording carries them to the replay).
+    public var table: [UInt32: String] { names }
 }

@@ -14,6 +14,8 @@ public final class KernelSymbols: @unchecked Sendable {
     private var nameBytes: [UInt8] = []
     private var loaded = false
     private var cache: [UInt64: String] = [:]
+    /// Addresses resolved elsewhere (a replayed recording): never evicted.
+    private var resolved: [UInt64: String] = [:]
     private let path: String
     static let maxCached = 65_536
     var cachedCount: Int { cache.count }
@@ -26,6 +28,14 @@ public final class KernelSymbols: @unchecked Sendable {
         path = ""
         for (address, name) in symbols { add(address, Array(name.utf8)[...]) }
         finish()
+    }
+
+    /// An address the recording machine resolved. Bounded like the cache: a
+    /// crafted file could name any number of addresses.
+    public func remember(_ address: UInt64, as name: String) {
+        if resolved.count >= Self.maxCached * 16, resolved[address] == nil { return }
+        resolved[address] = name
+        cache[address] = nil
     }
 
     private func add(_ address: UInt64, _ name: ArraySlice<UInt8>) {
@@ -102,6 +112,7 @@ public final class KernelSymbols: @unchecked Sendable {
     /// `symbol+0xoffset`, or the address in hex when no symbol covers it.
     public func symbolize(_ address: UInt64) -> String {
         if let hit = cache[address] { return hit }
+        if let hit = resolved[address] { return hit }
         if !loaded { load() }
         var result = "0x" + String(address, radix: 16)
         // Binary search for the last symbol at or below the address.

@@ -25,6 +25,11 @@ public final class NetnsNames: @unchecked Sendable {
         lastScanNs = .max
     }
 
+    /// A name learnt elsewhere (a replayed recording).
+    public func set(_ name: String, for inode: UInt32) {
+        names[inode] = name
+    }
+
     private func scan() {
         guard !directory.isEmpty else { return }
         lastScanNs = Self.monotonicNs()

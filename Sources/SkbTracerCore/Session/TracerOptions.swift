@@ -12,6 +12,8 @@ public struct TracerOptions: Sendable {
     public var readyFile: String?
     /// Output file instead of stdout.
     public var outputPath: String?
+    /// `--record FILE`: raw events to this file (RecordFormat), nothing printed.
+    public var recordPath: String?
     public var printHeader = true
     /// Ring buffer size in bytes (a power of two, a multiple of the page size).
     public var ringBytes: UInt32 = 8 << 20

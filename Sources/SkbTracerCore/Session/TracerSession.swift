@@ -51,12 +51,24 @@ public final class TracerSession {
                                hint: "skbtracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
         }
         btf = try KernelBTF()
-        if let path = options.outputPath { self.sink = try OutputSink(path: path) } else { self.sink = sink ?? OutputSink() }
+        if let path = options.recordPath ?? options.outputPath {
+            self.sink = try OutputSink(path: path)
+        } else {
+            self.sink = sink ?? OutputSink()
+        }
         context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
                                 timeFormat: options.timeFormat)
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
-        consumer = Self.makeConsumer(options, sink: self.sink, formatter: formatter, context: context, names: names)
+        if options.recordPath != nil {
+            let header = RecordFormat.Header(realtimeOffsetNs: context.clock.realtimeOffsetNs,
+                                             utcOffsetSeconds: context.clock.utcOffsetSeconds,
+                                             hostNetns: names.netns.hostInode ?? 0, startNs: NetnsNames.monotonicNs())
+            consumer = Recorder(sink: self.sink, header: header, dropReasons: context.dropReasons,
+                                symbols: context.symbols, netns: names.netns)
+        } else {
+            consumer = Self.makeConsumer(options, sink: self.sink, formatter: formatter, context: context, names: names)
+        }
     }
 
     static func makeConsumer(_ options: TracerOptions, sink: OutputSink, formatter: any EventFormatter,

@@ -1,0 +1,69 @@
+import ArgumentParser
+import SkbTracerCore
+
+/// Prints a recording made with `--record` as a live trace would have.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Print a recording made with `skbtracer --record FILE`: events, journeys or drops, as text or JSON.",
+        discussion: """
+        Recording costs no formatting while tracing; replay as often as needed, with filters.
+        Examples:
+          skbtracer --record trace.skbt -t all         record every probe until Ctrl-C
+          skbtracer replay trace.skbt                  the events, as text
+          skbtracer replay trace.skbt --timeline       one journey per packet
+          skbtracer replay trace.skbt -H 10.0.0.2 --json -o events.json
+          skbtracer replay trace.skbt --drop           drops per reason and location
+        """
+    )
+
+    @Argument(help: ArgumentHelp("A file written by `skbtracer --record FILE`.", valueName: "file"))
+    var file: String
+    @OptionGroup(title: "Filters (applied to the recorded events; -N also takes a recorded namespace name)")
+    var filters: FilterOptions
+    @OptionGroup(title: "Output") var output: OutputOptions
+    @Flag(help: "Group events per packet, as `skbtracer --timeline` does.")
+    var timeline = false
+    @Flag(help: "Only drops, dropwatch-style, counted per interval of recorded time.")
+    var drop = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds of recorded time between --drop count updates.", valueName: "seconds"))
+    var dropInterval: Double = 1
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print a journey as in flight after this many recorded seconds without an event.", valueName: "seconds"))
+    var journeyTimeout: Double = 2
+    @Flag(help: "Print a diagnosis at the end (always on with --timeline).")
+    var diag = false
+    @Option(name: [.short, .customLong("count")], parsing: .unconditional,
+            help: ArgumentHelp("Stop after this many events (journeys with --timeline, drops with --drop).", valueName: "n"))
+    var count: Int?
+
+    func run() throws {
+        var o = TracerOptions()
+        var f = filters
+        // A name is looked up in the recording, not on this machine.
+        let netnsName = f.netns.flatMap { UInt64($0) == nil && !$0.contains("/") ? $0 : nil }
+        if netnsName != nil { f.netns = nil }
+        o.filter = try f.filter()
+        o.format = output.json ? .json : .text
+        o.timeFormat = try output.timeFormat()
+        o.outputPath = output.output
+        o.printHeader = !output.noHeader && !output.json
+        if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
+        o.count = count
+        if timeline && drop { throw UsageError("--timeline and --drop exclude each other", hint: "pick one view") }
+        if !(dropInterval >= 0.1) || dropInterval > 3600 {
+            throw UsageError("invalid interval '\(dropInterval)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
+        }
+        if !(journeyTimeout > 0) || journeyTimeout > 3600 {
+            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds from 0.001 to 3600")
+        }
+        o.view = timeline ? .timeline : drop ? .drops : .events
+        o.dropInterval = dropInterval
+        o.journeyTimeout = journeyTimeout
+        o.diagnose = diag || timeline
+        let replay = try Replay(path: file, options: o)
+        replay.filter = o.filter
+        replay.netnsName = netnsName
+        let summary = try replay.run()
+        Diagnostics.note(summary.line)
+    }
+}

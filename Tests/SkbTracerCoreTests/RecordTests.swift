@@ -1,0 +1,271 @@
+import CSkbTracerABI
+import Foundation
+import Testing
+@testable import SkbTracerCore
+
+/// `--record` files and `skbtracer replay`: a replay prints exactly what the live
+/// trace would have printed; damaged files are read as far as they go.
+@Suite("Record and replay")
+struct RecordTests {
+    /// A scratch file, removed by the caller.
+    static func tempPath(_ name: String = "trace") -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-rec-\(UUID().uuidString)-\(name).skbt").path
+    }
+
+    static let reasonNames: [UInt32: String] = Dictionary(uniqueKeysWithValues:
+        FuzzEvents.reasonNames.enumerated().map { (UInt32($0.offset + 1), $0.element) })
+
+    /// A realistic stream (the fuzz stream: drops, stacks, losses, clones, NAT),
+    /// with stacks of at most the ring record's ST_STACK_MAX frames, as the
+    /// kernel gives them (the fuzz stream makes longer ones for the decoder).
+    static func events(_ n: Int, seed: UInt64 = 0x5EC0_4D00) -> [TraceEvent] {
+        var s = FuzzStream(seed: seed)
+        return (0..<n).map { _ in
+            var e = s.next()
+            e.stack = e.stack.map { Array($0.prefix(Int(ST_STACK_MAX))) }
+            return e
+        }
+    }
+
+    static let netns = NetnsNames(names: [FuzzEvents.netnsPool[0]: "ns-a", FuzzEvents.netnsPool[1]: "ns-b"],
+                                  hostInode: FuzzEvents.netnsPool[2])
+
+    /// Records `events` as TracerSession does with --record; returns the file's bytes.
+    @discardableResult
+    static func record(_ events: [TraceEvent], to path: String, lostAtExit: UInt64 = 0) throws -> [UInt8] {
+        let sink = try OutputSink(path: path)
+        let header = RecordFormat.Header(realtimeOffsetNs: FuzzRun.clock.realtimeOffsetNs,
+                                         utcOffsetSeconds: FuzzRun.clock.utcOffsetSeconds,
+                                         hostNetns: FuzzEvents.netnsPool[2], startNs: 1_000)
+        let recorder = Recorder(sink: sink, header: header, dropReasons: DropReasons(names: reasonNames),
+                                symbols: KernelSymbols(symbols: FuzzEvents.symbols), netns: netns)
+        recorder.begin()
+        for e in events { recorder.consume(e) }
+        if lostAtExit > 0 { recorder.lost(count: lostAtExit, cpu: UInt32.max) }
+        recorder.end()
+        sink.flush()
+        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// What the live trace prints for `events`: the same formatter, with this
+    /// machine's symbols and names, and the loss markers carried by the events.
+    static func direct(_ events: [TraceEvent], format: OutputFormat) -> [UInt8] {
+        let context = FormatContext(dropReasons: DropReasons(names: reasonNames), symbols: KernelSymbols(symbols: FuzzEvents.symbols),
+                                    clock: FuzzRun.clock)
+        let formatter = makeFormatter(format, context: context)
+        return FuzzRun.render { b in
+            if format == .text { formatter.header(into: &b) }
+            for e in events {
+                if e.raw.lost_before > 0 { formatter.lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu, into: &b) }
+                formatter.event(e, into: &b)
+            }
+        }
+    }
+
+    static func replay(_ path: String, _ configure: (inout TracerOptions) -> Void = { _ in }) throws -> (out: [UInt8], summary: Replay.Summary) {
+        let out = tempPath("out")
+        defer { unlink(out) }
+        var o = TracerOptions()
+        configure(&o)
+        o.outputPath = out
+        let summary = try Replay(path: path, options: o).run()
+        return (Array(try Data(contentsOf: URL(fileURLWithPath: out))), summary)
+    }
+
+    @Test("replay prints byte for byte what the live trace printed, text and JSON, stacks, drops and losses included",
+          arguments: [OutputFormat.text, .json])
+    func replayEqualsLiveOutput(_ format: OutputFormat) throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        let events = Self.events(3000)
+        #expect(events.contains { $0.stack != nil } && events.contains { $0.isDrop } && events.contains { $0.raw.lost_before > 0 })
+        try Self.record(events, to: path)
+        let (out, summary) = try Self.replay(path) { $0.format = format }
+        let expected = Self.direct(events, format: format)
+        let outLines = String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let expectedLines = String(decoding: expected, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let firstDiff = Array(zip(outLines, expectedLines)).firstIndex { $0 != $1 }
+        #expect(out == expected, "line \(firstDiff ?? -1) of \(outLines.count)/\(expectedLines.count):\n replay: \(firstDiff.map { outLines[$0] } ?? "")\n live:   \(firstDiff.map { expectedLines[$0] } ?? "")")
+        #expect(summary.events == 3000 && summary.complete)
+        #expect(summary.recorded?.events == 3000)
+        #expect(summary.lost == events.reduce(0) { $0 + UInt64($1.raw.lost_before) })
+        #expect(summary.damage == RecordReader.Damage())
+    }
+
+    @Test("symbols, namespace names and drop reasons come from the recording, not from the machine that replays")
+    func namesTravelWithTheRecording() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        var drop = Fixtures.udp()
+        drop.probe = UInt16(ST_PROBE_KFREE_SKB.rawValue)
+        drop.flags |= Fixtures.DROP | Fixtures.LOC
+        drop.drop_reason = 1
+        drop.location = FuzzEvents.symbol(FuzzEvents.symbols[3].1) + 0x2a
+        drop.netns = FuzzEvents.netnsPool[1]
+        try Self.record([TraceEvent(raw: drop, stack: [drop.location, FuzzEvents.symbols[4].0 + 8])], to: path, lostAtExit: 7)
+        var seen: [String] = []
+        let reader = try RecordReader(path: path)
+        try reader.forEach { item in
+            switch item {
+            case .dropReason(let code, let name) where code == 1: seen.append("reason \(name)")
+            case .symbol(_, let name): seen.append("symbol \(name)")
+            case .netns(let inode, let name): seen.append("netns \(inode) \(name)")
+            case .lost(let count, _): seen.append("lost \(count)")
+            case .end(let events, let lost): seen.append("end \(events) \(lost)")
+            case .event: seen.append("event")
+            default: break
+            }
+            return true
+        }
+        #expect(seen == ["reason \(FuzzEvents.reasonNames[0])", "netns \(FuzzEvents.netnsPool[1]) ns-b",
+                         "symbol \(FuzzEvents.symbols[3].1)+0x2a", "symbol \(FuzzEvents.symbols[4].1)+0x8", "event",
+                         "lost 7", "end 1 7"])
+        let (out, summary) = try Self.replay(path) { $0.format = .json }
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(text.contains("\"drop_reason\":\"\(FuzzEvents.reasonNames[0])\""), "\(text)")
+        #expect(text.contains("\"location\":\"\(FuzzEvents.symbols[3].1)+0x2a\""), "\(text)")
+        #expect(text.contains("\"stack\":[\"\(FuzzEvents.symbols[3].1)+0x2a\",\"\(FuzzEvents.symbols[4].1)+0x8\"]"), "\(text)")
+        #expect(text.contains("\"type\":\"lost\""), "\(text)")
+        #expect(summary.lost == 7)
+    }
+
+    @Test("a recording cut off anywhere replays every whole record before the cut and says so")
+    func truncatedRecordings() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        let events = Self.events(40, seed: 77)
+        let full = try Self.record(events, to: path)
+        // Offsets where each event record ends: a cut there loses nothing before it.
+        var cut = full.count
+        var r = FuzzRandom(seed: 99)
+        for _ in 0..<200 {
+            cut = RecordFormat.headerSize + r.below(full.count - RecordFormat.headerSize)
+            try Data(full[..<cut]).write(to: URL(fileURLWithPath: path))
+            let (_, summary) = try Self.replay(path) { $0.format = .json }
+            #expect(summary.events <= 40 && summary.recorded == nil)
+            let reader = try RecordReader(path: path)
+            var whole = 0
+            try reader.forEach { if case .event = $0 { whole += 1 }; return true }
+            #expect(UInt64(whole) == summary.events)
+            #expect(reader.damage.truncatedBytes < 65_536)
+        }
+        // Exactly at the end of an event: no damage, that event replayed.
+        let headerOnly = Array(full[..<RecordFormat.headerSize])
+        try Data(headerOnly).write(to: URL(fileURLWithPath: path))
+        let (out, summary) = try Self.replay(path) { $0.format = .json }
+        #expect(out.isEmpty && summary.events == 0 && summary.damage == RecordReader.Damage())
+        #expect(summary.line.contains("no end record"))
+    }
+
+    @Test("garbage after a valid header: no crash, whatever is whole is read, the rest counted")
+    func fuzzCorruptRecordings() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        let full = try Self.record(Self.events(30, seed: 5), to: path)
+        let runs = Int(ProcessInfo.processInfo.environment["SKBTRACER_FUZZ_RECORDINGS"] ?? "") ?? 1500
+        var r = FuzzRandom(seed: 0xBAD_F11E)
+        for i in 0..<runs {
+            var bytes = full
+            for _ in 0..<(1 + r.below(8)) {
+                let at = RecordFormat.headerSize + r.below(bytes.count - RecordFormat.headerSize)
+                switch r.below(3) {
+                case 0: bytes[at] = r.byte()
+                case 1: bytes.insert(contentsOf: (0..<r.below(16)).map { _ in r.byte() }, at: at)
+                default: bytes.removeSubrange(at..<min(bytes.count, at + r.below(300)))
+                }
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            for format in [OutputFormat.text, .json] {
+                let (out, summary) = try Self.replay(path) { o in
+                    o.format = format
+                    o.view = i % 3 == 0 ? .timeline : i % 3 == 1 ? .drops : .events
+                }
+                #expect(summary.events <= UInt64(bytes.count / MemoryLayout<st_event>.size))
+                if format == .json { #expect(FuzzCheck.json(out) == nil, "input \(i)") }
+            }
+        }
+    }
+
+    @Test("files that are not recordings of this version fail with one clear error", arguments: [
+        ("empty", [UInt8](), "is not a skbtracer recording"),
+        ("text", Array("TIME NETWORK_NS CPU INTERFACE\n".utf8) + [UInt8](repeating: 0x20, count: 64), "is not a skbtracer recording"),
+        ("version", RecordTests.header(version: 9), "version 9 recording"),
+        ("byte order", RecordTests.header(byteOrder: 0x0403_0201), "other byte order"),
+        ("event size", RecordTests.header(eventSize: 160), "another layout"),
+    ])
+    func badHeaders(_ name: String, _ bytes: [UInt8], _ message: String) throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try RecordReader(path: path)
+            Issue.record("\(name): read as a recording")
+        } catch let e as RuntimeError {
+            #expect(e.description.contains(message), "\(e)")
+            #expect(!e.description.contains("\n"))
+        }
+    }
+
+    static func header(version: UInt16 = RecordFormat.version, byteOrder: UInt32 = RecordFormat.byteOrderMark,
+                       eventSize: UInt16 = UInt16(MemoryLayout<st_event>.size)) -> [UInt8] {
+        var b = ByteBuffer()
+        RecordFormat.appendHeader(.init(realtimeOffsetNs: 0, utcOffsetSeconds: 0, hostNetns: 0, startNs: 0), to: &b)
+        var bytes = b.bytes
+        withUnsafeBytes(of: version) { bytes.replaceSubrange(8..<10, with: $0) }
+        withUnsafeBytes(of: eventSize) { bytes.replaceSubrange(12..<14, with: $0) }
+        withUnsafeBytes(of: byteOrder) { bytes.replaceSubrange(16..<20, with: $0) }
+        return bytes
+    }
+
+    @Test("replay runs from the command line; a missing or foreign file is one line and exit status 1")
+    func replayCommandLine() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Self.record(Self.events(50, seed: 3), to: path)
+        let ok = try CLI.run(["replay", path, "--json", "-c", "5"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.split(separator: "\n").count == 5, "\(ok.stdout)")
+        #expect(ok.stderr.contains("replayed 5 events"), "\(ok.stderr)")
+
+        let missing = try CLI.run(["replay", path + ".missing"])
+        #expect(missing.status == 1 && missing.stderrLines.count == 1 && missing.stderr.contains(".missing"), "\(missing.stderr)")
+        try Data("not a recording at all, but long enough to have a header of sixty-four bytes".utf8).write(to: URL(fileURLWithPath: path))
+        let foreign = try CLI.run(["replay", path])
+        #expect(foreign.status == 1 && foreign.stderrLines.count == 1 && foreign.stderr.contains("not a skbtracer recording"),
+                "\(foreign.stderr)")
+    }
+}
+
+/// The user-space filters of replay mean what the BPF ones mean.
+@Suite("Event matcher")
+struct EventMatcherTests {
+    static func filter(_ o: (inout TraceFilter.Options) -> Void) throws -> TraceFilter {
+        var opts = TraceFilter.Options()
+        o(&opts)
+        return try TraceFilter.parse(opts)
+    }
+
+    @Test func filtersMatchAsInBPF() throws {
+        let icmp = TraceEvent(raw: Fixtures.icmpEchoRequest())
+        let syn6 = TraceEvent(raw: Fixtures.ipv6TCPSyn())
+        let udp = TraceEvent(raw: Fixtures.udp())
+        let cases: [(TraceFilter, [Bool])] = [
+            (TraceFilter(), [true, true, true]),
+            (try Self.filter { $0.proto = "icmp" }, [true, false, false]),
+            (try Self.filter { $0.proto = "tcp" }, [false, true, false]),
+            (try Self.filter { $0.proto = "ip6" }, [false, true, false]),
+            (try Self.filter { $0.addr = "198.18.10.3" }, [true, false, udp.daddr?.description == "198.18.10.3" || udp.saddr?.description == "198.18.10.3"]),
+            (try Self.filter { $0.saddr = "2001:db8::1" }, [false, syn6.saddr?.description == "2001:db8::1", false]),
+            (try Self.filter { $0.icmpID = "7" }, [true, false, false]),
+            (try Self.filter { $0.tcpFlags = "S" }, [false, true, false]),
+            (try Self.filter { $0.port = "\(udp.raw.dport)" }, [false, syn6.raw.sport == udp.raw.dport || syn6.raw.dport == udp.raw.dport, true]),
+            (try Self.filter { $0.ifname = "ceth0" }, [icmp.ifname == "ceth0", syn6.ifname == "ceth0", udp.ifname == "ceth0"]),
+            (try Self.filter { $0.mark = "0x1/0x1" }, [icmp.raw.mark & 1 == 1, syn6.raw.mark & 1 == 1, udp.raw.mark & 1 == 1]),
+        ]
+        for (f, expected) in cases {
+            #expect([icmp, syn6, udp].map(f.matches) == expected, "\(f)")
+        }
+        #expect(try Self.filter { $0.addr = "198.18.10.2" }.matches(icmp))
+        #expect(try !Self.filter { $0.daddr = "198.18.10.2" }.matches(icmp))
+    }
+}
