@@ -7,7 +7,8 @@
 # Interleaves, per round: nothing attached; empty BPF programs on the same 16
 # tracepoints (`empty`, bench/floor: the ceiling for any tracer); skbtracer matching nothing;
 # skbtracer matching every packet (text to a file); skbtracer matching every
-# packet (JSON to a file); journeys of every packet (--timeline, JSON to a file;
+# packet (JSON to a file); every packet recorded unformatted (`--record FILE`, for
+# `skbtracer replay`); journeys of every packet (--timeline, JSON to a file;
 # tracking on); and the peers on the same 16 tracepoints as skbtracer's default
 # probes: bpftrace counting per skb in a map (`bpftrace`), bpftrace printing one
 # line per event to a file (`bpftrace_print`), and `perf trace` writing every event
@@ -235,7 +236,7 @@ run_case() { # mode, tracer args... ; prints "pps cpu_ns_per_pkt sys_ns_per_pkt 
     tracer_pid=""; rm -f "$tmp/tracer.pid"
     read -r events lost <<<"$(count_events "$mode")"
   fi
-  rm -f "$tmp/out" "$tmp/events.txt" "$tmp/events.json" "$tmp/journeys.json"
+  rm -f "$tmp/out" "$tmp/events.txt" "$tmp/events.json" "$tmp/journeys.json" "$tmp/events.skbt"
   echo "$((sent / secs)) $((cpu / sent)) $((sys / sent)) $(cat "$tmp/recv") $events $lost $rss $tcpu"
 }
 
@@ -257,7 +258,7 @@ printf "$fmt" round mode sent_pps ratio cpu_ns/p sys_ns/p received events lost r
 [[ $perf_mode == trace ]] && echo "note: mode perf is perf trace -e <the 16 tracepoints> -o FILE"
 for r in $(seq "$rounds"); do
   base=""
-  for mode in ${MODES:-baseline empty nomatch text json timeline bpftrace bpftrace_print perf}; do
+  for mode in ${MODES:-baseline empty nomatch text json record timeline bpftrace bpftrace_print perf}; do
     case $mode in
       baseline) case_bg baseline ;;
       empty)
@@ -267,6 +268,7 @@ for r in $(seq "$rounds"); do
       text) case_bg text -H 198.18.250.2 -o "$tmp/events.txt" ;;
       json) case_bg json -H 198.18.250.2 --json -o "$tmp/events.json" ;;
       json_null) case_bg json_null -H 198.18.250.2 --json -o /dev/null ;;
+      record) case_bg record -H 198.18.250.2 --record "$tmp/events.skbt" ;;
       text_null) case_bg text_null -H 198.18.250.2 -o /dev/null ;;
       timeline) case_bg timeline -H 198.18.250.2 --timeline --json -o "$tmp/journeys.json" ;;
       bpftrace|bpftrace_print)

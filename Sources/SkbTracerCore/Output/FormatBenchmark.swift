@@ -56,20 +56,56 @@ public enum FormatBenchmark {
     /// Decodes and formats `count` events into a reused buffer that is discarded
     /// every 64 KiB (as the sink would write it). Returns events per second.
     public static func run(format: OutputFormat, count: Int) -> (eventsPerSecond: Double, bytes: Int) {
-        let samples = sampleEvents()
+        let records = sampleEvents().map { e in withUnsafeBytes(of: e) { Array($0) } }
         let symbols = KernelSymbols(symbols: [(0xffff_ffff_8206_e040, "ping_rcv")])
         let context = FormatContext(dropReasons: DropReasons(names: [2: "NOT_SPECIFIED"]), symbols: symbols,
                                     clock: Clock(realtimeOffsetNs: 1_700_000_000_000_000_000, utcOffsetSeconds: 0))
+        return measure(records: records, context: context, format: format, count: count)
+    }
+
+    /// The same over a recording (`skbtracer --record`): its event records as
+    /// they came from the ring, with its symbols and names, replayed in a loop.
+    public static func run(format: OutputFormat, recording path: String, count: Int) throws
+        -> (eventsPerSecond: Double, bytes: Int, distinct: Int) {
+        let reader = try RecordReader(path: path)
+        let symbols = KernelSymbols(symbols: [])
+        var reasons: [UInt32: String] = [:]
+        var records: [[UInt8]] = []
+        try reader.forEach { item in
+            switch item {
+            case .event(let e):
+                var b = ByteBuffer()
+                RecordFormat.appendEvent(e, to: &b)
+                records.append(b.bytes)
+            case .symbol(let address, let name): symbols.remember(address, as: name)
+            case .dropReason(let code, let name): reasons[code] = name
+            default: break
+            }
+            // Enough for a representative mix; the loop repeats it.
+            return records.count < 1 << 20
+        }
+        guard !records.isEmpty else {
+            throw RuntimeError("\(path) holds no events", hint: "record some traffic first: skbtracer --record FILE")
+        }
+        let context = FormatContext(dropReasons: DropReasons(names: reasons), symbols: symbols,
+                                    clock: Clock(realtimeOffsetNs: reader.header.realtimeOffsetNs,
+                                                 utcOffsetSeconds: reader.header.utcOffsetSeconds))
+        let r = measure(records: records, context: context, format: format, count: count)
+        return (r.eventsPerSecond, r.bytes, records.count)
+    }
+
+    private static func measure(records: [[UInt8]], context: FormatContext, format: OutputFormat, count: Int)
+        -> (eventsPerSecond: Double, bytes: Int) {
         let formatter = makeFormatter(format, context: context)
         var buffer = ByteBuffer()
         var bytes = 0
         let start = DispatchTime.now().uptimeNanoseconds
-        for i in 0..<count {
-            var raw = samples[i & 7]
-            raw.ts_ns &+= UInt64(i) * 1000
-            let event = withUnsafeBytes(of: &raw) { try? TraceEvent(bytes: $0) }
+        var i = 0
+        for _ in 0..<count {
+            let event = records[i].withUnsafeBytes { try? TraceEvent(bytes: $0) }
             if let event { formatter.event(event, into: &buffer) }
             if buffer.count >= 1 << 16 { bytes += buffer.count; buffer.removeAll() }
+            i = i + 1 == records.count ? 0 : i + 1
         }
         bytes += buffer.count
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
