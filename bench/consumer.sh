@@ -7,7 +7,8 @@
 # stable figure: instructions per event from callgrind, (Ir of 300k events - Ir
 # of 100k) / 200k, which removes start-up and loading the recording.
 #
-#   bench/consumer.sh [RUNS] [EVENTS]     (SKBTRACER=path overrides the release binary)
+#   bench/consumer.sh [RUNS] [EVENTS]     (SKBTRACER=path overrides the release binary;
+#                                          CALLGRIND=0 skips the callgrind part)
 set -euo pipefail
 runs=${1:-3}
 events=${2:-3000000}
@@ -80,7 +81,9 @@ for f in text json; do
 done
 echo "($distinct recorded events, replayed in a loop; last JSON run: $bytes bytes/event)"
 
-if command -v valgrind >/dev/null; then
+if [[ ${CALLGRIND:-1} == 0 ]]; then
+  echo "note: CALLGRIND=0: no instructions/event"
+elif command -v valgrind >/dev/null; then
   # Without debug info valgrind starts in seconds, not minutes.
   cp "$bin" "$tmp/skbtracer"; strip --strip-debug "$tmp/skbtracer" 2>/dev/null || true
   for f in text json; do

@@ -25,18 +25,30 @@ extension KernelTests {
 
         static func columns(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
 
-        @Test("flood.sh: one short round prints a row per mode; matching nothing gives no event, text gives events")
+        @Test("flood.sh: one short round prints a row per mode; matching nothing gives no event, text and record give events")
         func flood() throws {
-            let lines = try run("flood.sh", ["1", "1"], env: ["MODES=baseline empty nomatch text", "BPFTRACE=none", "PERF=none"])
+            let lines = try run("flood.sh", ["1", "1"], env: ["MODES=baseline empty nomatch text record", "BPFTRACE=none", "PERF=none"])
             let rows = Dictionary(lines.map(Self.columns).filter { $0.first == "1" && $0.count >= 3 }.map { ($0[1], $0) },
                                   uniquingKeysWith: { a, _ in a })
-            for mode in ["baseline", "empty", "nomatch", "text"] {
+            for mode in ["baseline", "empty", "nomatch", "text", "record"] {
                 let row = try #require(rows[mode], "no row for \(mode):\n\(lines.joined(separator: "\n"))")
                 if mode == "empty" && row[2] == "skipped:" { continue }  // no cc or clang here
                 #expect(row.count == 11 && Int(row[2]).map { $0 > 0 } == true, "row \(row)")
             }
             #expect(rows["nomatch"]?[7] == "0", "matching nothing: \(rows["nomatch"] ?? [])")
             #expect((rows["text"].flatMap { Int($0[7]) } ?? 0) > 0, "text: \(rows["text"] ?? [])")
+            #expect((rows["record"].flatMap { Int($0[7]) } ?? 0) > 0, "record: \(rows["record"] ?? [])")
+        }
+
+        @Test("consumer.sh: a recorded stream replays through both formatters")
+        func consumer() throws {
+            let lines = try run("consumer.sh", ["1", "20000"], env: ["CALLGRIND=0"])
+            let recorded = try #require(lines.first { $0.hasPrefix("recorded: ") }, "\(lines)")
+            #expect(recorded.contains("skbtracer: ") && !recorded.contains("skbtracer: 0 events"), "\(recorded)")
+            for f in ["text", "json"] {
+                let line = try #require(lines.first { $0.hasPrefix("\(f) events/s:") }, "\(lines)")
+                #expect(Int(Self.columns(line).last ?? "").map { $0 > 0 } == true, "\(line)")
+            }
         }
 
         @Test("startup.sh: a median per probe set")

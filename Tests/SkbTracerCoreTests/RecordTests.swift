@@ -186,6 +186,35 @@ struct RecordTests {
         }
     }
 
+    /// Fuzz finding: a drop-reason name changed in the file (a quote, a control
+    /// byte, invalid UTF-8) went into the JSON unescaped, as the kernel's own
+    /// names never need escaping. Names from a file are made safe when read.
+    @Test("names in a recording cannot break the JSON or put control bytes on a terminal")
+    func hostileNamesAreMadeSafe() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        var b = ByteBuffer()
+        RecordFormat.appendHeader(.init(realtimeOffsetNs: 0, utcOffsetSeconds: 0, hostNetns: 0, startNs: 0), to: &b)
+        RecordFormat.appendRecord(.dropReason, 2, text: "NO_\"SOCKET\u{1b}[2J\\", to: &b)
+        var drop = Fixtures.udp()
+        drop.probe = UInt16(ST_PROBE_KFREE_SKB.rawValue)
+        drop.flags |= Fixtures.DROP | Fixtures.LOC
+        drop.drop_reason = 2
+        drop.location = 0xffff_ffff_8100_0000
+        RecordFormat.appendRecord(.symbol, 0, [drop.location], text: "evil\"},{\"x\":\n", to: &b)
+        RecordFormat.appendEvent(TraceEvent(raw: drop), to: &b)
+        var bytes = b.bytes
+        // Invalid UTF-8 inside the name, as a flipped byte would leave it.
+        bytes[RecordFormat.headerSize + 8] = 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let json = try Self.replay(path) { $0.format = .json }.out
+        #expect(FuzzCheck.json(json) == nil, "\(String(decoding: json, as: UTF8.self))")
+        let line = String(decoding: json, as: UTF8.self)
+        #expect(line.contains("\"drop_reason\":\"?O_?SOCKET?[2J?\"") && line.contains("\"location\":\"evil?},{?x?:?\""), "\(line)")
+        let text = try Self.replay(path) { $0.format = .text }.out
+        #expect(!text.contains(0x1b) && text.filter { $0 == 0x0a }.count == 2, "\(String(decoding: text, as: UTF8.self))")
+    }
+
     @Test("files that are not recordings of this version fail with one clear error", arguments: [
         ("empty", [UInt8](), "is not a skbtracer recording"),
         ("text", Array("TIME NETWORK_NS CPU INTERFACE\n".utf8) + [UInt8](repeating: 0x20, count: 64), "is not a skbtracer recording"),

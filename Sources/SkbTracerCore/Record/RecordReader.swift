@@ -129,7 +129,7 @@ public final class RecordReader {
             r.count >= 16 + 8 * i ? r.loadUnaligned(fromByteOffset: 8 + 8 * i, as: UInt64.self) : nil
         }
         func text(after wides: Int) -> String {
-            String(decoding: r[min(8 + 8 * wides, r.count)...], as: UTF8.self)
+            safeName(r[min(8 + 8 * wides, r.count)...])
         }
         switch k {
         case .dropReason: return .dropReason(code: word, name: text(after: 0))
@@ -140,6 +140,17 @@ public final class RecordReader {
             guard let events = wide(0), let lost = wide(1) else { return nil }
             return .end(events: events, lost: lost)
         }
+    }
+
+    /// Names from a file are input: the formatters print drop-reason names and
+    /// symbols as they are (the kernel's are identifiers), so anything but
+    /// printable ASCII, a quote or a backslash becomes "?" (no JSON breakage,
+    /// no terminal escapes). Real names (identifiers, `sym+0x1a`, `ip netns`
+    /// names) pass unchanged.
+    static func safeName(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+        String(decoding: bytes.map { b in
+            b < 0x21 || b > 0x7e || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") ? UInt8(ascii: "?") : b
+        }, as: UTF8.self)
     }
 
     /// Moves what is left to the front and reads more; false at the end of the file.
