@@ -80,6 +80,30 @@ struct ProbeOptions: ParsableArguments {
     }
 }
 
+/// Value checks shared by the commands that print a view (trace, replay).
+enum ViewChecks {
+    static func views(timeline: Bool, drop: Bool) throws(UsageError) {
+        if timeline && drop { throw UsageError("--timeline and --drop exclude each other", hint: "pick one view") }
+    }
+
+    static func count(_ count: Int?) throws(UsageError) {
+        if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
+    }
+
+    static func dropInterval(_ seconds: Double) throws(UsageError) {
+        if !(seconds >= 0.1) || seconds > 3600 {
+            throw UsageError("invalid interval '\(seconds)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
+        }
+    }
+
+    /// Bounded above too: seconds become UInt64 nanoseconds.
+    static func journeyTimeout(_ seconds: Double) throws(UsageError) {
+        if !(seconds > 0) || seconds > 3600 {
+            throw UsageError("invalid timeout '\(seconds)' for --journey-timeout", hint: "give seconds from 0.001 to 3600")
+        }
+    }
+}
+
 /// Journeys, tracking, drops and stacks.
 struct JourneyOptions: ParsableArguments {
     @Flag(help: "Group events per packet: each packet's hops with times, its path, how it ended; a diagnosis at exit.")
@@ -108,18 +132,14 @@ struct JourneyOptions: ParsableArguments {
     var diag = false
 
     func apply(to o: inout TracerOptions, probesGiven: Bool) throws(UsageError) {
-        if timeline && drop {
-            throw UsageError("--timeline and --drop exclude each other", hint: "pick one view")
-        }
+        try ViewChecks.views(timeline: timeline, drop: drop)
         if dropstack && callstack {
             throw UsageError("--dropstack and --callstack exclude each other", hint: "--callstack already includes drops")
         }
         if drop && probesGiven {
             throw UsageError("--drop traces kfree_skb only and cannot take -t", hint: "drop -t, or use `-t life` without --drop")
         }
-        if !(dropInterval >= 0.1) || dropInterval > 3600 {
-            throw UsageError("invalid interval '\(dropInterval)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
-        }
+        try ViewChecks.dropInterval(dropInterval)
         if trackMax < 1 || trackMax > 1 << 22 {
             throw UsageError("invalid size '\(trackMax)' for --track-max", hint: "give 1 to 4194304 entries")
         }
@@ -127,9 +147,7 @@ struct JourneyOptions: ParsableArguments {
         if !(trackTimeout > 0) || trackTimeout > 3600 {
             throw UsageError("invalid timeout '\(trackTimeout)' for --track-timeout", hint: "give seconds from 0.001 to 3600")
         }
-        if !(journeyTimeout > 0) || journeyTimeout > 3600 {
-            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds from 0.001 to 3600")
-        }
+        try ViewChecks.journeyTimeout(journeyTimeout)
         o.view = timeline ? .timeline : drop ? .drops : .events
         o.track = track ?? (trackAlias || timeline)
         if trackAlias && track == false {

@@ -47,15 +47,11 @@ struct ReplayCommand: ParsableCommand {
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output
         o.printHeader = !output.noHeader && !output.json
-        if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
+        try ViewChecks.count(count)
+        try ViewChecks.views(timeline: timeline, drop: drop)
+        try ViewChecks.dropInterval(dropInterval)
+        try ViewChecks.journeyTimeout(journeyTimeout)
         o.count = count
-        if timeline && drop { throw UsageError("--timeline and --drop exclude each other", hint: "pick one view") }
-        if !(dropInterval >= 0.1) || dropInterval > 3600 {
-            throw UsageError("invalid interval '\(dropInterval)' for --drop-interval", hint: "give seconds from 0.1 to 3600")
-        }
-        if !(journeyTimeout > 0) || journeyTimeout > 3600 {
-            throw UsageError("invalid timeout '\(journeyTimeout)' for --journey-timeout", hint: "give seconds from 0.001 to 3600")
-        }
         o.view = timeline ? .timeline : drop ? .drops : .events
         o.dropInterval = dropInterval
         o.journeyTimeout = journeyTimeout

@@ -46,7 +46,7 @@ struct TraceCommand: ParsableCommand {
     /// Checked in run(), not validate(): ArgumentParser wraps what validate()
     /// throws, and these must stay UsageErrors (exit status 2, our hint).
     func checkValues() throws(UsageError) {
-        if let count, count <= 0 { throw UsageError("invalid count '\(count)' for --count", hint: "give a positive number") }
+        try ViewChecks.count(count)
         if let duration, !(duration > 0) { throw UsageError("invalid duration '\(duration)' for --duration", hint: "give seconds > 0") }
         if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
             throw UsageError("invalid ring size '\(ringSize)' for --ring-size", hint: "give a power of two from 1 to 1024 (MiB)")
