@@ -17,7 +17,7 @@ struct ReplayCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("A file written by `skbtracer --record FILE`.", valueName: "file"))
+    @Argument(help: ArgumentHelp("A file written by `skbtracer --record FILE`, or - for stdin.", valueName: "file"))
     var file: String
     @OptionGroup(title: "Filters (applied to the recorded events; -N also takes a recorded namespace name)")
     var filters: FilterOptions

@@ -35,7 +35,7 @@ struct TraceCommand: ParsableCommand {
     var duration: Double?
     @Option(help: ArgumentHelp("Create this file once every probe is attached.", valueName: "path"))
     var readyFile: String?
-    @Option(help: ArgumentHelp("Write the events to this file unformatted, for `skbtracer replay` (nothing is printed).",
+    @Option(help: ArgumentHelp("Write the events to this file (- for stdout) unformatted, for `skbtracer replay` (nothing is printed).",
                                valueName: "file"))
     var record: String?
     @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "mib"))

@@ -256,6 +256,11 @@ struct RecordTests {
         #expect(ok.stdout.split(separator: "\n").count == 5, "\(ok.stdout)")
         #expect(ok.stderr.contains("replayed 5 events"), "\(ok.stderr)")
 
+        // "-": the recording on stdin.
+        let exe = try #require(CLI.binary).path
+        let piped = try Command.run(["sh", "-c", "cat '\(path)' | '\(exe)' replay - --json -c 3"])
+        #expect(piped.ok && piped.stdout.split(separator: "\n").count == 3, "\(piped.stderr)")
+
         let missing = try CLI.run(["replay", path + ".missing"])
         #expect(missing.status == 1 && missing.stderrLines.count == 1 && missing.stderr.contains(".missing"), "\(missing.stderr)")
         try Data("not a recording at all, but long enough to have a header of sixty-four bytes".utf8).write(to: URL(fileURLWithPath: path))

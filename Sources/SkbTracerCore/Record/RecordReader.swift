@@ -37,7 +37,8 @@ public final class RecordReader {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // "-": a recording on stdin (`ssh host skbtracer --record - | skbtracer replay -`).
+        let fd = path == "-" ? dup(0) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let why = String(cString: strerror(errno))
             throw RuntimeError("cannot open recording \(path): \(why)", hint: "give a file written by `skbtracer --record FILE`")

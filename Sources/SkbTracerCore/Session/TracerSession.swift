@@ -51,7 +51,14 @@ public final class TracerSession {
                                hint: "skbtracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
         }
         btf = try KernelBTF()
-        if let path = options.recordPath ?? options.outputPath {
+        if options.recordPath == "-" {
+            // A recording to stdout, for a pipe (`| ssh host 'cat > t.skbt'`), never a terminal.
+            guard isatty(1) == 0 else {
+                throw RuntimeError("--record - would write a binary recording to the terminal",
+                                   hint: "redirect stdout to a file or a pipe, or give --record a file name")
+            }
+            self.sink = OutputSink(fd: 1)
+        } else if let path = options.recordPath ?? options.outputPath {
             self.sink = try OutputSink(path: path)
         } else {
             self.sink = sink ?? OutputSink()
