@@ -1,4 +1,5 @@
 import ArgumentParser
+import BPFKit
 import SkbTracerCore
 
 /// Prints a recording made with `--record` as a live trace would have.
@@ -30,6 +31,9 @@ struct ReplayCommand: ParsableCommand {
     var dropInterval: Double = 1
     @Option(parsing: .unconditional, help: ArgumentHelp("Print a journey as in flight after this many recorded seconds without an event.", valueName: "seconds"))
     var journeyTimeout: Double = 2
+    @Flag(inversion: .prefixedNo,
+          help: "Follow an skb that matched the filters until its free, as a live --track does (default: on with --timeline).")
+    var track: Bool?
     @Flag(help: "Print a diagnosis at the end (always on with --timeline).")
     var diag = false
     @Option(name: [.short, .customLong("count")], parsing: .unconditional,
@@ -40,7 +44,7 @@ struct ReplayCommand: ParsableCommand {
         var o = TracerOptions()
         var f = filters
         // A name is looked up in the recording, not on this machine.
-        let netnsName = f.netns.flatMap { UInt64($0) == nil && !$0.contains("/") ? $0 : nil }
+        let netnsName = f.netns.flatMap { TraceFilter.isInodeNumber($0) || $0.contains("/") ? nil : $0 }
         if netnsName != nil { f.netns = nil }
         o.filter = try f.filter()
         o.format = output.json ? .json : .text
@@ -56,8 +60,9 @@ struct ReplayCommand: ParsableCommand {
         o.dropInterval = dropInterval
         o.journeyTimeout = journeyTimeout
         o.diagnose = diag || timeline
+        o.track = track ?? timeline
+        StopSignals.install()
         let replay = try Replay(path: file, options: o)
-        replay.filter = o.filter
         replay.netnsName = netnsName
         let summary = try replay.run()
         Diagnostics.note(summary.line)

@@ -215,6 +215,125 @@ struct RecordTests {
         #expect(!text.contains(0x1b) && text.filter { $0 == 0x0a }.count == 2, "\(String(decoding: text, as: UTF8.self))")
     }
 
+    /// A recording made by hand: header, then `body`.
+    static func handMade(_ path: String, _ body: (inout ByteBuffer) -> Void) throws {
+        var b = ByteBuffer()
+        RecordFormat.appendHeader(.init(realtimeOffsetNs: 0, utcOffsetSeconds: 0, hostNetns: 0, startNs: 0), to: &b)
+        body(&b)
+        try Data(b.bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func event(skb: UInt64, ts: UInt64, probe: st_probe_id = ST_PROBE_NETIF_RECEIVE_SKB, saddr: [UInt8] = Fixtures.v4_198_18_10_2,
+                      lostBefore: UInt32 = 0) -> TraceEvent {
+        var e = Fixtures.udp()
+        e.skb = skb
+        e.ts_ns = ts
+        e.probe = UInt16(probe.rawValue)
+        e.lost_before = lostBefore
+        Fixtures.set(&e.saddr, saddr)
+        return TraceEvent(raw: e)
+    }
+
+    /// Review finding: --drop's end added the interval to the last recorded time,
+    /// and a file can hold any time: a trap on overflow. Times going backwards too.
+    @Test("recorded times near the end of UInt64 or going backwards cannot crash any view")
+    func hostileTimes() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Self.handMade(path) { b in
+            for (i, ts) in [UInt64.max - 5, 3, UInt64.max - 100_000_000, 0, UInt64.max].enumerated() {
+                var e = Self.event(skb: 0xffff_8881_0000_0100 + UInt64(i) * 0x100, ts: ts, probe: ST_PROBE_KFREE_SKB).raw
+                e.flags |= Fixtures.DROP
+                e.drop_reason = 2
+                RecordFormat.appendEvent(TraceEvent(raw: e), to: &b)
+            }
+        }
+        for view in [TraceView.drops, .timeline, .events] {
+            for format in [OutputFormat.text, .json] {
+                let (out, summary) = try Self.replay(path) { $0.view = view; $0.format = format; $0.diagnose = true }
+                #expect(summary.events == 5, "\(view) \(format)")
+                if format == .json { #expect(FuzzCheck.json(out) == nil) }
+            }
+        }
+    }
+
+    /// Review finding: losses carried by events the filter dropped vanished.
+    @Test("losses are reported whatever the replay filter keeps")
+    func lossesSurviveFilters() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Self.handMade(path) { b in
+            RecordFormat.appendEvent(Self.event(skb: 0xffff_8881_0000_0100, ts: 1_000, lostBefore: 5), to: &b)
+            RecordFormat.appendRecord(.lost, UInt32.max, [2], to: &b)
+        }
+        let (out, summary) = try Self.replay(path) { o in
+            o.format = .json
+            o.filter = try! TraceFilter.parse({ var f = TraceFilter.Options(); f.addr = "203.0.113.9"; return f }())
+        }
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(summary.events == 0 && summary.lost == 7, "\(summary.line)")
+        #expect(text.split(separator: "\n").count == 2 && !text.contains("\"type\":\"event\""), "\(text)")
+    }
+
+    @Test("replay --track keeps an skb's hops after NAT rewrote the filtered address; --no-track drops them")
+    func replayFollowsMatchedSkbs() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        let skb: UInt64 = 0xffff_8881_0000_0200
+        try Self.handMade(path) { b in
+            RecordFormat.appendEvent(Self.event(skb: skb, ts: 1_000, probe: ST_PROBE_NET_DEV_QUEUE), to: &b)
+            // MASQUERADE: the source is now 10.0.0.1.
+            RecordFormat.appendEvent(Self.event(skb: skb, ts: 2_000, probe: ST_PROBE_NET_DEV_XMIT, saddr: Fixtures.v4_10_0_0_1), to: &b)
+            RecordFormat.appendEvent(Self.event(skb: skb, ts: 3_000, probe: ST_PROBE_CONSUME_SKB, saddr: Fixtures.v4_10_0_0_1), to: &b)
+            // The address is reused by another packet that does not match.
+            RecordFormat.appendEvent(Self.event(skb: skb, ts: 4_000, probe: ST_PROBE_NET_DEV_QUEUE, saddr: Fixtures.v4_10_0_0_2), to: &b)
+        }
+        let filter = try TraceFilter.parse({ var f = TraceFilter.Options(); f.saddr = "198.18.10.2"; return f }())
+        for (track, expected) in [(true, 3), (false, 1)] {
+            let replay = try Replay(path: path, options: { var o = TracerOptions(); o.track = track; o.outputPath = "/dev/null"; return o }())
+            replay.filter = filter
+            var probes: [String] = []
+            replay.onEvent = { probes.append($0.probeName) }
+            let summary = try replay.run()
+            #expect(summary.events == UInt64(expected), "track \(track): \(probes)")
+        }
+    }
+
+    @Test("probes are matched by name: a recording from a build that numbers them differently prints the right names")
+    func probesByName() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Self.handMade(path) { b in
+            RecordFormat.appendRecord(.probe, 200, text: "kfree_skb", to: &b)
+            RecordFormat.appendRecord(.probe, 201, text: "a_probe_of_the_future", to: &b)
+            var known = Self.event(skb: 1, ts: 1_000).raw
+            known.probe = 200
+            var unknown = Self.event(skb: 2, ts: 2_000).raw
+            unknown.probe = 201
+            RecordFormat.appendEvent(TraceEvent(raw: known), to: &b)
+            RecordFormat.appendEvent(TraceEvent(raw: unknown), to: &b)
+        }
+        let (out, summary) = try Self.replay(path) { $0.format = .json }
+        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].contains("\"probe\":\"kfree_skb\"") && lines[1].contains("\"probe\":\"probe-65535\""),
+                "\(lines)")
+        #expect(summary.unknownProbes == 1 && summary.line.contains("1 events of probes this skbtracer does not know"))
+    }
+
+    @Test("replay refuses to write its output over the recording")
+    func outputIsNotTheInput() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Self.record(Self.events(10, seed: 8), to: path)
+        var o = TracerOptions()
+        o.outputPath = path
+        #expect(throws: RuntimeError.self) { try Replay(path: path, options: o) }
+        let r = try RecordReader(path: path)
+        var n = 0
+        try r.forEach { if case .event = $0 { n += 1 }; return true }
+        #expect(n == 10, "the recording was kept")
+    }
+
     @Test("files that are not recordings of this version fail with one clear error", arguments: [
         ("empty", [UInt8](), "is not a skbtracer recording"),
         ("text", Array("TIME NETWORK_NS CPU INTERFACE\n".utf8) + [UInt8](repeating: 0x20, count: 64), "is not a skbtracer recording"),

@@ -33,7 +33,7 @@ public final class KernelSymbols: @unchecked Sendable {
     /// An address the recording machine resolved. Bounded like the cache: a
     /// crafted file could name any number of addresses.
     public func remember(_ address: UInt64, as name: String) {
-        if resolved.count >= Self.maxCached * 16, resolved[address] == nil { return }
+        if resolved.count >= Self.maxCached, resolved[address] == nil { return }
         resolved[address] = name
         cache[address] = nil
     }

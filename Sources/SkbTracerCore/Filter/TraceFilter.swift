@@ -134,6 +134,9 @@ public struct TraceFilter: Equatable, Sendable {
         return flags
     }
 
+    /// Whether a --netns value is an inode number (decimal or 0x hex), not a name or path.
+    public static func isInodeNumber(_ s: String) -> Bool { parseInteger(s) != nil }
+
     /// An inode number, a path such as /proc/PID/ns/net, or a name in /run/netns.
     static func parseNetns(_ s: String) throws(UsageError) -> UInt32 {
         if let v = parseInteger(s) {

@@ -111,7 +111,7 @@ public struct ByteBuffer: ~Copyable {
     public mutating func appendDecimal(_ v: UInt64, width: Int) {
         var digits = 1, t = v
         while t >= 10 { t /= 10; digits += 1 }
-        for _ in digits..<max(width, digits) { append(UInt8(ascii: "0")) }
+        appendRepeated(UInt8(ascii: "0"), width - digits)
         appendDecimal(v)
     }
 
@@ -122,26 +122,60 @@ public struct ByteBuffer: ~Copyable {
         return d < 10 ? UInt8(ascii: "0") &+ d : UInt8(ascii: "a") &+ (d &- 10)
     }
 
+    /// `0x` and lowercase hex digits, no leading zeros.
     public mutating func appendHex(_ v: UInt64) {
-        append(UInt8(ascii: "0")); append(UInt8(ascii: "x"))
-        if v == 0 { append(UInt8(ascii: "0")); return }
-        var shift = 60
-        while shift > 0 && (v >> UInt64(shift)) & 0xf == 0 { shift -= 4 }
-        while shift >= 0 {
-            append(Self.hexDigit(v >> UInt64(shift)))
-            shift -= 4
+        reserve(18)
+        base[count] = UInt8(ascii: "0"); base[count + 1] = UInt8(ascii: "x")
+        count += 2
+        appendHexDigits(v)
+    }
+
+    /// Lowercase hex digits, no leading zeros ("0" for 0): one capacity check,
+    /// the digit count from the leading zero bits.
+    public mutating func appendHexDigits(_ v: UInt64) {
+        let digits = max(1, (64 - v.leadingZeroBitCount + 3) / 4)
+        reserve(digits)
+        var p = base + count + digits
+        var v = v
+        for _ in 0..<digits {
+            p -= 1
+            p.pointee = Self.hexDigit(v)
+            v >>= 4
         }
+        count += digits
     }
 
     public mutating func appendHexByte(_ b: UInt8) {
-        append(Self.hexDigit(UInt64(b >> 4)))
-        append(Self.hexDigit(UInt64(b)))
+        reserve(2)
+        base[count] = Self.hexDigit(UInt64(b >> 4))
+        base[count + 1] = Self.hexDigit(UInt64(b))
+        count += 2
+    }
+
+    /// Bytes as two hex digits each, with `separator` between them (MAC addresses).
+    public mutating func appendHexBytes(_ bytes: UnsafeRawBufferPointer, separator: UInt8) {
+        guard !bytes.isEmpty else { return }
+        reserve(bytes.count * 3)
+        var p = base + count
+        for (i, b) in bytes.enumerated() {
+            if i > 0 { p.pointee = separator; p += 1 }
+            p[0] = Self.hexDigit(UInt64(b >> 4))
+            p[1] = Self.hexDigit(UInt64(b))
+            p += 2
+        }
+        count = p - base
     }
 
     /// Pads with spaces up to `column` bytes after `start`, and at least one space.
     public mutating func pad(from start: Int, to width: Int) {
-        let written = count - start
-        for _ in 0..<max(1, width - written) { append(UInt8(ascii: " ")) }
+        appendRepeated(UInt8(ascii: " "), max(1, width - (count - start)))
+    }
+
+    public mutating func appendRepeated(_ b: UInt8, _ n: Int) {
+        guard n > 0 else { return }
+        reserve(n)
+        (base + count).update(repeating: b, count: n)
+        count += n
     }
 
     /// A JSON string literal, escaped.
@@ -200,7 +234,14 @@ public struct ByteBuffer: ~Copyable {
     /// task name cannot break the one-line-per-event format.
     public mutating func appendPrintableCString<T>(_ tuple: T) {
         Swift.withUnsafeBytes(of: tuple) { c in
-            for b in c[..<(c.firstIndex(of: 0) ?? c.count)] { append(b < 0x20 || b == 0x7f ? UInt8(ascii: "?") : b) }
+            let n = c.firstIndex(of: 0) ?? c.count
+            reserve(n)
+            let p = base + count
+            for i in 0..<n {
+                let b = c[i]
+                p[i] = b < 0x20 || b == 0x7f ? UInt8(ascii: "?") : b
+            }
+            count += n
         }
     }
 }

@@ -7,12 +7,7 @@ enum PacketText {
     static func pktType(_ v: UInt8) -> String { Int(v) < pktTypes.count ? pktTypes[Int(v)] : "type\(v)" }
 
     static func appendMAC<T>(_ mac: T, to b: inout ByteBuffer) {
-        withUnsafeBytes(of: mac) { m in
-            for i in 0..<6 {
-                if i > 0 { b.append(UInt8(ascii: ":")) }
-                b.appendHexByte(m[i])
-            }
-        }
+        withUnsafeBytes(of: mac) { b.appendHexBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(6)), separator: UInt8(ascii: ":")) }
     }
 
     static func appendIPv4<T>(_ addr: T, to b: inout ByteBuffer) {
@@ -77,15 +72,7 @@ enum PacketText {
     }
 
     static func appendHexWord(_ v: UInt16, to b: inout ByteBuffer) {
-        let digits: StaticString = "0123456789abcdef"
-        var started = false
-        for shift in stride(from: 12, through: 0, by: -4) {
-            let d = Int(v >> UInt16(shift) & 0xf)
-            if d != 0 || started || shift == 0 {
-                b.append(digits.withUTF8Buffer { $0[d] })
-                started = true
-            }
-        }
+        b.appendHexDigits(UInt64(v))
     }
 
     static let tcpFlagNames: [(UInt8, StaticString)] = [

@@ -7,7 +7,7 @@ import CSkbTracerABI
 /// Events are the ring buffer's records as BPF wrote them (kind
 /// ST_RECORD_EVENT), so recording costs a copy and no formatting. What the
 /// formatters need from the recording machine travels in records of the
-/// file-only kinds: drop-reason names (before the first event), symbols of drop
+/// file-only kinds: probe and drop-reason names (before the first event), symbols of drop
 /// locations and stack frames and names of namespaces (each before the first
 /// event that needs it), losses found at exit, and the totals at the end.
 /// Native byte order, like the events; the header says which.
@@ -32,6 +32,9 @@ public enum RecordFormat {
         case lost = 0x104
         /// u32 zero, u64 events recorded, u64 events lost in all.
         case end = 0x105
+        /// u32 probe id as this build numbers it (st_event.probe), then the probe's
+        /// name: another build may number its probes differently.
+        case probe = 0x106
     }
 
     /// What the header carries besides the format's own fields.

@@ -1,3 +1,4 @@
+import BPFKit
 import CSkbTracerABI
 import Foundation
 
@@ -9,6 +10,7 @@ public final class RecordReader {
         case dropReason(code: UInt32, name: String)
         case symbol(address: UInt64, name: String)
         case netns(inode: UInt32, name: String)
+        case probe(id: UInt16, name: String)
         case lost(count: UInt64, cpu: UInt32)
         case end(events: UInt64, lost: UInt64)
     }
@@ -21,6 +23,8 @@ public final class RecordReader {
         public var truncatedBytes = 0
         /// A record whose size cannot be right: the rest of the file was not read.
         public var corruptAt: UInt64?
+        /// read() failed (errno): the rest of the file was not read.
+        public var readError: Int32?
     }
 
     public let header: RecordFormat.Header
@@ -84,6 +88,12 @@ public final class RecordReader {
         }
     }
 
+    /// The file's device and inode (replay refuses to write its output over it).
+    public var fileIdentity: (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
     /// Calls `body` for each record until it returns false or the file ends.
     /// Damage (a cut-off end, unknown records) is counted in `damage`, not thrown.
     public func forEach(_ body: (Item) throws -> Bool) throws {
@@ -135,6 +145,7 @@ public final class RecordReader {
         switch k {
         case .dropReason: return .dropReason(code: word, name: text(after: 0))
         case .netns: return .netns(inode: word, name: text(after: 0))
+        case .probe: return word <= UInt32(UInt16.max) ? .probe(id: UInt16(word), name: text(after: 0)) : nil
         case .symbol: return wide(0).map { .symbol(address: $0, name: text(after: 1)) }
         case .lost: return wide(0).map { .lost(count: $0, cpu: word) }
         case .end:
@@ -154,7 +165,12 @@ public final class RecordReader {
         }, as: UTF8.self)
     }
 
-    /// Moves what is left to the front and reads more; false at the end of the file.
+    /// Called before a read that may block (stdin from a live recorder): the
+    /// replay flushes its output there, so a slow stream shows up as it comes.
+    public var beforeRead: (() -> Void)?
+
+    /// Moves what is left to the front and reads once more (a pipe gives what it
+    /// has); false at the end of the file, on an error, or on a stop signal.
     private func fill() -> Bool {
         guard !eof else { return false }
         if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: Self.chunk) }
@@ -165,12 +181,18 @@ public final class RecordReader {
             end -= start
             start = 0
         }
-        let n = buffer.withUnsafeMutableBytes { raw in
-            Self.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
+        beforeRead?()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + end, raw.count - end) }
+            if n > 0 {
+                end += n
+                return true
+            }
+            if n < 0 && errno == EINTR && !StopSignals.requested { continue }
+            if n < 0 && errno != EINTR { damage.readError = errno }
+            eof = true
+            return false
         }
-        if n <= 0 { eof = true; return false }
-        end += n
-        return true
     }
 
     /// Reads until the buffer is full or the file ends; -1 on an error.

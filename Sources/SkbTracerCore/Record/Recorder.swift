@@ -30,6 +30,9 @@ public final class Recorder: TraceConsumer {
     public func begin() {
         sink.write { b in
             RecordFormat.appendHeader(header, to: &b)
+            for probe in ProbeCatalogue.all {
+                RecordFormat.appendRecord(.probe, UInt32(probe.id), text: probe.name, to: &b)
+            }
             for (code, name) in dropReasons.table.sorted(by: { $0.key < $1.key }) {
                 RecordFormat.appendRecord(.dropReason, code, text: name, to: &b)
             }

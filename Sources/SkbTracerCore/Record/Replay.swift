@@ -1,66 +1,93 @@
+import BPFKit
+import CSkbTracerABI
 import Foundation
 
 /// `skbtracer replay FILE`: a recording printed as the live trace would have
 /// printed it (events, journeys, drops; text or JSON), with the recording
-/// machine's clock, drop-reason names, symbols and namespace names.
+/// machine's clock, probe and drop-reason names, symbols and namespace names.
 public final class Replay {
     public struct Summary: Sendable {
         public var events: UInt64 = 0
         public var printed: UInt64 = 0
         /// Events the ring had no room for while recording (from the events' own
-        /// counters and the records of losses found at exit).
+        /// counters and the records of losses found at exit), filters or not.
         public var lost: UInt64 = 0
         /// The recorder's totals, when the recording was closed properly.
         public var recorded: (events: UInt64, lost: UInt64)?
         public var damage = RecordReader.Damage()
-        /// Read to the end of the file (not stopped by -c or a closed output).
+        /// Read to the end of the file (not stopped by -c, a signal or a closed output).
         public var complete = false
+        /// Events recorded with a probe this build does not know (printed as probe-N).
+        public var unknownProbes: UInt64 = 0
 
         public var line: String {
             var s = "skbtracer: replayed \(events) events"
             if printed != events { s += " (\(printed) printed)" }
             s += ", \(lost) lost while recording"
-            if complete && recorded == nil { s += "; the recording has no end record (cut off?)" }
+            if complete && recorded == nil && damage.readError == nil { s += "; the recording has no end record (cut off?)" }
             if damage.truncatedBytes > 0 { s += "; \(damage.truncatedBytes) bytes of a cut-off record at the end" }
             if damage.skipped > 0 { s += "; \(damage.skipped) records skipped (unknown or malformed)" }
             if let at = damage.corruptAt { s += "; corrupt record at byte \(at): the rest was not read" }
+            if unknownProbes > 0 { s += "; \(unknownProbes) events of probes this skbtracer does not know" }
             return s
         }
     }
 
     private let reader: RecordReader
+    private let path: String
     private let options: TracerOptions
     private let sink: OutputSink
     private let symbols = KernelSymbols(symbols: [])
     private let netns: NetnsNames
     /// Called for every event before it is formatted (tests).
     public var onEvent: ((TraceEvent) -> Void)?
-    /// The trace's filters, applied to recorded events (TraceFilter.matches).
-    public var filter = TraceFilter()
+    /// The trace's filters, applied to recorded events (TraceFilter.matches);
+    /// options.filter to begin with.
+    public var filter: TraceFilter
     /// `-N NAME` on replay: a namespace name as the recording machine knew it.
     public var netnsName: String?
     /// Recorded time between consumer ticks (journey timeouts, --drop intervals).
     static let tickNs: UInt64 = 100_000_000
+    /// Names a file may teach the replay, at most (a hostile file must not grow
+    /// memory without bound; real recordings have hundreds).
+    static let maxNames = 65_536
 
     public init(path: String, options: TracerOptions, sink: OutputSink? = nil) throws {
         reader = try RecordReader(path: path)
+        self.path = path
         self.options = options
-        if let out = options.outputPath { self.sink = try OutputSink(path: out) } else { self.sink = sink ?? OutputSink() }
+        filter = options.filter
+        if let out = options.outputPath {
+            var st = stat()
+            if let input = reader.fileIdentity, stat(out, &st) == 0, UInt64(st.st_dev) == input.dev, UInt64(st.st_ino) == input.ino {
+                throw RuntimeError("-o \(out) is the recording being replayed", hint: "write the output to another file")
+            }
+            self.sink = try OutputSink(path: out)
+        } else {
+            self.sink = sink ?? OutputSink()
+        }
         netns = NetnsNames(names: [:], hostInode: reader.header.hostNetns == 0 ? nil : reader.header.hostNetns)
     }
 
     public var header: RecordFormat.Header { reader.header }
 
-    /// Prints the whole recording (or up to -c); the output's write error, if any, is thrown.
+    /// Prints the whole recording (or up to -c, or until a stop signal); a read
+    /// or write error is thrown after what was read is printed.
     @discardableResult
     public func run() throws -> Summary {
         var summary = Summary()
         var dropNames: [UInt32: String] = [:]
+        var netnsCount = 0
+        /// Recorded probe id -> this build's id, by name (nil: a name this build lacks).
+        var probeIDs: [UInt16: UInt16?] = [:]
+        let tracker = SkbFollower(enabled: options.track && !(filter.isEmpty && netnsName == nil))
         var consumer: (any TraceConsumer)?
-        var lastTickNs: UInt64 = 0
+        var lastTickNs: UInt64?
+        var stopped = false
+        reader.beforeRead = { [sink] in sink.flush() }
 
-        // Drop-reason names come first in a recording: the formatters are built
-        // once the first other record arrives.
+        // Names come first in a recording: the formatters are built once the
+        // first other record arrives.
         func started() -> any TraceConsumer {
             if let consumer { return consumer }
             let context = FormatContext(dropReasons: DropReasons(names: dropNames), symbols: symbols,
@@ -75,53 +102,96 @@ public final class Replay {
             return made
         }
 
-        var stopped = false
         try reader.forEach { item in
             switch item {
+            case .probe(let id, let name):
+                probeIDs[id] = .some(ProbeCatalogue.all.first(where: { $0.name == name })?.id)
             case .dropReason(let code, let name):
-                guard consumer == nil else { return true }
-                dropNames[code] = name
+                if consumer == nil, dropNames.count < Self.maxNames { dropNames[code] = name }
             case .symbol(let address, let name):
                 symbols.remember(address, as: name)
             case .netns(let inode, let name):
-                netns.set(name, for: inode)
+                if netnsCount < Self.maxNames { netnsCount += 1; netns.set(name, for: inode) }
             case .lost(let count, let cpu):
                 summary.lost += count
                 started().lost(count: count, cpu: cpu)
             case .end(let events, let lost):
                 summary.recorded = (events, lost)
-            case .event(let e):
+            case .event(var e):
                 let c = started()
-                guard filter.matches(e), netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true else { return true }
-                if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
-                summary.events += 1
-                onEvent?(e)
+                // Losses belong to the stream, whatever the filter keeps.
                 if e.raw.lost_before > 0 {
                     summary.lost += UInt64(e.raw.lost_before)
                     c.lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu)
                 }
-                c.consume(e)
-                // Time as recorded, so journeys time out and --drop counts
-                // roll over as they did live.
-                if e.raw.ts_ns >= lastTickNs &+ Self.tickNs {
-                    lastTickNs = e.raw.ts_ns
-                    c.tick(nowNs: e.raw.ts_ns)
+                // Ids the file does not name (none in a file made by hand, or one the
+                // recording build did not know either) stay as they are.
+                if let mapped = probeIDs[e.raw.probe] {
+                    if let id = mapped { e.raw.probe = id } else {
+                        summary.unknownProbes += 1
+                        e.raw.probe = UInt16.max
+                    }
                 }
+                let matched = filter.matches(e) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
+                guard tracker.keeps(e, matched: matched) else { break }
+                if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
+                // Time as recorded, before the event, as a live poll would have
+                // seen it: journeys time out and --drop counts roll over as live.
+                let ts = e.raw.ts_ns
+                if lastTickNs.map({ ts >= $0 && ts - $0 >= Self.tickNs }) ?? true {
+                    lastTickNs = ts
+                    c.tick(nowNs: ts)
+                }
+                summary.events += 1
+                onEvent?(e)
+                c.consume(e)
                 if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
             }
-            if sink.writeError != nil { stopped = true }
+            if sink.writeError != nil || StopSignals.requested { stopped = true }
             return !stopped
         }
-        summary.complete = !stopped
         let c = started()
         c.end()
         summary.printed = c.emitted
         summary.damage = reader.damage
+        summary.complete = !stopped && !StopSignals.requested
         sink.flush()
+        if let e = reader.damage.readError {
+            throw RuntimeError("read \(path): \(String(cString: strerror(e))) (errno \(e)); \(summary.events) events replayed before it",
+                               hint: "check the disk or copy the recording elsewhere")
+        }
         if let e = sink.writeError, e != EPIPE {
             throw RuntimeError("write output: \(String(cString: strerror(e))) (errno \(e))",
                                hint: "check the output file's disk or use another -o path")
         }
         return summary
+    }
+}
+
+/// Replay's `--track`: an skb whose event matched the filters is followed until
+/// its free, as the BPF side follows a tracked skb past every filter (a packet
+/// keeps its hops after NAT rewrote the address the filter names).
+final class SkbFollower {
+    private let enabled: Bool
+    private var followed: Set<UInt64> = []
+    static let maxFollowed = 65_536
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func keeps(_ e: TraceEvent, matched: Bool) -> Bool {
+        guard enabled else { return matched }
+        let skb = e.raw.skb
+        let known = followed.contains(skb)
+        if e.isFree {
+            if known { followed.remove(skb) }
+            return matched || known
+        }
+        if matched && !known {
+            // Bounded like the BPF table: past it, start over (counted nowhere:
+            // a replay can be run again with a narrower filter).
+            if followed.count >= Self.maxFollowed { followed.removeAll(keepingCapacity: true) }
+            followed.insert(skb)
+        }
+        return matched || known
     }
 }

@@ -62,8 +62,14 @@ public final class DropWatch: TraceConsumer {
 
     public func tick(nowNs: UInt64) {
         if lastPrintNs == 0 { lastPrintNs = nowNs }
-        guard nowNs - lastPrintNs >= intervalNs else { return }
+        // A replayed file's times can be anything: never subtract backwards.
+        guard nowNs >= lastPrintNs, nowNs - lastPrintNs >= intervalNs else { return }
         lastPrintNs = nowNs
+        printCounts()
+    }
+
+    /// The counts that changed since the last print.
+    private func printCounts() {
         let fresh = order.filter { counts[$0]!.new > 0 }
         guard !fresh.isEmpty else { return }
         sink.write { b in
@@ -91,7 +97,7 @@ public final class DropWatch: TraceConsumer {
     }
 
     public func end() {
-        tick(nowNs: lastPrintNs + intervalNs)
+        printCounts()
         let sorted = order.sorted { counts[$0]!.total > counts[$1]!.total }
         sink.write { b in
             if json {
