@@ -85,6 +85,29 @@ struct ByteBufferTests {
         #expect(Self.text { $0.appendHexByte(0); $0.appendHexByte(0x0a); $0.appendHexByte(0xa0); $0.appendHexByte(0xff) } == "000aa0ff")
     }
 
+    @Test func hexBytesAndPrintableCStrings() {
+        let mac: [UInt8] = [0x00, 0x1a, 0xa0, 0xff, 0x09, 0x10]
+        #expect(Self.text { b in mac.withUnsafeBytes { b.appendHexBytes($0, separator: UInt8(ascii: ":")) } } == "00:1a:a0:ff:09:10")
+        #expect(Self.text { b in [UInt8]().withUnsafeBytes { b.appendHexBytes($0, separator: UInt8(ascii: ":")) } } == "")
+        let name: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0x61, 0x1b, 0x7f, 0x62, 0, 0x63)
+        #expect(Self.text { $0.appendPrintableCString(name) } == "a??b")
+        let full: (UInt8, UInt8, UInt8) = (0x78, 0x79, 0x7a)
+        #expect(Self.text { $0.appendPrintableCString(full) } == "xyz")
+    }
+
+    /// Each writer reserves once for all it writes: a small buffer must grow right.
+    @Test func singleReservationsGrow() {
+        var b = ByteBuffer(capacity: 1)
+        for _ in 0..<40 {
+            b.appendHex(UInt64.max)
+            b.pad(from: b.count, to: 3)
+            [UInt8](repeating: 0xab, count: 6).withUnsafeBytes { b.appendHexBytes($0, separator: UInt8(ascii: "-")) }
+            b.appendDecimal(UInt64(7), width: 9)
+        }
+        let one = "0xffffffffffffffff   ab-ab-ab-ab-ab-ab000000007"
+        #expect(String(decoding: b.bytes, as: UTF8.self) == String(repeating: one, count: 40))
+    }
+
     @Test func padding() {
         #expect(Self.text { b in b.append("ab"); b.pad(from: 0, to: 5); b.append("|") } == "ab   |")
         // At least one space, even when the column is full or overfull.
