@@ -25,17 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-ip netns add "$a"; ip netns add "$b"; ip netns add "$br"
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-for ns in "$a" "$b"; do
-  ip -n "$br" link add "v-$ns" type veth peer name eth0 netns "$ns"
-  ip -n "$br" link set "v-$ns" master br0 up
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-done
-ip -n "$a" addr add 198.18.253.1/24 dev eth0
-ip -n "$b" addr add 198.18.253.2/24 dev eth0
+# shellcheck source=bench/bridge_lab.sh
+. "$here/bridge_lab.sh"
+bridge_lab "$a" "$b" "$br" 198.18.253.1 198.18.253.2
 
 "$bin" -H 198.18.253.2 --dropstack --record "$tmp/trace.skbt" --ready-file "$tmp/ready" 2>"$tmp/err" & tracer=$!
 for _ in $(seq 150); do [[ -e $tmp/ready ]] && break; sleep 0.1; done

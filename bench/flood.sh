@@ -104,17 +104,9 @@ if [[ -x $bpf_clang ]] && command -v cc >/dev/null &&
   have_empty=1
 fi
 
-ip netns add "$a"; ip netns add "$b"; ip netns add "$br"
-ip -n "$br" link add br0 type bridge
-ip -n "$br" link set br0 up
-for ns in "$a" "$b"; do
-  ip -n "$br" link add "v-$ns" type veth peer name eth0 netns "$ns"
-  ip -n "$br" link set "v-$ns" master br0 up
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-done
-ip -n "$a" addr add 198.18.250.1/24 dev eth0
-ip -n "$b" addr add 198.18.250.2/24 dev eth0
+# shellcheck source=bench/bridge_lab.sh
+. "$here/bridge_lab.sh"
+bridge_lab "$a" "$b" "$br" 198.18.250.1 198.18.250.2
 ip netns exec "$a" ping -c 1 -W 2 198.18.250.2 >/dev/null
 
 # Waits until process $1 has $2 BPF programs attached to perf events (bpftool), or,
