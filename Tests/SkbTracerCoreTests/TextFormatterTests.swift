@@ -317,6 +317,20 @@ struct TextFormatterTests {
         bytes.withUnsafeBufferPointer { IPAddress.format($0.baseAddress!, isIPv4: false) }
     }
 
+    /// IPAddress.description goes through the same writer now (journeys and
+    /// the diagnosis print addresses): still inet_ntop's text, IPv4 included.
+    @Test func addressDescriptionMatchesInetNtop() {
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<3000 {
+            let v4 = i % 2 == 0
+            var bytes = (0..<(v4 ? 4 : 16)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            // Runs of zeros are where IPv6 text differs most.
+            if !v4 && i % 3 == 0 { for j in (i % 7)..<min(16, i % 7 + 2 * (i % 5 + 1)) { bytes[j] = 0 } }
+            let a = IPAddress(bytes: bytes)!
+            #expect(a.description == bytes.withUnsafeBufferPointer { IPAddress.format($0.baseAddress!, isIPv4: v4) }, "\(bytes)")
+        }
+    }
+
     @Test func matchesInetNtop() {
         var special: [[UInt8]] = [
             Array(repeating: 0, count: 16),

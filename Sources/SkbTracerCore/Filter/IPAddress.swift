@@ -26,8 +26,21 @@ public struct IPAddress: Equatable, Hashable, Sendable, CustomStringConvertible 
         return nil
     }
 
+    /// inet_ntop's text, written by PacketText (no sprintf: journeys print
+    /// several addresses each).
     public var description: String {
-        bytes.withUnsafeBufferPointer { IPAddress.format($0.baseAddress!, isIPv4: isIPv4) }
+        var b = ByteBuffer(capacity: 64)
+        bytes.withUnsafeBytes { raw in
+            if isIPv4 {
+                for i in 0..<4 {
+                    if i > 0 { b.append(UInt8(ascii: ".")) }
+                    b.appendDecimal(raw[i])
+                }
+            } else {
+                PacketText.appendIPv6(raw, to: &b)
+            }
+        }
+        return b.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     /// inet_ntop() from raw bytes.

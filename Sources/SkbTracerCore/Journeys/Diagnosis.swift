@@ -28,7 +28,11 @@ public final class Diagnosis {
     public private(set) var journeys = 0
     public private(set) var flows: [FlowCounts] = []
     public private(set) var drops: [DropCounts] = []
-    private var flowIndex: [String: Int] = [:]
+    /// By tuple (hashing it is cheap; printing it is not, so the label is made
+    /// once per flow), or by label for packets without one.
+    private enum FlowKey: Hashable { case tuple(FlowTuple), label(String) }
+    private var flowIndex: [FlowKey: Int] = [:]
+    private static let otherFlows = FlowKey.label("other flows")
     private var dropIndex: [DropKey: Int] = [:]
     /// Flows beyond this many are counted together (memory stays bounded).
     public let maxFlows: Int
@@ -46,13 +50,16 @@ public final class Diagnosis {
     public func add(_ j: Journey) {
         journeys += 1
         let tuple = j.originalTuple
-        var label = tuple?.description ?? Self.nonIPLabel(j.first)
-        if flowIndex[label] == nil && flows.count >= maxFlows { label = "other flows" }
+        var key = tuple.map(FlowKey.tuple) ?? .label(Self.nonIPLabel(j.first))
+        if flowIndex[key] == nil && flows.count >= maxFlows { key = Self.otherFlows }
         let i: Int
-        if let existing = flowIndex[label] { i = existing } else {
+        if let existing = flowIndex[key] { i = existing } else {
             i = flows.count
-            flows.append(FlowCounts(flow: label == "other flows" ? nil : tuple, label: label))
-            flowIndex[label] = i
+            switch key {
+            case .tuple(let t): flows.append(FlowCounts(flow: t, label: t.description))
+            case .label(let label): flows.append(FlowCounts(flow: nil, label: label))
+            }
+            flowIndex[key] = i
         }
         flows[i].packets += 1
         if j.wasForwarded { flows[i].forwarded += 1 }

@@ -44,19 +44,30 @@ public struct Journey: Sendable {
 
     /// Left through an interface other than the one it arrived on (routed or bridged).
     public var wasForwarded: Bool {
-        var inputs = Set<String>()
+        // Interfaces by namespace and raw name bytes: no String per event (this
+        // runs for every journey).
+        struct Interface: Equatable { let netns: UInt32; let name: (UInt64, UInt64)
+            static func == (a: Self, b: Self) -> Bool { a.netns == b.netns && a.name == b.name } }
+        var inputs: [Interface] = []
         for e in events {
-            let name = e.ifname
-            guard !name.isEmpty else { continue }
+            var raw = e.raw.ifname
+            // The name up to its NUL: what follows may be stale bytes.
+            withUnsafeMutableBytes(of: &raw) { b in
+                if let nul = b.firstIndex(of: 0) { for i in nul..<b.count { b[i] = 0 } }
+            }
+            let name = withUnsafeBytes(of: raw) {
+                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+            // An empty name: no interface (a socket-level probe).
+            guard name.0 & 0xff != 0 else { continue }
+            let here = Interface(netns: e.raw.netns, name: name)
             switch e.raw.probe {
             case UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), UInt16(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY.rawValue),
                  UInt16(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY.rawValue), UInt16(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY.rawValue):
-                inputs.insert("\(e.raw.netns)/\(name)")
+                if !inputs.contains(here) { inputs.append(here) }
             case UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), UInt16(ST_PROBE_NET_DEV_START_XMIT.rawValue):
                 // Out of the same namespace it came in through, on another device.
-                if inputs.contains(where: { $0.hasPrefix("\(e.raw.netns)/") && $0 != "\(e.raw.netns)/\(name)" }) {
-                    return true
-                }
+                if inputs.contains(where: { $0.netns == here.netns && $0 != here }) { return true }
             default: break
             }
         }

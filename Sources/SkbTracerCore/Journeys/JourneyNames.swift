@@ -20,7 +20,8 @@ public final class JourneyNames: @unchecked Sendable {
 
     /// The function part of `symbol+0xoff`.
     public static func function(of location: String) -> String {
-        location.split(separator: "+").first.map(String.init) ?? location
+        // Once per journey: no array of pieces, as split() would make.
+        location.utf8.firstIndex(of: UInt8(ascii: "+")).map { String(location[..<$0]) } ?? location
     }
 
     /// How a journey that ended with a free ended.
