@@ -69,8 +69,7 @@ public struct TraceEvent: @unchecked Sendable {
     private func address(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> IPAddress? {
         guard hasL3, isIPv4 || isIPv6 || isARP else { return nil }
-        let all = withUnsafeBytes(of: t) { Array($0) }
-        return IPAddress(bytes: isIPv6 ? all : Array(all.prefix(4)))
+        return withUnsafeBytes(of: t) { IPAddress(raw: $0, isIPv4: !isIPv6) }
     }
 
     /// A fixed-size C char array up to its first NUL.
