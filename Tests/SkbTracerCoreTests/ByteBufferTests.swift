@@ -108,6 +108,23 @@ struct ByteBufferTests {
         #expect(String(decoding: b.bytes, as: UTF8.self) == String(repeating: one, count: 40))
     }
 
+    /// Literal appends copy short lengths by overlapping words: every length
+    /// 0-40, at every offset in the buffer.
+    @Test func smallCopiesOfEveryLength() {
+        let source = (0..<48).map { UInt8(0x41 + $0 % 26) }
+        for n in 0...40 {
+            for offset in 0..<9 {
+                var dst = [UInt8](repeating: 0x2e, count: 64)
+                source.withUnsafeBytes { src in
+                    dst.withUnsafeMutableBytes { d in ByteBuffer.copySmall(from: src.baseAddress!, to: d.baseAddress! + offset, count: n) }
+                }
+                #expect(Array(dst[offset..<offset + n]) == Array(source[0..<n]), "n \(n) offset \(offset)")
+                #expect(dst[..<offset].allSatisfy { $0 == 0x2e } && dst[(offset + n)...].allSatisfy { $0 == 0x2e }, "n \(n) offset \(offset)")
+            }
+        }
+        #expect(Self.text { $0.append("{\"type\":\"event\",\"time\":\""); $0.append(""); $0.append("ab") } == "{\"type\":\"event\",\"time\":\"ab")
+    }
+
     @Test func padding() {
         #expect(Self.text { b in b.append("ab"); b.pad(from: 0, to: 5); b.append("|") } == "ab   |")
         // At least one space, even when the column is full or overfull.
