@@ -15,10 +15,15 @@ public final class JourneyTracker {
     public private(set) var started = 0
 
     private let names: JourneyNames
-    private var open: [UInt64: Journey] = [:]
+    // Unchecked exclusivity: appending a hop modifies this dictionary in place
+    // for every event; with the sink's buffer below, the runtime checks were
+    // about 4% of journey mode's instructions (callgrind: 1,538 -> 1,507 M for
+    // 20,000 journeys). The tracker is used from one thread and never hands
+    // out inout access.
+    @exclusivity(unchecked) private var open: [UInt64: Journey] = [:]
     /// Echo requests by (IPv6, id, seq) and packets by tuple, for linking replies.
-    private var echoRequests = BoundedIndex<EchoKey>(capacity: 1 << 16)
-    private var byTuple = BoundedIndex<FlowTuple>(capacity: 1 << 16)
+    @exclusivity(unchecked) private var echoRequests = BoundedIndex<EchoKey>(capacity: 1 << 16)
+    @exclusivity(unchecked) private var byTuple = BoundedIndex<FlowTuple>(capacity: 1 << 16)
 
     /// An echo request by its tuple (addresses and id) and sequence number: the
     /// id alone repeats across containers (iputils uses the pid).

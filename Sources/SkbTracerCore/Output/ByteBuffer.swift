@@ -265,7 +265,10 @@ public struct ByteBuffer: ~Copyable {
 
 /// Where formatted output goes: a file descriptor, written in large chunks.
 public final class OutputSink {
-    public private(set) var buffer = ByteBuffer()
+    // Unchecked exclusivity: every event is formatted into it through inout
+    // (write(_:)); the sink belongs to one thread and the closure never reaches
+    // the sink again.
+    @exclusivity(unchecked) public private(set) var buffer = ByteBuffer()
     private let fd: Int32
     private let ownsFD: Bool
     /// Bytes waiting before a write; a poll round always ends with a flush.
