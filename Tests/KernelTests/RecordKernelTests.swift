@@ -74,4 +74,26 @@ extension KernelTests {
             #expect(text.stderr.contains("replayed 3 events"), "\(text.stderr)")
         }
     }
+
+    @Test("a recorder killed with SIGKILL mid-trace leaves a recording that replays up to its last whole record")
+    func killedRecorderReplays() throws {
+        try KT.withLab { lab in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-kt-rec-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let recording = dir.appendingPathComponent("killed.skbt").path
+            let recorder = try KT.Tracer.start(["--record", recording, "-H", lab.c2IPv4, "--proto", "icmp"], formatted: false)
+            defer { recorder.cleanup() }
+            try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 3)
+            // Events reach the file at each poll (100 ms): wait for them, then kill.
+            usleep(400_000)
+            recorder.child?.kill9()
+            #expect(recorder.status == 128 + SIGKILL)
+            let r = try Command.run([try KT.binaryPath(), "replay", recording, "--json"])
+            #expect(r.ok, "\(r.stderr)")
+            let events = try KT.Event.parse(r.stdout)
+            #expect(events.count >= 6 && events.allSatisfy { $0.l4 == "icmp" }, "\(r.stdout)")
+            #expect(r.stderr.contains("no end record"), "\(r.stderr)")
+        }
+    }
 }
