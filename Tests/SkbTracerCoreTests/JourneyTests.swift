@@ -271,6 +271,32 @@ import Testing
         #expect(text.contains("icmp 198.18.10.2 > 198.18.10.3: 2 packets: 2 delivered, 2 forwarded"), "\(text)")
     }
 
+    /// Flows are what their label shows: pings with two echo ids between the
+    /// same hosts are one flow (the label has no id); two UDP port pairs are two.
+    @Test func diagnosisFlowsFollowTheirLabels() {
+        let tracker = JourneyTracker(names: Self.names())
+        let d = Diagnosis()
+        var other = Self.echo(type: 8, from: Fixtures.v4_198_18_10_2, to: Fixtures.v4_198_18_10_3, seq: 1)
+        other.icmp_id = 99
+        let events = Self.requestEvents(skb: 0xa, seq: 1)
+            + [Self.free(other, consume: true, at: Self.icmpRcv + 0x59, ns: Self.nsC2, ts: 3_000_000, skb: 0xb)]
+        for j in Self.feed(tracker, events) { d.add(j) }
+        let udp1 = Fixtures.udp()
+        var udp2 = Fixtures.udp()
+        udp2.sport &+= 1
+        for (i, u) in [udp1, udp2].enumerated() {
+            for j in Self.feed(tracker, [Self.free(u, consume: true, at: Self.icmpRcv, ns: Self.nsC2, ts: 4_000_000 + UInt64(i), skb: 0xc + UInt64(i))]) {
+                d.add(j)
+            }
+        }
+        #expect(d.journeys == 4)
+        let labels = d.flows.map(\.label)
+        #expect(labels.filter { $0 == "icmp 198.18.10.2 > 198.18.10.3" }.count == 1, "\(labels)")
+        #expect(d.flows.first { $0.label == "icmp 198.18.10.2 > 198.18.10.3" }?.packets == 2)
+        #expect(labels.filter { $0.hasPrefix("udp ") }.count == 2, "\(labels)")
+        #expect(Set(labels).count == labels.count, "\(labels)")
+    }
+
     /// Corrupt records can carry any location: past the cap, drop kinds share
     /// one "other" entry and no count is lost.
     @Test func diagnosisBoundsDropKinds() {

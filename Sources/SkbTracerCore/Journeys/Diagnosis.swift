@@ -47,16 +47,22 @@ public final class Diagnosis {
         self.maxDropKinds = maxDropKinds
     }
 
+    /// What the flow's label shows: ports for TCP and UDP only, so pings with
+    /// different echo ids between two hosts are one flow, as the label says.
+    private static func flowKey(_ t: FlowTuple) -> FlowKey {
+        t.l4 == 6 || t.l4 == 17 ? .tuple(t) : .tuple(FlowTuple(l4: t.l4, saddr: t.saddr, daddr: t.daddr, sport: 0, dport: 0))
+    }
+
     public func add(_ j: Journey) {
         journeys += 1
         let tuple = j.originalTuple
-        var key = tuple.map(FlowKey.tuple) ?? .label(Self.nonIPLabel(j.first))
+        var key = tuple.map(Self.flowKey) ?? .label(Self.nonIPLabel(j.first))
         if flowIndex[key] == nil && flows.count >= maxFlows { key = Self.otherFlows }
         let i: Int
         if let existing = flowIndex[key] { i = existing } else {
             i = flows.count
             switch key {
-            case .tuple(let t): flows.append(FlowCounts(flow: t, label: t.description))
+            case .tuple: flows.append(FlowCounts(flow: tuple, label: tuple?.description ?? ""))
             case .label(let label): flows.append(FlowCounts(flow: nil, label: label))
             }
             flowIndex[key] = i
