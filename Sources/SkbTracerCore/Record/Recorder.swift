@@ -1,6 +1,6 @@
 /// `--record FILE`: writes each event as the ring gave it, plus what a replay on
-/// another machine or after a reboot needs to print it as this one would: drop
-/// reason names, the symbols of drop locations and stack frames (kernel
+/// another machine or after a reboot needs to print it as this one would: probe
+/// and drop-reason names, the symbols of drop locations and stack frames (kernel
 /// addresses change with every boot), and namespace names.
 public final class Recorder: TraceConsumer {
     private let sink: OutputSink
