@@ -85,8 +85,14 @@ extension KernelTests {
             let recorder = try KT.Tracer.start(["--record", recording, "-H", lab.c2IPv4, "--proto", "icmp"], formatted: false)
             defer { recorder.cleanup() }
             try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 3)
-            // Events reach the file at each poll (100 ms): wait for them, then kill.
-            usleep(400_000)
+            // Events reach the file at each poll (100 ms), later on a loaded
+            // machine: wait (bounded) until they are there, then kill.
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline {
+                let seen = try Command.run([try KT.binaryPath(), "replay", recording, "--json"])
+                if seen.stdout.split(separator: "\n").count >= 6 { break }
+                usleep(200_000)
+            }
             recorder.child?.kill9()
             #expect(recorder.status == 128 + SIGKILL)
             let r = try Command.run([try KT.binaryPath(), "replay", recording, "--json"])
