@@ -372,6 +372,15 @@ static __always_inline bool l3_matches(const struct st_event *e)
 		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(e->daddr, &cfg.filter_daddr))
 			return false;
 	}
+	/* The IP length as printed (IP_LEN): IPv4 and IPv6 headers only, not a
+	 * tuple taken from the socket (that event has no packet length). */
+	if (on & ST_F_IP_LEN) {
+		if ((e->flags & (ST_EVF_L3 | ST_EVF_FROM_SOCK)) != ST_EVF_L3 ||
+		    (e->l3_proto != ETH_P_IP && e->l3_proto != ETH_P_IPV6))
+			return false;
+		if (e->ip_len < cfg.filter_ip_len_min || e->ip_len > cfg.filter_ip_len_max)
+			return false;
+	}
 	return true;
 }
 

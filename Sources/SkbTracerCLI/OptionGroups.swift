@@ -14,20 +14,27 @@ struct FilterOptions: ParsableArguments {
     var daddr: String?
     @Option(name: [.customShort("P"), .long], help: ArgumentHelp("TCP/UDP port, source or destination.", valueName: "port"))
     var port: String?
-    @Option(help: ArgumentHelp("TCP/UDP source port.", valueName: "port"))
+    // -S/-D as in nettrace.
+    @Option(name: [.customShort("S"), .long], help: ArgumentHelp("TCP/UDP source port.", valueName: "port"))
     var sport: String?
-    @Option(help: ArgumentHelp("TCP/UDP destination port.", valueName: "port"))
+    @Option(name: [.customShort("D"), .long], help: ArgumentHelp("TCP/UDP destination port.", valueName: "port"))
     var dport: String?
     @Option(help: ArgumentHelp("ICMP/ICMPv6 echo id.", valueName: "id"))
     var icmpid: String?
     @Option(help: ArgumentHelp("TCP flags that must all be set: letters FSRPAUEC (SA = SYN+ACK) or names (syn,ack).", valueName: "flags"))
     var tcpFlags: String?
-    @Option(name: [.customShort("N"), .long],
-            help: ArgumentHelp("Network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`.", valueName: "netns"))
+    @Option(help: ArgumentHelp("IP length as IP_LEN shows it (IPv4 total length, IPv6 payload + 40): LEN or MIN-MAX.",
+                               valueName: "len"))
+    var pktLen: String?
+    // The --filter-* names are pwru's.
+    @Option(name: [.customShort("N"), .long, .customLong("filter-netns")],
+            help: ArgumentHelp("Network namespace: inode (or inode:N), /proc/PID/ns/net, or a name from `ip netns list`.",
+                               valueName: "netns"))
     var netns: String?
-    @Option(name: [.short, .long], help: ArgumentHelp("Interface name (in any namespace); socket-level probes have no interface and never match.", valueName: "name"))
+    @Option(name: [.short, .long, .customLong("filter-ifname")],
+            help: ArgumentHelp("Interface name (in any namespace); socket-level probes have no interface and never match.", valueName: "name"))
     var ifname: String?
-    @Option(help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
+    @Option(name: [.long, .customLong("filter-mark")], help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
     var mark: String?
     @Option(name: [.short, .long], help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
     var pid: String?
@@ -36,14 +43,14 @@ struct FilterOptions: ParsableArguments {
         var o = TraceFilter.Options()
         o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
-        o.tcpFlags = tcpFlags; o.netns = netns; o.ifname = ifname; o.mark = mark; o.pid = pid
+        o.tcpFlags = tcpFlags; o.netns = netns; o.ifname = ifname; o.mark = mark; o.pid = pid; o.pktLen = pktLen
         return try TraceFilter.parse(o)
     }
 }
 
 /// How events are printed.
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "One JSON object per event (schema: docs/json-schema.md).")
+    @Flag(name: [.long, .customLong("output-json")], help: "One JSON object per event (schema: docs/json-schema.md).")
     var json = false
     @Flag(name: [.customShort("T"), .customLong("time")], help: "Wall-clock time HH:MM:SS.micro (the default).")
     var wallClock = false
@@ -51,7 +58,7 @@ struct OutputOptions: ParsableArguments {
     var timestamp = false
     @Flag(help: "Seconds since the first event.")
     var relative = false
-    @Option(name: [.short, .long], help: ArgumentHelp("Write events to this file instead of stdout.", valueName: "file"))
+    @Option(name: [.short, .long, .customLong("output-file")], help: ArgumentHelp("Write events to this file instead of stdout.", valueName: "file"))
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
@@ -71,12 +78,18 @@ struct ProbeOptions: ParsableArguments {
             help: ArgumentHelp("Probes or groups to trace, comma-separated (see --list); default: the starred ones.",
                                valueName: "group|probe,..."))
     var trace: String?
+    @Option(help: ArgumentHelp("Only the probes whose name matches this regular expression (among -t's, else among all).",
+                               valueName: "regex"))
+    var filterFunc: String?
     @Flag(help: "List the probe tree and what this kernel supports, then exit.")
     var list = false
 
+    var given: Bool { trace != nil || filterFunc != nil }
+
     func probes() throws(UsageError) -> [Probe] {
-        guard let trace else { return ProbeCatalogue.defaults }
-        return try ProbeCatalogue.select(trace.split(separator: ",").map(String.init))
+        let chosen = try trace.map { t throws(UsageError) in try ProbeCatalogue.select(t.split(separator: ",").map(String.init)) }
+        guard let filterFunc else { return chosen ?? ProbeCatalogue.defaults }
+        return try ProbeCatalogue.matching(filterFunc, among: chosen ?? ProbeCatalogue.all)
     }
 }
 
@@ -126,7 +139,7 @@ struct JourneyOptions: ParsableArguments {
     var journeyTimeout: Double = 2
     @Flag(help: "Record the kernel stack at each drop.")
     var dropstack = false
-    @Flag(help: "Record the kernel stack at every event.")
+    @Flag(name: [.long, .customLong("output-stack")], help: "Record the kernel stack at every event.")
     var callstack = false
     @Flag(help: "Print a diagnosis at exit: per flow delivered/forwarded/dropped, each drop with its hint (always on with --timeline).")
     var diag = false

@@ -28,7 +28,7 @@ struct TraceCommand: ParsableCommand {
 
     // .unconditional: "-c -5" reaches our check (and its hint) instead of
     // ArgumentParser reading "-5" as an option.
-    @Option(name: [.short, .customLong("count"), .customLong("catch-count")], parsing: .unconditional,
+    @Option(name: [.short, .customLong("count"), .customLong("catch-count"), .customLong("output-limit-lines")], parsing: .unconditional,
             help: ArgumentHelp("Stop after this many events (journeys with --timeline, drops with --drop).", valueName: "n"))
     var count: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
@@ -76,7 +76,7 @@ struct TraceCommand: ParsableCommand {
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose
-        try journeys.apply(to: &o, probesGiven: probes.trace != nil)
+        try journeys.apply(to: &o, probesGiven: probes.given)
         return o
     }
 

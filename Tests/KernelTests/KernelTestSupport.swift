@@ -233,6 +233,7 @@ enum KT {
         var icmpType: Int? { int("icmp_type") }
         var icmpID: Int? { int("icmp_id") }
         var icmpSeq: Int? { int("icmp_seq") }
+        var ipLen: Int? { int("ip_len") }
         var tcpFlags: [String]? { str("tcp_flags").map { $0.split(separator: ",").map(String.init) } }
         var dropReason: String? { str("drop_reason") }
         var location: String? { str("location") }

@@ -330,6 +330,37 @@ struct KernelTests {
         }
     }
 
+    @Test("--pkt-len keeps IP lengths in range; pwru's --filter-func and --filter-netns inode:N select as -t and -N do")
+    func pktLenAndPwruNames() throws {
+        try KT.withLab { lab in
+            let ns = try Inodes(lab)
+            let port = KT.randomPort(), sport = port + 1
+            // IPv4 20 + UDP 8 + payload: 78 and 128 bytes.
+            let exact = try KT.Tracer.start(["--proto", "udp", "--port", "\(port)", "--pkt-len", "78"])
+            defer { exact.cleanup() }
+            let ranged = try KT.Tracer.start(["--proto", "udp", "--port", "\(port)", "--pkt-len", "100-200",
+                                              "--filter-func", "^netif_r", "--filter-netns", "inode:\(ns.c2)"])
+            defer { ranged.cleanup() }
+            for size in [50, 100] {
+                let r = try KT.sendUDP(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: sport,
+                                       payload: String(repeating: "x", count: size))
+                #expect(r.ok, "send failed: \(r.stderr)")
+            }
+            #expect(exact.stop() == 0, "stderr: \(exact.stderr)")
+            #expect(ranged.stop(settle: 0) == 0, "stderr: \(ranged.stderr)")
+
+            let e = try exact.events()
+            #expect(e.contains { $0.netns == ns.c2 }, "--pkt-len 78 missed the datagram in c2:\n\(KT.dump(e))")
+            for ev in e { #expect(ev.ipLen == 78, "--pkt-len 78 let through: \(ev)") }
+
+            let r = try ranged.events()
+            #expect(r.contains { $0.probe == "netif_receive_skb" }, "no netif_receive_skb in c2:\n\(KT.dump(r))")
+            for ev in r {
+                #expect(ev.ipLen == 128 && ev.netns == ns.c2 && ev.probe.hasPrefix("netif_r"), "let through: \(ev)")
+            }
+        }
+    }
+
     @Test("-c 3 stops the tracer by itself after 3 events, exit status 0")
     func countStops() throws {
         try KT.withLab { lab in

@@ -16,7 +16,7 @@ struct ABITests {
 
     @Test func configSizeMatchesPinnedConstant() {
         #expect(MemoryLayout<st_config>.size == Int(ST_CONFIG_SIZE))
-        #expect(MemoryLayout<st_config>.size == 196)
+        #expect(MemoryLayout<st_config>.size == 200)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
         #expect(MemoryLayout<st_loss>.size == 16)
@@ -60,8 +60,9 @@ struct ABITests {
     }
 
     /// u32 filter_flags@0, u16 l3@4, u8 l4@6 tcp_flags@7, addr filters (20 bytes)
-    /// @8 @28 @48, u16 port@68 sport@70 dport@72 icmp_id@74, u32 netns@76 pid@80
-    /// mark@84 mark_mask@88, ifname@92, wakeup_bytes@108, pad0@112, probe_args@116.
+    /// @8 @28 @48, u16 port@68 sport@70 dport@72 icmp_id@74 ip_len_min@76 ip_len_max@78,
+    /// u32 netns@80 pid@84 mark@88 mark_mask@92, ifname@96, wakeup_bytes@112, pad0@118,
+    /// probe_args@120.
     @Test func configOffsets() {
         #expect(MemoryLayout<st_config>.offset(of: \.filter_flags) == 0)
         #expect(MemoryLayout<st_config>.offset(of: \.filter_l3_proto) == 4)
@@ -74,13 +75,15 @@ struct ABITests {
         #expect(MemoryLayout<st_config>.offset(of: \.filter_sport) == 70)
         #expect(MemoryLayout<st_config>.offset(of: \.filter_dport) == 72)
         #expect(MemoryLayout<st_config>.offset(of: \.filter_icmp_id) == 74)
-        #expect(MemoryLayout<st_config>.offset(of: \.filter_netns) == 76)
-        #expect(MemoryLayout<st_config>.offset(of: \.filter_pid) == 80)
-        #expect(MemoryLayout<st_config>.offset(of: \.filter_mark) == 84)
-        #expect(MemoryLayout<st_config>.offset(of: \.filter_mark_mask) == 88)
-        #expect(MemoryLayout<st_config>.offset(of: \.filter_ifname) == 92)
-        #expect(MemoryLayout<st_config>.offset(of: \.wakeup_bytes) == 108)
-        #expect(MemoryLayout<st_config>.offset(of: \.probe_args) == 116)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_ip_len_min) == 76)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_ip_len_max) == 78)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_netns) == 80)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_pid) == 84)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_mark) == 88)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_mark_mask) == 92)
+        #expect(MemoryLayout<st_config>.offset(of: \.filter_ifname) == 96)
+        #expect(MemoryLayout<st_config>.offset(of: \.wakeup_bytes) == 112)
+        #expect(MemoryLayout<st_config>.offset(of: \.probe_args) == 120)
         #expect(MemoryLayout.size(ofValue: st_config().probe_args) == 4 * Int(ST_PROBE_COUNT.rawValue))
         #expect(MemoryLayout<st_addr_filter>.offset(of: \.family) == 16)
     }
@@ -90,8 +93,9 @@ struct ABITests {
         #expect([ST_EVF_MAC, ST_EVF_L3, ST_EVF_L4, ST_EVF_FROM_SOCK, ST_EVF_DROP, ST_EVF_LOCATION].map(\.rawValue)
                 == [1, 2, 4, 8, 16, 32])
         #expect([ST_F_L3_PROTO, ST_F_L4_PROTO, ST_F_ADDR, ST_F_SADDR, ST_F_DADDR, ST_F_PORT, ST_F_SPORT,
-                 ST_F_DPORT, ST_F_ICMP_ID, ST_F_TCP_FLAGS, ST_F_NETNS, ST_F_IFNAME, ST_F_MARK, ST_F_PID].map(\.rawValue)
-                == (0..<14).map { 1 << $0 })
+                 ST_F_DPORT, ST_F_ICMP_ID, ST_F_TCP_FLAGS, ST_F_NETNS, ST_F_IFNAME, ST_F_MARK, ST_F_PID,
+                 ST_F_IP_LEN].map(\.rawValue)
+                == (0..<15).map { 1 << $0 })
         #expect(ST_RECORD_EVENT.rawValue == 1)
         #expect(ST_ARG_NONE == 0xff)
         #expect(ST_PROBE_COUNT.rawValue == 20)

@@ -107,6 +107,14 @@ struct CLITests {
         BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "--proto", "foo", names: "'foo'"),
         BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "-c", "0", names: "'0'"),
         BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "--timeline", "--drop", names: "--drop"),
+        BadInput("--pkt-len", "1500-100", names: "'1500-100'"),
+        BadInput("--pkt-len", "big", names: "'big'"),
+        BadInput("--filter-func", "(", names: "'('"),
+        BadInput("--filter-func", "^nosuchprobe$", names: "'^nosuchprobe$'"),
+        BadInput("--filter-netns", "inode:x", names: "'inode:x'"),
+        BadInput("--filter-mark", "zz", names: "'zz'"),
+        BadInput("--output-limit-lines", "0", names: "'0'"),
+        BadInput("--drop", "--filter-func", "kfree", names: "-t"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
@@ -168,7 +176,8 @@ struct CLITests {
         let r = try CLI.run(["trace", "--help"])
         for option in ["--proto", "--addr", "--saddr", "--daddr", "--sport", "--dport", "--icmpid", "--tcp-flags",
                        "--netns", "--ifname", "--mark", "--pid", "--json", "--trace", "--count", "--ring-size",
-                       "--timeline", "--drop", "--track", "--no-track", "--track-max", "--dropstack", "--callstack", "--diag"] {
+                       "--timeline", "--drop", "--track", "--no-track", "--track-max", "--dropstack", "--callstack", "--diag",
+                       "--pkt-len", "--filter-func", "--filter-netns", "--output-json", "--output-file"] {
             #expect(r.stdout.contains(option), "\(option)")
         }
     }

@@ -21,6 +21,7 @@ func filterOptions(_ pairs: KeyValuePairs<String, String>) -> TraceFilter.Option
         case "ifname": o.ifname = v
         case "mark": o.mark = v
         case "pid": o.pid = v
+        case "pkt-len": o.pktLen = v
         default: fatalError("unknown option \(k) in test table")
         }
     }
@@ -188,6 +189,21 @@ struct FilterGoodValueTests {
         #expect(c.filter_pid == pid)
     }
 
+    @Test(arguments: [("84", UInt16(84), UInt16(84)), ("100-1500", 100, 1500), ("0-65535", 0, 65535),
+                      ("0x40-0x80", 64, 128), (" 60 - 70 ", 60, 70), ("7-7", 7, 7)])
+    func pktLenRanges(_ text: String, _ lo: UInt16, _ hi: UInt16) throws {
+        let c = config(try parseFilter(["pkt-len": text]))
+        #expect(c.filter_flags == 1 << 14)
+        #expect(c.filter_ip_len_min == lo && c.filter_ip_len_max == hi)
+    }
+
+    /// pwru writes a namespace inode as inode:N.
+    @Test func netnsInodePrefix() throws {
+        #expect(try parseFilter(["netns": "inode:4026531840"]).netns == 4_026_531_840)
+        #expect(TraceFilter.isInodeNumber("inode:4026531840"))
+        #expect(!TraceFilter.isInodeNumber("inode:"))
+    }
+
     @Test func familiesThatFit() throws {
         #expect(try parseFilter(["proto": "icmp", "addr": "10.0.0.1"]).addr?.isIPv4 == true)
         #expect(try parseFilter(["proto": "ip6", "saddr": "fd00::1", "daddr": "fd00::2"]).saddr?.isIPv4 == false)
@@ -272,6 +288,15 @@ struct FilterBadValueTests {
         Bad(["pid": "2147483648"], "'2147483648'"),
         Bad(["pid": "abc"], "'abc'"),
         Bad(["pid": "-5"], "'-5'"),
+        Bad(["pkt-len": "abc"], "'abc'", "--pkt-len"),
+        Bad(["pkt-len": "300-200"], "'300-200'", "--pkt-len", "empty"),
+        Bad(["pkt-len": "65536"], "'65536'", "--pkt-len"),
+        Bad(["pkt-len": "1-2-3"], "'1-2-3'"),
+        Bad(["pkt-len": "-5"], "'-5'"),
+        Bad(["pkt-len": "100-"], "'100-'"),
+        Bad(["pkt-len": ""], "''", "--pkt-len"),
+        Bad(["proto": "arp", "pkt-len": "28"], "--pkt-len", "arp"),
+        Bad(["netns": "inode:0"], "'inode:0'", "--netns"),
         Bad(["saddr": "1.2.3.4", "daddr": "fd00::1"], "--saddr", "--daddr", "mix IPv4 and IPv6"),
         Bad(["addr": "fd00::1", "daddr": "10.0.0.1"], "--addr", "--daddr"),
         Bad(["proto": "tcp", "icmpid": "1"], "--icmpid", "ICMP"),

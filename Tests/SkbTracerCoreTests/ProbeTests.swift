@@ -232,6 +232,19 @@ struct ProbeCatalogueTests {
         #expect(error.message.contains("no probe"))
     }
 
+    /// pwru's --filter-func: a regular expression searched in each name.
+    @Test func filterFuncRegex() throws {
+        #expect(Set(Self.names(try ProbeCatalogue.matching("skb$", among: ProbeCatalogue.all)))
+                == ["netif_receive_skb", "kfree_skb", "consume_skb", "tcp_retransmit_skb", "udp_fail_queue_rcv_skb"])
+        #expect(Self.names(try ProbeCatalogue.matching("^net_dev", among: ProbeCatalogue.defaults)) == ["net_dev_queue"])
+        #expect(Self.names(try ProbeCatalogue.matching("kfree|consume", among: try ProbeCatalogue.select(["life", "link-out"])))
+                == ["kfree_skb", "consume_skb"])
+        let none = try #require(throws: UsageError.self) { try ProbeCatalogue.matching("^tcp", among: ProbeCatalogue.select(["life"])) }
+        #expect(none.message.contains("matches no probe"))
+        let bad = try #require(throws: UsageError.self) { try ProbeCatalogue.matching("[", among: ProbeCatalogue.all) }
+        #expect(bad.message.contains("'['"))
+    }
+
     @Test func treeRendering() throws {
         let unknown = ProbeTree.render(supports: nil)
         #expect(unknown.contains("[?] kfree_skb *"))

@@ -421,4 +421,20 @@ struct EventMatcherTests {
         #expect(try Self.filter { $0.addr = "198.18.10.2" }.matches(icmp))
         #expect(try !Self.filter { $0.daddr = "198.18.10.2" }.matches(icmp))
     }
+
+    /// --pkt-len is the printed IP length: inclusive bounds, and never an event
+    /// without one (ARP, or a tuple taken from the socket).
+    @Test func pktLenMatchesTheIPLength() throws {
+        var icmp = Fixtures.icmpEchoRequest()
+        let len = icmp.ip_len
+        for (range, expected) in [("\(len)", true), ("\(len - 1)", false), ("\(len)-\(len + 10)", true),
+                                  ("0-\(len - 1)", false), ("\(len + 1)-65535", false), ("0-65535", true)] {
+            #expect(try Self.filter { $0.pktLen = range }.matches(TraceEvent(raw: icmp)) == expected, "\(range)")
+        }
+        icmp.flags |= UInt8(ST_EVF_FROM_SOCK.rawValue)
+        #expect(try !Self.filter { $0.pktLen = "0-65535" }.matches(TraceEvent(raw: icmp)))
+        var arp = Fixtures.icmpEchoRequest()
+        arp.l3_proto = 0x0806
+        #expect(try !Self.filter { $0.pktLen = "0-65535" }.matches(TraceEvent(raw: arp)))
+    }
 }

@@ -131,6 +131,7 @@ enum st_filter_flags {
 	ST_F_IFNAME = 1 << 11,
 	ST_F_MARK = 1 << 12,
 	ST_F_PID = 1 << 13,
+	ST_F_IP_LEN = 1 << 14,
 };
 
 /* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */
@@ -154,6 +155,8 @@ struct st_config {
 	__u16 filter_sport;
 	__u16 filter_dport;
 	__u16 filter_icmp_id;
+	__u16 filter_ip_len_min; /* IP length range, inclusive (nettrace's --pkt-len) */
+	__u16 filter_ip_len_max;
 	__u32 filter_netns;
 	__u32 filter_pid;
 	__u32 filter_mark;
@@ -229,7 +232,7 @@ struct st_loss {
 };
 
 #define ST_EVENT_SIZE 168
-#define ST_CONFIG_SIZE 196
+#define ST_CONFIG_SIZE 200
 #define ST_STACK_EVENT_SIZE (ST_EVENT_SIZE + 8 + 8 * ST_STACK_MAX)
 
 _Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");

@@ -18,6 +18,9 @@ extension TraceFilter {
         if let addr, e.saddr != addr, e.daddr != addr { return false }
         if let saddr, e.saddr != saddr { return false }
         if let daddr, e.daddr != daddr { return false }
+        if let ipLen {
+            guard e.hasL3, e.isIPv4 || e.isIPv6, !e.tupleFromSocket, ipLen.contains(r.ip_len) else { return false }
+        }
         if port != nil || sport != nil || dport != nil {
             guard e.hasL4, r.l4_proto == 6 || r.l4_proto == 17 else { return false }
             if let port, r.sport != port, r.dport != port { return false }

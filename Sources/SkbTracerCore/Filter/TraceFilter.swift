@@ -19,6 +19,8 @@ public struct TraceFilter: Equatable, Sendable {
     public var mark: UInt32?
     public var markMask: UInt32 = 0xffff_ffff
     public var pid: UInt32?
+    /// IP length range (IPv4 total length, IPv6 payload + 40), as IP_LEN prints it.
+    public var ipLen: ClosedRange<UInt16>?
 
     public init() {}
 
@@ -37,6 +39,7 @@ public struct TraceFilter: Equatable, Sendable {
         public var ifname: String?
         public var mark: String?
         public var pid: String?
+        public var pktLen: String?
 
         public init() {}
     }
@@ -57,6 +60,7 @@ public struct TraceFilter: Equatable, Sendable {
         if let i = o.ifname { f.ifname = try parseIfname(i) }
         if let m = o.mark { (f.mark, f.markMask) = try parseMark(m) }
         if let p = o.pid { f.pid = try parsePid(p) }
+        if let l = o.pktLen { f.ipLen = try parseLengthRange(l) }
         try f.checkConsistency()
         return f
     }
@@ -135,11 +139,14 @@ public struct TraceFilter: Equatable, Sendable {
     }
 
     /// Whether a --netns value is an inode number (decimal or 0x hex), not a name or path.
-    public static func isInodeNumber(_ s: String) -> Bool { parseInteger(s) != nil }
+    public static func isInodeNumber(_ s: String) -> Bool { inodeNumber(s) != nil }
+
+    /// Decimal, 0x hex, or pwru's inode:N.
+    static func inodeNumber(_ s: String) -> UInt64? { parseInteger(s.hasPrefix("inode:") ? String(s.dropFirst(6)) : s) }
 
     /// An inode number, a path such as /proc/PID/ns/net, or a name in /run/netns.
     static func parseNetns(_ s: String) throws(UsageError) -> UInt32 {
-        if let v = parseInteger(s) {
+        if let v = inodeNumber(s) {
             guard v > 0, v <= UInt64(UInt32.max) else {
                 throw UsageError("invalid namespace inode '\(s)' for --netns", hint: "see `ls -L -i /proc/self/ns/net`")
             }
@@ -187,6 +194,20 @@ public struct TraceFilter: Equatable, Sendable {
         return UInt32(v)
     }
 
+    /// LEN or MIN-MAX (nettrace's --pkt-len), inclusive.
+    static func parseLengthRange(_ s: String) throws(UsageError) -> ClosedRange<UInt16> {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        let bounds = parts.map { parseInteger(String($0)) }
+        guard parts.count <= 2, bounds.allSatisfy({ $0 != nil && $0! <= 0xffff }) else {
+            throw UsageError("invalid length '\(s)' for --pkt-len", hint: "give LEN or MIN-MAX in bytes (0 to 65535), e.g. --pkt-len 100-1500")
+        }
+        let lo = UInt16(bounds[0]!), hi = UInt16(bounds[bounds.count - 1]!)
+        guard lo <= hi else {
+            throw UsageError("empty length range '\(s)' for --pkt-len", hint: "the minimum comes first, e.g. --pkt-len 100-1500")
+        }
+        return lo...hi
+    }
+
     static func parseInteger(_ s: String) -> UInt64? {
         let t = s.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("0x") || t.hasPrefix("0X") { return UInt64(t.dropFirst(2), radix: 16) }
@@ -213,6 +234,9 @@ public struct TraceFilter: Equatable, Sendable {
         if tcpFlags != nil, let l4 = l4Proto, l4 != 6 {
             throw UsageError("--tcp-flags needs TCP, but --proto selects another protocol", hint: "use --proto tcp")
         }
+        if ipLen != nil, l3Proto == 0x0806 {
+            throw UsageError("--pkt-len is the IP length, but --proto arp has none", hint: "use --proto ip, ip6 or an L4 protocol")
+        }
         if port != nil || sport != nil || dport != nil, let l4 = l4Proto, l4 != 6 && l4 != 17 {
             throw UsageError("port filters need TCP or UDP, but --proto selects another protocol",
                              hint: "use --proto tcp or udp")
@@ -235,6 +259,11 @@ public struct TraceFilter: Equatable, Sendable {
         if let v = netns { on |= ST_F_NETNS.rawValue; c.filter_netns = v }
         if let v = pid { on |= ST_F_PID.rawValue; c.filter_pid = v }
         if let v = mark { on |= ST_F_MARK.rawValue; c.filter_mark = v; c.filter_mark_mask = markMask }
+        if let r = ipLen {
+            on |= ST_F_IP_LEN.rawValue
+            c.filter_ip_len_min = r.lowerBound
+            c.filter_ip_len_max = r.upperBound
+        }
         if let name = ifname {
             on |= ST_F_IFNAME.rawValue
             withUnsafeMutableBytes(of: &c.filter_ifname) { buf in

@@ -143,4 +143,19 @@ public enum ProbeCatalogue {
         }
         return all.filter { chosen.contains($0.name) }
     }
+
+    /// The probes whose name contains a match of `pattern` (pwru's --filter-func).
+    public static func matching(_ pattern: String, among candidates: [Probe]) throws(UsageError) -> [Probe] {
+        let regex: Regex<AnyRegexOutput>
+        do {
+            regex = try Regex(pattern)
+        } catch {
+            throw UsageError("invalid regular expression '\(pattern)' for --filter-func", hint: "e.g. --filter-func 'skb$' or 'netif_.*'")
+        }
+        let chosen = candidates.filter { $0.name.contains(regex) }
+        if chosen.isEmpty {
+            throw UsageError("--filter-func '\(pattern)' matches no probe", hint: "run `skbtracer --list` to see the probe names")
+        }
+        return chosen
+    }
 }
