@@ -67,6 +67,60 @@ struct sk_buff {
 	unsigned char *data;
 } __co_re;
 
+struct nsproxy {
+	struct net *net_ns;
+} __co_re;
+
+struct task_struct {
+	struct nsproxy *nsproxy;
+} __co_re;
+
+/* fib:fib_table_lookup's arguments (tp_btf): the flow and the chosen nexthop. */
+struct flowi_common {
+	int flowic_oif;
+	int flowic_iif;
+	__u8 flowic_proto;
+} __co_re;
+
+union flowi_uli {
+	struct {
+		__be16 dport;
+		__be16 sport;
+	} ports;
+} __co_re;
+
+struct flowi4 {
+	struct flowi_common __fl_common;
+	__be32 saddr;
+	__be32 daddr;
+	union flowi_uli uli;
+} __co_re;
+
+struct fib_nh_common {
+	struct net_device *nhc_dev;
+	__u8 nhc_gw_family;
+	union {
+		__be32 ipv4;
+		struct in6_addr ipv6;
+	} nhc_gw;
+} __co_re;
+
+/* fib6:fib6_table_lookup's record (ctx of a classic tracepoint program): the
+ * kernel gathers flow and nexthop from four structures into it. */
+struct trace_event_raw_fib6_table_lookup {
+	__u32 tb_id;
+	int err;
+	int oif;
+	int iif;
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	char name[16];
+	__u8 gw[16];
+} __co_re;
+
 /* Present on kernels with drop reasons (5.17+); only its existence is checked. */
 enum skb_drop_reason {
 	SKB_DROP_REASON_NOT_SPECIFIED = 2,

@@ -69,6 +69,15 @@ struct {
 	__type(value, __u64);
 } tracked_flows SEC(".maps");
 
+/* The packet this CPU emitted an event for last (only with route probes): a
+ * route lookup right after it, for the same addresses, is that packet's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_event);
+} last_packet SEC(".maps");
+
 struct st_track_stats track_stats = {};
 /* Set once a flow is in tracked_flows: until then non-matching packets skip the lookup. */
 __u32 flows_active = 0;
@@ -802,6 +811,13 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
+	if (cfg.route) {
+		__u32 zero = 0;
+		struct st_event *last = bpf_map_lookup_elem(&last_packet, &zero);
+
+		if (last)
+			__builtin_memcpy(last, &e, sizeof(e));
+	}
 	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB));
 	return 0;
 }

@@ -8,6 +8,7 @@
  * as a constant and only the matching ctx[] load survives in each program.
  */
 #include "skb_event.bpf.h"
+#include "route_event.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

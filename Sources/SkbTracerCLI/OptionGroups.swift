@@ -81,15 +81,21 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Only the probes whose name matches this regular expression (among -t's, else among all).",
                                valueName: "regex"))
     var filterFunc: String?
+    @Flag(help: "Also trace route lookups (group `route`): table, gateway and device chosen, or the error (skbtracer.py's --route).")
+    var route = false
     @Flag(help: "List the probe tree and what this kernel supports, then exit.")
     var list = false
 
-    var given: Bool { trace != nil || filterFunc != nil }
+    var given: Bool { trace != nil || filterFunc != nil || route }
 
     func probes() throws(UsageError) -> [Probe] {
         let chosen = try trace.map { t throws(UsageError) in try ProbeCatalogue.select(t.split(separator: ",").map(String.init)) }
-        guard let filterFunc else { return chosen ?? ProbeCatalogue.defaults }
-        return try ProbeCatalogue.matching(filterFunc, among: chosen ?? ProbeCatalogue.all)
+        var probes = try filterFunc.map { f throws(UsageError) in try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all) }
+            ?? chosen ?? ProbeCatalogue.defaults
+        if route {
+            probes += ProbeCatalogue.all.filter { $0.isRoute && !probes.contains($0) }
+        }
+        return probes
     }
 }
 
@@ -150,7 +156,8 @@ struct JourneyOptions: ParsableArguments {
             throw UsageError("--dropstack and --callstack exclude each other", hint: "--callstack already includes drops")
         }
         if drop && probesGiven {
-            throw UsageError("--drop traces kfree_skb only and cannot take -t", hint: "drop -t, or use `-t life` without --drop")
+            throw UsageError("--drop traces kfree_skb only and cannot take -t, --filter-func or --route",
+                             hint: "drop them, or use `-t life` without --drop")
         }
         try ViewChecks.dropInterval(dropInterval)
         if trackMax < 1 || trackMax > 1 << 22 {

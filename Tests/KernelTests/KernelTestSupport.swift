@@ -234,6 +234,10 @@ enum KT {
         var icmpID: Int? { int("icmp_id") }
         var icmpSeq: Int? { int("icmp_seq") }
         var ipLen: Int? { int("ip_len") }
+        var skb: String? { str("skb") }
+        var route: [String: Any]? { json["route"] as? [String: Any] }
+        var routeDev: String? { route?["dev"] as? String }
+        var routeError: String? { route?["error"] as? String }
         var tcpFlags: [String]? { str("tcp_flags").map { $0.split(separator: ",").map(String.init) } }
         var dropReason: String? { str("drop_reason") }
         var location: String? { str("location") }

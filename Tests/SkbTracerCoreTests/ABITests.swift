@@ -16,7 +16,7 @@ struct ABITests {
 
     @Test func configSizeMatchesPinnedConstant() {
         #expect(MemoryLayout<st_config>.size == Int(ST_CONFIG_SIZE))
-        #expect(MemoryLayout<st_config>.size == 200)
+        #expect(MemoryLayout<st_config>.size == 208)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
         #expect(MemoryLayout<st_loss>.size == 16)
@@ -61,7 +61,7 @@ struct ABITests {
 
     /// u32 filter_flags@0, u16 l3@4, u8 l4@6 tcp_flags@7, addr filters (20 bytes)
     /// @8 @28 @48, u16 port@68 sport@70 dport@72 icmp_id@74 ip_len_min@76 ip_len_max@78,
-    /// u32 netns@80 pid@84 mark@88 mark_mask@92, ifname@96, wakeup_bytes@112, pad0@118,
+    /// u32 netns@80 pid@84 mark@88 mark_mask@92, ifname@96, wakeup_bytes@112, route@118, pad0@119,
     /// probe_args@120.
     @Test func configOffsets() {
         #expect(MemoryLayout<st_config>.offset(of: \.filter_flags) == 0)
@@ -98,6 +98,6 @@ struct ABITests {
                 == (0..<15).map { 1 << $0 })
         #expect(ST_RECORD_EVENT.rawValue == 1)
         #expect(ST_ARG_NONE == 0xff)
-        #expect(ST_PROBE_COUNT.rawValue == 20)
+        #expect(ST_PROBE_COUNT.rawValue == 22)
     }
 }

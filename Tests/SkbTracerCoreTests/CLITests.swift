@@ -115,6 +115,7 @@ struct CLITests {
         BadInput("--filter-mark", "zz", names: "'zz'"),
         BadInput("--output-limit-lines", "0", names: "'0'"),
         BadInput("--drop", "--filter-func", "kfree", names: "-t"),
+        BadInput("--drop", "--route", names: "--route"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
@@ -177,7 +178,7 @@ struct CLITests {
         for option in ["--proto", "--addr", "--saddr", "--daddr", "--sport", "--dport", "--icmpid", "--tcp-flags",
                        "--netns", "--ifname", "--mark", "--pid", "--json", "--trace", "--count", "--ring-size",
                        "--timeline", "--drop", "--track", "--no-track", "--track-max", "--dropstack", "--callstack", "--diag",
-                       "--pkt-len", "--filter-func", "--filter-netns", "--output-json", "--output-file"] {
+                       "--pkt-len", "--filter-func", "--filter-netns", "--output-json", "--output-file", "--route"] {
             #expect(r.stdout.contains(option), "\(option)")
         }
     }

@@ -140,8 +140,9 @@ struct ProbeCatalogueTests {
         #expect(ProbeCatalogue.probe(named: "nosuch") == nil)
     }
 
-    /// bpf/tracepoints.bpf.c declares `TP_PROBE(name, ST_PROBE_NAME)`: the catalogue's
-    /// id for each name must be the one the BPF program reports.
+    /// bpf/tracepoints.bpf.c declares `TP_PROBE(name, ST_PROBE_NAME)` and
+    /// bpf/route_event.bpf.h the route programs (`st_trace_route(&rec, ST_PROBE_NAME)`
+    /// in `tp_NAME`): the catalogue's id for each name must be the one the BPF program reports.
     @Test func matchesBPFProgramTable() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let source = try String(contentsOf: root.appendingPathComponent("bpf/tracepoints.bpf.c"), encoding: .utf8)
@@ -151,6 +152,15 @@ struct ProbeCatalogueTests {
             let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             try #require(parts.count == 2)
             table[parts[0]] = parts[1]
+        }
+        let routes = try String(contentsOf: root.appendingPathComponent("bpf/route_event.bpf.h"), encoding: .utf8)
+        var program: String?
+        for line in routes.split(separator: "\n") {
+            if line.hasPrefix("int tp_") { program = String(line.dropFirst("int tp_".count).prefix { $0 != "(" }) }
+            if let p = program, let r = line.range(of: "st_trace_route(&rec, ") {
+                table[p] = String(line[r.upperBound...].prefix { $0 != ")" })
+                program = nil
+            }
         }
         #expect(Set(table.keys) == Set(ProbeCatalogue.all.map(\.name)))
         let ids: [String: st_probe_id] = [
@@ -166,6 +176,7 @@ struct ProbeCatalogueTests {
             "ST_PROBE_TCP_SEND_RESET": ST_PROBE_TCP_SEND_RESET, "ST_PROBE_TCP_BAD_CSUM": ST_PROBE_TCP_BAD_CSUM,
             "ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB": ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
             "ST_PROBE_SOCK_RCVQUEUE_FULL": ST_PROBE_SOCK_RCVQUEUE_FULL,
+            "ST_PROBE_FIB_TABLE_LOOKUP": ST_PROBE_FIB_TABLE_LOOKUP, "ST_PROBE_FIB6_TABLE_LOOKUP": ST_PROBE_FIB6_TABLE_LOOKUP,
         ]
         for (name, idName) in table {
             let id = try #require(ids[idName], "unknown id \(idName)")
@@ -206,7 +217,8 @@ struct ProbeCatalogueTests {
         #expect(try ProbeCatalogue.select(["all"]) == ProbeCatalogue.all)
         #expect(try ProbeCatalogue.select(["default"]) == ProbeCatalogue.defaults)
         let off = Set(ProbeCatalogue.all.filter { !$0.isDefault }.map(\.name))
-        #expect(off == ["net_dev_start_xmit", "net_dev_xmit", "netif_rx_entry", "netif_receive_skb_entry"])
+        #expect(off == ["net_dev_start_xmit", "net_dev_xmit", "netif_rx_entry", "netif_receive_skb_entry",
+                        "fib_table_lookup", "fib6_table_lookup"])
         #expect(ProbeCatalogue.defaults.count == 16)
         #expect(try ProbeCatalogue.select(["default", "net_dev_xmit"]).count == 17)
     }

@@ -42,6 +42,8 @@ enum st_probe_id {
 	ST_PROBE_TCP_BAD_CSUM,
 	ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
 	ST_PROBE_SOCK_RCVQUEUE_FULL,
+	ST_PROBE_FIB_TABLE_LOOKUP,   /* route lookups: records are struct st_route_event */
+	ST_PROBE_FIB6_TABLE_LOOKUP,
 	ST_PROBE_COUNT,
 };
 
@@ -165,7 +167,8 @@ struct st_config {
 	__u32 wakeup_bytes; /* wake the reader only once this much data waits */
 	__u8 track;         /* enum st_track_flags */
 	__u8 stack_mode;    /* enum st_stack_mode */
-	__u8 pad0[2];
+	__u8 route;         /* route probes attached: note each emitted packet per CPU */
+	__u8 pad0;
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
 };
 
@@ -225,6 +228,30 @@ struct st_track_stats {
 	__u64 flows;      /* NAT rewrites of tracked packets seen (reply flows added or refreshed) */
 };
 
+/* The result of a route lookup (fib:fib_table_lookup, fib6:fib6_table_lookup).
+ * A route record is an st_event (probe ST_PROBE_FIB*_TABLE_LOOKUP, size
+ * sizeof(struct st_route_event)) followed by this. When the lookup is for the
+ * packet this CPU emitted an event for just before (same addresses: an input
+ * lookup), the event carries that packet's fields and skb; otherwise its tuple
+ * is the lookup's flow and skb is 0. */
+struct st_route {
+	__u32 table;           /* routing table id: 254 main, 255 local, ... */
+	__s32 err;             /* 0, or -errno: EAGAIN (no route matches in this table), EHOSTUNREACH
+				* (unreachable route), EACCES (prohibit), EINVAL (blackhole),
+				* ENETUNREACH */
+	__s32 iif;             /* the flow's input interface index (input lookups) */
+	__s32 oif;             /* the flow's output interface index, if the caller set one */
+	__u8 gateway[16];      /* IPv4 in the first 4 bytes */
+	char dev[ST_IFNAMSIZ]; /* the chosen route's device; "" when none */
+	__u8 gw_family;        /* 0 (directly connected or no route), 4 or 6 */
+	__u8 pad[7];
+};
+
+struct st_route_event {
+	struct st_event event;
+	struct st_route route;
+};
+
 /* Per-CPU loss counters (map lost_events). */
 struct st_loss {
 	__u64 total;   /* records never written: ring full */
@@ -232,7 +259,8 @@ struct st_loss {
 };
 
 #define ST_EVENT_SIZE 168
-#define ST_CONFIG_SIZE 200
+#define ST_CONFIG_SIZE 208
+#define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 56)
 #define ST_STACK_EVENT_SIZE (ST_EVENT_SIZE + 8 + 8 * ST_STACK_MAX)
 
 _Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
@@ -240,6 +268,7 @@ _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size chang
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
 _Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
+_Static_assert(sizeof(struct st_route_event) == ST_ROUTE_EVENT_SIZE, "st_route_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_track) == 40, "st_track size");
 _Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");

@@ -9,6 +9,8 @@ public struct TraceEvent: @unchecked Sendable {
     /// Kernel return addresses at the probe, innermost first (`--dropstack`,
     /// `--callstack`); nil when none was recorded.
     public var stack: [UInt64]?
+    /// The lookup's result, for route probes (`fib_table_lookup`, `fib6_table_lookup`).
+    public var route: st_route?
 
     public enum DecodeError: Error, Equatable {
         case truncated(Int)
@@ -16,9 +18,10 @@ public struct TraceEvent: @unchecked Sendable {
         case sizeMismatch(UInt16)
     }
 
-    public init(raw: st_event, stack: [UInt64]? = nil) {
+    public init(raw: st_event, stack: [UInt64]? = nil, route: st_route? = nil) {
         self.raw = raw
         self.stack = stack
+        self.route = route
     }
 
     /// Checks kind and size before reading the record.
@@ -28,10 +31,16 @@ public struct TraceEvent: @unchecked Sendable {
         let size = bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         guard kind == UInt16(ST_RECORD_EVENT.rawValue) else { throw .unknownKind(kind) }
         let plain = MemoryLayout<st_event>.size
-        guard Int(size) == plain || Int(size) == MemoryLayout<st_stack_event>.size else { throw .sizeMismatch(size) }
+        guard Int(size) == plain || Int(size) == MemoryLayout<st_stack_event>.size
+                || Int(size) == MemoryLayout<st_route_event>.size else { throw .sizeMismatch(size) }
         guard bytes.count >= Int(size) else { throw .truncated(bytes.count) }
         raw = bytes.loadUnaligned(as: st_event.self)
         stack = nil
+        route = nil
+        if Int(size) == MemoryLayout<st_route_event>.size {
+            route = bytes.loadUnaligned(fromByteOffset: plain, as: st_route.self)
+            return
+        }
         if Int(size) == MemoryLayout<st_stack_event>.size {
             // st_stack_event: nr_frames, pad, then ips[ST_STACK_MAX].
             let n = min(Int(bytes.loadUnaligned(fromByteOffset: plain, as: UInt32.self)), Int(ST_STACK_MAX))
@@ -40,6 +49,9 @@ public struct TraceEvent: @unchecked Sendable {
     }
 
     public var probe: Probe? { ProbeCatalogue.probe(id: raw.probe) }
+    /// A route lookup that is no packet's (a socket choosing its route): its
+    /// tuple is the lookup's flow, and it has no skb, length or interface.
+    public var isRouteFlow: Bool { route != nil && raw.skb == 0 }
     public var probeName: String { probe?.name ?? "probe-\(raw.probe)" }
     public var flags: UInt8 { raw.flags }
     public var hasMAC: Bool { raw.flags & UInt8(ST_EVF_MAC.rawValue) != 0 }

@@ -8,6 +8,8 @@ extension TraceFilter {
     public func matches(_ e: TraceEvent) -> Bool {
         let r = e.raw
         if let pid, r.pid != pid { return false }
+        // As in BPF: a route lookup that is no packet's has no mark, interface or length to compare.
+        if e.isRouteFlow && (mark != nil || ifname != nil || ipLen != nil) { return false }
         if let mark, r.mark & markMask != mark { return false }
         if let netns, r.netns != netns { return false }
         if let ifname, e.ifname != ifname { return false }

@@ -44,7 +44,8 @@ public final class JourneyNames: @unchecked Sendable {
             let comm = String(copy.comm.unicodeScalars.map { $0.value >= 0x20 && $0.value != 0x7f ? Character($0) : "?" })
             return .delivered(at: "socket read by \(comm)/\(copy.raw.pid)")
         }
-        let before = j.events.count >= 2 ? j.events[j.events.count - 2].raw.probe : UInt16.max
+        // A route lookup between the receive and the free (--route) says nothing of the fate.
+        let before = j.events.dropLast().last(where: { $0.route == nil })?.raw.probe ?? UInt16.max
         switch before {
         case UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), UInt16(ST_PROBE_NET_DEV_START_XMIT.rawValue),
              UInt16(ST_PROBE_NET_DEV_XMIT.rawValue), UInt16(ST_PROBE_QDISC_DEQUEUE.rawValue):

@@ -39,6 +39,8 @@ public final class JourneyTracker {
 
     /// Adds one event; returns the journeys that ended with it (usually none or one).
     public func add(_ e: TraceEvent) -> [Journey] {
+        // A route lookup that is no packet's has no journey to join.
+        if e.isRouteFlow { return [] }
         var ended: [Journey] = []
         let skb = e.raw.skb
         if let last = open[skb]?.last {

@@ -25,6 +25,7 @@ public struct JSONFormatter: EventFormatter {
         let e = ev.raw
         let l3 = ev.hasL3
         let ip = l3 && (ev.isIPv4 || ev.isIPv6)
+        let packet = !ev.tupleFromSocket && !ev.isRouteFlow // the length and TTL are a packet's
         let v6 = ev.isIPv6
         b.append("\"time\":\"")
         context.appendISO8601(e.ts_ns, to: &b)
@@ -44,8 +45,8 @@ public struct JSONFormatter: EventFormatter {
         if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
         b.append(",\"l3_proto\":")
         if e.l3_proto != 0 { b.append("\""); b.append(string: PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
-        b.append(",\"ip_len\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ip_len) } else { b.append("null") }
-        b.append(",\"ttl\":"); if ip && !ev.tupleFromSocket { b.appendDecimal(e.ttl) } else { b.append("null") }
+        b.append(",\"ip_len\":"); if ip && packet { b.appendDecimal(e.ip_len) } else { b.append("null") }
+        b.append(",\"ttl\":"); if ip && packet { b.appendDecimal(e.ttl) } else { b.append("null") }
         b.append(",\"saddr\":")
         if l3 { b.append("\""); PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
         b.append(",\"daddr\":")
@@ -67,9 +68,13 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"icmp_seq\":"); if echo { b.appendDecimal(e.icmp_seq) } else { b.append("null") }
         b.append(",\"arp_op\":"); if l3 && ev.isARP { b.appendDecimal(e.icmp_type) } else { b.append("null") }
         b.append(",\"tuple_from_socket\":"); b.append(ev.tupleFromSocket ? "true" : "false")
-        b.append(",\"skb\":\""); b.appendHex(e.skb)
-        b.append("\",\"pkt_type\":\""); b.append(string: PacketText.pktType(e.pkt_type))
-        b.append("\",\"mark\":"); b.appendDecimal(e.mark)
+        if ev.isRouteFlow {
+            b.append(",\"skb\":null,\"pkt_type\":null")
+        } else {
+            b.append(",\"skb\":\""); b.appendHex(e.skb)
+            b.append("\",\"pkt_type\":\""); b.append(string: PacketText.pktType(e.pkt_type)); b.append("\"")
+        }
+        b.append(",\"mark\":"); b.appendDecimal(e.mark)
         b.append(",\"len\":"); b.appendDecimal(e.skb_len)
         b.append(",\"drop_reason\":")
         if ev.isDrop { b.append("\""); b.append(string: context.dropReasons.name(e.drop_reason)); b.append("\"") } else { b.append("null") }
@@ -93,6 +98,8 @@ public struct JSONFormatter: EventFormatter {
             }
             b.append("]")
         } else { b.append("null") }
+        b.append(",\"route\":")
+        if let route = ev.route { RouteText.appendJSON(route, to: &b) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
     }
 }

@@ -62,13 +62,15 @@ public struct TextFormatter: EventFormatter {
         b.pad(from: s, to: Self.ifWidth); s = b.count
         if ev.hasMAC { PacketText.appendMAC(e.dmac, to: &b) } else { b.append("-") }
         b.pad(from: s, to: Self.macWidth); s = b.count
-        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) && !ev.tupleFromSocket { b.appendDecimal(e.ip_len) } else { b.append("-") }
+        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) && !ev.tupleFromSocket && !ev.isRouteFlow { b.appendDecimal(e.ip_len) } else { b.append("-") }
         b.pad(from: s, to: Self.lenWidth); s = b.count
         Self.appendPacketInfo(ev, to: &b)
         b.pad(from: s, to: Self.pktWidth)
 
-        b.appendHex(e.skb); b.append(UInt8(ascii: "."))
-        b.append(string: PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
+        if ev.isRouteFlow { b.append("-:") } else {
+            b.appendHex(e.skb); b.append(UInt8(ascii: "."))
+            b.append(string: PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
+        }
         b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.probe))
         b.append(UInt8(ascii: " "))
         b.appendPrintableCString(e.comm)
@@ -80,6 +82,7 @@ public struct TextFormatter: EventFormatter {
         if ev.hasLocation && e.location != 0 {
             b.append(" at="); b.append(string: context.symbols.symbolize(e.location))
         }
+        if let route = ev.route { RouteText.append(route, to: &b) }
         b.append(UInt8(ascii: "\n"))
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
     }
@@ -93,10 +96,33 @@ public struct TextFormatter: EventFormatter {
         }
     }
 
+    /// A route lookup's flow: `U:a:sport->b:dport`, `T:...`, `I:a->b`, `I6:a->b`, or
+    /// `a->b` when the caller left the protocol open (0.0.0.0: source not chosen yet).
+    static func appendFlowInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
+        let e = ev.raw, v6 = ev.isIPv6, ports = ev.hasL4
+        switch e.l4_proto {
+        case 6: b.append("T:")
+        case 17: b.append("U:")
+        case 1, 58: b.append(v6 ? "I6:" : "I:")
+        case 0: break
+        default: b.append("P_"); b.appendDecimal(e.l4_proto); b.append(UInt8(ascii: ":"))
+        }
+        if v6 && ports { b.append(UInt8(ascii: "[")) }
+        PacketText.appendAddress(e.saddr, ipv6: v6, to: &b)
+        if v6 && ports { b.append(UInt8(ascii: "]")) }
+        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport) }
+        b.append("->")
+        if v6 && ports { b.append(UInt8(ascii: "[")) }
+        PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
+        if v6 && ports { b.append(UInt8(ascii: "]")) }
+        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport) }
+    }
+
     /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,
     /// `I6_reply:...`, `A_request:a->b` (ARP), `P_47:a->b`, `L3_0x88cc`, or `-`.
     public static func appendPacketInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
         let e = ev.raw
+        if ev.isRouteFlow { appendFlowInfo(ev, to: &b); return }
         guard ev.hasL3 else {
             if e.l3_proto != 0 { b.append("L3_"); b.append(string: PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
             return

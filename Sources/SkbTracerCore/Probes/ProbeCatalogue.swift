@@ -13,6 +13,8 @@ public struct Probe: Sendable, Hashable {
     public let summary: String
 
     public var programName: String { "tp_\(name)" }
+    /// A route lookup: a flow, not an skb (records are st_route_event).
+    public var isRoute: Bool { group == .route }
     public var tracepoint: String { "\(group.tracepointSystem(for: name)):\(name)" }
 }
 
@@ -26,6 +28,7 @@ public enum ProbeGroup: String, CaseIterable, Sendable {
     case tcp
     case udp
     case icmp
+    case route
 
     public var summary: String {
         switch self {
@@ -37,6 +40,7 @@ public enum ProbeGroup: String, CaseIterable, Sendable {
         case .tcp: return "TCP retransmits, resets, bad checksums"
         case .udp: return "UDP delivery failures"
         case .icmp: return "ICMP errors the kernel sends"
+        case .route: return "route lookups: table, gateway, device or error (also --route)"
         }
     }
 
@@ -49,6 +53,7 @@ public enum ProbeGroup: String, CaseIterable, Sendable {
         case .tcp: return "tcp"
         case .udp: return "udp"
         case .icmp: return "icmp"
+        case .route: return probe == "fib6_table_lookup" ? "fib6" : "fib"
         }
     }
 }
@@ -96,6 +101,10 @@ public enum ProbeCatalogue {
               summary: "dropped, with the kernel's drop reason"),
         Probe(name: "consume_skb", id: id(ST_PROBE_CONSUME_SKB), group: .life, isDefault: true,
               summary: "freed after normal use (UDP delivery frees without it)"),
+        Probe(name: "fib_table_lookup", id: id(ST_PROBE_FIB_TABLE_LOOKUP), group: .route, isDefault: false,
+              summary: "IPv4 route lookup: table, gateway, device or error"),
+        Probe(name: "fib6_table_lookup", id: id(ST_PROBE_FIB6_TABLE_LOOKUP), group: .route, isDefault: false,
+              summary: "IPv6 route lookup: table, gateway, device or error"),
     ]
 
     private static func id(_ p: st_probe_id) -> UInt16 { UInt16(p.rawValue) }

@@ -30,6 +30,8 @@ public struct ProbeSupport: Sendable {
     /// The classification itself, separate so it can be tested without a kernel.
     public static func resolve(_ probe: Probe, parameters: [KernelBTF.Parameter]) -> ProbeSupport {
         var args = st_probe_args(skb: none, sk: none, reason: none, location: none)
+        // Route probes read the tracepoint's record (CO-RE), not its arguments.
+        if probe.isRoute { return ProbeSupport(probe: probe, status: .available, arguments: args) }
         // Parameter 0 is the tracepoint's own `void *__data`.
         for (i, p) in parameters.enumerated().dropFirst() {
             let index = UInt8(i - 1)

@@ -91,10 +91,17 @@ public enum RecordFormat {
         b.append(contentsOf: Array(bytes))
     }
 
-    /// An event as the ring gave it: st_event, or st_stack_event when it has a stack.
+    /// An event as the ring gave it: st_event, st_stack_event when it has a stack,
+    /// st_route_event for a route lookup.
     static func appendEvent(_ e: TraceEvent, to b: inout ByteBuffer) {
         var raw = e.raw
         raw.kind = UInt16(ST_RECORD_EVENT.rawValue)
+        if var route = e.route {
+            raw.size = UInt16(MemoryLayout<st_route_event>.size)
+            withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
+            withUnsafeBytes(of: &route) { b.append(bytes: $0) }
+            return
+        }
         guard let stack = e.stack else {
             raw.size = UInt16(MemoryLayout<st_event>.size)
             withUnsafeBytes(of: &raw) { b.append(bytes: $0) }

@@ -1,0 +1,48 @@
+import Foundation
+import SkbTracerCore
+import Testing
+
+extension KernelTests {
+    @Test("--route: the host's forwarding lookup joins the echo request's skb; a socket's lookup and a failed one are flows")
+    func routeLookups() throws {
+        try KT.withLab { lab in
+            let ns = try Inodes(lab)
+            let id = Int.random(in: 1000...60000)
+            // c1 has no route there: `ip route get` looks it up, nothing is sent.
+            let unrouted = "198.20.\(lab.index).9"
+            let t = try KT.Tracer.start(["--route", "--proto", "icmp", "-H", lab.routedIPv4])
+            defer { t.cleanup() }
+            let failed = try KT.Tracer.start(["-t", "route", "-N", lab.container1, "-d", unrouted])
+            defer { failed.cleanup() }
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.routedIPv4, count: 1, id: id).ok)
+            let get = try lab.exec(lab.container1, ["ip", "route", "get", unrouted])
+            #expect(!get.ok, "c1 has a route to \(unrouted): \(get.stdout)")
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            #expect(failed.stop(settle: 0) == 0, "stderr: \(failed.stderr)")
+
+            let events = try t.events()
+            let all = KT.dump(events)
+            let lookups = events.filter { $0.probe == "fib_table_lookup" }
+            for e in events where e.probe != "fib_table_lookup" { #expect(e.route == nil, "route on \(e)") }
+            // The host routes c1's request out of hr: the request's own skb, in the root namespace.
+            let forward = lookups.filter { $0.netns == ns.root && $0.icmpID == id && $0.icmpType == 8 }
+            let f = try #require(forward.first, "no forwarding lookup in the root namespace:\n\(all)")
+            #expect(f.routeDev == lab.hostVethRouted && f.routeError == nil, "forwarding lookup: \(f.line)")
+            #expect(f.route?["table_name"] as? String == "main" && f.route?["gateway"] is NSNull, "\(f.line)")
+            let received = events.filter { $0.probe.hasPrefix("netif_receive_skb") && $0.netns == ns.root && $0.icmpID == id && $0.icmpType == 8 }
+            #expect(received.contains { $0.skb == f.skb && $0.ts <= f.ts }, "lookup not after its packet's receive:\n\(all)")
+            // ping's socket in c1 choosing its route: a flow without skb, in c1, out of eth0.
+            let socket = lookups.filter { $0.netns == ns.c1 && $0.skb == nil }
+            #expect(!socket.isEmpty, "no socket lookup in c1:\n\(all)")
+            for e in socket {
+                #expect(e.daddr == lab.routedIPv4 && e.routeDev == lab.innerIf && e.routeError == nil, "c1 lookup: \(e.line)")
+            }
+
+            let misses = try failed.events()
+            // No route in c1's main table: the table lookup says EAGAIN (no match there).
+            #expect(misses.contains { $0.routeError == "EAGAIN" && $0.route?["table_name"] as? String == "main" && $0.skb == nil && $0.netns == ns.c1 },
+                    "no failed lookup in c1's main table:\n\(misses.map(\.line).joined(separator: "\n"))")
+            for e in misses { #expect(e.probe == "fib_table_lookup" && e.daddr == unrouted, "let through: \(e.line)") }
+        }
+    }
+}
