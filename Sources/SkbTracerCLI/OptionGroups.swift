@@ -58,17 +58,19 @@ struct OutputOptions: ParsableArguments {
     var timestamp = false
     @Flag(help: "Seconds since the first event.")
     var relative = false
+    @Flag(help: "Wall-clock date and time, YYYY-MM-DD HH:MM:SS.micro (nettrace's --date).")
+    var date = false
     @Option(name: [.short, .long, .customLong("output-file")], help: ArgumentHelp("Write events to this file instead of stdout.", valueName: "file"))
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
 
     func timeFormat() throws(UsageError) -> TimeFormat {
-        let chosen = [wallClock, timestamp, relative].filter { $0 }.count
+        let chosen = [wallClock, timestamp, relative, date].filter { $0 }.count
         guard chosen <= 1 else {
-            throw UsageError("-T/--time, --timestamp and --relative exclude each other", hint: "pick one time format")
+            throw UsageError("-T/--time, --timestamp, --relative and --date exclude each other", hint: "pick one time format")
         }
-        return timestamp ? .monotonic : relative ? .relative : .wallClock
+        return timestamp ? .monotonic : relative ? .relative : date ? .date : .wallClock
     }
 }
 

@@ -116,6 +116,7 @@ struct CLITests {
         BadInput("--output-limit-lines", "0", names: "'0'"),
         BadInput("--drop", "--filter-func", "kfree", names: "-t"),
         BadInput("--drop", "--route", names: "--route"),
+        BadInput("--date", "--relative", names: "--date"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.

@@ -669,7 +669,7 @@ enum FuzzCheck {
         return true
     }
 
-    /// The time column: `HH:MM:SS.uuuuuu`, or `seconds.uuuuuu`.
+    /// The time column: `HH:MM:SS.uuuuuu`, `seconds.uuuuuu`, or `YYYY-MM-DD HH:MM:SS.uuuuuu`.
     static func timeColumn(_ line: [UInt8], _ format: TimeFormat) -> String? {
         switch format {
         case .wallClock:
@@ -677,6 +677,9 @@ enum FuzzCheck {
         case .monotonic, .relative:
             let digits = line.prefix { isDigit($0) }
             if !digits.isEmpty, shape(line[digits.count...], ".dddddd ") { return nil }
+        case .date:
+            // Int64 nanoseconds span 1677-2262: the year has 4 digits.
+            if shape(line[...], "dddd-dd-dd dd:dd:dd.dddddd ") { return nil }
         }
         return "bad time column: \(String(decoding: line.prefix(32), as: UTF8.self).debugDescription)"
     }

@@ -97,6 +97,19 @@ struct TextFormatterTests {
         #expect(lines[0].hasPrefix("5.123456        4026532290 "))
     }
 
+    /// nettrace's --date: local date and time; the columns after it shift as one.
+    @Test func dateAndTime() {
+        let line = Fixtures.text([Fixtures.kfreeSkbDrop()], .date)[0]
+        #expect(line == "2023-11-14 23:13:22.000000 4026531840 3   if3              02:00:00:00:00:02 60     T_SYN:10.0.0.1:40000->10.0.0.2:22                   0xffff888100001000.host:kfree_skb swapper/3/0 drop=NO_SOCKET at=tcp_v4_rcv+0x10\n")
+        var b = ByteBuffer()
+        TextFormatter(context: Fixtures.context(.date)).header(into: &b)
+        #expect(String(decoding: b.bytes, as: UTF8.self).dropFirst(27).hasPrefix("NETWORK_NS "))
+        var w = ByteBuffer()
+        // Across midnight and a year boundary in local time (UTC-6).
+        Clock(realtimeOffsetNs: 1_704_085_200_000_000_000, utcOffsetSeconds: -6 * 3600).appendDateTime(1_000, to: &w)
+        #expect(String(decoding: w.bytes, as: UTF8.self) == "2023-12-31 23:00:00.000001")
+    }
+
     @Test func relativeToFirstEvent() {
         let f = TextFormatter(context: Fixtures.context(.relative))
         var times: [String] = []

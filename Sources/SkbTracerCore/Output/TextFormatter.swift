@@ -10,6 +10,8 @@ public struct TextFormatter: EventFormatter {
     public init(context: FormatContext) { self.context = context }
 
     static let timeWidth = 16
+    static let dateTimeWidth = 27
+    var timeColumn: Int { context.timeFormat == .date ? Self.dateTimeWidth : Self.timeWidth }
     static let netnsWidth = 11
     static let cpuWidth = 4
     static let ifWidth = 17
@@ -19,8 +21,12 @@ public struct TextFormatter: EventFormatter {
 
     public func header(into b: inout ByteBuffer) {
         var s = b.count
-        b.append(context.timeFormat == .wallClock ? "TIME" : context.timeFormat == .monotonic ? "TIMESTAMP" : "RELATIVE")
-        b.pad(from: s, to: Self.timeWidth); s = b.count
+        switch context.timeFormat {
+        case .wallClock, .date: b.append("TIME")
+        case .monotonic: b.append("TIMESTAMP")
+        case .relative: b.append("RELATIVE")
+        }
+        b.pad(from: s, to: timeColumn); s = b.count
         b.append("NETWORK_NS"); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.append("CPU"); b.pad(from: s, to: Self.cpuWidth); s = b.count
         b.append("INTERFACE"); b.pad(from: s, to: Self.ifWidth); s = b.count
@@ -49,8 +55,9 @@ public struct TextFormatter: EventFormatter {
         case .wallClock: context.clock.appendWallClock(e.ts_ns, to: &b)
         case .monotonic: Clock.appendSeconds(e.ts_ns, to: &b)
         case .relative: Clock.appendSeconds(context.relativeNs(e.ts_ns), to: &b)
+        case .date: context.clock.appendDateTime(e.ts_ns, to: &b)
         }
-        b.pad(from: s, to: Self.timeWidth); s = b.count
+        b.pad(from: s, to: timeColumn); s = b.count
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in

@@ -1,12 +1,13 @@
 import Foundation
 
 /// How event times print: skbtracer's `-T` (wall clock HH:MM:SS.micro, the
-/// default), `-t` (seconds.micro of CLOCK_MONOTONIC, as bpf_ktime_get_ns), or
-/// seconds since the first event.
+/// default), `-t` (seconds.micro of CLOCK_MONOTONIC, as bpf_ktime_get_ns),
+/// seconds since the first event, or nettrace's `--date` (the date too).
 public enum TimeFormat: String, Sendable, CaseIterable {
     case wallClock = "time"
     case monotonic = "timestamp"
     case relative = "relative"
+    case date = "date"
 }
 
 /// Turns bpf_ktime_get_ns() values into printed times.
@@ -50,6 +51,22 @@ public struct Clock: Sendable {
         b.appendDecimal(secOfDay / 3600, width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(secOfDay / 60 % 60, width: 2); b.append(UInt8(ascii: ":"))
         b.appendDecimal(secOfDay % 60, width: 2); b.append(UInt8(ascii: "."))
+        b.appendDecimal(UInt64(nanoseconds) / 1000, width: 6)
+    }
+
+    /// YYYY-MM-DD HH:MM:SS.uuuuuu (local time).
+    public func appendDateTime(_ ktimeNs: UInt64, to b: inout ByteBuffer) {
+        // Wrapping: ts_ns is whatever the record says; Int64 seconds fit gmtime_r.
+        let (seconds, nanoseconds) = Self.split(wallNs(ktimeNs) &+ utcOffsetSeconds &* 1_000_000_000)
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        b.appendDecimal(UInt64(max(0, parts.tm_year + 1900)), width: 4); b.append(UInt8(ascii: "-"))
+        b.appendDecimal(UInt64(parts.tm_mon + 1), width: 2); b.append(UInt8(ascii: "-"))
+        b.appendDecimal(UInt64(parts.tm_mday), width: 2); b.append(UInt8(ascii: " "))
+        b.appendDecimal(UInt64(parts.tm_hour), width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(UInt64(parts.tm_min), width: 2); b.append(UInt8(ascii: ":"))
+        b.appendDecimal(UInt64(parts.tm_sec), width: 2); b.append(UInt8(ascii: "."))
         b.appendDecimal(UInt64(nanoseconds) / 1000, width: 6)
     }
 
