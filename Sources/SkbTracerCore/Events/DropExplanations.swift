@@ -198,7 +198,7 @@ public enum DropExplanations {
         // MARK: Generic
         Entry("NOT_SPECIFIED",
               "The kernel freed the packet without recording a reason, so the drop location is the main clue",
-              "Read the function in the drop location: ip_error or dst_discard_out mean an unreachable, prohibit or blackhole route (`ip route get DADDR`), ip6_mc_input a multicast group nobody joined"),
+              "Read the function in the drop location: ip_error or dst_discard_out mean an unreachable, prohibit or blackhole route (`ip route get DADDR`, or trace with `--route` to see the lookup), ip6_mc_input a multicast group nobody joined"),
         Entry("NOMEM",
               "The kernel could not allocate memory while handling the packet",
               "Check memory pressure with `free -m` and `dmesg` (page allocation failures) and consider raising `vm.min_free_kbytes`"),
@@ -294,7 +294,7 @@ public enum DropExplanations {
               "If this host should route it set `sysctl net.ipv4.ip_forward=1` (IPv6: `net.ipv6.conf.all.forwarding=1`), otherwise check `ip route get DADDR`"),
         Entry("IP_INNOROUTES",
               "No route leads to the destination of a received packet (network unreachable), including IPv6 unreachable and prohibit routes",
-              "Run `ip route get DADDR from SADDR iif IF` in that namespace and add the missing route or default gateway; check `ip rule` for policy routing"),
+              "Run `ip route get DADDR from SADDR iif IF` in that namespace and add the missing route or default gateway; check `ip rule` for policy routing (`--route` shows each table looked up)"),
         Entry("IP_LOCAL_SOURCE",
               "A received packet claims a source address that belongs to this host",
               "Look for a loop that returns our own packets (bridge or switch loop, hairpin) or another host using our address (`arping -D -I IF SADDR`)"),
@@ -326,7 +326,7 @@ public enum DropExplanations {
         // MARK: Routing and output
         Entry("IP_OUTNOROUTES",
               "The route lookup for a packet being sent or forwarded failed",
-              "Run `ip route get DADDR` in the sending namespace and add a route or default gateway; check `ip rule` and VRF bindings"),
+              "Run `ip route get DADDR` in the sending namespace and add a route or default gateway; check `ip rule` and VRF bindings (`--route` shows each table looked up)"),
         Entry("BLACKHOLE", // not in 6.18 (newer kernels; 6.18 says NOT_SPECIFIED at ip_error or dst_discard_out)
               "A blackhole route, or a route being torn down, discarded the packet",
               "`ip route get DADDR` shows the blackhole route; remove it if this traffic should pass"),
