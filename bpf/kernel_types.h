@@ -65,6 +65,48 @@ struct sk_buff {
 	__u16 mac_header;
 	unsigned char *head;
 	unsigned char *data;
+	unsigned long _nfct; /* CONFIG_NF_CONNTRACK: nf_conn address | ctinfo */
+} __co_re;
+
+/* Conntrack (--ct): only the fields read, found by name as everywhere here. */
+union nf_inet_addr {
+	__u32 all[4];
+} __co_re;
+
+union nf_conntrack_man_proto {
+	__be16 all;
+} __co_re;
+
+struct nf_conntrack_man {
+	union nf_inet_addr u3;
+	union nf_conntrack_man_proto u;
+	__u16 l3num;
+} __co_re;
+
+struct nf_conntrack_tuple {
+	struct nf_conntrack_man src;
+	struct {
+		union nf_inet_addr u3;
+		union {
+			__be16 all;
+		} u;
+		__u8 protonum;
+	} dst;
+} __co_re;
+
+struct nf_conntrack_tuple_hash {
+	struct nf_conntrack_tuple tuple;
+} __co_re;
+
+struct nf_conntrack_zone {
+	__u16 id;
+} __co_re;
+
+struct nf_conn {
+	struct nf_conntrack_zone zone;
+	struct nf_conntrack_tuple_hash tuplehash[2];
+	unsigned long status;
+	__u32 mark;
 } __co_re;
 
 struct nsproxy {

@@ -451,18 +451,59 @@ static __always_inline void submit(void *rec)
 	bpf_ringbuf_submit(rec, flags);
 }
 
-/* Two reserve sizes, because bpf_ringbuf_reserve() takes a constant size: the
- * plain event, or the event followed by the kernel stack. */
-static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack)
-{
-	__u32 zero = 0;
-	struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
+/* One direction of a conntrack entry. */
+#define CT_TUPLE(ct, dir, out)                                                              \
+	do {                                                                                \
+		__be16 sport_ = 0, dport_ = 0;                                              \
+		BPF_CORE_READ_INTO(&(out)->saddr, ct, tuplehash[dir].tuple.src.u3.all);     \
+		BPF_CORE_READ_INTO(&(out)->daddr, ct, tuplehash[dir].tuple.dst.u3.all);     \
+		BPF_CORE_READ_INTO(&sport_, ct, tuplehash[dir].tuple.src.u.all);            \
+		BPF_CORE_READ_INTO(&dport_, ct, tuplehash[dir].tuple.dst.u.all);            \
+		(out)->sport = bpf_ntohs(sport_);                                           \
+		(out)->dport = bpf_ntohs(dport_);                                           \
+	} while (0)
 
-	if (!loss)
-		return;
+/* The skb's conntrack entry (--ct) into *out; false when it has none. The
+ * entry is plain kernel memory behind a number (skb->_nfct), so each field is
+ * a CO-RE probe read; a kernel without conntrack compiles this away. */
+static __always_inline bool read_ct(struct sk_buff *skb, struct st_ct *out)
+{
+	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
+		return false;
+	unsigned long nfct = skb->_nfct;
+	struct nf_conn *ct = (struct nf_conn *)(nfct & ~7UL);
+	__u16 l3num = 0;
+	unsigned long status = 0;
+
+	out->ctinfo = nfct & 7;
+	if (!ct) /* IP_CT_UNTRACKED without an entry (a NOTRACK rule): family stays 0 */
+		return out->ctinfo == 7;
+	BPF_CORE_READ_INTO(&status, ct, status);
+	out->status = status;
+	BPF_CORE_READ_INTO(&out->mark, ct, mark);
+	BPF_CORE_READ_INTO(&out->zone, ct, zone.id);
+	BPF_CORE_READ_INTO(&l3num, ct, tuplehash[0].tuple.src.l3num);
+	BPF_CORE_READ_INTO(&out->protonum, ct, tuplehash[0].tuple.dst.protonum);
+	out->family = l3num == AF_INET ? 4 : l3num == AF_INET6 ? 6 : 0;
+	CT_TUPLE(ct, 0, &out->orig);
+	CT_TUPLE(ct, 1, &out->reply);
+	return true;
+}
+
+static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
+{
+	long bytes = bpf_get_stack(ctx, ips, ST_STACK_MAX * sizeof(__u64), 0);
+
+	*nr_frames = bytes > 0 ? bytes / 8 : 0;
+}
+
+/* bpf_ringbuf_reserve() takes a constant size, so one reserve per layout: the
+ * conntrack entry (--ct) and the kernel stack each follow the event when present. */
+static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_stack, const struct st_ct *ct,
+				    struct st_loss *loss)
+{
 	if (with_stack) {
-		struct st_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-		long bytes;
+		struct st_ct_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 
 		if (!rec) {
 			count_loss(loss);
@@ -472,8 +513,52 @@ static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack)
 		e->size = sizeof(*rec);
 		e->flags |= ST_EVF_STACK;
 		__builtin_memcpy(&rec->event, e, sizeof(*e));
-		bytes = bpf_get_stack(ctx, rec->ips, sizeof(rec->ips), 0);
-		rec->nr_frames = bytes > 0 ? bytes / 8 : 0;
+		__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
+		fill_stack(ctx, rec->ips, &rec->nr_frames);
+		rec->pad = 0;
+		submit(rec);
+		return;
+	}
+	struct st_ct_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+
+	if (!rec) {
+		count_loss(loss);
+		return;
+	}
+	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
+	e->size = sizeof(*rec);
+	__builtin_memcpy(&rec->event, e, sizeof(*e));
+	__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
+	submit(rec);
+}
+
+static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack, struct sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
+
+	if (!loss)
+		return;
+	if (cfg.ct) {
+		struct st_ct ct = {};
+
+		if (read_ct(skb, &ct)) {
+			emit_ct(ctx, e, with_stack, &ct, loss);
+			return;
+		}
+	}
+	if (with_stack) {
+		struct st_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+
+		if (!rec) {
+			count_loss(loss);
+			return;
+		}
+		e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
+		e->size = sizeof(*rec);
+		e->flags |= ST_EVF_STACK;
+		__builtin_memcpy(&rec->event, e, sizeof(*e));
+		fill_stack(ctx, rec->ips, &rec->nr_frames);
 		rec->pad = 0;
 		submit(rec);
 		return;
@@ -818,7 +903,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (last)
 			__builtin_memcpy(last, &e, sizeof(e));
 	}
-	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB));
+	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB), skb);
 	return 0;
 }
 

@@ -40,6 +40,8 @@ struct TraceCommand: ParsableCommand {
     var record: String?
     @Option(help: ArgumentHelp("Ring buffer size in MiB (a power of two).", valueName: "mib"))
     var ringSize: UInt32 = 8
+    @Flag(help: "Show each event's conntrack entry: state, direction, NAT, mark, zone, original and reply tuples (Retis' ct).")
+    var ct = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
 
@@ -76,6 +78,7 @@ struct TraceCommand: ParsableCommand {
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose
+        o.conntrack = ct
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o
     }

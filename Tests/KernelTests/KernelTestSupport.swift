@@ -238,6 +238,7 @@ enum KT {
         var route: [String: Any]? { json["route"] as? [String: Any] }
         var routeDev: String? { route?["dev"] as? String }
         var routeError: String? { route?["error"] as? String }
+        var ct: [String: Any]? { json["ct"] as? [String: Any] }
         var tcpFlags: [String]? { str("tcp_flags").map { $0.split(separator: ",").map(String.init) } }
         var dropReason: String? { str("drop_reason") }
         var location: String? { str("location") }

@@ -61,7 +61,7 @@ struct ABITests {
 
     /// u32 filter_flags@0, u16 l3@4, u8 l4@6 tcp_flags@7, addr filters (20 bytes)
     /// @8 @28 @48, u16 port@68 sport@70 dport@72 icmp_id@74 ip_len_min@76 ip_len_max@78,
-    /// u32 netns@80 pid@84 mark@88 mark_mask@92, ifname@96, wakeup_bytes@112, route@118, pad0@119,
+    /// u32 netns@80 pid@84 mark@88 mark_mask@92, ifname@96, wakeup_bytes@112, route@118, ct@119,
     /// probe_args@120.
     @Test func configOffsets() {
         #expect(MemoryLayout<st_config>.offset(of: \.filter_flags) == 0)

@@ -123,6 +123,9 @@ private let installCrashHandler: Void = {
 enum FuzzInput {
     static let recordSize = MemoryLayout<st_event>.size
     static let stackRecordSize = MemoryLayout<st_stack_event>.size
+    static let routeRecordSize = MemoryLayout<st_route_event>.size
+    static let ctRecordSize = MemoryLayout<st_ct_event>.size
+    static let ctStackRecordSize = MemoryLayout<st_ct_stack_event>.size
 
     /// Bytes for TraceEvent(bytes:), 0...2*sizeof(st_stack_event) long: anything;
     /// valid headers with garbage bodies; truncated records; bad sizes and kinds;
@@ -130,7 +133,7 @@ enum FuzzInput {
     /// flipped, cut or added.
     static func record(seed: UInt64, index: Int) -> [UInt8] {
         var r = FuzzRandom(seed: seed, index: index)
-        let maxLength = 2 * stackRecordSize
+        let maxLength = 2 * ctStackRecordSize
         func garbage(_ n: Int) -> [UInt8] {
             // Eight bytes per draw: byte by byte was most of the time in a debug build.
             [UInt8](unsafeUninitializedCapacity: n) { buf, initialized in
@@ -163,19 +166,24 @@ enum FuzzInput {
         case 0:
             return garbage(r.below(maxLength + 1))
         case 1:
-            var b = garbage(lengthAround(recordSize))
-            header(&b, kind: kindEvent, size: UInt16(recordSize))
+            // Plain, route (--route) and conntrack (--ct) layouts: a tail after the event.
+            let size = r.pick([recordSize, recordSize, routeRecordSize, ctRecordSize])
+            var b = garbage(lengthAround(size))
+            header(&b, kind: kindEvent, size: UInt16(size))
             return b
         case 2, 3:
-            var b = garbage(lengthAround(stackRecordSize))
-            header(&b, kind: kindEvent, size: UInt16(stackRecordSize))
+            let ct = r.oneIn(3)
+            let size = ct ? ctStackRecordSize : stackRecordSize, nrAt = recordSize + (ct ? ctRecordSize - recordSize : 0)
+            var b = garbage(lengthAround(size))
+            header(&b, kind: kindEvent, size: UInt16(size))
             let nr: UInt32 = r.pick([0, 1, 31, 32, 33, 64, 1000, UInt32.max, UInt32(Int32.max), UInt32(Int32.max) + 1, r.u32()])
-            for i in 0..<4 where recordSize + i < b.count { b[recordSize + i] = UInt8(truncatingIfNeeded: nr >> (8 * UInt32(i))) }
+            for i in 0..<4 where nrAt + i < b.count { b[nrAt + i] = UInt8(truncatingIfNeeded: nr >> (8 * UInt32(i))) }
             return b
         case 4:
             var b = garbage(r.below(maxLength + 1))
             let size: UInt16 = r.pick([0, 1, 4, UInt16(recordSize - 1), UInt16(recordSize + 1), UInt16(stackRecordSize - 1),
-                                       UInt16(stackRecordSize + 1), UInt16(maxLength), 0x7fff, 0x8000, 0xffff, r.u16()])
+                                       UInt16(stackRecordSize + 1), UInt16(routeRecordSize + 1), UInt16(ctRecordSize - 1),
+                                       UInt16(ctStackRecordSize + 1), UInt16(maxLength), 0x7fff, 0x8000, 0xffff, r.u16()])
             header(&b, kind: kindEvent, size: size)
             return b
         case 5:
@@ -461,7 +469,25 @@ enum FuzzEvents {
             e.flags |= UInt8(ST_EVF_STACK.rawValue)
             stack = Self.stack(&r)
         }
-        return TraceEvent(raw: e, stack: stack)
+        // Route lookups (sometimes a flow: no skb) and conntrack entries, of any bytes.
+        var route: st_route?, ct: st_ct?
+        if r.oneIn(10) {
+            route = Self.garbage(st_route.self, &r)
+            e.probe = UInt16(r.oneIn(2) ? ST_PROBE_FIB_TABLE_LOOKUP.rawValue : ST_PROBE_FIB6_TABLE_LOOKUP.rawValue)
+            if r.oneIn(2) { e.skb = 0 }
+            stack = nil
+        } else if r.oneIn(6) {
+            ct = Self.garbage(st_ct.self, &r)
+            if r.oneIn(3) { ct!.ctinfo = UInt8(r.below(8)); ct!.family = r.pick([0, 4, 6]); ct!.protonum = r.pick([1, 6, 17, 58, 132, 47]) }
+        }
+        return TraceEvent(raw: e, stack: stack, route: route, ct: ct)
+    }
+
+    static func garbage<T>(_ type: T.Type, _ r: inout FuzzRandom) -> T {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: MemoryLayout<T>.size) { buf in
+            for i in 0..<buf.count { buf[i] = UInt8(truncatingIfNeeded: r.next()) }
+            return UnsafeRawPointer(buf.baseAddress!).loadUnaligned(as: T.self)
+        }
     }
 }
 
@@ -808,6 +834,7 @@ struct FuzzTests {
     /// The decoder's contract, from the record's bytes alone.
     static func decodeProblem(_ bytes: [UInt8], _ result: Result<TraceEvent, TraceEvent.DecodeError>) -> String? {
         let plain = FuzzInput.recordSize, stacked = FuzzInput.stackRecordSize
+        let valid = [plain, stacked, FuzzInput.routeRecordSize, FuzzInput.ctRecordSize, FuzzInput.ctStackRecordSize]
         // Little-endian, as BPF writes on x86-64 and arm64.
         func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) | UInt32(u16(o + 2)) << 16 }
@@ -815,7 +842,7 @@ struct FuzzTests {
         let expected: TraceEvent.DecodeError?
         if bytes.count < 4 { expected = .truncated(bytes.count) }
         else if u16(0) != UInt16(ST_RECORD_EVENT.rawValue) { expected = .unknownKind(u16(0)) }
-        else if Int(u16(2)) != plain && Int(u16(2)) != stacked { expected = .sizeMismatch(u16(2)) }
+        else if !valid.contains(Int(u16(2))) { expected = .sizeMismatch(u16(2)) }
         else if bytes.count < Int(u16(2)) { expected = .truncated(bytes.count) }
         else { expected = nil }
         switch (result, expected) {
@@ -828,10 +855,23 @@ struct FuzzTests {
         case (.success(let ev), nil):
             let same = withUnsafeBytes(of: ev.raw) { raw in bytes.withUnsafeBytes { memcmp(raw.baseAddress!, $0.baseAddress!, plain) == 0 } }
             if !same { return "decoded fields differ from the record" }
-            if Int(u16(2)) == plain { return ev.stack == nil ? nil : "a plain record decoded with a stack" }
+            let size = Int(u16(2))
+            let hasRoute = size == FuzzInput.routeRecordSize
+            let hasCT = size == FuzzInput.ctRecordSize || size == FuzzInput.ctStackRecordSize
+            let hasStack = size == stacked || size == FuzzInput.ctStackRecordSize
+            if (ev.route != nil) != hasRoute { return "route tail \(ev.route != nil) for a record of \(size) bytes" }
+            if (ev.ct != nil) != hasCT { return "conntrack tail \(ev.ct != nil) for a record of \(size) bytes" }
+            if let route = ev.route, !withUnsafeBytes(of: route, { $0.elementsEqual(bytes[plain..<FuzzInput.routeRecordSize]) }) {
+                return "route tail is not the record's"
+            }
+            if let ct = ev.ct, !withUnsafeBytes(of: ct, { $0.elementsEqual(bytes[plain..<FuzzInput.ctRecordSize]) }) {
+                return "conntrack tail is not the record's"
+            }
+            if !hasStack { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
             guard let stack = ev.stack else { return "a stack record decoded without its stack" }
-            let n = min(Int(u32(plain)), Int(ST_STACK_MAX))
-            if stack != (0..<n).map({ u64(plain + 8 + 8 * $0) }) { return "stack \(stack) is not the record's (nr_frames \(u32(plain)))" }
+            let at = hasCT ? FuzzInput.ctRecordSize : plain
+            let n = min(Int(u32(at)), Int(ST_STACK_MAX))
+            if stack != (0..<n).map({ u64(at + 8 + 8 * $0) }) { return "stack \(stack) is not the record's (nr_frames \(u32(at)))" }
             return nil
         }
     }

@@ -168,7 +168,7 @@ struct st_config {
 	__u8 track;         /* enum st_track_flags */
 	__u8 stack_mode;    /* enum st_stack_mode */
 	__u8 route;         /* route probes attached: note each emitted packet per CPU */
-	__u8 pad0;
+	__u8 ct;            /* --ct: add the skb's conntrack entry to its events */
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
 };
 
@@ -252,6 +252,43 @@ struct st_route_event {
 	struct st_route route;
 };
 
+/* One direction of a conntrack entry (struct nf_conntrack_tuple). */
+struct st_ct_tuple {
+	__u8 saddr[16];  /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__u16 sport;     /* host byte order; ICMP: the echo id */
+	__u16 dport;     /* host byte order; ICMP: type << 8 | code */
+};
+
+/* The skb's conntrack entry (--ct): skb->_nfct, the nf_conn it points to and the
+ * packet's ctinfo. It follows the st_event in st_ct_event and st_ct_stack_event
+ * (told apart by size); events of skbs without an entry stay plain. */
+struct st_ct {
+	struct st_ct_tuple orig;  /* the connection as its first packet had it */
+	struct st_ct_tuple reply; /* as replies carry it: differs from orig reversed under NAT */
+	__u32 status;             /* IPS_* bits: CONFIRMED 8, SRC_NAT 16, DST_NAT 32, ... */
+	__u32 mark;               /* ct mark */
+	__u16 zone;
+	__u8 ctinfo;              /* enum ip_conntrack_info: ESTABLISHED 0, RELATED 1, NEW 2,
+				   * ESTABLISHED_REPLY 3, RELATED_REPLY 4; UNTRACKED 7 */
+	__u8 family;              /* 4 or 6 */
+	__u8 protonum;            /* IPPROTO_* */
+	__u8 pad[3];
+};
+
+struct st_ct_event {
+	struct st_event event;
+	struct st_ct ct;
+};
+
+struct st_ct_stack_event {
+	struct st_event event;
+	struct st_ct ct;
+	__u32 nr_frames;
+	__u32 pad;
+	__u64 ips[ST_STACK_MAX];
+};
+
 /* Per-CPU loss counters (map lost_events). */
 struct st_loss {
 	__u64 total;   /* records never written: ring full */
@@ -261,6 +298,9 @@ struct st_loss {
 #define ST_EVENT_SIZE 168
 #define ST_CONFIG_SIZE 208
 #define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 56)
+#define ST_CT_SIZE 88
+#define ST_CT_EVENT_SIZE (ST_EVENT_SIZE + ST_CT_SIZE)
+#define ST_CT_STACK_EVENT_SIZE (ST_STACK_EVENT_SIZE + ST_CT_SIZE)
 #define ST_STACK_EVENT_SIZE (ST_EVENT_SIZE + 8 + 8 * ST_STACK_MAX)
 
 _Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
@@ -269,6 +309,9 @@ _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 16, "st_loss size");
 _Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
 _Static_assert(sizeof(struct st_route_event) == ST_ROUTE_EVENT_SIZE, "st_route_event size");
+_Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");
+_Static_assert(sizeof(struct st_ct_event) == ST_CT_EVENT_SIZE, "st_ct_event size");
+_Static_assert(sizeof(struct st_ct_stack_event) == ST_CT_STACK_EVENT_SIZE, "st_ct_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_track) == 40, "st_track size");
 _Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");

@@ -11,6 +11,8 @@ public struct TraceEvent: @unchecked Sendable {
     public var stack: [UInt64]?
     /// The lookup's result, for route probes (`fib_table_lookup`, `fib6_table_lookup`).
     public var route: st_route?
+    /// The skb's conntrack entry (`--ct`); nil when it had none or --ct is off.
+    public var ct: st_ct?
 
     public enum DecodeError: Error, Equatable {
         case truncated(Int)
@@ -18,11 +20,19 @@ public struct TraceEvent: @unchecked Sendable {
         case sizeMismatch(UInt16)
     }
 
-    public init(raw: st_event, stack: [UInt64]? = nil, route: st_route? = nil) {
+    public init(raw: st_event, stack: [UInt64]? = nil, route: st_route? = nil, ct: st_ct? = nil) {
         self.raw = raw
         self.stack = stack
         self.route = route
+        self.ct = ct
     }
+
+    /// The record layouts, by size: what follows the st_event.
+    static let plainSize = MemoryLayout<st_event>.size
+    static let stackSize = MemoryLayout<st_stack_event>.size
+    static let routeSize = MemoryLayout<st_route_event>.size
+    static let ctSize = MemoryLayout<st_ct_event>.size
+    static let ctStackSize = MemoryLayout<st_ct_stack_event>.size
 
     /// Checks kind and size before reading the record.
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
@@ -30,21 +40,26 @@ public struct TraceEvent: @unchecked Sendable {
         let kind = bytes.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
         let size = bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         guard kind == UInt16(ST_RECORD_EVENT.rawValue) else { throw .unknownKind(kind) }
-        let plain = MemoryLayout<st_event>.size
-        guard Int(size) == plain || Int(size) == MemoryLayout<st_stack_event>.size
-                || Int(size) == MemoryLayout<st_route_event>.size else { throw .sizeMismatch(size) }
-        guard bytes.count >= Int(size) else { throw .truncated(bytes.count) }
+        let plain = Self.plainSize, n = Int(size)
+        guard n == plain || n == Self.stackSize || n == Self.routeSize || n == Self.ctSize || n == Self.ctStackSize else {
+            throw .sizeMismatch(size)
+        }
+        guard bytes.count >= n else { throw .truncated(bytes.count) }
         raw = bytes.loadUnaligned(as: st_event.self)
         stack = nil
         route = nil
-        if Int(size) == MemoryLayout<st_route_event>.size {
-            route = bytes.loadUnaligned(fromByteOffset: plain, as: st_route.self)
-            return
+        ct = nil
+        var tail = plain
+        if n == Self.routeSize { route = bytes.loadUnaligned(fromByteOffset: plain, as: st_route.self) }
+        if n == Self.ctSize || n == Self.ctStackSize {
+            ct = bytes.loadUnaligned(fromByteOffset: plain, as: st_ct.self)
+            tail += MemoryLayout<st_ct>.size
         }
-        if Int(size) == MemoryLayout<st_stack_event>.size {
-            // st_stack_event: nr_frames, pad, then ips[ST_STACK_MAX].
-            let n = min(Int(bytes.loadUnaligned(fromByteOffset: plain, as: UInt32.self)), Int(ST_STACK_MAX))
-            stack = (0..<n).map { bytes.loadUnaligned(fromByteOffset: plain + 8 + 8 * $0, as: UInt64.self) }
+        if n == Self.stackSize || n == Self.ctStackSize {
+            // nr_frames, pad, then ips[ST_STACK_MAX].
+            let count = min(Int(bytes.loadUnaligned(fromByteOffset: tail, as: UInt32.self)), Int(ST_STACK_MAX))
+            let at = tail + 8
+            stack = (0..<count).map { bytes.loadUnaligned(fromByteOffset: at + 8 * $0, as: UInt64.self) }
         }
     }
 

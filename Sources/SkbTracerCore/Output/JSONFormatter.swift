@@ -100,6 +100,8 @@ public struct JSONFormatter: EventFormatter {
         } else { b.append("null") }
         b.append(",\"route\":")
         if let route = ev.route { RouteText.appendJSON(route, to: &b) } else { b.append("null") }
+        b.append(",\"ct\":")
+        if let ct = ev.ct { ConntrackText.appendJSON(ct, to: &b) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
     }
 }

@@ -92,7 +92,7 @@ public enum RecordFormat {
     }
 
     /// An event as the ring gave it: st_event, st_stack_event when it has a stack,
-    /// st_route_event for a route lookup.
+    /// st_route_event for a route lookup, st_ct_event / st_ct_stack_event with --ct.
     static func appendEvent(_ e: TraceEvent, to b: inout ByteBuffer) {
         var raw = e.raw
         raw.kind = UInt16(ST_RECORD_EVENT.rawValue)
@@ -102,14 +102,17 @@ public enum RecordFormat {
             withUnsafeBytes(of: &route) { b.append(bytes: $0) }
             return
         }
+        let ctBytes = e.ct == nil ? 0 : MemoryLayout<st_ct>.size
         guard let stack = e.stack else {
-            raw.size = UInt16(MemoryLayout<st_event>.size)
+            raw.size = UInt16(MemoryLayout<st_event>.size + ctBytes)
             withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
+            if var ct = e.ct { withUnsafeBytes(of: &ct) { b.append(bytes: $0) } }
             return
         }
-        raw.size = UInt16(MemoryLayout<st_stack_event>.size)
+        raw.size = UInt16(MemoryLayout<st_stack_event>.size + ctBytes)
         raw.flags |= UInt8(ST_EVF_STACK.rawValue)
         withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
+        if var ct = e.ct { withUnsafeBytes(of: &ct) { b.append(bytes: $0) } }
         let n = min(stack.count, Int(ST_STACK_MAX))
         appendInteger(UInt32(n), to: &b)
         appendInteger(UInt32(0), to: &b)

@@ -22,6 +22,8 @@ public struct TracerOptions: Sendable {
     public var wakeupBytes: UInt32 = 256 << 10
     public var pollTimeoutMs: Int32 = 100
     public var verbose = false
+    /// `--ct`: the skb's conntrack entry on each event that has one.
+    public var conntrack = false
 
     /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
     public var view: TraceView = .events

@@ -188,6 +188,7 @@ public final class TracerSession {
         config.track = options.track ? UInt8(ST_TRACK_SKB.rawValue) | (options.trackFlows ? UInt8(ST_TRACK_FLOWS.rawValue) : 0) : 0
         config.stack_mode = options.stacks.rawValue
         config.route = usable.contains { $0.probe.isRoute } ? 1 : 0
+        config.ct = options.conntrack ? 1 : 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {

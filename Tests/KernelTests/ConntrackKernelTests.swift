@@ -1,0 +1,37 @@
+import Foundation
+import SkbTracerCore
+import Testing
+
+extension KernelTests {
+    @Test("--ct: after the host's conntrack hook the echo request shows state new with MASQUERADE's reply tuple; the reply shows established")
+    func conntrackThroughMasquerade() throws {
+        try KT.withLab { lab in
+            let ns = try Inodes(lab)
+            let id = Int.random(in: 1000...60000)
+            let t = try KT.Tracer.start(["--ct", "-H", lab.routedIPv4, "--proto", "icmp"])
+            defer { t.cleanup() }
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.routedIPv4, count: 1, id: id).ok)
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            let events = try t.events().filter { $0.icmpID == id }
+            let all = events.map(\.line).joined(separator: "\n")
+            // Leaving the host on hr: conntrack saw it in PREROUTING, MASQUERADE rewrote it.
+            let out = try #require(events.first { $0.netns == ns.root && $0.ifname == lab.hostVethRouted && $0.icmpType == 8 },
+                                   "no request on \(lab.hostVethRouted):\n\(all)")
+            let ct = try #require(out.ct, "no ct on the request leaving the host: \(out.line)")
+            #expect(ct["state"] as? String == "new" && ct["direction"] as? String == "original", "\(out.line)")
+            #expect((ct["status"] as? [String] ?? []).contains("snat"), "\(out.line)")
+            let orig = ct["orig"] as? [String: Any], reply = ct["reply"] as? [String: Any]
+            #expect(orig?["saddr"] as? String == lab.c1IPv4 && orig?["daddr"] as? String == lab.routedIPv4, "\(out.line)")
+            #expect(reply?["saddr"] as? String == lab.routedIPv4 && reply?["daddr"] as? String == lab.hostRoutedIPv4, "\(out.line)")
+            #expect(orig?["icmp_id"] as? Int == id, "\(out.line)")
+            // The reply leaving the host towards c1: the same entry, reply direction.
+            let back = try #require(events.first { $0.netns == ns.root && $0.ifname == lab.hostVeth1 && $0.icmpType == 0 && $0.ct != nil },
+                                    "no reply with ct towards c1:\n\(all)")
+            #expect(back.ct?["state"] as? String == "established" && back.ct?["direction"] as? String == "reply", "\(back.line)")
+            // A namespace change scrubs the entry: nothing in c1 or r carries the host's.
+            for e in events where e.netns == ns.c1 || e.netns == ns.r {
+                if let c = e.ct { #expect((c["status"] as? [String] ?? []).contains("snat") == false, "host entry in another namespace: \(e.line)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import CSkbTracerABI
+import Foundation
+import Testing
+@testable import SkbTracerCore
+
+/// `--ct`: the conntrack entry after the event, decoded and printed.
+@Suite struct ConntrackTests {
+    static func tuple(_ s: [UInt8], _ d: [UInt8], _ sp: UInt16, _ dp: UInt16) -> st_ct_tuple {
+        var t = st_ct_tuple()
+        Fixtures.set(&t.saddr, s)
+        Fixtures.set(&t.daddr, d)
+        t.sport = sp
+        t.dport = dp
+        return t
+    }
+
+    /// 10.0.0.1:5353 -> 10.0.0.2:53 over UDP; with SNAT to 10.0.0.9 the reply comes back to 10.0.0.9.
+    static func entry(snat: Bool, ctinfo: UInt8 = 2, mark: UInt32 = 0, zone: UInt16 = 0) -> st_ct {
+        var ct = st_ct()
+        ct.orig = tuple(Fixtures.v4_10_0_0_1, Fixtures.v4_10_0_0_2, 5353, 53)
+        ct.reply = tuple(Fixtures.v4_10_0_0_2, snat ? [10, 0, 0, 9] : Fixtures.v4_10_0_0_1, 53, snat ? 61000 : 5353)
+        ct.status = (1 << 3) | (snat ? 1 << 4 : 0)
+        ct.mark = mark
+        ct.zone = zone
+        ct.ctinfo = ctinfo
+        ct.family = 4
+        ct.protonum = 17
+        return ct
+    }
+
+    static func text(_ ev: TraceEvent) -> String {
+        var b = ByteBuffer()
+        TextFormatter(context: Fixtures.context()).event(ev, into: &b)
+        return String(decoding: b.bytes, as: UTF8.self)
+    }
+
+    @Test func textShowsStateNATAndTuples() {
+        let plain = Self.text(TraceEvent(raw: Fixtures.udp(), ct: Self.entry(snat: false)))
+        #expect(plain.hasSuffix(" dig/77 ct=new orig=10.0.0.1:5353->10.0.0.2:53\n"), "\(plain)")
+        let nat = Self.text(TraceEvent(raw: Fixtures.udp(), ct: Self.entry(snat: true, ctinfo: 3, mark: 0x10, zone: 7)))
+        #expect(nat.hasSuffix(" ct=established,reply,snat ctmark=0x10 zone=7 orig=10.0.0.1:5353->10.0.0.2:53 reply=10.0.0.2:53->10.0.0.9:61000\n"),
+                "\(nat)")
+        var untracked = st_ct()
+        untracked.ctinfo = 7
+        #expect(Self.text(TraceEvent(raw: Fixtures.udp(), ct: untracked)).hasSuffix(" ct=untracked\n"))
+        var icmp = Self.entry(snat: false)
+        icmp.protonum = 1
+        icmp.orig.sport = 42
+        icmp.reply = Self.tuple(Fixtures.v4_10_0_0_2, Fixtures.v4_10_0_0_1, 42, 0)
+        #expect(Self.text(TraceEvent(raw: Fixtures.udp(), ct: icmp)).hasSuffix(" ct=new orig=10.0.0.1->10.0.0.2 id=42\n"))
+    }
+
+    @Test func jsonObject() throws {
+        var b = ByteBuffer()
+        JSONFormatter(context: Fixtures.context()).event(TraceEvent(raw: Fixtures.udp(), ct: Self.entry(snat: true)), into: &b)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(b.bytes)) as? [String: Any])
+        let ct = try #require(o["ct"] as? [String: Any])
+        #expect(ct["state"] as? String == "new" && ct["direction"] as? String == "original")
+        #expect(ct["status"] as? [String] == ["confirmed", "snat"] && ct["l4_proto"] as? String == "udp")
+        let reply = try #require(ct["reply"] as? [String: Any])
+        #expect(reply["daddr"] as? String == "10.0.0.9" && reply["dport"] as? Int == 61000)
+        var untracked = st_ct()
+        untracked.ctinfo = 7
+        var u = ByteBuffer()
+        JSONFormatter(context: Fixtures.context()).event(TraceEvent(raw: Fixtures.udp(), ct: untracked), into: &u)
+        let uo = try #require(try JSONSerialization.jsonObject(with: Data(u.bytes)) as? [String: Any])
+        let uct = try #require(uo["ct"] as? [String: Any])
+        #expect(uct["state"] as? String == "untracked" && uct["orig"] is NSNull)
+    }
+
+    /// Both layouts (with and without a stack) decode, and a recording keeps them.
+    @Test func decodeAndRecord() throws {
+        for stack in [nil, [UInt64(0xffff_ffff_8100_0010), 0xffff_ffff_8100_0020]] {
+            var raw = Fixtures.udp()
+            if stack != nil { raw.flags |= UInt8(ST_EVF_STACK.rawValue) }
+            let ev = TraceEvent(raw: raw, stack: stack, ct: Self.entry(snat: true))
+            var b = ByteBuffer()
+            RecordFormat.appendEvent(ev, to: &b)
+            #expect(b.count == (stack == nil ? MemoryLayout<st_ct_event>.size : MemoryLayout<st_ct_stack_event>.size))
+            let back = try Fixtures.decode(b.bytes)
+            #expect(back.stack == stack)
+            #expect(Self.text(back) == Self.text(ev))
+        }
+    }
+}
