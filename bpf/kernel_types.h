@@ -17,8 +17,15 @@ struct ns_common {
 	unsigned int inum;
 } __co_re;
 
+struct fib6_info; /* compared by address only */
+
+struct netns_ipv6 {
+	struct fib6_info *fib6_null_entry;
+} __co_re;
+
 struct net {
 	struct ns_common ns;
+	struct netns_ipv6 ipv6;
 } __co_re;
 
 typedef struct {
@@ -147,20 +154,26 @@ struct fib_nh_common {
 	} nhc_gw;
 } __co_re;
 
-/* fib6:fib6_table_lookup's record (ctx of a classic tracepoint program): the
- * kernel gathers flow and nexthop from four structures into it. */
-struct trace_event_raw_fib6_table_lookup {
-	__u32 tb_id;
-	int err;
-	int oif;
-	int iif;
-	__u8 src[16];
-	__u8 dst[16];
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	char name[16];
-	__u8 gw[16];
+/* fib6:fib6_table_lookup's arguments (tp_btf): namespace, result, table, flow. */
+struct fib6_nh {
+	struct fib_nh_common nh_common;
+} __co_re;
+
+struct fib6_result {
+	struct fib6_nh *nh;
+	struct fib6_info *f6i;
+	__u8 fib6_type;
+} __co_re;
+
+struct fib6_table {
+	__u32 tb6_id;
+} __co_re;
+
+struct flowi6 {
+	struct flowi_common __fl_common;
+	struct in6_addr daddr;
+	struct in6_addr saddr;
+	union flowi_uli uli;
 } __co_re;
 
 /* Present on kernels with drop reasons (5.17+); only its existence is checked. */

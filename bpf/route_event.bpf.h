@@ -1,68 +1,61 @@
-/* Route lookups (skbtracer.py's --route): the fib and fib6 tracepoints, emitted
- * as st_route_event records.
+/* Route lookups (skbtracer.py's --route): fib_table_lookup and fib6_table_lookup,
+ * emitted as st_route_event records.
  *
- * These tracepoints carry a flow, not an skb. An input lookup runs in the middle
- * of receiving a packet, on the CPU that just emitted that packet's event
- * (netif_receive_skb), so a lookup for the same addresses right after it is
- * that packet's: the record takes its skb and fields and joins its journey.
- * Other lookups (a socket choosing its route, a reply the kernel builds) are
- * filtered on their flow.
+ * These tracepoints carry a flow, not an skb. An input lookup runs inside the
+ * receive path, on the CPU that has just traced the packet's netif_receive_skb,
+ * with the receiving device as the flow's input interface: that lookup is the
+ * packet's, so it takes the packet's fields and skb, passes or fails the filters
+ * as the packet did there, and joins its journey. Every other lookup (a socket
+ * choosing its route, the kernel routing a reply or an ICMP error it builds, a
+ * reverse-path check) is a flow, filtered on its own tuple.
+ *
+ * tp_btf for both: the classic IPv4 record leaves its gateway unwritten for a
+ * connected route (stale bytes from the trace buffer), and the IPv6 one reports
+ * a table without a match as EHOSTUNREACH (its null entry is an unreachable
+ * route) and had no fixed-size device name before 6.0.
  */
 #ifndef SKBTRACER_ROUTE_EVENT_BPF_H
 #define SKBTRACER_ROUTE_EVENT_BPF_H
 
 #include "skb_event.bpf.h"
 
-/* How long after a packet's event a lookup may still be that packet's. */
+/* How long after a packet's receive event its input lookup may come. */
 #define ROUTE_ATTRIBUTE_NS 1000000ULL
+#define ROUTE_NO_MATCH (-11) /* -EAGAIN: fib_table_lookup's "nothing in this table" */
 
-static __always_inline bool route_addr_equal(const __u8 *a, const __u8 *b, int n)
-{
-	for (int i = 0; i < 16; i++) {
-		if (i < n && a[i] != b[i])
-			return false;
-	}
-	return true;
-}
-
-static __always_inline bool route_addr_set(const __u8 *a, int n)
-{
-	for (int i = 0; i < 16; i++) {
-		if (i < n && a[i])
-			return true;
-	}
-	return false;
-}
-
-/* rec->event holds the flow (family, addresses, protocol, ports), rec->route the
- * result. Decides whose lookup it is, filters and emits. */
+/* rec->event holds the flow (family, addresses, protocol, ports) and, when the
+ * program knows it, the namespace; rec->route the result. Decides whose lookup
+ * it is, filters and emits. */
 static __always_inline int st_trace_route(struct st_route_event *rec, enum st_probe_id probe)
 {
 	struct st_event *e = &rec->event;
 	__u32 zero = 0, on = cfg.filter_flags;
-	int n = e->l3_proto == ETH_P_IP ? 4 : 16;
-	struct st_event *last = bpf_map_lookup_elem(&last_packet, &zero);
+	struct st_last_packet *last = bpf_map_lookup_elem(&last_packet, &zero);
 	__u64 now = bpf_ktime_get_ns(), pid_tgid = bpf_get_current_pid_tgid();
-	__u32 handling_netns = 0;
+	bool fresh = last && last->skb && now - last->ts_ns < ROUTE_ATTRIBUTE_NS;
 	struct st_loss *loss;
 
-	if (last && last->skb && now - last->ts_ns < ROUTE_ATTRIBUTE_NS && last->l3_proto == e->l3_proto &&
-	    last->probe != ST_PROBE_KFREE_SKB && last->probe != ST_PROBE_CONSUME_SKB) {
-		if (route_addr_equal(last->saddr, e->saddr, n) && route_addr_equal(last->daddr, e->daddr, n)) {
-			/* The packet's own lookup: it passed the filters (or is tracked). */
-			__builtin_memcpy(e, last, sizeof(*e));
+	if (fresh && last->receive && !last->batch && rec->route.iif == last->ifindex &&
+	    (!e->netns || e->netns == last->netns)) {
+		/* The input lookup of the packet received here: if the filters
+		 * dropped that packet at this hop, they drop its lookup too. */
+		if (!last->passed)
+			return 0;
+		if (last->event.l3_proto == e->l3_proto) {
+			__u8 saddr[16], daddr[16];
+
+			/* The packet's fields, with the addresses the lookup used:
+			 * DNAT or de-SNAT in PREROUTING may have changed them. */
+			__builtin_memcpy(saddr, e->saddr, 16);
+			__builtin_memcpy(daddr, e->daddr, 16);
+			__builtin_memcpy(e, &last->event, sizeof(*e));
+			__builtin_memcpy(e->saddr, saddr, 16);
+			__builtin_memcpy(e->daddr, daddr, 16);
 			e->flags &= ~(ST_EVF_DROP | ST_EVF_LOCATION | ST_EVF_STACK);
 			e->drop_reason = 0;
 			e->location = 0;
 			goto emit;
 		}
-		/* A lookup the kernel makes while handling the packet (an ICMP echo
-		 * reply or error, a TCP RST): it shares an address with the packet
-		 * and runs in its namespace, whatever task softirq interrupted. */
-		if (route_addr_equal(last->saddr, e->daddr, n) || route_addr_equal(last->daddr, e->daddr, n) ||
-		    (route_addr_set(e->saddr, n) &&
-		     (route_addr_equal(last->saddr, e->saddr, n) || route_addr_equal(last->daddr, e->saddr, n))))
-			handling_netns = last->netns;
 	}
 	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
 		return 0;
@@ -70,12 +63,17 @@ static __always_inline int st_trace_route(struct st_route_event *rec, enum st_pr
 	 * never match it, as socket-level probes never match an interface filter. */
 	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN))
 		return 0;
-	if (handling_netns) {
-		e->netns = handling_netns;
-	} else {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (!e->netns) {
+		/* Unknown (an IPv4 lookup that found nothing): softirq runs in
+		 * whatever task it interrupted, so a packet just handled on this CPU
+		 * tells better than the task. */
+		if (fresh) {
+			e->netns = last->netns;
+		} else {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-		e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+			e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+		}
 	}
 	if ((on & ST_F_NETNS) && e->netns != cfg.filter_netns)
 		return 0;
@@ -117,9 +115,27 @@ static __always_inline void route_flow_l4(struct st_event *e, __u8 proto, __u16 
 	}
 }
 
-/* tp_btf, not the classic tracepoint: its record leaves the gateway fields
- * unwritten when the nexthop has none (a connected route), so they would hold
- * whatever the buffer held before. The nexthop's own gw_family says. */
+/* The chosen nexthop: device (and its namespace) and gateway. */
+static __always_inline void route_nexthop(struct st_route_event *rec, const struct fib_nh_common *nhc)
+{
+	struct net_device *dev = nhc->nhc_dev;
+	__u8 family = nhc->nhc_gw_family;
+
+	if (dev) {
+		bpf_probe_read_kernel(rec->route.dev, sizeof(rec->route.dev), dev->name);
+		rec->event.netns = dev->nd_net.net->ns.inum;
+	}
+	if (family == AF_INET) {
+		__be32 gw = nhc->nhc_gw.ipv4;
+
+		__builtin_memcpy(rec->route.gateway, &gw, 4);
+		rec->route.gw_family = 4;
+	} else if (family == AF_INET6) {
+		bpf_probe_read_kernel(rec->route.gateway, 16, &nhc->nhc_gw.ipv6);
+		rec->route.gw_family = 6;
+	}
+}
+
 SEC("tp_btf/fib_table_lookup")
 int tp_fib_table_lookup(__u64 *ctx)
 {
@@ -130,6 +146,11 @@ int tp_fib_table_lookup(__u64 *ctx)
 	struct st_event *e = &rec.event;
 	__be32 saddr = flp->saddr, daddr = flp->daddr;
 
+	/* No input interface: an address-type check (inet_addr_type), not a
+	 * routing decision. Input lookups carry the device, output ones loopback. */
+	rec.route.iif = flp->__fl_common.flowic_iif;
+	if (!rec.route.iif)
+		return 0;
 	e->l3_proto = ETH_P_IP;
 	e->flags = ST_EVF_L3;
 	__builtin_memcpy(e->saddr, &saddr, 4);
@@ -137,46 +158,63 @@ int tp_fib_table_lookup(__u64 *ctx)
 	route_flow_l4(e, flp->__fl_common.flowic_proto, bpf_ntohs(flp->uli.ports.sport), bpf_ntohs(flp->uli.ports.dport));
 	rec.route.table = (__u32)ctx[0];
 	rec.route.err = (__s32)ctx[3];
-	rec.route.iif = flp->__fl_common.flowic_iif;
 	rec.route.oif = flp->__fl_common.flowic_oif;
-	if (nhc) {
-		struct net_device *dev = nhc->nhc_dev;
-		__u8 family = nhc->nhc_gw_family;
-
-		if (dev)
-			bpf_probe_read_kernel(rec.route.dev, sizeof(rec.route.dev), dev->name);
-		if (family == AF_INET) {
-			__be32 gw = nhc->nhc_gw.ipv4;
-
-			__builtin_memcpy(rec.route.gateway, &gw, 4);
-			rec.route.gw_family = 4;
-		} else if (family == AF_INET6) {
-			/* An IPv4 route via an IPv6 nexthop (RFC 5549). */
-			bpf_probe_read_kernel(rec.route.gateway, 16, &nhc->nhc_gw.ipv6);
-			rec.route.gw_family = 6;
-		}
-	}
+	if (nhc)
+		route_nexthop(&rec, nhc);
 	return st_trace_route(&rec, ST_PROBE_FIB_TABLE_LOOKUP);
 }
 
-SEC("tracepoint/fib6/fib6_table_lookup")
-int tp_fib6_table_lookup(struct trace_event_raw_fib6_table_lookup *ctx)
+/* ip6_rt_type_to_error(): what a route of this type answers. */
+static __always_inline __s32 route6_type_error(__u8 type)
 {
+	switch (type) {
+	case 6: /* RTN_BLACKHOLE */
+	case 3: /* RTN_BROADCAST */
+	case 10: /* RTN_NAT */
+	case 11: /* RTN_XRESOLVE */
+		return -22; /* EINVAL */
+	case 7: /* RTN_UNREACHABLE */
+		return -113; /* EHOSTUNREACH */
+	case 8: /* RTN_PROHIBIT */
+		return -13; /* EACCES */
+	case 9: /* RTN_THROW */
+		return ROUTE_NO_MATCH;
+	default:
+		return 0;
+	}
+}
+
+SEC("tp_btf/fib6_table_lookup")
+int tp_fib6_table_lookup(__u64 *ctx)
+{
+	/* (const struct net *net, const struct fib6_result *res, struct fib6_table *table,
+	 *  const struct flowi6 *flp) */
+	const struct net *net = (const struct net *)ctx[0];
+	const struct fib6_result *res = (const struct fib6_result *)ctx[1];
+	const struct fib6_table *table = (const struct fib6_table *)ctx[2];
+	const struct flowi6 *flp = (const struct flowi6 *)ctx[3];
 	struct st_route_event rec = {};
 	struct st_event *e = &rec.event;
+	struct fib6_nh *nh = res->nh;
 
 	e->l3_proto = ETH_P_IPV6;
 	e->flags = ST_EVF_L3;
-	bpf_probe_read_kernel(e->saddr, 16, ctx->src);
-	bpf_probe_read_kernel(e->daddr, 16, ctx->dst);
-	route_flow_l4(e, ctx->proto, ctx->sport, ctx->dport);
-	rec.route.table = ctx->tb_id;
-	rec.route.err = ctx->err;
-	rec.route.iif = ctx->iif;
-	rec.route.oif = ctx->oif;
-	bpf_probe_read_kernel(rec.route.dev, sizeof(rec.route.dev), ctx->name);
-	bpf_probe_read_kernel(rec.route.gateway, 16, ctx->gw);
-	rec.route.gw_family = route_addr_set(rec.route.gateway, 16) ? 6 : 0;
+	e->netns = net->ns.inum;
+	bpf_probe_read_kernel(e->saddr, 16, &flp->saddr);
+	bpf_probe_read_kernel(e->daddr, 16, &flp->daddr);
+	route_flow_l4(e, flp->__fl_common.flowic_proto, bpf_ntohs(flp->uli.ports.sport), bpf_ntohs(flp->uli.ports.dport));
+	rec.route.table = table ? table->tb6_id : 0;
+	rec.route.iif = flp->__fl_common.flowic_iif;
+	rec.route.oif = flp->__fl_common.flowic_oif;
+	/* Nothing matched in this table: the lookup answers with the namespace's
+	 * null entry (an unreachable route). Said as IPv4 says it. */
+	if (res->f6i == net->ipv6.fib6_null_entry) {
+		rec.route.err = ROUTE_NO_MATCH;
+	} else {
+		rec.route.err = route6_type_error(res->fib6_type);
+		if (nh)
+			route_nexthop(&rec, &nh->nh_common);
+	}
 	return st_trace_route(&rec, ST_PROBE_FIB6_TABLE_LOOKUP);
 }
 

@@ -69,14 +69,36 @@ struct {
 	__type(value, __u64);
 } tracked_flows SEC(".maps");
 
-/* The packet this CPU emitted an event for last (only with route probes): a
- * route lookup right after it, for the same addresses, is that packet's. */
+/* The skb this CPU traced last (only with route probes; route_event.bpf.h):
+ * noted at every skb event before the filters, with the whole event when it was
+ * a receive event that passed them. An input route lookup right after a receive
+ * event, on its device, is that packet's. */
+struct st_last_packet {
+	struct st_event event; /* valid when passed */
+	__u64 skb;
+	__u64 ts_ns;
+	__u32 netns;
+	__u32 ifindex;
+	__u8 receive; /* netif_receive_skb*: the IP layer and its route lookup come next */
+	__u8 passed;
+	__u8 batch;   /* received as part of a list (GRO): the lookups come after the whole
+		       * list was traced, so the last skb is not theirs */
+	__u8 pad[5];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct st_event);
+	__type(value, struct st_last_packet);
 } last_packet SEC(".maps");
+
+static __always_inline struct st_last_packet *last_packet_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&last_packet, &zero);
+}
 
 struct st_track_stats track_stats = {};
 /* Set once a flow is in tracked_flows: until then non-matching packets skip the lookup. */
@@ -784,6 +806,13 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
+	/* With route probes, forget the previous skb before any filter can return. */
+	if (cfg.route) {
+		struct st_last_packet *last = last_packet_slot();
+
+		if (last)
+			last->skb = 0;
+	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
 	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid) {
@@ -814,6 +843,23 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		e.ifindex = skb->skb_iif;
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+	}
+	if (cfg.route) {
+		struct st_last_packet *last = last_packet_slot();
+
+		if (last) {
+			last->skb = (__u64)skb;
+			last->ts_ns = bpf_ktime_get_ns();
+			last->netns = e.netns;
+			last->ifindex = e.ifindex;
+			bool list = probe == ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY;
+
+			last->receive = list || probe == ST_PROBE_NETIF_RECEIVE_SKB || probe == ST_PROBE_NETIF_RECEIVE_SKB_ENTRY;
+			/* A list's entries are traced first, then each skb's receive: the
+			 * batch lasts until another kind of event. */
+			last->batch = list || (last->receive && last->batch);
+			last->passed = 0;
+		}
 	}
 	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns) {
 		if (!tracked)
@@ -897,11 +943,12 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
 	if (cfg.route) {
-		__u32 zero = 0;
-		struct st_event *last = bpf_map_lookup_elem(&last_packet, &zero);
+		struct st_last_packet *last = last_packet_slot();
 
-		if (last)
-			__builtin_memcpy(last, &e, sizeof(e));
+		if (last && last->receive && last->skb == (__u64)skb) {
+			__builtin_memcpy(&last->event, &e, sizeof(e));
+			last->passed = 1;
+		}
 	}
 	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB), skb);
 	return 0;

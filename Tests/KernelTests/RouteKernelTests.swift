@@ -38,11 +38,45 @@ extension KernelTests {
                 #expect(e.daddr == lab.routedIPv4 && e.routeDev == lab.innerIf && e.routeError == nil, "c1 lookup: \(e.line)")
             }
 
+            // Every lookup here is the request's, the reply's, or c1's socket's: none claims
+            // another packet's skb (an output lookup is never attributed to a received packet).
+            for e in lookups where e.skb != nil {
+                let hop = events.filter { $0.skb == e.skb && $0.probe.hasPrefix("netif_receive_skb") && $0.netns == e.netns }
+                #expect(!hop.isEmpty, "lookup attributed to an skb not received in its namespace: \(e.line)")
+            }
+
             let misses = try failed.events()
             // No route in c1's main table: the table lookup says EAGAIN (no match there).
             #expect(misses.contains { $0.routeError == "EAGAIN" && $0.route?["table_name"] as? String == "main" && $0.skb == nil && $0.netns == ns.c1 },
                     "no failed lookup in c1's main table:\n\(misses.map(\.line).joined(separator: "\n"))")
             for e in misses { #expect(e.probe == "fib_table_lookup" && e.daddr == unrouted, "let through: \(e.line)") }
+        }
+    }
+
+    @Test("--route -N: only that namespace's lookups; IPv6 delivery looks up without a false unreachable")
+    func routeLookupsFilteredByNamespace() throws {
+        try KT.withLab { lab in
+            let ns = try Inodes(lab)
+            let id = Int.random(in: 1000...60000)
+            let inC2 = try KT.Tracer.start(["--route", "-N", lab.container2])
+            defer { inC2.cleanup() }
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv6, count: 1, id: id, v6: true).ok)
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1, id: id + 1).ok)
+            #expect(inC2.stop() == 0, "stderr: \(inC2.stderr)")
+            let events = try inC2.events()
+            let all = events.map(\.line).joined(separator: "\n")
+            for e in events { #expect(e.netns == ns.c2, "-N \(lab.container2) let through: \(e.line)") }
+            // c2 sends the echo replies and never receives them: a lookup of theirs with an skb
+            // is c1's input lookup passed off as c2's.
+            #expect(!events.contains { $0.probe.hasPrefix("fib") && $0.skb != nil && [0, 129].contains($0.icmpType ?? -1) },
+                    "another namespace's lookup shown in c2:\n\(all)")
+            for v6 in [true, false] {
+                let request = events.filter { $0.probe.hasPrefix("fib") && $0.icmpID == (v6 ? id : id + 1) && $0.icmpType == (v6 ? 128 : 8) }
+                #expect(request.contains { $0.routeDev == lab.innerIf && $0.routeError == nil && $0.skb != nil },
+                        "no delivering lookup for the \(v6 ? "IPv6" : "IPv4") echo request in c2:\n\(all)")
+                // A table without the route says so (EAGAIN), never "unreachable route".
+                for e in request { #expect(e.routeError == nil || e.routeError == "EAGAIN", "\(e.line)") }
+            }
         }
     }
 }

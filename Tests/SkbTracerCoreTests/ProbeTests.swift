@@ -24,6 +24,20 @@ struct ProbeSupportTests {
     static let none = UInt8(ST_ARG_NONE)
     static func probe(_ name: String) throws -> Probe { try #require(ProbeCatalogue.probe(named: name)) }
 
+    /// The route programs read fixed argument positions: another order is not loaded.
+    @Test func routeArgumentsAreChecked() throws {
+        func ptr(_ t: String) -> Param { Param(isPointer: true, kind: .struct, typeName: t) }
+        let u32 = Param(isPointer: false, kind: .int, typeName: "u32")
+        let fib = try Self.probe("fib_table_lookup"), fib6 = try Self.probe("fib6_table_lookup")
+        #expect(ProbeSupport.resolve(fib, parameters: [BTFParams.data, u32, ptr("flowi4"), ptr("fib_nh_common"), BTFParams.int]).isAvailable)
+        // 4.x: fib_table_lookup(u32 tb_id, const struct flowi4 *, const struct fib_nh *, int)
+        #expect(!ProbeSupport.resolve(fib, parameters: [BTFParams.data, u32, ptr("flowi4"), ptr("fib_nh"), BTFParams.int]).isAvailable)
+        #expect(ProbeSupport.resolve(fib6, parameters: [BTFParams.data, ptr("net"), ptr("fib6_result"), ptr("fib6_table"), ptr("flowi6")]).isAvailable)
+        // 4.x: fib6_table_lookup(const struct net *, const struct rt6_info *, struct fib6_table *, const struct flowi6 *)
+        let old = ProbeSupport.resolve(fib6, parameters: [BTFParams.data, ptr("net"), ptr("rt6_info"), ptr("fib6_table"), ptr("flowi6")])
+        #expect(old.status == .missing("tracepoint arguments differ on this kernel"))
+    }
+
     /// 6.x: kfree_skb(void *__data, struct sk_buff *skb, void *location,
     /// enum skb_drop_reason reason, struct sock *rx_sk)
     @Test func kfreeSkbModern() throws {
@@ -214,7 +228,8 @@ struct ProbeCatalogueTests {
     }
 
     @Test func selectAllAndDefault() throws {
-        #expect(try ProbeCatalogue.select(["all"]) == ProbeCatalogue.all)
+        #expect(try ProbeCatalogue.select(["all"]) == ProbeCatalogue.all.filter { !$0.isRoute })
+        #expect(try ProbeCatalogue.select(["all", "route"]) == ProbeCatalogue.all)
         #expect(try ProbeCatalogue.select(["default"]) == ProbeCatalogue.defaults)
         let off = Set(ProbeCatalogue.all.filter { !$0.isDefault }.map(\.name))
         #expect(off == ["net_dev_start_xmit", "net_dev_xmit", "netif_rx_entry", "netif_receive_skb_entry",

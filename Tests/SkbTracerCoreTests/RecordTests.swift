@@ -334,12 +334,22 @@ struct RecordTests {
         #expect(n == 10, "the recording was kept")
     }
 
+    /// Files written before route and conntrack records have zeros there, and still replay.
+    @Test func headerFromBeforeRouteAndConntrack() throws {
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Data(Self.header(routeSize: 0, ctSize: 0)).write(to: URL(fileURLWithPath: path))
+        _ = try RecordReader(path: path)
+    }
+
     @Test("files that are not recordings of this version fail with one clear error", arguments: [
         ("empty", [UInt8](), "is not a skbtracer recording"),
         ("text", Array("TIME NETWORK_NS CPU INTERFACE\n".utf8) + [UInt8](repeating: 0x20, count: 64), "is not a skbtracer recording"),
         ("version", RecordTests.header(version: 9), "version 9 recording"),
         ("byte order", RecordTests.header(byteOrder: 0x0403_0201), "other byte order"),
         ("event size", RecordTests.header(eventSize: 160), "another layout"),
+        ("route event size", RecordTests.header(routeSize: 200), "another layout"),
+        ("conntrack event size", RecordTests.header(ctSize: 300), "another layout"),
     ])
     func badHeaders(_ name: String, _ bytes: [UInt8], _ message: String) throws {
         let path = Self.tempPath()
@@ -355,13 +365,17 @@ struct RecordTests {
     }
 
     static func header(version: UInt16 = RecordFormat.version, byteOrder: UInt32 = RecordFormat.byteOrderMark,
-                       eventSize: UInt16 = UInt16(MemoryLayout<st_event>.size)) -> [UInt8] {
+                       eventSize: UInt16 = UInt16(MemoryLayout<st_event>.size),
+                       routeSize: UInt16 = UInt16(MemoryLayout<st_route_event>.size),
+                       ctSize: UInt16 = UInt16(MemoryLayout<st_ct_event>.size)) -> [UInt8] {
         var b = ByteBuffer()
         RecordFormat.appendHeader(.init(realtimeOffsetNs: 0, utcOffsetSeconds: 0, hostNetns: 0, startNs: 0), to: &b)
         var bytes = b.bytes
         withUnsafeBytes(of: version) { bytes.replaceSubrange(8..<10, with: $0) }
         withUnsafeBytes(of: eventSize) { bytes.replaceSubrange(12..<14, with: $0) }
         withUnsafeBytes(of: byteOrder) { bytes.replaceSubrange(16..<20, with: $0) }
+        withUnsafeBytes(of: routeSize) { bytes.replaceSubrange(48..<50, with: $0) }
+        withUnsafeBytes(of: ctSize) { bytes.replaceSubrange(50..<52, with: $0) }
         return bytes
     }
 

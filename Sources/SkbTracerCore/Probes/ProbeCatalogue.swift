@@ -40,7 +40,7 @@ public enum ProbeGroup: String, CaseIterable, Sendable {
         case .tcp: return "TCP retransmits, resets, bad checksums"
         case .udp: return "UDP delivery failures"
         case .icmp: return "ICMP errors the kernel sends"
-        case .route: return "route lookups: table, gateway, device or error (also --route)"
+        case .route: return "route lookups: table, gateway, device or error (--route; not in `all`)"
         }
     }
 
@@ -135,7 +135,8 @@ public enum ProbeCatalogue {
             let item = raw.trimmingCharacters(in: .whitespaces)
             if item.isEmpty { continue }
             if item == "all" {
-                all.forEach { chosen.insert($0.name) }
+                // Every skb probe: route lookups are flows, asked for by name (--route, -t route).
+                all.filter { !$0.isRoute }.forEach { chosen.insert($0.name) }
             } else if item == "default" {
                 defaults.forEach { chosen.insert($0.name) }
             } else if let group = ProbeGroup(rawValue: item) {

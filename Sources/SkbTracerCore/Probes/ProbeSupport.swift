@@ -30,8 +30,12 @@ public struct ProbeSupport: Sendable {
     /// The classification itself, separate so it can be tested without a kernel.
     public static func resolve(_ probe: Probe, parameters: [KernelBTF.Parameter]) -> ProbeSupport {
         var args = st_probe_args(skb: none, sk: none, reason: none, location: none)
-        // Route probes read the tracepoint's record (CO-RE), not its arguments.
-        if probe.isRoute { return ProbeSupport(probe: probe, status: .available, arguments: args) }
+        // Route probes read fixed arguments (bpf/route_event.bpf.h): check they are where it expects.
+        if probe.isRoute {
+            let ok = routeArgumentsMatch(probe.name, Array(parameters.dropFirst()))
+            return ProbeSupport(probe: probe, status: ok ? .available : .missing("tracepoint arguments differ on this kernel"),
+                                arguments: args)
+        }
         // Parameter 0 is the tracepoint's own `void *__data`.
         for (i, p) in parameters.enumerated().dropFirst() {
             let index = UInt8(i - 1)
@@ -58,5 +62,16 @@ public struct ProbeSupport: Sendable {
         if args.reason != none && args.reason > 4 { args.reason = none }
         if args.location != none && args.location > 4 { args.location = none }
         return ProbeSupport(probe: probe, status: status, arguments: args)
+    }
+
+    /// fib_table_lookup(u32 tb_id, const struct flowi4 *, const struct fib_nh_common *, int err);
+    /// fib6_table_lookup(const struct net *, const struct fib6_result *, struct fib6_table *, const struct flowi6 *).
+    static func routeArgumentsMatch(_ name: String, _ p: [KernelBTF.Parameter]) -> Bool {
+        func ptr(_ i: Int, _ type: String) -> Bool { i < p.count && p[i].isPointer && p[i].kind == .struct && p[i].typeName == type }
+        switch name {
+        case "fib_table_lookup": return p.count == 4 && ptr(1, "flowi4") && ptr(2, "fib_nh_common")
+        case "fib6_table_lookup": return p.count == 4 && ptr(0, "net") && ptr(1, "fib6_result") && ptr(2, "fib6_table") && ptr(3, "flowi6")
+        default: return false
+        }
     }
 }

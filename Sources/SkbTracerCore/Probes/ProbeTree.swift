@@ -4,7 +4,7 @@ public enum ProbeTree {
     public static func render(supports: [ProbeSupport]?) -> String {
         let byName = Dictionary(uniqueKeysWithValues: (supports ?? []).map { ($0.probe.name, $0) })
         var out = "Probes of the tracepoint backend ([+] available on this kernel, [-] missing, * traced by default)\n"
-        out += "Select with -t/--trace GROUP|PROBE[,...]; `all` selects every probe, `default` the starred ones.\n\n"
+        out += "Select with -t/--trace GROUP|PROBE[,...]; `all` selects every skb probe (route lookups only by name or --route), `default` the starred ones.\n\n"
         out += "all\n"
         let groups = ProbeGroup.allCases
         for (gi, group) in groups.enumerated() {

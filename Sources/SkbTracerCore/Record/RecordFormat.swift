@@ -61,7 +61,8 @@ public enum RecordFormat {
      *   12 u16 event size         14 u16 stack event size
      *   16 u32 byte-order mark    20 u32 host netns inode
      *   24 i64 realtime offset    32 i64 UTC offset (s)
-     *   40 u64 start (monotonic)  48 reserved, zero
+     *   40 u64 start (monotonic)  48 u16 route event size  50 u16 conntrack event size
+     *   52 reserved, zero (files before --route and --ct have 0 at 48 and 50)
      */
     static func appendHeader(_ h: Header, to b: inout ByteBuffer) {
         let start = b.count
@@ -75,6 +76,8 @@ public enum RecordFormat {
         appendInteger(h.realtimeOffsetNs, to: &b)
         appendInteger(h.utcOffsetSeconds, to: &b)
         appendInteger(h.startNs, to: &b)
+        appendInteger(UInt16(MemoryLayout<st_route_event>.size), to: &b)
+        appendInteger(UInt16(MemoryLayout<st_ct_event>.size), to: &b)
         while b.count - start < headerSize { b.append(0) }
     }
 

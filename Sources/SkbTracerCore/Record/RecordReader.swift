@@ -76,7 +76,10 @@ public final class RecordReader {
                 throw RuntimeError("\(path) is a version \(version) recording; this skbtracer reads version \(RecordFormat.version)",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
-            guard Int(u16(12)) == MemoryLayout<st_event>.size, Int(u16(14)) == MemoryLayout<st_stack_event>.size else {
+            // 0: a file from before route and conntrack records, which holds none.
+            let route = Int(u16(48)), ct = Int(u16(50))
+            guard Int(u16(12)) == MemoryLayout<st_event>.size, Int(u16(14)) == MemoryLayout<st_stack_event>.size,
+                  route == 0 || route == MemoryLayout<st_route_event>.size, ct == 0 || ct == MemoryLayout<st_ct_event>.size else {
                 throw RuntimeError("\(path) holds events of another layout (\(u16(12)) bytes, this skbtracer: \(MemoryLayout<st_event>.size))",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
