@@ -23,6 +23,29 @@
 #define ROUTE_ATTRIBUTE_NS 1000000ULL
 #define ROUTE_NO_MATCH (-11) /* -EAGAIN: fib_table_lookup's "nothing in this table" */
 
+static __always_inline bool route_addr_equal(const __u8 *a, const __u8 *b, int n)
+{
+	for (int i = 0; i < 16; i++) {
+		if (i < n && a[i] != b[i])
+			return false;
+	}
+	return true;
+}
+
+/* Whether the flow shares a (set) address with the packet `p`. */
+static __always_inline bool route_shares_address(const struct st_event *flow, const struct st_event *p)
+{
+	int n = flow->l3_proto == ETH_P_IP ? 4 : 16;
+	__u8 zero[16] = {};
+
+	if (p->l3_proto != flow->l3_proto || !(p->flags & ST_EVF_L3))
+		return false;
+	if (route_addr_equal(flow->daddr, p->saddr, n) || route_addr_equal(flow->daddr, p->daddr, n))
+		return true;
+	return !route_addr_equal(flow->saddr, zero, n) &&
+	       (route_addr_equal(flow->saddr, p->saddr, n) || route_addr_equal(flow->saddr, p->daddr, n));
+}
+
 /* rec->event holds the flow (family, addresses, protocol, ports) and, when the
  * program knows it, the namespace; rec->route the result. Decides whose lookup
  * it is, filters and emits. */
@@ -35,22 +58,20 @@ static __always_inline int st_trace_route(struct st_route_event *rec, enum st_pr
 	bool fresh = last && last->skb && now - last->ts_ns < ROUTE_ATTRIBUTE_NS;
 	struct st_loss *loss;
 
-	if (fresh && last->receive && !last->batch && rec->route.iif == last->ifindex &&
-	    (!e->netns || e->netns == last->netns)) {
-		/* The input lookup of the packet received here: if the filters
-		 * dropped that packet at this hop, they drop its lookup too. */
+	__builtin_memcpy(rec->route.saddr, e->saddr, 16);
+	__builtin_memcpy(rec->route.daddr, e->daddr, 16);
+	/* An input lookup, on the device the packet was just received on. Not
+	 * loopback: a packet received on lo keeps its output route (no input
+	 * lookup), and output lookups carry lo's index as their input interface. */
+	if ((cfg.route & ST_ROUTE_ATTRIBUTE) && fresh && last->receive && !last->batch && rec->route.iif != 1 &&
+	    rec->route.iif == last->ifindex && (!e->netns || e->netns == last->netns)) {
+		/* If the filters dropped the packet at this hop, they drop its lookup too. */
 		if (!last->passed)
 			return 0;
 		if (last->event.l3_proto == e->l3_proto) {
-			__u8 saddr[16], daddr[16];
-
-			/* The packet's fields, with the addresses the lookup used:
-			 * DNAT or de-SNAT in PREROUTING may have changed them. */
-			__builtin_memcpy(saddr, e->saddr, 16);
-			__builtin_memcpy(daddr, e->daddr, 16);
+			/* The packet's own fields: the addresses looked up stay in
+			 * rec->route (DNAT or de-SNAT may have changed them). */
 			__builtin_memcpy(e, &last->event, sizeof(*e));
-			__builtin_memcpy(e->saddr, saddr, 16);
-			__builtin_memcpy(e->daddr, daddr, 16);
 			e->flags &= ~(ST_EVF_DROP | ST_EVF_LOCATION | ST_EVF_STACK);
 			e->drop_reason = 0;
 			e->location = 0;
@@ -64,10 +85,11 @@ static __always_inline int st_trace_route(struct st_route_event *rec, enum st_pr
 	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN))
 		return 0;
 	if (!e->netns) {
-		/* Unknown (an IPv4 lookup that found nothing): softirq runs in
-		 * whatever task it interrupted, so a packet just handled on this CPU
-		 * tells better than the task. */
-		if (fresh) {
+		/* Unknown (an IPv4 lookup that found nothing). Softirq runs in
+		 * whatever task it interrupted: a packet just handled on this CPU
+		 * that shares an address with the flow (an ICMP error for it) tells
+		 * better than the task; anything else takes the task's. */
+		if (fresh && last->passed && route_shares_address(e, &last->event)) {
 			e->netns = last->netns;
 		} else {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -169,7 +191,6 @@ static __always_inline __s32 route6_type_error(__u8 type)
 {
 	switch (type) {
 	case 6: /* RTN_BLACKHOLE */
-	case 3: /* RTN_BROADCAST */
 	case 10: /* RTN_NAT */
 	case 11: /* RTN_XRESOLVE */
 		return -22; /* EINVAL */

@@ -70,9 +70,9 @@ struct {
 } tracked_flows SEC(".maps");
 
 /* The skb this CPU traced last (only with route probes; route_event.bpf.h):
- * noted at every skb event before the filters, with the whole event when it was
- * a receive event that passed them. An input route lookup right after a receive
- * event, on its device, is that packet's. */
+ * noted at every skb event before the filters, with the whole event when it
+ * passed them. An input route lookup right after a receive event, on its
+ * device, is that packet's. */
 struct st_last_packet {
 	struct st_event event; /* valid when passed */
 	__u64 skb;
@@ -502,8 +502,11 @@ static __always_inline bool read_ct(struct sk_buff *skb, struct st_ct *out)
 		return out->ctinfo == 7;
 	BPF_CORE_READ_INTO(&status, ct, status);
 	out->status = status;
-	BPF_CORE_READ_INTO(&out->mark, ct, mark);
-	BPF_CORE_READ_INTO(&out->zone, ct, zone.id);
+	/* CONFIG_NF_CONNTRACK_MARK and _ZONES: absent fields read as 0. */
+	if (bpf_core_field_exists(ct->mark))
+		BPF_CORE_READ_INTO(&out->mark, ct, mark);
+	if (bpf_core_field_exists(ct->zone))
+		BPF_CORE_READ_INTO(&out->zone, ct, zone.id);
 	BPF_CORE_READ_INTO(&l3num, ct, tuplehash[0].tuple.src.l3num);
 	BPF_CORE_READ_INTO(&out->protonum, ct, tuplehash[0].tuple.dst.protonum);
 	out->family = l3num == AF_INET ? 4 : l3num == AF_INET6 ? 6 : 0;
@@ -807,7 +810,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
 	/* With route probes, forget the previous skb before any filter can return. */
-	if (cfg.route) {
+	if (cfg.route & ST_ROUTE_NOTE) {
 		struct st_last_packet *last = last_packet_slot();
 
 		if (last)
@@ -844,7 +847,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
 	}
-	if (cfg.route) {
+	if (cfg.route & ST_ROUTE_NOTE) {
 		struct st_last_packet *last = last_packet_slot();
 
 		if (last) {
@@ -942,10 +945,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
-	if (cfg.route) {
+	if (cfg.route & ST_ROUTE_NOTE) {
 		struct st_last_packet *last = last_packet_slot();
 
-		if (last && last->receive && last->skb == (__u64)skb) {
+		if (last && last->skb == (__u64)skb) {
 			__builtin_memcpy(&last->event, &e, sizeof(e));
 			last->passed = 1;
 		}

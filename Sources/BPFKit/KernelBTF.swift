@@ -50,6 +50,11 @@ public final class KernelBTF {
         }
     }
 
+    /// Whether vmlinux's BTF has this struct (a module's types are in its own BTF).
+    public func hasStruct(_ name: String) -> Bool {
+        btf__find_by_name_kind(handle, name, UInt32(BTF_KIND_STRUCT)) >= 0
+    }
+
     /// Every enumerator of an enum, in declaration order.
     public func enumValues(_ name: String) -> [(name: String, value: Int64)] {
         var result: [(String, Int64)] = []

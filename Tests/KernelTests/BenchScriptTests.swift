@@ -12,13 +12,22 @@ extension KernelTests {
         static let benchDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("bench")
 
+        /// The bench scripts' lab namespaces (`stb`, `stc`, `stcs`, `stq`, `sts`, then the
+        /// script's pid): other processes on the machine may create and remove their own
+        /// namespaces meanwhile, and those are not the script's to clean up.
+        static func benchNamespaces() throws -> Set<String> {
+            let names = try Command.check(["ip", "netns", "list"]).stdout.split(separator: "\n")
+                .map { String($0.split(separator: " ").first ?? "") }
+            return Set(names.filter { $0.wholeMatch(of: /st(b|c|cs|q|s)[0-9]+(-.*)?/) != nil })
+        }
+
         /// Runs bench/NAME with the debug binary; checks no namespace was left.
         func run(_ name: String, _ args: [String], env: [String] = [], timeout: Double = 120) throws -> [String] {
-            let before = Set(try Command.check(["ip", "netns", "list"]).stdout.split(separator: "\n").map(String.init))
+            let before = try Self.benchNamespaces()
             let r = try Command.run(["env", "SKBTRACER=\(try KT.binaryPath())"] + env
                                     + ["bash", Self.benchDir.appendingPathComponent(name).path] + args, timeout: timeout)
             #expect(r.ok, "\(name) exit status \(r.status): \(r.stderr)")
-            let after = Set(try Command.check(["ip", "netns", "list"]).stdout.split(separator: "\n").map(String.init))
+            let after = try Self.benchNamespaces()
             #expect(after.subtracting(before).isEmpty, "\(name) left namespaces: \(after.subtracting(before))")
             return r.stdout.split(separator: "\n").map(String.init)
         }

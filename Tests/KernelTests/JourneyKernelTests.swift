@@ -99,7 +99,9 @@ extension KernelTests {
                 let server = try KT.tcpServer(lab, ns: lab.container2, addr: lab.c2IPv4, port: 80)
                 defer { server.cleanup() }
                 let sport = KT.randomPort()
-                let args = ["--timeline", "-d", lab.hostRoutedIPv4, "--dport", "8080", "--proto", "tcp"] + (tracking ? [] : ["--no-track"])
+                // With tracking, route lookups too: the host's lookup after DNAT joins the SYN's
+                // journey with the packet's own tuple (no made-up rewrite at the lookup).
+                let args = ["--timeline", "-d", lab.hostRoutedIPv4, "--dport", "8080", "--proto", "tcp"] + (tracking ? ["--route"] : ["--no-track"])
                 let t = try KT.Tracer.start(args)
                 defer { t.cleanup() }
                 let client = try KT.tcpClient(lab, from: lab.routed, to: lab.hostRoutedIPv4, port: 8080, sport: sport)
@@ -118,6 +120,10 @@ extension KernelTests {
                     #expect((nat["to"] as? [String: Any])?["daddr"] as? String == lab.c2IPv4)
                     #expect((nat["to"] as? [String: Any])?["dport"] as? Int == 80)
                     #expect(syn.path.last?.ns == lab.container2, "\(syn)")
+                    #expect(syn.nat.count == 1 && syn.nat.allSatisfy { $0["probe"] as? String != "fib_table_lookup" }, "rewrites: \(syn.nat)")
+                    let lookup = syn.hops.first { ($0["route"] as? [String: Any])?["daddr"] as? String == lab.c2IPv4 }
+                    #expect(lookup?["daddr"] as? String == lab.hostRoutedIPv4 && lookup?["dport"] as? Int == 8080,
+                            "no host lookup for c2 carrying the SYN's own tuple:\n\(all)")
                     // The longest again: the host's ARP for r can leave a one-event clone.
                     let synack = try #require(Self.journeys(records).filter {
                         $0.firstHop["tcp_flags"] as? String == "SYN,ACK" && $0.int("reply_to") == syn.int("journey")

@@ -79,4 +79,20 @@ extension KernelTests {
             }
         }
     }
+
+    @Test("--route over loopback: no lookup is attributed (a packet received on lo keeps its output route)")
+    func routeLookupsOnLoopback() throws {
+        try KT.withLab { lab in
+            let t = try KT.Tracer.start(["--route", "-N", lab.container1, "-H", "127.0.0.1", "--proto", "icmp"])
+            defer { t.cleanup() }
+            let ping = try lab.exec(lab.container1, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "127.0.0.1"], timeout: 6)
+            #expect(ping.ok, "ping: \(ping.stderr)")
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            let events = try t.events()
+            let lookups = events.filter { $0.probe == "fib_table_lookup" }
+            #expect(!lookups.isEmpty, "no lookup traced:\n\(events.map(\.line).joined(separator: "\n"))")
+            for e in lookups { #expect(e.skb == nil, "attributed over loopback: \(e.line)") }
+            #expect(events.contains { $0.probe.hasPrefix("netif_receive_skb") && $0.icmpType == 0 }, "no reply received")
+        }
+    }
 }

@@ -48,6 +48,26 @@ import Testing
         icmp.orig.sport = 42
         icmp.reply = Self.tuple(Fixtures.v4_10_0_0_2, Fixtures.v4_10_0_0_1, 42, 0)
         #expect(Self.text(TraceEvent(raw: Fixtures.udp(), ct: icmp)).hasSuffix(" ct=new orig=10.0.0.1->10.0.0.2 id=42\n"))
+        // NAT that remaps only the echo id still shows the reply tuple.
+        icmp.reply.sport = 43
+        #expect(Self.text(TraceEvent(raw: Fixtures.udp(), ct: icmp))
+                    .hasSuffix(" ct=new orig=10.0.0.1->10.0.0.2 id=42 reply=10.0.0.2->10.0.0.1 id=43\n"))
+        var template = st_ct()
+        template.status = 1 << 11
+        template.ctinfo = 2
+        #expect(Self.text(TraceEvent(raw: Fixtures.udp(), ct: template)).hasSuffix(" ct=template\n"))
+    }
+
+    @Test func jsonICMPTuple() throws {
+        var icmp = Self.entry(snat: false)
+        icmp.protonum = 1
+        icmp.orig = Self.tuple(Fixtures.v4_10_0_0_1, Fixtures.v4_10_0_0_2, 42, 8 << 8)
+        var b = ByteBuffer()
+        JSONFormatter(context: Fixtures.context()).event(TraceEvent(raw: Fixtures.udp(), ct: icmp), into: &b)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(b.bytes)) as? [String: Any])
+        let orig = try #require((o["ct"] as? [String: Any])?["orig"] as? [String: Any])
+        #expect(orig["icmp_id"] as? Int == 42 && orig["icmp_type"] as? Int == 8 && orig["icmp_code"] as? Int == 0)
+        #expect(orig["sport"] == nil)
     }
 
     @Test func jsonObject() throws {

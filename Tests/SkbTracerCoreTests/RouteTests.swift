@@ -20,11 +20,16 @@ import Testing
         return r
     }
 
-    /// The host's lookup for a received UDP packet: the packet's own fields and skb.
-    static func packetLookup(_ r: st_route) -> TraceEvent {
+    /// The host's lookup for a received UDP packet: the packet's own fields and skb,
+    /// its own addresses looked up unless `lookup` says which (after DNAT).
+    static func packetLookup(_ r: st_route, lookup: ([UInt8], [UInt8])? = nil) -> TraceEvent {
         var e = Fixtures.udp()
         e.probe = UInt16(ST_PROBE_FIB_TABLE_LOOKUP.rawValue)
         e.size = UInt16(ST_ROUTE_EVENT_SIZE)
+        var r = r
+        r.saddr = e.saddr
+        r.daddr = e.daddr
+        if let (s, d) = lookup { Fixtures.set(&r.saddr, s); Fixtures.set(&r.daddr, d) }
         return TraceEvent(raw: e, route: r)
     }
 
@@ -41,6 +46,9 @@ import Testing
         if proto == 17 { e.sport = 40000; e.dport = 53 }
         Fixtures.set(&e.comm, string: "dig")
         e.pid = 77
+        var r = r
+        r.saddr = e.saddr
+        r.daddr = e.daddr
         return TraceEvent(raw: e, route: r)
     }
 
@@ -70,7 +78,9 @@ import Testing
         // One byte short of a route record is not one.
         #expect(throws: TraceEvent.DecodeError.truncated(bytes.count - 1)) { try Fixtures.decode(Array(bytes.dropLast())) }
         var wrong = bytes
-        wrong[2] = UInt8(ST_ROUTE_EVENT_SIZE - 1)
+        let short = UInt16(ST_ROUTE_EVENT_SIZE - 1)
+        wrong[2] = UInt8(short & 0xff)
+        wrong[3] = UInt8(short >> 8)
         #expect(throws: TraceEvent.DecodeError.sizeMismatch(UInt16(ST_ROUTE_EVENT_SIZE - 1))) { try Fixtures.decode(wrong) }
     }
 
@@ -86,6 +96,28 @@ import Testing
         #expect(none.hasSuffix(" route=main ENETUNREACH (no route)\n"), "\(none)")
         let local = Self.text(Self.packetLookup(Self.route(table: 255, err: -11, dev: "")))
         #expect(local.hasSuffix(" route=local EAGAIN (no matching route in this table)\n"), "\(local)")
+    }
+
+    /// DNAT before routing: the packet keeps its own tuple (journeys see no rewrite
+    /// at the lookup), the line says what was looked up.
+    @Test func lookupForOtherAddressesIsShown() throws {
+        let ev = Self.packetLookup(Self.route(), lookup: (Fixtures.v4_10_0_0_1, [10, 9, 9, 9]))
+        let line = Self.text(ev)
+        #expect(line.contains("U:10.0.0.1:5353->10.0.0.2:53"), "\(line)")
+        #expect(line.hasSuffix(" lookup=10.0.0.1->10.9.9.9 route=main dev eth1\n"), "\(line)")
+        let r = try #require(try Self.json(ev)["route"] as? [String: Any])
+        #expect(r["saddr"] as? String == "10.0.0.1" && r["daddr"] as? String == "10.9.9.9")
+        #expect(try Self.json(ev)["daddr"] as? String == "10.0.0.2")
+    }
+
+    /// Attribution needs receive probes that see GRO lists; route probes alone only note.
+    @Test func routeModeFollowsTheProbes() throws {
+        let route = ProbeCatalogue.all.filter(\.isRoute)
+        let note = UInt8(ST_ROUTE_NOTE.rawValue), attribute = UInt8(ST_ROUTE_ATTRIBUTE.rawValue)
+        #expect(TracerSession.routeMode(ProbeCatalogue.defaults) == 0)
+        #expect(TracerSession.routeMode(ProbeCatalogue.defaults + route) == note | attribute)
+        #expect(TracerSession.routeMode(route) == note)
+        #expect(TracerSession.routeMode(try ProbeCatalogue.select(["netif_receive_skb", "route"])) == note)
     }
 
     @Test func aFlowHasNoSkbLengthOrInterface() {

@@ -167,9 +167,17 @@ struct st_config {
 	__u32 wakeup_bytes; /* wake the reader only once this much data waits */
 	__u8 track;         /* enum st_track_flags */
 	__u8 stack_mode;    /* enum st_stack_mode */
-	__u8 route;         /* route probes attached: note each emitted packet per CPU */
+	__u8 route;         /* enum st_route_mode */
 	__u8 ct;            /* --ct: add the skb's conntrack entry to its events */
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
+};
+
+/* st_config.route: route probes attached (note each skb per CPU), and whether a
+ * lookup may be attributed to the packet just received (needs the receive probes,
+ * list entries included, to know when lookups follow a whole GRO list). */
+enum st_route_mode {
+	ST_ROUTE_NOTE = 1 << 0,
+	ST_ROUTE_ATTRIBUTE = 1 << 1,
 };
 
 /* st_config.track: follow a matched packet after its headers change. */
@@ -230,10 +238,9 @@ struct st_track_stats {
 
 /* The result of a route lookup (fib:fib_table_lookup, fib6:fib6_table_lookup).
  * A route record is an st_event (probe ST_PROBE_FIB*_TABLE_LOOKUP, size
- * sizeof(struct st_route_event)) followed by this. When the lookup is for the
- * packet this CPU emitted an event for just before (same addresses: an input
- * lookup), the event carries that packet's fields and skb; otherwise its tuple
- * is the lookup's flow and skb is 0. */
+ * sizeof(struct st_route_event)) followed by this. The input lookup of the packet
+ * this CPU has just received carries that packet's event and skb; any other
+ * lookup's tuple is its flow and skb is 0. */
 struct st_route {
 	__u32 table;           /* routing table id: 254 main, 255 local, ... */
 	__s32 err;             /* 0, or -errno: EAGAIN (no route matches in this table), EHOSTUNREACH
@@ -243,8 +250,10 @@ struct st_route {
 	__s32 oif;             /* the flow's output interface index, if the caller set one */
 	__u8 gateway[16];      /* IPv4 in the first 4 bytes */
 	char dev[ST_IFNAMSIZ]; /* the chosen route's device; "" when none */
+	__u8 saddr[16];        /* the addresses looked up (the packet's may differ: */
+	__u8 daddr[16];        /* DNAT or de-SNAT in PREROUTING runs before routing) */
 	__u8 gw_family;        /* 0 (directly connected or no route), 4 or 6 */
-	__u8 pad[7];
+	__u8 pad[15];          /* 96 bytes: each record layout has its own size */
 };
 
 struct st_route_event {
@@ -297,7 +306,7 @@ struct st_loss {
 
 #define ST_EVENT_SIZE 168
 #define ST_CONFIG_SIZE 208
-#define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 56)
+#define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 96)
 #define ST_CT_SIZE 88
 #define ST_CT_EVENT_SIZE (ST_EVENT_SIZE + ST_CT_SIZE)
 #define ST_CT_STACK_EVENT_SIZE (ST_STACK_EVENT_SIZE + ST_CT_SIZE)

@@ -24,6 +24,11 @@ enum ConntrackText {
     ]
 
     static func isUntracked(_ ct: st_ct) -> Bool { ct.ctinfo == 7 && ct.family == 0 }
+    /// A template (IPS_TEMPLATE: a raw-table `CT --zone/--helper` rule) until conntrack
+    /// replaces it with the packet's entry: no tuples yet.
+    static func isTemplate(_ ct: st_ct) -> Bool { ct.status & (1 << 11) != 0 }
+    /// No tuples to show.
+    static func isTupleless(_ ct: st_ct) -> Bool { isUntracked(ct) || isTemplate(ct) }
 
     static func hasPorts(_ proto: UInt8) -> Bool { proto == 6 || proto == 17 || proto == 132 || proto == 33 || proto == 136 }
     static func isICMP(_ proto: UInt8) -> Bool { proto == 1 || proto == 58 }
@@ -33,7 +38,8 @@ enum ConntrackText {
         let o = ct.orig, r = ct.reply
         return withUnsafeBytes(of: o.saddr) { a in withUnsafeBytes(of: r.daddr) { a.elementsEqual($0) } }
             && withUnsafeBytes(of: o.daddr) { a in withUnsafeBytes(of: r.saddr) { a.elementsEqual($0) } }
-            && (isICMP(ct.protonum) || (o.sport == r.dport && o.dport == r.sport))
+            // ICMP: the echo id travels unchanged both ways unless NAT remapped it.
+            && (isICMP(ct.protonum) ? o.sport == r.sport : (o.sport == r.dport && o.dport == r.sport))
     }
 
     static func appendTuple(_ t: st_ct_tuple, _ ct: st_ct, to b: inout ByteBuffer) {
@@ -51,6 +57,7 @@ enum ConntrackText {
     }
 
     static func append(_ ct: st_ct, to b: inout ByteBuffer) {
+        if isTemplate(ct) { b.append(" ct=template"); return }
         let (name, reply) = state(ct.ctinfo)
         b.append(" ct="); b.append(name)
         if isUntracked(ct) { return }
@@ -80,7 +87,7 @@ enum ConntrackText {
     /// "l4_proto":"tcp","orig":{...},"reply":{...}}`
     static func appendJSON(_ ct: st_ct, to b: inout ByteBuffer) {
         let (name, reply) = state(ct.ctinfo)
-        b.append("{\"state\":\""); b.append(name)
+        b.append("{\"state\":\""); if isTemplate(ct) { b.append("template") } else { b.append(name) }
         b.append("\",\"direction\":"); b.append(reply ? "\"reply\"" : "\"original\"")
         b.append(",\"status\":[")
         var first = true
@@ -91,7 +98,7 @@ enum ConntrackText {
         }
         b.append("],\"mark\":"); b.appendDecimal(ct.mark)
         b.append(",\"zone\":"); b.appendDecimal(ct.zone)
-        if isUntracked(ct) {
+        if isTupleless(ct) {
             b.append(",\"l4_proto\":null,\"orig\":null,\"reply\":null}")
             return
         }

@@ -99,7 +99,7 @@ public struct JSONFormatter: EventFormatter {
             b.append("]")
         } else { b.append("null") }
         b.append(",\"route\":")
-        if let route = ev.route { RouteText.appendJSON(route, to: &b) } else { b.append("null") }
+        if let route = ev.route { RouteText.appendJSON(e, route, to: &b) } else { b.append("null") }
         b.append(",\"ct\":")
         if let ct = ev.ct { ConntrackText.appendJSON(ct, to: &b) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)

@@ -111,7 +111,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             TextFormatter.appendPacketInfo(e, to: &b)
             if e.isDrop { b.append(" drop="); b.append(string: names.dropReasons.name(e.raw.drop_reason)) }
             if e.hasLocation && e.raw.location != 0 { b.append(" at="); b.append(string: names.symbols.symbolize(e.raw.location)) }
-            if let route = e.route { RouteText.append(route, to: &b) }
+            if let route = e.route { RouteText.append(e.raw, route, to: &b) }
             if let ct = e.ct { ConntrackText.append(ct, to: &b) }
             b.append(UInt8(ascii: "\n"))
             if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }

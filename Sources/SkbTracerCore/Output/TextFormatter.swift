@@ -89,7 +89,7 @@ public struct TextFormatter: EventFormatter {
         if ev.hasLocation && e.location != 0 {
             b.append(" at="); b.append(string: context.symbols.symbolize(e.location))
         }
-        if let route = ev.route { RouteText.append(route, to: &b) }
+        if let route = ev.route { RouteText.append(e, route, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         b.append(UInt8(ascii: "\n"))
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }

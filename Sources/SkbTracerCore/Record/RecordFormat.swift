@@ -13,7 +13,11 @@ import CSkbTracerABI
 /// Native byte order, like the events; the header says which.
 public enum RecordFormat {
     public static let magic: [UInt8] = Array("SKBTRACE".utf8)
-    public static let version: UInt16 = 1
+    /// 2: route and conntrack records (their sizes at 48 and 50). A version-1 reader
+    /// would drop those records without a word, so it must refuse the file.
+    public static let version: UInt16 = 2
+    /// Versions this reader takes: 1 is 2 without route and conntrack records.
+    public static let readableVersions: ClosedRange<UInt16> = 1...2
     public static let headerSize = 64
     /// Written in native order: reads back as another value on a machine of the
     /// other byte order.

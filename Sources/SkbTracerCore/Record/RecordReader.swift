@@ -72,8 +72,8 @@ public final class RecordReader {
                                    hint: "replay it on a machine like the one that recorded it")
             }
             let version = u16(8)
-            guard version == RecordFormat.version, Int(u16(10)) == RecordFormat.headerSize else {
-                throw RuntimeError("\(path) is a version \(version) recording; this skbtracer reads version \(RecordFormat.version)",
+            guard RecordFormat.readableVersions.contains(version), Int(u16(10)) == RecordFormat.headerSize else {
+                throw RuntimeError("\(path) is a version \(version) recording; this skbtracer reads versions \(RecordFormat.readableVersions.lowerBound) to \(RecordFormat.readableVersions.upperBound)",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
             // 0: a file from before route and conntrack records, which holds none.

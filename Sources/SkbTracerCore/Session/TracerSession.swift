@@ -107,6 +107,11 @@ public final class TracerSession {
         if let ready = options.readyFile { unlink(ready) }
         LibbpfLog.setVerbose(options.verbose)
         supports = Self.resolveSupport(options.probes, btf: btf)
+        // CO-RE finds nf_conn in vmlinux or in a loaded module's BTF; without either the
+        // conntrack reads compile away and --ct would show nothing without a word.
+        if options.conntrack && !btf.hasStruct("nf_conn") && !FileManager.default.fileExists(atPath: "/sys/kernel/btf/nf_conntrack") {
+            warnings.append("--ct: this kernel has no conntrack (or nf_conntrack was not loaded when tracing started): no event will show one")
+        }
         for s in supports {
             if case .missing(let why) = s.status { warnings.append("probe \(s.probe.name) skipped: \(why)") }
         }
@@ -177,6 +182,17 @@ public final class TracerSession {
         }
     }
 
+    /// Route probes note every skb per CPU; their lookups are attributed to the packet
+    /// just received only when the receive probes can tell a single packet from a GRO
+    /// list (whose lookups come after the whole list was traced).
+    static func routeMode(_ probes: [Probe]) -> UInt8 {
+        guard probes.contains(where: \.isRoute) else { return 0 }
+        let names = Set(probes.map(\.name))
+        let attribute = names.contains("netif_receive_skb_list_entry")
+            && (names.contains("netif_receive_skb") || names.contains("netif_receive_skb_entry"))
+        return UInt8(ST_ROUTE_NOTE.rawValue) | (attribute ? UInt8(ST_ROUTE_ATTRIBUTE.rawValue) : 0)
+    }
+
     private func openObject(_ usable: [ProbeSupport]) throws -> BPFObject {
         guard let elf = Data(base64Encoded: EmbeddedBPFObjects.tracepoints) else {
             throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
@@ -187,7 +203,7 @@ public final class TracerSession {
         config.wakeup_bytes = options.wakeupBytes
         config.track = options.track ? UInt8(ST_TRACK_SKB.rawValue) | (options.trackFlows ? UInt8(ST_TRACK_FLOWS.rawValue) : 0) : 0
         config.stack_mode = options.stacks.rawValue
-        config.route = usable.contains { $0.probe.isRoute } ? 1 : 0
+        config.route = Self.routeMode(usable.map(\.probe))
         config.ct = options.conntrack ? 1 : 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
