@@ -10,8 +10,17 @@ extension KernelTests {
             let id = Int.random(in: 1000...60000)
             let t = try KT.Tracer.start(["--ct", "-H", lab.routedIPv4, "--proto", "icmp"])
             defer { t.cleanup() }
+            // The layout with both tails: event, conntrack entry, stack.
+            let withStacks = try KT.Tracer.start(["--ct", "--callstack", "-H", lab.routedIPv4, "--proto", "icmp"])
+            defer { withStacks.cleanup() }
             #expect(try KT.ping(lab, from: lab.container1, to: lab.routedIPv4, count: 1, id: id).ok)
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            #expect(withStacks.stop(settle: 0) == 0, "stderr: \(withStacks.stderr)")
+            let stacked = try withStacks.events().filter { $0.icmpID == id && $0.ct != nil }
+            #expect(!stacked.isEmpty, "no event with a ct entry under --callstack")
+            for e in stacked {
+                #expect(!(e.json["stack"] as? [String] ?? []).isEmpty && e.ct?["orig"] != nil, "ct and stack: \(e.line)")
+            }
             let events = try t.events().filter { $0.icmpID == id }
             let all = events.map(\.line).joined(separator: "\n")
             // Leaving the host on hr: conntrack saw it in PREROUTING, MASQUERADE rewrote it.

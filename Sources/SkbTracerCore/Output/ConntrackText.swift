@@ -43,16 +43,7 @@ enum ConntrackText {
     }
 
     static func appendTuple(_ t: st_ct_tuple, _ ct: st_ct, to b: inout ByteBuffer) {
-        let v6 = ct.family == 6, ports = hasPorts(ct.protonum)
-        if v6 && ports { b.append(UInt8(ascii: "[")) }
-        PacketText.appendAddress(t.saddr, ipv6: v6, to: &b)
-        if v6 && ports { b.append(UInt8(ascii: "]")) }
-        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(t.sport) }
-        b.append("->")
-        if v6 && ports { b.append(UInt8(ascii: "[")) }
-        PacketText.appendAddress(t.daddr, ipv6: v6, to: &b)
-        if v6 && ports { b.append(UInt8(ascii: "]")) }
-        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(t.dport) }
+        PacketText.appendEndpoints(t.saddr, t.sport, t.daddr, t.dport, ipv6: ct.family == 6, ports: hasPorts(ct.protonum), to: &b)
         if isICMP(ct.protonum) { b.append(" id="); b.appendDecimal(t.sport) }
     }
 

@@ -27,6 +27,20 @@ enum PacketText {
         }
     }
 
+    /// `a:p->b:q` (IPv6 `[a]:p`), or `a->b` without ports.
+    static func appendEndpoints<T>(_ saddr: T, _ sport: UInt16, _ daddr: T, _ dport: UInt16, ipv6 v6: Bool, ports: Bool,
+                                   to b: inout ByteBuffer) {
+        if v6 && ports { b.append(UInt8(ascii: "[")) }
+        appendAddress(saddr, ipv6: v6, to: &b)
+        if v6 && ports { b.append(UInt8(ascii: "]")) }
+        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(sport) }
+        b.append("->")
+        if v6 && ports { b.append(UInt8(ascii: "[")) }
+        appendAddress(daddr, ipv6: v6, to: &b)
+        if v6 && ports { b.append(UInt8(ascii: "]")) }
+        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(dport) }
+    }
+
     /// IPv6 text exactly as glibc's inet_ntop writes it (RFC 5952 zero
     /// compression, lowercase hex, embedded IPv4 for mapped and compatible
     /// addresses), without its sprintf: that was a seventh of the JSON cost.

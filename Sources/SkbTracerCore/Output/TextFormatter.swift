@@ -115,15 +115,7 @@ public struct TextFormatter: EventFormatter {
         case 0: break
         default: b.append("P_"); b.appendDecimal(e.l4_proto); b.append(UInt8(ascii: ":"))
         }
-        if v6 && ports { b.append(UInt8(ascii: "[")) }
-        PacketText.appendAddress(e.saddr, ipv6: v6, to: &b)
-        if v6 && ports { b.append(UInt8(ascii: "]")) }
-        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport) }
-        b.append("->")
-        if v6 && ports { b.append(UInt8(ascii: "[")) }
-        PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
-        if v6 && ports { b.append(UInt8(ascii: "]")) }
-        if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport) }
+        PacketText.appendEndpoints(e.saddr, e.sport, e.daddr, e.dport, ipv6: v6, ports: ports, to: &b)
     }
 
     /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,
@@ -154,15 +146,8 @@ public struct TextFormatter: EventFormatter {
             }
             // No L4 header (a non-first fragment): addresses only, no made-up ports.
             let ports = ev.hasL4
-            if v6 && ports { b.append(UInt8(ascii: "[")) }
-            PacketText.appendAddress(e.saddr, ipv6: v6, to: &b)
-            if v6 && ports { b.append(UInt8(ascii: "]")) }
-            if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.sport) }
-            b.append("->")
-            if v6 && ports { b.append(UInt8(ascii: "[")) }
-            PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
-            if v6 && ports { b.append(UInt8(ascii: "]")) }
-            if ports { b.append(UInt8(ascii: ":")); b.appendDecimal(e.dport) } else { b.append(" (fragment)") }
+            PacketText.appendEndpoints(e.saddr, e.sport, e.daddr, e.dport, ipv6: v6, ports: ports, to: &b)
+            if !ports { b.append(" (fragment)") }
             if ev.tupleFromSocket { b.append(" (socket)") }
             return
         }
