@@ -887,6 +887,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * memory, and the verifier hands a privileged program's stored pointer
 	 * back as a number after the call. Copying it with a helper instead cost
 	 * 40 ns per event. */
+	/* Opaque to the optimizer from here: clang has emitted skb->data's CO-RE load
+	 * without its base register (`r2 = 200; r2 = *(u64 *)(r2 + 0)`, rejected by the
+	 * verifier) in some programs of some builds, as if it had proved skb NULL. */
+	barrier_var(skb);
 	e.location = (__u64)skb->head;
 	l4_off = parse_packet(&e, (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol,
 			      (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
