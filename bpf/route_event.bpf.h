@@ -106,21 +106,17 @@ static __always_inline int st_trace_route(struct st_route_event *rec, enum st_pr
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 emit:
 	e->kind = ST_RECORD_EVENT;
-	e->size = sizeof(*rec);
 	e->probe = probe;
 	e->cpu = bpf_get_smp_processor_id();
 	e->ts_ns = now;
 	loss = bpf_map_lookup_elem(&lost_events, &zero);
 	if (!loss)
 		return 0;
-	struct st_route_event *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
+	struct st_route_event *out = reserve_record(e, sizeof(*out), loss);
 
-	if (!out) {
-		count_loss(loss);
+	if (!out)
 		return 0;
-	}
-	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-	__builtin_memcpy(out, rec, sizeof(*rec));
+	__builtin_memcpy(&out->route, &rec->route, sizeof(rec->route));
 	submit(out);
 	return 0;
 }

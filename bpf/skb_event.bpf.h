@@ -522,41 +522,48 @@ static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
 	*nr_frames = bytes > 0 ? bytes / 8 : 0;
 }
 
-/* bpf_ringbuf_reserve() takes a constant size, so one reserve per layout: the
- * conntrack entry (--ct) and the kernel stack each follow the event when present. */
+/* Reserves a record and writes the event at its start; NULL (counted as lost)
+ * when the ring is full. bpf_ringbuf_reserve() takes a constant size: inlined,
+ * each caller's sizeof() is that constant. */
+static __always_inline void *reserve_record(struct st_event *e, __u32 size, struct st_loss *loss)
+{
+	struct st_event *rec = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!rec) {
+		count_loss(loss);
+		return NULL;
+	}
+	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
+	e->size = size;
+	__builtin_memcpy(rec, e, sizeof(*e));
+	return rec;
+}
+
+/* The event with the skb's conntrack entry (--ct), and the stack if asked. */
 static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_stack, const struct st_ct *ct,
 				    struct st_loss *loss)
 {
 	if (with_stack) {
-		struct st_ct_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		struct st_ct_stack_event *rec = reserve_record(e, sizeof(*rec), loss);
 
-		if (!rec) {
-			count_loss(loss);
+		if (!rec)
 			return;
-		}
-		e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-		e->size = sizeof(*rec);
-		e->flags |= ST_EVF_STACK;
-		__builtin_memcpy(&rec->event, e, sizeof(*e));
 		__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
 		fill_stack(ctx, rec->ips, &rec->nr_frames);
 		rec->pad = 0;
 		submit(rec);
 		return;
 	}
-	struct st_ct_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	struct st_ct_event *rec = reserve_record(e, sizeof(*rec), loss);
 
-	if (!rec) {
-		count_loss(loss);
+	if (!rec)
 		return;
-	}
-	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-	e->size = sizeof(*rec);
-	__builtin_memcpy(&rec->event, e, sizeof(*e));
 	__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
 	submit(rec);
 }
 
+/* One record layout per combination: the conntrack entry (--ct) and the kernel
+ * stack each follow the event when present. */
 static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack, struct sk_buff *skb)
 {
 	__u32 zero = 0;
@@ -564,6 +571,9 @@ static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack,
 
 	if (!loss)
 		return;
+	if (with_stack)
+		e->flags |= ST_EVF_STACK;
+	/* The entry lives on the stack only with --ct: zeroing it costs every event. */
 	if (cfg.ct) {
 		struct st_ct ct = {};
 
@@ -573,30 +583,19 @@ static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack,
 		}
 	}
 	if (with_stack) {
-		struct st_stack_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		struct st_stack_event *rec = reserve_record(e, sizeof(*rec), loss);
 
-		if (!rec) {
-			count_loss(loss);
+		if (!rec)
 			return;
-		}
-		e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-		e->size = sizeof(*rec);
-		e->flags |= ST_EVF_STACK;
-		__builtin_memcpy(&rec->event, e, sizeof(*e));
 		fill_stack(ctx, rec->ips, &rec->nr_frames);
 		rec->pad = 0;
 		submit(rec);
 		return;
 	}
-	struct st_event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	struct st_event *rec = reserve_record(e, sizeof(*rec), loss);
 
-	if (!rec) {
-		count_loss(loss);
-		return;
-	}
-	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-	__builtin_memcpy(rec, e, sizeof(*rec));
-	submit(rec);
+	if (rec)
+		submit(rec);
 }
 
 /* A cheap mix of the tuple fields NAT can rewrite: only compared for change. */
