@@ -62,10 +62,15 @@ summary=$(cat "$tmp/summary")
 events=$(sed -n 's/^skbtracer: \([0-9]*\) events.*/\1/p' <<<"$summary")
 lost=$(sed -n 's/.*events[^,]*, \([0-9]*\) lost.*/\1/p' <<<"$summary")
 echo "$summary"
-python3 - "$tmp/rss" "$sent" "$events" "$lost" <<'PY'
-import sys
+python3 - "$tmp/rss" "$sent" "$events" "$lost" "$summary" <<'PY'
+import re, sys
 rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
 sent, events, lost = map(int, sys.argv[2:5])
+# The per-probe losses, "N lost (probe N, ...)", must add up to the total.
+m = re.search(r"\d+ lost \(([^)]*)\)", sys.argv[5])
+per_probe = sum(int(p.split()[-1]) for p in m.group(1).split(", ")) if m else 0
+print(f"lost per probe: {m.group(1) if m else 'none'}; "
+      f"{'EXACT' if per_probe == lost else 'MISMATCH with the total %d' % lost}")
 warm = [r for t, r in rows if t >= 60] or [r for _, r in rows]
 growth = (max(warm) - warm[0]) / warm[0] * 100
 print(f"rss after warm-up: first {warm[0]} KiB, max {max(warm)} KiB, last {warm[-1]} KiB, growth {growth:.1f}%")

@@ -456,12 +456,15 @@ static __always_inline bool ifname_matches(const char *name)
 	return true;
 }
 
-static __always_inline void count_loss(struct st_loss *loss)
+static __always_inline void count_loss(struct st_loss *loss, __u16 probe)
 {
-	/* Never silent: counted per CPU, reported in the stream and at exit.
+	/* Never silent: counted per CPU, reported in the stream and at exit, and
+	 * per probe in the exit summary (which probe points the loss hides).
 	 * Atomic: a probe in interrupt context can nest in one on the same CPU. */
 	__sync_fetch_and_add(&loss->total, 1);
 	__sync_fetch_and_add(&loss->pending, 1);
+	if (probe < ST_PROBE_COUNT)
+		__sync_fetch_and_add(&loss->by_probe[probe], 1);
 }
 
 static __always_inline void submit(void *rec)
@@ -530,7 +533,7 @@ static __always_inline void *reserve_record(struct st_event *e, __u32 size, stru
 	struct st_event *rec = bpf_ringbuf_reserve(&events, size, 0);
 
 	if (!rec) {
-		count_loss(loss);
+		count_loss(loss, e->probe);
 		return NULL;
 	}
 	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);

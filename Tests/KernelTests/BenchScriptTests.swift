@@ -80,9 +80,14 @@ extension KernelTests {
         /// and events + lost must still equal the packets sent.
         @Test("soak.sh: loss accounting is exact over a short soak")
         func soak() throws {
-            let lines = try run("soak.sh", ["12", "1"])
+            let lines = try run("soak.sh", ["12", "1", "--callstack"])
             let counts = try #require(lines.first { $0.hasPrefix("packets sent") }, "\(lines)")
             #expect(counts.hasSuffix("EXACT"), "\(counts)")
+            // Only net_dev_queue is traced: every loss is its own.
+            let perProbe = try #require(lines.first { $0.hasPrefix("lost per probe:") }, "\(lines)")
+            let lost = counts.components(separatedBy: ", ").first { $0.hasPrefix("lost ") }
+            let expected = lost == "lost 0" ? "lost per probe: none; " : "lost per probe: net_dev_queue \(lost?.dropFirst(5) ?? ""); "
+            #expect(perProbe == expected + "EXACT", "\(perProbe) (\(counts))")
             #expect(lines.contains { $0.hasPrefix("rss after warm-up") }, "\(lines)")
         }
 

@@ -19,7 +19,7 @@ struct ABITests {
         #expect(MemoryLayout<st_config>.size == 208)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
-        #expect(MemoryLayout<st_loss>.size == 16)
+        #expect(MemoryLayout<st_loss>.size == 16 + 8 * Int(ST_PROBE_COUNT.rawValue))
     }
 
     /// Offsets: u16 kind@0 size@2 probe@4 l3_proto@6, u32 cpu@8 lost_before@12,
@@ -99,5 +99,37 @@ struct ABITests {
         #expect(ST_RECORD_EVENT.rawValue == 1)
         #expect(ST_ARG_NONE == 0xff)
         #expect(ST_PROBE_COUNT.rawValue == 22)
+    }
+}
+
+/// Retis-style per-probe loss counters: summed over CPUs, named, largest first.
+@Suite("Losses per probe")
+struct LossesByProbeTests {
+    static func loss(_ counts: [Int: UInt64]) -> st_loss {
+        var l = st_loss()
+        withUnsafeMutableBytes(of: &l.by_probe) { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for (i, n) in counts { words[i] = n }
+        }
+        l.total = counts.values.reduce(0, +)
+        return l
+    }
+
+    @Test func summedOverCPUsAndNamed() {
+        let queue = Int(ST_PROBE_NET_DEV_QUEUE.rawValue), rx = Int(ST_PROBE_NETIF_RX.rawValue)
+        let free = Int(ST_PROBE_KFREE_SKB.rawValue)
+        let perCPU = [Self.loss([queue: 5, rx: 2]), Self.loss([rx: 7, free: 5])]
+        let byProbe = TracerSession.lossesByProbe(perCPU)
+        #expect(byProbe.map(\.probe) == ["netif_rx", "kfree_skb", "net_dev_queue"])
+        #expect(byProbe.map(\.lost) == [9, 5, 5])
+        var summary = TraceSummary()
+        summary.events = 10
+        summary.printed = 10
+        summary.lost = 19
+        summary.lostByProbe = byProbe
+        #expect(summary.line.hasPrefix("skbtracer: 10 events, 19 lost (netif_rx 9, kfree_skb 5, net_dev_queue 5); "))
+        summary.lostByProbe = TracerSession.lossesByProbe([st_loss()])
+        summary.lost = 0
+        #expect(summary.line.hasPrefix("skbtracer: 10 events, 0 lost; "))
     }
 }

@@ -4,6 +4,8 @@ public struct TraceSummary: Sendable {
     public var printed: UInt64 = 0
     /// Events the BPF side could not write because the ring was full (exact).
     public var lost: UInt64 = 0
+    /// The same losses per probe (Retis' per-probe counters), largest first.
+    public var lostByProbe: [(probe: String, lost: UInt64)] = []
     /// Records that were not valid events (counted, never fatal).
     public var malformed: UInt64 = 0
     public var attached: Int = 0
@@ -23,6 +25,9 @@ public struct TraceSummary: Sendable {
         var s = "skbtracer: \(events) events"
         if printed != events { s += " (\(printed) printed)" }
         s += ", \(lost) lost"
+        if !lostByProbe.isEmpty {
+            s += " (" + lostByProbe.map { "\($0.probe) \($0.lost)" }.joined(separator: ", ") + ")"
+        }
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
         if tracking {

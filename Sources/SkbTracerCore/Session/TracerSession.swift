@@ -326,6 +326,7 @@ public final class TracerSession {
             if let lossMap = object?.map(named: "lost_events"),
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
                 summary.lost = perCPU.reduce(0) { $0 + $1.total }
+                summary.lostByProbe = Self.lossesByProbe(perCPU)
                 // Losses after a CPU's last record have no event to carry them.
                 if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
                     let missing = summary.lost - lostMarkers
@@ -342,6 +343,20 @@ public final class TracerSession {
         object?.close()
         object = nil
         return summary
+    }
+
+    /// Each probe's losses summed over the CPUs, largest first; probes without
+    /// a loss left out.
+    static func lossesByProbe(_ perCPU: [st_loss]) -> [(probe: String, lost: UInt64)] {
+        var totals = [UInt64](repeating: 0, count: Int(ST_PROBE_COUNT.rawValue))
+        for var loss in perCPU {
+            withUnsafeBytes(of: &loss.by_probe) { raw in
+                for (i, n) in raw.bindMemory(to: UInt64.self).enumerated() where i < totals.count { totals[i] += n }
+            }
+        }
+        return totals.enumerated().filter { $0.element > 0 }
+            .map { (probe: ProbeCatalogue.probe(id: UInt16($0.offset))?.name ?? "probe-\($0.offset)", lost: $0.element) }
+            .sorted { $0.lost != $1.lost ? $0.lost > $1.lost : $0.probe < $1.probe }
     }
 
     deinit {
