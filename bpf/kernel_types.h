@@ -43,7 +43,11 @@ struct in6_addr {
 	__u8 s6_addr[16];
 };
 
+struct sock;
+
 struct sock_common {
+	volatile unsigned char skc_state;
+	struct sock *skc_listener; /* a request sock's listener (rsk_listener) */
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
@@ -54,9 +58,32 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 } __co_re;
 
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+struct file;
+
+struct socket {
+	struct file *file; /* NULL: a kernel socket (sock_create_kern) */
+} __co_re;
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+	struct socket *sk_socket; /* full sockets only */
+	kuid_t sk_uid;
+} __co_re;
+
+/* --owner: a socket's inode, as SOCK_INODE() finds it (the inode follows the
+ * struct socket in one allocation). */
+struct inode {
+	unsigned long i_ino;
+} __co_re;
+
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
 } __co_re;
 
 struct sk_buff {

@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "skbtracer_abi.h"
+#include "sock_owner.bpf.h"
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
@@ -949,6 +950,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	e.skb_len = skb->len;
 	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
+	if (cfg.owner)
+		read_sock(skb, sk, &e);
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
 	if (cfg.route & ST_ROUTE_NOTE) {

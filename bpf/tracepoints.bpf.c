@@ -81,3 +81,30 @@ TP_PROBE(tcp_send_reset, ST_PROBE_TCP_SEND_RESET)
 TP_PROBE(tcp_bad_csum, ST_PROBE_TCP_BAD_CSUM)
 TP_PROBE(udp_fail_queue_rcv_skb, ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB)
 TP_PROBE(sock_rcvqueue_full, ST_PROBE_SOCK_RCVQUEUE_FULL)
+
+/* Loaded only with --owner. Each fires in the process making the call. */
+SEC("tp_btf/sock_send_length")
+int owner_sock_send_length(__u64 *ctx)
+{
+	note_owner((struct sock *)ctx[0]);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int owner_sock_recv_length(__u64 *ctx)
+{
+	note_owner((struct sock *)ctx[0]);
+	return 0;
+}
+
+/* connect() and listen(): a SYN leaves, or one arrives, before any sendmsg or
+ * recvmsg. Other state changes happen in softirq, in no telling which task. */
+SEC("tp_btf/inet_sock_set_state")
+int owner_inet_sock_set_state(__u64 *ctx)
+{
+	int newstate = (int)ctx[2];
+
+	if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)
+		note_owner((struct sock *)ctx[0]);
+	return 0;
+}

@@ -42,6 +42,8 @@ struct TraceCommand: ParsableCommand {
     var ringSize: UInt32 = 8
     @Flag(help: "Show each event's conntrack entry: state, direction, NAT, mark, zone, original and reply tuples (Retis' ct).")
     var ct = false
+    @Flag(help: "Show each event's socket (its inode, as in ss -e and /proc/PID/fd) and the process that owns it, whichever task the probe fired in.")
+    var owner = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
 
@@ -79,6 +81,7 @@ struct TraceCommand: ParsableCommand {
         o.ringBytes = ringSize << 20
         o.verbose = verbose
         o.conntrack = ct
+        o.owner = owner
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o
     }

@@ -8,9 +8,9 @@ extension KernelTests {
     /// at run time (it is dropped and the rest reloaded), so it must fail here.
     @Test("every probe loads and attaches under each mix of options", arguments: [
         ["-t", "all"],
-        ["-t", "all", "--route", "--ct", "--callstack"],
+        ["-t", "all", "--route", "--ct", "--callstack", "--owner"],
         ["-t", "all", "--ct", "--dropstack", "--track"],
-        ["--timeline", "--route", "--ct"],
+        ["--timeline", "--route", "--ct", "--owner"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S"],
     ])
     func everyProbeLoads(_ args: [String]) throws {

@@ -9,14 +9,15 @@ import Testing
 struct ABITests {
     @Test func eventSizeMatchesPinnedConstant() {
         #expect(MemoryLayout<st_event>.size == Int(ST_EVENT_SIZE))
-        #expect(MemoryLayout<st_event>.size == 168)
-        #expect(MemoryLayout<st_event>.stride == 168)
+        #expect(MemoryLayout<st_event>.size == 176)
+        #expect(MemoryLayout<st_event>.stride == 176)
         #expect(MemoryLayout<st_event>.alignment == 8)
     }
 
     @Test func configSizeMatchesPinnedConstant() {
         #expect(MemoryLayout<st_config>.size == Int(ST_CONFIG_SIZE))
-        #expect(MemoryLayout<st_config>.size == 208)
+        #expect(MemoryLayout<st_config>.size == 212)
+        #expect(MemoryLayout<st_sock_owner>.size == 24)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
         #expect(MemoryLayout<st_loss>.size == 16 + 8 * Int(ST_PROBE_COUNT.rawValue))
@@ -27,7 +28,8 @@ struct ABITests {
     /// mark@56 skb_len@60 drop_reason@64, u16 ip_len@68 sport@70 dport@72
     /// icmp_id@74 icmp_seq@76, u8 l4_proto@78 tcp_flags@79 icmp_type@80
     /// icmp_code@81 pkt_type@82 flags@83 ttl@84 match@85, dmac@86 smac@92
-    /// saddr@98 daddr@114 ifname@130 comm@146 ip_id@162 tcp_seq@164, end 168.
+    /// saddr@98 daddr@114 ifname@130 comm@146 ip_id@162 tcp_seq@164,
+    /// sock_ino@168 sock_uid@172, end 176.
     @Test func eventScalarOffsets() {
         let fields: [(PartialKeyPath<st_event>, Int)] = [
         (\st_event.kind, 0), (\st_event.size, 2), (\st_event.probe, 4), (\st_event.l3_proto, 6),
@@ -39,6 +41,7 @@ struct ABITests {
         (\st_event.icmp_id, 74), (\st_event.icmp_seq, 76),
         (\st_event.l4_proto, 78), (\st_event.tcp_flags, 79), (\st_event.icmp_type, 80),
         (\st_event.icmp_code, 81), (\st_event.pkt_type, 82), (\st_event.flags, 83), (\st_event.ttl, 84),
+        (\st_event.sock_ino, 168), (\st_event.sock_uid, 172),
         ]
         for (field, expected) in fields {
             #expect(MemoryLayout<st_event>.offset(of: field) == expected, "\(field)")

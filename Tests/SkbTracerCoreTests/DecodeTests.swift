@@ -22,9 +22,9 @@ struct DecodeTests {
     /// A record written byte by byte at the header's offsets (not through st_event),
     /// so the decoder is checked against the C layout rather than against itself.
     @Test func decodesRecordLaidOutByHand() throws {
-        var b = [UInt8](repeating: 0, count: 168)
+        var b = [UInt8](repeating: 0, count: 176)
         Self.put16(1, at: 0, in: &b)              // kind
-        Self.put16(168, at: 2, in: &b)            // size
+        Self.put16(176, at: 2, in: &b)            // size
         Self.put16(9, at: 4, in: &b)              // probe: ST_PROBE_KFREE_SKB
         Self.put16(0x0800, at: 6, in: &b)         // l3_proto
         Self.put32(5, at: 8, in: &b)              // cpu
@@ -56,6 +56,8 @@ struct DecodeTests {
         b.replaceSubrange(114..<118, with: [192, 0, 2, 99])           // daddr
         b.replaceSubrange(130..<134, with: Array("eth7".utf8))        // ifname
         b.replaceSubrange(146..<152, with: Array("sshd-x".utf8))      // comm
+        Self.put32(2_210_006, at: 168, in: &b)    // sock_ino
+        Self.put32(1000, at: 172, in: &b)         // sock_uid
 
         let ev = try Fixtures.decode(b)
         let e = ev.raw
@@ -77,6 +79,7 @@ struct DecodeTests {
         #expect(e.icmp_type == 0xa1 && e.icmp_code == 0xa2)
         #expect(e.pkt_type == 3)
         #expect(e.ttl == 61)
+        #expect(e.sock_ino == 2_210_006 && e.sock_uid == 1000)
         #expect(ev.probeName == "kfree_skb")
         #expect(ev.isIPv4 && ev.isTCP && ev.hasMAC && ev.hasL3 && ev.hasL4 && ev.isDrop && ev.hasLocation)
         #expect(!ev.tupleFromSocket && !ev.isUDP && !ev.isICMP && !ev.isIPv6)
@@ -213,22 +216,22 @@ struct DecodeTests {
         var zeroKind = good
         zeroKind[0] = 0
         var bigSize = good
-        bigSize[2] = 176
+        bigSize[2] = 184
         var smallSize = good
         smallSize[2] = 160
-        var swappedSize = good   // 168 big-endian
-        swappedSize[2] = 0; swappedSize[3] = 168
+        var swappedSize = good   // 176 big-endian
+        swappedSize[2] = 0; swappedSize[3] = 176
         return [
             BadRecord(name: "empty", bytes: [], error: .truncated(0)),
-            BadRecord(name: "3 bytes", bytes: [1, 0, 168], error: .truncated(3)),
+            BadRecord(name: "3 bytes", bytes: [1, 0, 176], error: .truncated(3)),
             BadRecord(name: "header only", bytes: Array(good.prefix(4)), error: .truncated(4)),
-            BadRecord(name: "one byte short", bytes: Array(good.prefix(167)), error: .truncated(167)),
+            BadRecord(name: "one byte short", bytes: Array(good.prefix(175)), error: .truncated(175)),
             BadRecord(name: "half a record", bytes: Array(good.prefix(84)), error: .truncated(84)),
             BadRecord(name: "kind 2", bytes: unknownKind, error: .unknownKind(2)),
             BadRecord(name: "kind 0", bytes: zeroKind, error: .unknownKind(0)),
-            BadRecord(name: "size 176", bytes: bigSize, error: .sizeMismatch(176)),
+            BadRecord(name: "size 184", bytes: bigSize, error: .sizeMismatch(184)),
             BadRecord(name: "size 160", bytes: smallSize, error: .sizeMismatch(160)),
-            BadRecord(name: "size byte-swapped", bytes: swappedSize, error: .sizeMismatch(0xa800)),
+            BadRecord(name: "size byte-swapped", bytes: swappedSize, error: .sizeMismatch(0xb000)),
             // Kind is checked before size, size before length.
             BadRecord(name: "kind 7, size 0, short", bytes: [7, 0, 0, 0, 0, 0], error: .unknownKind(7)),
             BadRecord(name: "good kind, size 12, short", bytes: [1, 0, 12, 0], error: .sizeMismatch(12)),

@@ -226,6 +226,15 @@ enum FuzzEvents {
     static let hostNetns: UInt32 = 4_026_531_840
     static let netnsNames: [UInt32: String] = [4_026_532_001: "c1", 4_026_532_002: "c2", 4_026_532_003: "lab ns"]
     static let netnsPool: [UInt32] = [0, hostNetns, 4_026_532_001, 4_026_532_002, 4_026_532_003, 1, UInt32.max]
+    /// Socket inodes; the first two have owners (`owners`), the others none.
+    static let sockPool: [UInt32] = [2_210_006, 2_210_024, 1_116, 77]
+    static let owners: [UInt32: SocketOwner] = [2_210_006: SocketOwner(pid: 4242, comm: "nc"),
+                                                2_210_024: SocketOwner(pid: 7, comm: "py\"th on")]
+    static func socketOwners() -> SocketOwners {
+        let o = SocketOwners()
+        for (inode, owner) in owners { o.add(owner, inode: inode) }
+        return o
+    }
     static let symbolBase: UInt64 = 0xffff_ffff_8100_0000
     static let symbolNames = [
         "ping_rcv", "icmp_rcv", "icmpv6_rcv", "tcp_v4_rcv", "tcp_v6_rcv", "skb_release_data", "ip6_mc_input",
@@ -479,6 +488,11 @@ enum FuzzEvents {
         } else if r.oneIn(6) {
             ct = Self.garbage(st_ct.self, &r)
             if r.oneIn(3) { ct!.ctinfo = UInt8(r.below(8)); ct!.family = r.pick([0, 4, 6]); ct!.protonum = r.pick([1, 6, 17, 58, 132, 47]) }
+        }
+        // --owner: a socket from the pool (owned, unknown, a kernel one) or any number.
+        if r.oneIn(3) {
+            e.sock_ino = r.oneIn(5) ? r.u32() : r.pick(sockPool)
+            e.sock_uid = r.pick([0, 0, 1000, ST_SOCK_KERNEL, r.u32()])
         }
         return TraceEvent(raw: e, stack: stack, route: route, ct: ct)
     }
@@ -742,7 +756,9 @@ final class FuzzRun {
     var names: JourneyNames { JourneyNames(dropReasons: FuzzEvents.dropReasons, symbols: symbols, netns: netns) }
 
     func context(_ format: TimeFormat = .wallClock) -> FormatContext {
-        FormatContext(dropReasons: FuzzEvents.dropReasons, symbols: symbols, clock: Self.clock, timeFormat: format)
+        let c = FormatContext(dropReasons: FuzzEvents.dropReasons, symbols: symbols, clock: Self.clock, timeFormat: format)
+        c.owners = FuzzEvents.socketOwners()
+        return c
     }
 
     let seed: UInt64

@@ -38,7 +38,8 @@ struct RecordTests {
                                          utcOffsetSeconds: FuzzRun.clock.utcOffsetSeconds,
                                          hostNetns: FuzzEvents.netnsPool[2], startNs: 1_000)
         let recorder = Recorder(sink: sink, header: header, dropReasons: DropReasons(names: reasonNames),
-                                symbols: KernelSymbols(symbols: FuzzEvents.symbols), netns: netns)
+                                symbols: KernelSymbols(symbols: FuzzEvents.symbols), netns: netns,
+                                owners: FuzzEvents.socketOwners())
         recorder.begin()
         for e in events { recorder.consume(e) }
         if lostAtExit > 0 { recorder.lost(count: lostAtExit, cpu: UInt32.max) }
@@ -52,6 +53,7 @@ struct RecordTests {
     static func direct(_ events: [TraceEvent], format: OutputFormat) -> [UInt8] {
         let context = FormatContext(dropReasons: DropReasons(names: reasonNames), symbols: KernelSymbols(symbols: FuzzEvents.symbols),
                                     clock: FuzzRun.clock)
+        context.owners = FuzzEvents.socketOwners()
         let formatter = makeFormatter(format, context: context)
         return FuzzRun.render { b in
             if format == .text { formatter.header(into: &b) }
@@ -79,6 +81,7 @@ struct RecordTests {
         defer { unlink(path) }
         let events = Self.events(3000)
         #expect(events.contains { $0.stack != nil } && events.contains { $0.isDrop } && events.contains { $0.raw.lost_before > 0 })
+        #expect(events.contains { FuzzEvents.owners[$0.raw.sock_ino] != nil && $0.raw.sock_uid != ST_SOCK_KERNEL })
         try Self.record(events, to: path)
         let (out, summary) = try Self.replay(path) { $0.format = format }
         let expected = Self.direct(events, format: format)
@@ -338,8 +341,51 @@ struct RecordTests {
     @Test func headerFromBeforeRouteAndConntrack() throws {
         let path = Self.tempPath()
         defer { unlink(path) }
-        try Data(Self.header(version: 1, routeSize: 0, ctSize: 0)).write(to: URL(fileURLWithPath: path))
+        try Data(Self.header(version: 1, eventSize: 168, stackSize: 432, routeSize: 0, ctSize: 0)).write(to: URL(fileURLWithPath: path))
         _ = try RecordReader(path: path)
+    }
+
+    /// Versions 1 and 2 have 168-byte events (no socket): their records, every
+    /// layout, are widened on reading and replay as they did.
+    @Test func legacyEventsAreWidened() throws {
+        let path = Self.tempPath(), legacyPath = Self.tempPath("v2")
+        defer { unlink(path); unlink(legacyPath) }
+        let events = Self.events(2000, seed: 21).map { e -> TraceEvent in
+            var e = e
+            e.raw.sock_ino = 0
+            e.raw.sock_uid = 0
+            return e
+        }
+        #expect(events.contains { $0.stack != nil } && events.contains { $0.route != nil } && events.contains { $0.ct != nil })
+        let bytes = try Self.record(events, to: path)
+        // The same file as a version-2 build wrote it: 8 bytes fewer after each event's first 168.
+        var legacy = Self.header(version: 2, eventSize: 168, stackSize: 432, routeSize: 264, ctSize: 256)
+        legacy.replaceSubrange(20..<48, with: bytes[20..<48]) // host netns, clocks and start as recorded
+        var at = RecordFormat.headerSize
+        var narrowed = 0
+        while at + 4 <= bytes.count {
+            let kind = UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
+            let size = Int(UInt16(bytes[at + 2]) | UInt16(bytes[at + 3]) << 8)
+            var record = Array(bytes[at..<at + size])
+            if kind == UInt16(ST_RECORD_EVENT.rawValue) {
+                record.removeSubrange(168..<176)
+                let n = UInt16(size - 8)
+                record[2] = UInt8(n & 0xff); record[3] = UInt8(n >> 8)
+                narrowed += 1
+            }
+            legacy += record
+            at += size
+        }
+        #expect(narrowed == events.count)
+        try Data(legacy).write(to: URL(fileURLWithPath: legacyPath))
+        for format in [OutputFormat.text, .json] {
+            let (out, summary) = try Self.replay(legacyPath) { $0.format = format }
+            #expect(summary.events == UInt64(events.count) && summary.damage == RecordReader.Damage())
+            let expected = try Self.replay(path) { $0.format = format }.out
+            let a = String(decoding: out, as: UTF8.self).split(separator: "\n"), b = String(decoding: expected, as: UTF8.self).split(separator: "\n")
+            let diff = Array(zip(a, b)).firstIndex { $0 != $1 }
+            #expect(out == expected, "\(format) line \(diff ?? -1) of \(a.count)/\(b.count): \(diff.map { a[$0] } ?? "")\n vs \(diff.map { b[$0] } ?? "")")
+        }
     }
 
     @Test("files that are not recordings of this version fail with one clear error", arguments: [
@@ -366,6 +412,7 @@ struct RecordTests {
 
     static func header(version: UInt16 = RecordFormat.version, byteOrder: UInt32 = RecordFormat.byteOrderMark,
                        eventSize: UInt16 = UInt16(MemoryLayout<st_event>.size),
+                       stackSize: UInt16 = UInt16(MemoryLayout<st_stack_event>.size),
                        routeSize: UInt16 = UInt16(MemoryLayout<st_route_event>.size),
                        ctSize: UInt16 = UInt16(MemoryLayout<st_ct_event>.size)) -> [UInt8] {
         var b = ByteBuffer()
@@ -373,6 +420,7 @@ struct RecordTests {
         var bytes = b.bytes
         withUnsafeBytes(of: version) { bytes.replaceSubrange(8..<10, with: $0) }
         withUnsafeBytes(of: eventSize) { bytes.replaceSubrange(12..<14, with: $0) }
+        withUnsafeBytes(of: stackSize) { bytes.replaceSubrange(14..<16, with: $0) }
         withUnsafeBytes(of: byteOrder) { bytes.replaceSubrange(16..<20, with: $0) }
         withUnsafeBytes(of: routeSize) { bytes.replaceSubrange(48..<50, with: $0) }
         withUnsafeBytes(of: ctSize) { bytes.replaceSubrange(50..<52, with: $0) }
@@ -386,7 +434,7 @@ struct RecordTests {
         try Self.record(Self.events(50, seed: 3), to: path)
         let ok = try CLI.run(["replay", path, "--json", "-c", "5"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout.split(separator: "\n").count == 5, "\(ok.stdout)")
+        #expect(ok.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"type\":\"event\"") }.count == 5, "\(ok.stdout)")
         #expect(ok.stderr.contains("replayed 5 events"), "\(ok.stderr)")
 
         // "-": the recording on stdin.

@@ -13,6 +13,7 @@
 #define ST_IFNAMSIZ 16
 #define ST_COMMSIZ 16
 #define ST_ARG_NONE 0xff
+#define ST_SOCK_KERNEL 0xffffffffu /* st_event.sock_uid: (uid_t)-1, no socket's uid */
 
 /* Every ring-buffer record starts with a kind and its own size. */
 enum st_record_kind {
@@ -105,6 +106,10 @@ struct st_event {
 	__u16 ip_id;       /* IPv4 identification; 0 for IPv6 */
 	__u8 tcp_seq[4];   /* TCP sequence number, network byte order (4-byte aligned
 			    * fields would move the struct's size) */
+	__u32 sock_ino;    /* --owner: inode of the skb's socket (socket:[INODE] in
+			    * /proc/PID/fd, ss -e); 0: none, or not a full socket */
+	__u32 sock_uid;    /* --owner: the socket's uid (sk_uid) when sock_ino is set;
+			    * ST_SOCK_KERNEL for a kernel socket (no file, no process) */
 };
 
 /* Where a tracepoint keeps each argument, read from the running kernel's BTF
@@ -170,6 +175,8 @@ struct st_config {
 	__u8 route;         /* enum st_route_mode */
 	__u8 ct;            /* --ct: add the skb's conntrack entry to its events */
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
+	__u8 owner;         /* --owner: fill sock_ino and sock_uid */
+	__u8 pad[3];
 };
 
 /* st_config.route: route probes attached (note each skb per CPU), and whether a
@@ -298,6 +305,14 @@ struct st_ct_stack_event {
 	__u64 ips[ST_STACK_MAX];
 };
 
+/* Value of map sock_owners (key: the socket's inode): the process last seen
+ * using the socket in a system call (sendmsg, recvmsg, connect, listen). */
+struct st_sock_owner {
+	__u32 tgid;
+	__u32 pad;
+	char comm[ST_COMMSIZ];
+};
+
 /* Per-CPU loss counters (map lost_events). */
 struct st_loss {
 	__u64 total;   /* records never written: ring full */
@@ -305,8 +320,8 @@ struct st_loss {
 	__u64 by_probe[ST_PROBE_COUNT]; /* total, per probe (enum st_probe_id) */
 };
 
-#define ST_EVENT_SIZE 168
-#define ST_CONFIG_SIZE 208
+#define ST_EVENT_SIZE 176
+#define ST_CONFIG_SIZE 212
 #define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 96)
 #define ST_CT_SIZE 88
 #define ST_CT_EVENT_SIZE (ST_EVENT_SIZE + ST_CT_SIZE)
@@ -323,6 +338,7 @@ _Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");
 _Static_assert(sizeof(struct st_ct_event) == ST_CT_EVENT_SIZE, "st_ct_event size");
 _Static_assert(sizeof(struct st_ct_stack_event) == ST_CT_STACK_EVENT_SIZE, "st_ct_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
+_Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");
 _Static_assert(sizeof(struct st_track) == 40, "st_track size");
 _Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");
 

@@ -8,6 +8,8 @@ public final class FormatContext: @unchecked Sendable {
     public let timeFormat: TimeFormat
     /// ktime of the first event, for relative times.
     public var firstEventNs: UInt64?
+    /// Socket owners by inode (`--owner`; a replay's come from the recording).
+    public var owners = SocketOwners()
 
     public init(dropReasons: DropReasons, symbols: KernelSymbols, clock: Clock = Clock(),
                 timeFormat: TimeFormat = .wallClock) {

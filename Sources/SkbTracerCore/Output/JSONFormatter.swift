@@ -102,6 +102,8 @@ public struct JSONFormatter: EventFormatter {
         if let route = ev.route { RouteText.appendJSON(e, route, to: &b) } else { b.append("null") }
         b.append(",\"ct\":")
         if let ct = ev.ct { ConntrackText.appendJSON(ct, to: &b) } else { b.append("null") }
+        b.append(",\"sock\":")
+        if e.sock_ino != 0 { SocketText.appendJSON(e, owners: context.owners, to: &b) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
     }
 }

@@ -82,6 +82,7 @@ public struct TextFormatter: EventFormatter {
         b.append(UInt8(ascii: " "))
         b.appendPrintableCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
+        if e.sock_ino != 0 { SocketText.append(e, owners: context.owners, to: &b) }
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if ev.isDrop {
             b.append(" drop="); b.append(string: context.dropReasons.name(e.drop_reason))

@@ -15,9 +15,13 @@ public enum RecordFormat {
     public static let magic: [UInt8] = Array("SKBTRACE".utf8)
     /// 2: route and conntrack records (their sizes at 48 and 50). A version-1 reader
     /// would drop those records without a word, so it must refuse the file.
-    public static let version: UInt16 = 2
-    /// Versions this reader takes: 1 is 2 without route and conntrack records.
-    public static let readableVersions: ClosedRange<UInt16> = 1...2
+    /// 3: st_event grew by 8 bytes (the socket, `--owner`), and socket-owner records.
+    public static let version: UInt16 = 3
+    /// Versions this reader takes: 1 is 2 without route and conntrack records; 1
+    /// and 2 have 168-byte events, widened on reading (no socket).
+    public static let readableVersions: ClosedRange<UInt16> = 1...3
+    /// st_event's size in versions 1 and 2.
+    static let legacyEventSize = 168
     public static let headerSize = 64
     /// Written in native order: reads back as another value on a machine of the
     /// other byte order.
@@ -39,6 +43,8 @@ public enum RecordFormat {
         /// u32 probe id as this build numbers it (st_event.probe), then the probe's
         /// name: another build may number its probes differently.
         case probe = 0x106
+        /// u32 socket inode, u64 owner pid, then the owner's comm (`--owner`).
+        case socketOwner = 0x107
     }
 
     /// What the header carries besides the format's own fields.

@@ -13,6 +13,7 @@ public final class RecordReader {
         case probe(id: UInt16, name: String)
         case lost(count: UInt64, cpu: UInt32)
         case end(events: UInt64, lost: UInt64)
+        case socketOwner(inode: UInt32, owner: SocketOwner)
     }
 
     /// How reading ended besides the normal end of the file.
@@ -28,6 +29,9 @@ public final class RecordReader {
     }
 
     public let header: RecordFormat.Header
+    /// Bytes each event record lacks against this build's st_event (8 in files
+    /// of versions 1 and 2), inserted after the event as zeros when reading.
+    let eventWidening: Int
     public private(set) var damage = Damage()
     private let fd: Int32
     private let path: String
@@ -50,7 +54,7 @@ public final class RecordReader {
         var head = [UInt8](repeating: 0, count: RecordFormat.headerSize)
         let n = head.withUnsafeMutableBytes { Self.readFully(fd, $0) }
         do {
-            header = try Self.parseHeader(head[..<max(n, 0)], path: path)
+            (header, eventWidening) = try Self.parseHeader(head[..<max(n, 0)], path: path)
         } catch {
             close(fd)
             throw error
@@ -60,12 +64,12 @@ public final class RecordReader {
 
     deinit { close(fd) }
 
-    static func parseHeader(_ head: ArraySlice<UInt8>, path: String) throws -> RecordFormat.Header {
+    static func parseHeader(_ head: ArraySlice<UInt8>, path: String) throws -> (RecordFormat.Header, widening: Int) {
         let hint = "give a file written by `skbtracer --record FILE`"
         guard head.count == RecordFormat.headerSize, Array(head.prefix(8)) == RecordFormat.magic else {
             throw RuntimeError("\(path) is not a skbtracer recording", hint: hint)
         }
-        return try head.withUnsafeBytes { raw throws -> RecordFormat.Header in
+        return try head.withUnsafeBytes { raw throws -> (RecordFormat.Header, widening: Int) in
             func u16(_ o: Int) -> UInt16 { raw.loadUnaligned(fromByteOffset: o, as: UInt16.self) }
             guard raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == RecordFormat.byteOrderMark else {
                 throw RuntimeError("\(path) was recorded on a machine of the other byte order",
@@ -77,17 +81,22 @@ public final class RecordReader {
                                    hint: "replay it with the skbtracer version that recorded it")
             }
             // 0: a file from before route and conntrack records, which holds none.
+            // Versions 1 and 2 have the event 8 bytes shorter (no socket): every
+            // layout is then that much shorter, and is widened when read.
             let route = Int(u16(48)), ct = Int(u16(50))
-            guard Int(u16(12)) == MemoryLayout<st_event>.size, Int(u16(14)) == MemoryLayout<st_stack_event>.size,
-                  route == 0 || route == MemoryLayout<st_route_event>.size, ct == 0 || ct == MemoryLayout<st_ct_event>.size else {
+            let widening = version < 3 ? MemoryLayout<st_event>.size - RecordFormat.legacyEventSize : 0
+            guard Int(u16(12)) + widening == MemoryLayout<st_event>.size,
+                  Int(u16(14)) + widening == MemoryLayout<st_stack_event>.size,
+                  route == 0 || route + widening == MemoryLayout<st_route_event>.size,
+                  ct == 0 || ct + widening == MemoryLayout<st_ct_event>.size else {
                 throw RuntimeError("\(path) holds events of another layout (\(u16(12)) bytes, this skbtracer: \(MemoryLayout<st_event>.size))",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
-            return RecordFormat.Header(
+            return (RecordFormat.Header(
                 realtimeOffsetNs: raw.loadUnaligned(fromByteOffset: 24, as: Int64.self),
                 utcOffsetSeconds: raw.loadUnaligned(fromByteOffset: 32, as: Int64.self),
                 hostNetns: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
-                startNs: raw.loadUnaligned(fromByteOffset: 40, as: UInt64.self))
+                startNs: raw.loadUnaligned(fromByteOffset: 40, as: UInt64.self)), widening)
         }
     }
 
@@ -110,7 +119,7 @@ public final class RecordReader {
             }
             guard buffered(size) else { break }
             let item = buffer.withUnsafeBytes { raw in
-                Self.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + size]))
+                Self.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + size]), widening: eventWidening)
             }
             start += size
             offset += UInt64(size)
@@ -132,10 +141,11 @@ public final class RecordReader {
         return true
     }
 
-    static func decode(_ r: UnsafeRawBufferPointer) -> Item? {
+    static func decode(_ r: UnsafeRawBufferPointer, widening: Int = 0) -> Item? {
         let kind = r.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
         if kind == UInt16(ST_RECORD_EVENT.rawValue) {
-            return (try? TraceEvent(bytes: r)).map(Item.event)
+            guard widening > 0 else { return (try? TraceEvent(bytes: r)).map(Item.event) }
+            return widen(r, by: widening).withUnsafeBytes { (try? TraceEvent(bytes: $0)).map(Item.event) }
         }
         guard let k = RecordFormat.Kind(rawValue: kind) else { return nil }
         let word = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
@@ -154,7 +164,23 @@ public final class RecordReader {
         case .end:
             guard let events = wide(0), let lost = wide(1) else { return nil }
             return .end(events: events, lost: lost)
+        case .socketOwner:
+            guard let pid = wide(0), pid <= UInt64(UInt32.max) else { return nil }
+            // SocketOwner makes the name printable (spaces stay: "Web Content").
+            let comm = String(decoding: r[min(16, r.count)...].prefix(64), as: UTF8.self)
+            return .socketOwner(inode: word, owner: SocketOwner(pid: UInt32(pid), comm: comm))
         }
+    }
+
+    /// An event record of an older layout as this build's: zeros inserted after
+    /// the old st_event (the fields it lacked), the size field grown to match.
+    static func widen(_ r: UnsafeRawBufferPointer, by n: Int) -> [UInt8] {
+        let old = RecordFormat.legacyEventSize
+        guard r.count >= old else { return [UInt8](r) } // too short: fails to decode as it is
+        var bytes = [UInt8](r.prefix(old)) + [UInt8](repeating: 0, count: n) + [UInt8](r.dropFirst(old))
+        let size = UInt16(truncatingIfNeeded: Int(r.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) + n)
+        withUnsafeBytes(of: size) { bytes[2] = $0[0]; bytes[3] = $0[1] }
+        return bytes
     }
 
     /// Names from a file are input: the formatters print drop-reason names and

@@ -8,19 +8,22 @@ public final class Recorder: TraceConsumer {
     private let dropReasons: DropReasons
     private let symbols: KernelSymbols
     private let netns: NetnsNames
+    private let owners: SocketOwners
     public private(set) var emitted: UInt64 = 0
     private var lost: UInt64 = 0
     /// Addresses and namespaces already described in the file.
     private var symbolsWritten: Set<UInt64> = []
     private var netnsWritten: [UInt32: String] = [:]
+    private var ownersWritten: Set<UInt32> = []
     private var lastNetnsCheckNs: UInt64 = 0
     /// Bounds on what is remembered as written: past them the tables start over
     /// and descriptions are written again (harmless: the later one wins).
     static let maxRemembered = 1 << 16
 
     public init(sink: OutputSink, header: RecordFormat.Header, dropReasons: DropReasons, symbols: KernelSymbols,
-                netns: NetnsNames) {
+                netns: NetnsNames, owners: SocketOwners = SocketOwners()) {
         self.sink = sink
+        self.owners = owners
         self.header = header
         self.dropReasons = dropReasons
         self.symbols = symbols
@@ -75,6 +78,14 @@ public final class Recorder: TraceConsumer {
         if inode != 0, netnsWritten[inode] == nil {
             if netnsWritten.count >= Self.maxRemembered { netnsWritten.removeAll() }
             writeNetns(inode, netns.name(inode))
+        }
+        // --owner: a socket's owner once it is known (until then, asked again at
+        // the socket's next event; SocketOwners keeps that cheap).
+        let sock = e.raw.sock_ino
+        if sock != 0, !ownersWritten.contains(sock), let owner = SocketText.owner(e.raw, owners) {
+            if ownersWritten.count >= Self.maxRemembered { ownersWritten.removeAll() }
+            ownersWritten.insert(sock)
+            sink.write { RecordFormat.appendRecord(.socketOwner, sock, [UInt64(owner.pid)], text: owner.comm, to: &$0) }
         }
         if e.hasLocation { describeAddress(e.raw.location) }
         for ip in e.stack ?? [] where ip != 0 { describeAddress(ip) }

@@ -80,6 +80,7 @@ public final class Replay {
         var netnsCount = 0
         /// Recorded probe id -> this build's id, by name (nil: a name this build lacks).
         var probeIDs: [UInt16: UInt16?] = [:]
+        let owners = SocketOwners() // what the recording says, nothing live
         let tracker = SkbFollower(enabled: options.track && !(filter.isEmpty && netnsName == nil))
         var consumer: (any TraceConsumer)?
         var lastTickNs: UInt64?
@@ -94,6 +95,7 @@ public final class Replay {
                                         clock: Clock(realtimeOffsetNs: header.realtimeOffsetNs,
                                                      utcOffsetSeconds: header.utcOffsetSeconds),
                                         timeFormat: options.timeFormat)
+            context.owners = owners
             let names = JourneyNames(dropReasons: context.dropReasons, symbols: symbols, netns: netns)
             let made = TracerSession.makeConsumer(options, sink: sink, formatter: makeFormatter(options.format, context: context),
                                                   context: context, names: names)
@@ -117,6 +119,8 @@ public final class Replay {
                 started().lost(count: count, cpu: cpu)
             case .end(let events, let lost):
                 summary.recorded = (events, lost)
+            case .socketOwner(let inode, let owner):
+                owners.add(owner, inode: inode)
             case .event(var e):
                 let c = started()
                 // Losses belong to the stream, whatever the filter keeps.

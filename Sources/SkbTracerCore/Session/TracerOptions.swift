@@ -24,6 +24,8 @@ public struct TracerOptions: Sendable {
     public var verbose = false
     /// `--ct`: the skb's conntrack entry on each event that has one.
     public var conntrack = false
+    /// `--owner`: each event's socket (inode) and the process owning it.
+    public var owner = false
 
     /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
     public var view: TraceView = .events

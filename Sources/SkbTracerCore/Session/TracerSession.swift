@@ -65,6 +65,7 @@ public final class TracerSession {
         }
         context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
                                 timeFormat: options.timeFormat)
+        if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
         if options.recordPath != nil {
@@ -72,7 +73,7 @@ public final class TracerSession {
                                              utcOffsetSeconds: context.clock.utcOffsetSeconds,
                                              hostNetns: names.netns.hostInode ?? 0, startNs: NetnsNames.monotonicNs())
             consumer = Recorder(sink: self.sink, header: header, dropReasons: context.dropReasons,
-                                symbols: context.symbols, netns: names.netns)
+                                symbols: context.symbols, netns: names.netns, owners: context.owners)
         } else {
             consumer = Self.makeConsumer(options, sink: self.sink, formatter: formatter, context: context, names: names)
         }
@@ -162,10 +163,19 @@ public final class TracerSession {
                 warnings.append("probe \(s.probe.name) not attached: \(error)")
             }
         }
+        for name in ownerPrograms {
+            guard let prog = object.program(named: name) else { continue }
+            do { try object.attach(prog) } catch let error as BPFError {
+                warnings.append("--owner: \(name.dropFirst(6)) not attached (\(error)): owners come from /proc only")
+            }
+        }
         guard summary.attached > 0 else {
             object.close()
             self.object = nil
             throw RuntimeError("no probe could be attached", hint: "run with --verbose to see libbpf's log")
+        }
+        if options.owner, let owners = object.map(named: "sock_owners") {
+            context.owners.lookupMap = { owners.lookup($0, as: st_sock_owner.self) }
         }
         guard let events = object.map(named: "events") else {
             throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
@@ -181,6 +191,19 @@ public final class TracerSession {
             }
         }
     }
+
+    /// `--owner`'s programs (owner_<tracepoint>) that this kernel's tracepoints
+    /// allow: they note which process uses each socket. Without them owners come
+    /// from /proc alone (sockets of processes still running).
+    private lazy var ownerPrograms: [String] = {
+        guard options.owner else { return [] }
+        let names = ["sock_send_length", "sock_recv_length", "inet_sock_set_state"]
+        let present = names.filter { btf.typedefParameters("btf_trace_\($0)") != nil }
+        for missing in names where !present.contains(missing) {
+            warnings.append("--owner: this kernel has no \(missing) tracepoint: fewer owners are known")
+        }
+        return present.map { "owner_\($0)" }
+    }()
 
     /// Route probes note every skb per CPU; their lookups are attributed to the packet
     /// just received only when the receive probes can tell a single packet from a GRO
@@ -205,6 +228,7 @@ public final class TracerSession {
         config.stack_mode = options.stacks.rawValue
         config.route = Self.routeMode(usable.map(\.probe))
         config.ct = options.conntrack ? 1 : 0
+        config.owner = options.owner ? 1 : 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {
@@ -213,7 +237,7 @@ public final class TracerSession {
             }
             for s in usable { args[Int(s.probe.id)] = s.arguments }
         }
-        let wanted = Set(usable.map(\.probe.programName))
+        let wanted = Set(usable.map(\.probe.programName) + ownerPrograms)
         for prog in obj.programs { prog.setAutoload(wanted.contains(prog.name)) }
         guard let rodata = obj.map(named: ".rodata") else {
             throw RuntimeError("BPF object has no .rodata", hint: "rebuild skbtracer")
@@ -221,6 +245,8 @@ public final class TracerSession {
         try rodata.writeInitialValue(config)
         try obj.map(named: "events")?.setMaxEntries(options.ringBytes)
         try obj.map(named: "tracked_skbs")?.setMaxEntries(max(options.trackMax, 1))
+        // An LRU preallocates its entries: only --owner needs them.
+        if !options.owner { try obj.map(named: "sock_owners")?.setMaxEntries(1) }
         return obj
     }
 
@@ -340,6 +366,7 @@ public final class TracerSession {
             ring.free()
         }
         ring = nil
+        context.owners.lookupMap = nil // the map goes with the object
         object?.close()
         object = nil
         return summary

@@ -1,0 +1,88 @@
+import Foundation
+import SkbTracerCore
+import Testing
+
+extension KernelTests {
+    /// What `--owner` is for: a retransmission fires in a timer and a SYN-ACK in
+    /// the client's softirq, so `pid`/`comm` name whatever task ran; the socket
+    /// names its process. The listener started before the trace (found in /proc),
+    /// the client during it (noted by BPF at connect()); echo replies come from
+    /// the kernel's own ICMP socket.
+    @Test("--owner: the socket's process on SYN-ACKs, timer retransmits and data; echo replies from a kernel socket")
+    func socketOwners() throws {
+        try KT.withLab { lab in
+            let open = KT.randomPort(), dropped = open + 1
+            let rule = try lab.exec(lab.container2, ["iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "\(dropped)", "-j", "DROP"])
+            try #require(rule.ok, "iptables in c2: \(rule.stderr)")
+            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", """
+                import os, socket, sys
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(('\(lab.c2IPv4)', \(open)))
+                s.listen(4)
+                print(os.getpid(), flush=True)
+                s.settimeout(8)
+                c, _ = s.accept()
+                c.settimeout(5)
+                c.recv(100)
+                c.close()
+                # Still running while the tracer reads the events: its listener
+                # (opened before the trace) is found in /proc/PID/fd.
+                import time
+                time.sleep(3)
+                """])
+            defer { server.cleanup() }
+            try KT.waitListening(lab, ns: lab.container2, port: open, udp: false)
+            let serverPid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
+
+            let t = try KT.Tracer.start(["--owner", "-H", lab.c2IPv4])
+            defer { t.cleanup() }
+            let client = try lab.exec(lab.container1, [KT.python, "-c", """
+                import os, socket
+                print(os.getpid(), flush=True)
+                c = socket.create_connection(('\(lab.c2IPv4)', \(open)), timeout=3)
+                c.sendall(b'skbtracer-owner')
+                c.close()
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(2.5)
+                try:
+                    s.connect(('\(lab.c2IPv4)', \(dropped)))
+                except OSError:
+                    pass
+                """], timeout: 15)
+            let clientPid = try #require(Int(client.stdout.split(separator: "\n").first ?? ""), "client: \(client.stdout) \(client.stderr)")
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1).ok)
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            _ = server.wait(timeout: 5)
+            let events = try t.events()
+            func sock(_ e: KT.Event) -> [String: Any]? { e.json["sock"] as? [String: Any] }
+            func owner(_ e: KT.Event) -> Int? { (sock(e)?["owner_pid"] as? NSNumber)?.intValue }
+
+            // The SYN-ACK in c2: a request sock's, counted as the listener's (on the
+            // host's veth it has none: veth orphans the skb).
+            let synAck = events.filter { $0.sport == open && $0.tcpFlags == ["SYN", "ACK"] && sock($0) != nil }
+            try #require(!synAck.isEmpty, "no SYN-ACK:\n\(KT.dump(events))")
+            for e in synAck {
+                #expect(owner(e) == serverPid && (sock(e)?["owner_comm"] as? String)?.hasPrefix("python") == true,
+                        "SYN-ACK owner (server \(serverPid)): \(e.line)")
+            }
+            // The client's data segment and its SYN: the client's socket.
+            let data = try #require(events.first { $0.dport == open && ($0.tcpFlags ?? []).contains("PSH") }, "no data:\n\(KT.dump(events))")
+            #expect(owner(data) == clientPid, "data owner (client \(clientPid)): \(data.line)")
+            // The SYN retransmitted from the timer: not in the client's task, still its socket.
+            let retrans = events.filter { $0.probe == "tcp_retransmit_skb" && $0.dport == dropped }
+            try #require(!retrans.isEmpty, "no retransmit:\n\(KT.dump(events))")
+            for e in retrans {
+                #expect(owner(e) == clientPid, "retransmit owner (client \(clientPid)): \(e.line)")
+                #expect(e.int("pid") != clientPid, "the timer ran in the client's task?: \(e.line)")
+            }
+            // Echo reply from c2: the kernel's ICMP socket; the request: ping's.
+            let reply = try #require(events.first { $0.icmpType == 0 && $0.probe == "net_dev_queue" }, "no echo reply:\n\(KT.dump(events))")
+            #expect(sock(reply)?["kernel"] as? Bool == true && sock(reply)?["owner_pid"] is NSNull, "\(reply.line)")
+            let request = try #require(events.first { $0.icmpType == 8 && $0.probe == "net_dev_queue" }, "no echo request")
+            #expect(sock(request)?["owner_comm"] as? String == "ping", "\(request.line)")
+            // Forwarded or not yet delivered packets have no socket: null.
+            #expect(events.contains { $0.json["sock"] is NSNull }, "every event had a socket?")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+/* --owner: the socket a packet belongs to and the process that owns it.
+ *
+ * A probe fires in whatever task the CPU happens to run: a softirq delivering a
+ * packet, a timer retransmitting it, ksoftirqd. The owner is a property of the
+ * skb's socket instead. Events carry the socket's inode (what /proc/PID/fd and
+ * ss -e show); the programs below remember, per inode, the last process seen
+ * using the socket in a system call (their programs are in tracepoints.bpf.c),
+ * and user space names the owner from that map (or from /proc for sockets idle
+ * since before the trace started).
+ */
+#ifndef SKBTRACER_SOCK_OWNER_BPF_H
+#define SKBTRACER_SOCK_OWNER_BPF_H
+
+#include "kernel_types.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "skbtracer_abi.h"
+
+#define TCP_SYN_SENT 2
+#define TCP_TIME_WAIT 6
+#define TCP_LISTEN 10
+#define TCP_NEW_SYN_RECV 12
+
+/* Inodes of sockets seen in a system call -> that process. An LRU: an owner
+ * forgotten under pressure is looked up in /proc again, never wrong. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct st_sock_owner);
+} sock_owners SEC(".maps");
+
+/* The full socket behind sk, or NULL. Request and time-wait socks (which TCP
+ * puts in skb->sk too) share only sock_common with a full socket: no
+ * sk_socket, no uid. A request (a SYN-ACK's) counts as its listener's, as
+ * sk_to_full_sk() has it. */
+static __always_inline struct sock *full_sock(struct sock *sk)
+{
+	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+	if (state == TCP_NEW_SYN_RECV) {
+		sk = BPF_CORE_READ(sk, __sk_common.skc_listener);
+		if (!sk)
+			return NULL;
+		state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	}
+	return state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV ? NULL : sk;
+}
+
+/* SOCK_INODE(sk->sk_socket) of a full socket, or 0 (no struct socket: a
+ * socket closed by its process but still sending). */
+static __always_inline __u32 sock_inode(struct sock *sk)
+{
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+
+	if (!sock)
+		return 0;
+	struct socket_alloc *alloc = (void *)sock - bpf_core_field_offset(struct socket_alloc, socket);
+
+	return (__u32)BPF_CORE_READ(alloc, vfs_inode.i_ino);
+}
+
+/* The event's socket: the skb's, else the tracepoint's own sock argument
+ * (tcp_retransmit_skb, tcp_send_reset, ...). */
+static __always_inline void read_sock(struct sk_buff *skb, struct sock *sk_arg, struct st_event *e)
+{
+	struct sock *sk = BPF_CORE_READ(skb, sk);
+
+	if (!sk)
+		sk = sk_arg;
+	if (sk)
+		sk = full_sock(sk);
+	if (!sk)
+		return;
+	e->sock_ino = sock_inode(sk);
+	if (!e->sock_ino)
+		return;
+	if (!BPF_CORE_READ(sk, sk_socket, file))
+		e->sock_uid = ST_SOCK_KERNEL;
+	else if (bpf_core_field_exists(sk->sk_uid))
+		e->sock_uid = BPF_CORE_READ(sk, sk_uid.val);
+}
+
+static __always_inline void note_owner(struct sock *sk)
+{
+	__u32 ino = sk ? sock_inode(sk) : 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct st_sock_owner *known;
+	struct st_sock_owner owner = {};
+
+	if (!ino)
+		return;
+	known = bpf_map_lookup_elem(&sock_owners, &ino);
+	if (known && known->tgid == tgid)
+		return; /* the common case: one update per socket and process */
+	owner.tgid = tgid;
+	bpf_get_current_comm(owner.comm, sizeof(owner.comm));
+	bpf_map_update_elem(&sock_owners, &ino, &owner, BPF_ANY);
+}
+
+#endif
