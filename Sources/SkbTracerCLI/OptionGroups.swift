@@ -125,6 +125,28 @@ enum ViewChecks {
     }
 }
 
+/// Which journeys are printed (nettrace's names); either implies --timeline.
+struct JourneySelectionOptions: ParsableArguments {
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Print only journeys that lasted at least this long, first event to last (nettrace's --min-latency; implies --timeline).",
+                               valueName: "ms"))
+    var minLatency: Double?
+    @Flag(help: "Print only journeys that went wrong: dropped (not known noise) or never seen to end (nettrace's --diag-quiet; implies --timeline).")
+    var diagQuiet = false
+
+    var isOn: Bool { minLatency != nil || diagQuiet }
+
+    /// The filter; `drop`: --drop was given, which has no journeys.
+    func filter(drop: Bool) throws(UsageError) -> JourneyFilter {
+        guard isOn else { return JourneyFilter() }
+        if drop { throw UsageError("--min-latency and --diag-quiet choose journeys, which --drop does not print", hint: "drop one, or use --timeline") }
+        if let ms = minLatency, !(ms >= 0) || ms > 3_600_000 {
+            throw UsageError("invalid latency '\(ms)' for --min-latency", hint: "give milliseconds from 0 to 3600000, e.g. --min-latency 0.5")
+        }
+        return JourneyFilter(minDurationNs: minLatency.map { UInt64(($0 * 1e6).rounded()) }, problemsOnly: diagQuiet)
+    }
+}
+
 /// Journeys, tracking, drops and stacks.
 struct JourneyOptions: ParsableArguments {
     @Flag(help: "Group events per packet: each packet's hops with times, its path, how it ended; a diagnosis at exit.")
@@ -151,9 +173,12 @@ struct JourneyOptions: ParsableArguments {
     var callstack = false
     @Flag(help: "Print a diagnosis at exit: per flow delivered/forwarded/dropped, each drop with its hint (always on with --timeline).")
     var diag = false
+    @OptionGroup var selection: JourneySelectionOptions
 
     func apply(to o: inout TracerOptions, probesGiven: Bool) throws(UsageError) {
         try ViewChecks.views(timeline: timeline, drop: drop)
+        o.journeyFilter = try selection.filter(drop: drop)
+        let timeline = self.timeline || selection.isOn
         if dropstack && callstack {
             throw UsageError("--dropstack and --callstack exclude each other", hint: "--callstack already includes drops")
         }

@@ -36,6 +36,7 @@ struct ReplayCommand: ParsableCommand {
     var track: Bool?
     @Flag(help: "Print a diagnosis at the end (always on with --timeline).")
     var diag = false
+    @OptionGroup var selection: JourneySelectionOptions
     @Option(name: [.short, .customLong("count")], parsing: .unconditional,
             help: ArgumentHelp("Stop after this many events (journeys with --timeline, drops with --drop).", valueName: "n"))
     var count: Int?
@@ -53,6 +54,8 @@ struct ReplayCommand: ParsableCommand {
         o.printHeader = !output.noHeader && !output.json
         try ViewChecks.count(count)
         try ViewChecks.views(timeline: timeline, drop: drop)
+        o.journeyFilter = try selection.filter(drop: drop)
+        let timeline = self.timeline || selection.isOn
         try ViewChecks.dropInterval(dropInterval)
         try ViewChecks.journeyTimeout(journeyTimeout)
         o.count = count

@@ -57,10 +57,11 @@ struct TraceCommand: ParsableCommand {
         }
         if record != nil {
             let printing = [("--json", output.json), ("-o/--output", output.output != nil), ("--timeline", journeys.timeline),
+                            ("--min-latency", journeys.selection.minLatency != nil), ("--diag-quiet", journeys.selection.diagQuiet),
                             ("--drop", journeys.drop), ("--diag", journeys.diag)]
             if let (option, _) = printing.first(where: { $0.1 }) {
                 throw UsageError("--record writes events unformatted and cannot take \(option)",
-                                 hint: "record, then `skbtracer replay FILE \(option == "-o/--output" ? "-o OUT" : option)`")
+                                 hint: "record, then `skbtracer replay FILE \(option == "-o/--output" ? "-o OUT" : option == "--min-latency" ? "--min-latency MS" : option)`")
             }
         }
     }

@@ -157,6 +157,12 @@ struct CLITests {
         BadInput("--journey-timeout", "-1", names: "--journey-timeout"),
         BadInput("--drop-interval", "0", names: "--drop-interval"),
         BadInput("--keep", "--no-track", names: "--no-track"),
+        BadInput("--min-latency", "-1", names: "'-1.0'"),
+        BadInput("--min-latency", "nan", names: "'nan'"),
+        BadInput("--drop", "--min-latency", "5", names: "--drop"),
+        BadInput("--drop", "--diag-quiet", names: "--drop"),
+        BadInput("--record", "/tmp/skbtracer-never-written.skbt", "--diag-quiet", names: "--diag-quiet"),
+        BadInput("replay", "/nonexistent.skbt", "--drop", "--min-latency", "1", names: "--drop"),
     ]
 
     @Test(arguments: validateErrors)

@@ -381,3 +381,58 @@ import Testing
         #expect(throws: TraceEvent.DecodeError.truncated(200)) { try Fixtures.decode(Array(bytes.prefix(200))) }
     }
 }
+
+/// nettrace's `--min-latency` and `--diag-quiet`: which journeys are printed;
+/// the diagnosis still counts every one.
+@Suite struct JourneyFilterTests {
+    /// Three packets: a 20 µs delivered request, a 5 µs one, and a 40 µs drop.
+    static func events() -> [TraceEvent] {
+        let slow = JourneyTests.requestEvents(skb: 0xffff_8881_0000_a000, seq: 1, t0: 1_000_000)
+        var fast = JourneyTests.requestEvents(skb: 0xffff_8881_0000_b000, seq: 2, t0: 2_000_000)
+        fast = Array(fast.prefix(2)) + [JourneyTests.free(fast[0].raw, consume: true, at: JourneyTests.icmpRcv + 0x59,
+                                                           ns: JourneyTests.nsC2, ts: 2_005_000, skb: 0xffff_8881_0000_b000)]
+        let req = JourneyTests.echo(type: 8, from: Fixtures.v4_198_18_10_2, to: Fixtures.v4_198_18_10_3, seq: 3)
+        let dropped = [
+            JourneyTests.hop(req, ST_PROBE_NET_DEV_QUEUE, ns: JourneyTests.nsC1, ifname: "eth0", ts: 3_000_000, skb: 0xffff_8881_0000_c000),
+            JourneyTests.free(req, consume: false, at: JourneyTests.icmpRcv + 0x10, reason: 5, ns: JourneyTests.nsC2, ts: 3_040_000,
+                              skb: 0xffff_8881_0000_c000),
+        ]
+        return slow + fast + dropped
+    }
+
+    /// The seq of each journey printed, and how many packets the diagnosis counted.
+    static func printed(_ filter: JourneyFilter) throws -> (seqs: [Int], diagnosed: Int) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-jf-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        var o = TracerOptions()
+        o.view = .timeline
+        o.format = .json
+        o.journeyFilter = filter
+        let sink = try OutputSink(path: path)
+        let context = Fixtures.context()
+        let consumer = TracerSession.makeConsumer(o, sink: sink, formatter: makeFormatter(.json, context: context),
+                                                  context: context, names: JourneyTests.names())
+        consumer.begin()
+        for e in events() { consumer.consume(e) }
+        consumer.end()
+        sink.flush()
+        var seqs: [Int] = [], diagnosed = -1
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if o["type"] as? String == "journey" {
+                let hop = try #require((o["hops"] as? [[String: Any]])?.first)
+                seqs.append(hop["icmp_seq"] as? Int ?? -1)
+            }
+            if o["type"] as? String == "diagnosis" { diagnosed = o["packets"] as? Int ?? -1 }
+        }
+        return (seqs.sorted(), diagnosed)
+    }
+
+    @Test func minLatencyAndProblemsOnly() throws {
+        #expect(try Self.printed(JourneyFilter()) == ([1, 2, 3], 3))
+        #expect(try Self.printed(JourneyFilter(minDurationNs: 20_000)) == ([1, 3], 3), "20 µs is enough, 5 µs is not")
+        #expect(try Self.printed(JourneyFilter(minDurationNs: 20_001)) == ([3], 3))
+        #expect(try Self.printed(JourneyFilter(problemsOnly: true)) == ([3], 3), "only the drop")
+        #expect(try Self.printed(JourneyFilter(minDurationNs: 50_000, problemsOnly: true)) == ([], 3))
+    }
+}

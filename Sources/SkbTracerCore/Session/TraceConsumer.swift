@@ -76,6 +76,8 @@ public final class JourneyStream: TraceConsumer {
     public var onJourney: ((Journey) -> Void)?
     /// `-c`: journeys printed at most (the last round may end several at once).
     public var limit: UInt64?
+    /// Which journeys are printed; the others still count in the diagnosis.
+    public var filter = JourneyFilter()
 
     init(sink: OutputSink, formatter: any JourneyFormatter, lostFormatter: any EventFormatter, tracker: JourneyTracker,
          printDiagnosis: Bool) {
@@ -107,6 +109,7 @@ public final class JourneyStream: TraceConsumer {
             // With -c, the diagnosis covers exactly the journeys printed.
             if let limit, emitted >= limit { continue }
             diagnosis.add(j)
+            guard filter.keeps(j) else { continue }
             onJourney?(j)
             sink.write { formatter.journey(j, into: &$0) }
             emitted += 1

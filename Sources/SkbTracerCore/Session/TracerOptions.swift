@@ -39,6 +39,8 @@ public struct TracerOptions: Sendable {
     public var trackTimeout: Double = 5
     /// A journey with no event for this long is printed as still in flight.
     public var journeyTimeout: Double = 2
+    /// `--min-latency`, `--diag-quiet`: which journeys `--timeline` prints.
+    public var journeyFilter = JourneyFilter()
     /// Open journeys kept in memory at most.
     public var maxJourneys = 65536
     /// Record the kernel stack at drops or at every event.

@@ -92,6 +92,7 @@ public final class TracerSession {
             let stream = JourneyStream(sink: sink, formatter: journeys, lostFormatter: formatter, tracker: tracker,
                                        printDiagnosis: true)
             stream.limit = options.count.map { UInt64($0) }
+            stream.filter = options.journeyFilter
             return stream
         case .drops:
             return DropWatch(sink: sink, json: options.format == .json, names: names, context: context,
