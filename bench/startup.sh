@@ -14,7 +14,7 @@ pid=""
 cleanup() { [[ -n $pid ]] && kill -INT "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 
-sets=("default:" "timeline:--timeline" "all:-t all" "one:-t kfree_skb")
+sets=("default:" "timeline:--timeline" "all:-t all" "one:-t kfree_skb" "owner:--owner")
 declare -A results
 for _ in $(seq "$runs"); do
   for s in "${sets[@]}"; do

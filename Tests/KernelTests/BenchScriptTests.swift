@@ -63,7 +63,7 @@ extension KernelTests {
         @Test("startup.sh: a median per probe set")
         func startup() throws {
             let lines = try run("startup.sh", ["1"])
-            for set in ["default", "timeline", "all", "one"] {
+            for set in ["default", "timeline", "all", "one", "owner"] {
                 let line = lines.first { $0.hasPrefix(set + " ") }
                 #expect(line.map { Int(Self.columns($0).last ?? "") != nil } == true, "\(set): \(lines)")
             }
