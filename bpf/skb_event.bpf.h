@@ -529,6 +529,43 @@ static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
 /* Reserves a record and writes the event at its start; NULL (counted as lost)
  * when the ring is full. bpf_ringbuf_reserve() takes a constant size: inlined,
  * each caller's sizeof() is that constant. */
+/* --output-skb: room for one dump per CPU (3 KiB is far beyond the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_skb_dump);
+} skb_dump_buf SEC(".maps");
+
+/* pwru's --output-skb: the sk_buff as BTF describes it, written just before its
+ * event (same cpu, skb and time) so the reader holds it when the event comes.
+ * Only the text written goes into the ring. A dump the full ring refuses is
+ * left out, and the event says it has none. */
+static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_event *e)
+{
+	__u32 zero = 0;
+	struct st_skb_dump *d = bpf_map_lookup_elem(&skb_dump_buf, &zero);
+	struct btf_ptr p = {};
+	long n;
+
+	if (!d)
+		return;
+	p.ptr = skb;
+	p.type_id = bpf_core_type_id_kernel(struct sk_buff);
+	/* Raw pointers: addresses a user can match (the skb column, other dumps). */
+	n = bpf_snprintf_btf(d->text, sizeof(d->text), &p, sizeof(p), BTF_F_PTR_RAW);
+	if (n < 0)
+		return;
+	if (n > sizeof(d->text) - 1) /* truncated: the text ends at the last byte */
+		n = sizeof(d->text) - 1;
+	d->kind = ST_RECORD_SKB_DUMP;
+	d->size = offsetof(struct st_skb_dump, text) + n + 1;
+	d->cpu = e->cpu;
+	d->skb = e->skb;
+	d->ts_ns = e->ts_ns;
+	bpf_ringbuf_output(&events, d, offsetof(struct st_skb_dump, text) + n + 1, BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void *reserve_record(struct st_event *e, __u32 size, struct st_loss *loss)
 {
 	struct st_event *rec = bpf_ringbuf_reserve(&events, size, 0);
@@ -962,6 +999,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			last->passed = 1;
 		}
 	}
+	if (cfg.skb_dump)
+		emit_skb_dump(skb, &e);
 	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB), skb);
 	return 0;
 }

@@ -44,6 +44,8 @@ struct TraceCommand: ParsableCommand {
     var ct = false
     @Flag(help: "Show each event's socket (its inode, as in ss -e and /proc/PID/fd) and the process that owns it, whichever task the probe fired in.")
     var owner = false
+    @Flag(help: "Print each event's sk_buff, every non-zero field, as the kernel's BTF describes it (pwru's --output-skb; about 2-3 KB an event).")
+    var outputSkb = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
 
@@ -83,6 +85,7 @@ struct TraceCommand: ParsableCommand {
         o.verbose = verbose
         o.conntrack = ct
         o.owner = owner
+        o.skbDump = outputSkb
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o
     }

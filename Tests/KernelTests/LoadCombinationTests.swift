@@ -9,7 +9,7 @@ extension KernelTests {
     @Test("every probe loads and attaches under each mix of options", arguments: [
         ["-t", "all"],
         ["-t", "all", "--route", "--ct", "--callstack", "--owner"],
-        ["-t", "all", "--ct", "--dropstack", "--track"],
+        ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb"],
         ["--timeline", "--route", "--ct", "--owner"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S"],
     ])

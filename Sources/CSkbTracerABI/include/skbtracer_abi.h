@@ -18,6 +18,7 @@
 /* Every ring-buffer record starts with a kind and its own size. */
 enum st_record_kind {
 	ST_RECORD_EVENT = 1,
+	ST_RECORD_SKB_DUMP = 2, /* struct st_skb_dump (--output-skb) */
 };
 
 /* Tracepoints with an skb. The ids index st_config.probe_args and are stable
@@ -176,7 +177,8 @@ struct st_config {
 	__u8 ct;            /* --ct: add the skb's conntrack entry to its events */
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
 	__u8 owner;         /* --owner: fill sock_ino and sock_uid */
-	__u8 pad[3];
+	__u8 skb_dump;      /* --output-skb: a struct st_skb_dump before each event */
+	__u8 pad[2];
 };
 
 /* st_config.route: route probes attached (note each skb per CPU), and whether a
@@ -313,6 +315,21 @@ struct st_sock_owner {
 	char comm[ST_COMMSIZ];
 };
 
+/* --output-skb: the sk_buff as bpf_snprintf_btf() prints it, written right
+ * before its event by the same program. The reader joins the two by cpu, skb
+ * and ts_ns (other CPUs' records may come between). size is the header plus
+ * the text actually written (NUL included), at most sizeof(struct st_skb_dump). */
+#define ST_SKB_DUMP_MAX 3072
+
+struct st_skb_dump {
+	__u16 kind;  /* ST_RECORD_SKB_DUMP */
+	__u16 size;
+	__u32 cpu;
+	__u64 skb;
+	__u64 ts_ns; /* the event's */
+	char text[ST_SKB_DUMP_MAX];
+};
+
 /* Per-CPU loss counters (map lost_events). */
 struct st_loss {
 	__u64 total;   /* records never written: ring full */
@@ -339,6 +356,7 @@ _Static_assert(sizeof(struct st_ct_event) == ST_CT_EVENT_SIZE, "st_ct_event size
 _Static_assert(sizeof(struct st_ct_stack_event) == ST_CT_STACK_EVENT_SIZE, "st_ct_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");
+_Static_assert(sizeof(struct st_skb_dump) == 24 + ST_SKB_DUMP_MAX, "st_skb_dump size");
 _Static_assert(sizeof(struct st_track) == 40, "st_track size");
 _Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");
 

@@ -13,6 +13,9 @@ public struct TraceEvent: @unchecked Sendable {
     public var route: st_route?
     /// The skb's conntrack entry (`--ct`); nil when it had none or --ct is off.
     public var ct: st_ct?
+    /// `--output-skb`: the sk_buff as BTF prints it; "" when asked for but none
+    /// came (the ring was full), nil when not asked for.
+    public var skbDump: String?
 
     public enum DecodeError: Error, Equatable {
         case truncated(Int)
@@ -49,6 +52,7 @@ public struct TraceEvent: @unchecked Sendable {
         stack = nil
         route = nil
         ct = nil
+        skbDump = nil
         var tail = plain
         if n == Self.routeSize { route = bytes.loadUnaligned(fromByteOffset: plain, as: st_route.self) }
         if n == Self.ctSize || n == Self.ctStackSize {

@@ -104,6 +104,8 @@ public struct JSONFormatter: EventFormatter {
         if let ct = ev.ct { ConntrackText.appendJSON(ct, to: &b) } else { b.append("null") }
         b.append(",\"sock\":")
         if e.sock_ino != 0 { SocketText.appendJSON(e, owners: context.owners, to: &b) } else { b.append("null") }
+        b.append(",\"skb_dump\":")
+        if let dump = ev.skbDump, !dump.isEmpty { b.appendJSONString(dump) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(e.lost_before)
     }
 }

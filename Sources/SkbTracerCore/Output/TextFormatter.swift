@@ -94,6 +94,18 @@ public struct TextFormatter: EventFormatter {
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         b.append(UInt8(ascii: "\n"))
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
+        if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }
+    }
+
+    /// `--output-skb`: the dump's lines, indented under the event.
+    static func appendSkbDump(_ dump: String, to b: inout ByteBuffer) {
+        guard !dump.isEmpty else {
+            b.append("    (no skb dump: the ring buffer was full)\n")
+            return
+        }
+        for line in dump.split(separator: "\n", omittingEmptySubsequences: true) {
+            b.append("    "); b.append(string: String(line)); b.append(UInt8(ascii: "\n"))
+        }
     }
 
     /// One `at symbol+0xoff` line per frame (--dropstack, --callstack).

@@ -15,7 +15,8 @@ public enum RecordFormat {
     public static let magic: [UInt8] = Array("SKBTRACE".utf8)
     /// 2: route and conntrack records (their sizes at 48 and 50). A version-1 reader
     /// would drop those records without a word, so it must refuse the file.
-    /// 3: st_event grew by 8 bytes (the socket, `--owner`), and socket-owner records.
+    /// 3: st_event grew by 8 bytes (the socket, `--owner`), socket-owner records, and
+    /// sk_buff dumps (`--output-skb`, ring records of kind ST_RECORD_SKB_DUMP).
     public static let version: UInt16 = 3
     /// Versions this reader takes: 1 is 2 without route and conntrack records; 1
     /// and 2 have 168-byte events, widened on reading (no socket).

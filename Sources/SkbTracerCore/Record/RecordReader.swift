@@ -14,6 +14,8 @@ public final class RecordReader {
         case lost(count: UInt64, cpu: UInt32)
         case end(events: UInt64, lost: UInt64)
         case socketOwner(inode: UInt32, owner: SocketOwner)
+        /// `--output-skb`: an sk_buff dump, for the event of that cpu, skb and time.
+        case skbDump(cpu: UInt32, skb: UInt64, ts: UInt64, text: String)
     }
 
     /// How reading ended besides the normal end of the file.
@@ -146,6 +148,9 @@ public final class RecordReader {
         if kind == UInt16(ST_RECORD_EVENT.rawValue) {
             guard widening > 0 else { return (try? TraceEvent(bytes: r)).map(Item.event) }
             return widen(r, by: widening).withUnsafeBytes { (try? TraceEvent(bytes: $0)).map(Item.event) }
+        }
+        if kind == UInt16(ST_RECORD_SKB_DUMP.rawValue) {
+            return SkbDumps.decode(r).map { .skbDump(cpu: $0.key.cpu, skb: $0.key.skb, ts: $0.key.ts, text: $0.text) }
         }
         guard let k = RecordFormat.Kind(rawValue: kind) else { return nil }
         let word = r.loadUnaligned(fromByteOffset: 4, as: UInt32.self)

@@ -45,6 +45,9 @@ public final class Recorder: TraceConsumer {
 
     public func consume(_ e: TraceEvent) {
         describe(e)
+        // --output-skb: the dump before its event, as the ring had it ("" when
+        // none came, so a replay says so too).
+        if let dump = e.skbDump { sink.write { $0.append(contentsOf: SkbDumps.record(for: e.raw, text: dump)) } }
         sink.write { RecordFormat.appendEvent(e, to: &$0) }
         emitted += 1
         lost += UInt64(e.raw.lost_before)

@@ -81,6 +81,7 @@ public final class Replay {
         /// Recorded probe id -> this build's id, by name (nil: a name this build lacks).
         var probeIDs: [UInt16: UInt16?] = [:]
         let owners = SocketOwners() // what the recording says, nothing live
+        let dumps = SkbDumps()
         let tracker = SkbFollower(enabled: options.track && !(filter.isEmpty && netnsName == nil))
         var consumer: (any TraceConsumer)?
         var lastTickNs: UInt64?
@@ -121,8 +122,11 @@ public final class Replay {
                 summary.recorded = (events, lost)
             case .socketOwner(let inode, let owner):
                 owners.add(owner, inode: inode)
+            case .skbDump(let cpu, let skb, let ts, let text):
+                dumps.add(SkbDumps.Key(cpu: cpu, skb: skb, ts: ts), text)
             case .event(var e):
                 let c = started()
+                if let dump = dumps.take(for: e.raw) { e.skbDump = dump }
                 // Losses belong to the stream, whatever the filter keeps.
                 if e.raw.lost_before > 0 {
                     summary.lost += UInt64(e.raw.lost_before)

@@ -26,6 +26,8 @@ public struct TracerOptions: Sendable {
     public var conntrack = false
     /// `--owner`: each event's socket (inode) and the process owning it.
     public var owner = false
+    /// `--output-skb`: each event's sk_buff as BTF prints it (pwru's --output-skb).
+    public var skbDump = false
 
     /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
     public var view: TraceView = .events

@@ -25,6 +25,7 @@ public final class TracerSession {
     private var object: BPFObject?
     private var ring: RingBuffer?
     private var lostMarkers: UInt64 = 0
+    private let skbDumps = SkbDumps()
     private var startNs: UInt64 = 0
     /// Called for every decoded event before it is formatted (tests, the demo).
     public var onEvent: ((TraceEvent) -> Void)?
@@ -230,6 +231,7 @@ public final class TracerSession {
         config.route = Self.routeMode(usable.map(\.probe))
         config.ct = options.conntrack ? 1 : 0
         config.owner = options.owner ? 1 : 0
+        config.skb_dump = options.skbDump ? 1 : 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {
@@ -282,11 +284,17 @@ public final class TracerSession {
     /// Returns false once reading should stop (count reached, output failed, a
     /// stop signal), so a flood cannot keep libbpf's consume loop going forever.
     private func handle(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let event: TraceEvent
+        if options.skbDump, let dump = SkbDumps.decode(bytes) {
+            skbDumps.add(dump.key, dump.text)
+            return keepReading
+        }
+        var event: TraceEvent
         do { event = try TraceEvent(bytes: bytes) } catch {
             summary.malformed += 1
             return true
         }
+        // Route lookups come from other programs, with no dump.
+        if options.skbDump, event.route == nil { event.skbDump = skbDumps.take(for: event.raw) ?? "" }
         if let accept = acceptEvent, !accept(event) { return keepReading }
         summary.events += 1
         if let c = options.count, consumer.emitted >= UInt64(c) { return false }

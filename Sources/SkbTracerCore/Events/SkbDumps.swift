@@ -1,0 +1,51 @@
+import CSkbTracerABI
+
+/// `--output-skb`: joins each `st_skb_dump` record to its event. BPF writes the
+/// dump just before the event, from the same program on the same CPU, but other
+/// CPUs' records may come between, so the two are matched by cpu, skb and time.
+final class SkbDumps {
+    struct Key: Hashable {
+        let cpu: UInt32, skb: UInt64, ts: UInt64
+    }
+
+    private var pending: [Key: String] = [:]
+    /// Dumps whose event never came (the ring refused it) are dropped past this.
+    static let maxPending = 4096
+
+    /// A dump record's key and text; nil when it is not one or is malformed.
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> (key: Key, text: String)? {
+        let header = MemoryLayout<st_skb_dump>.offset(of: \st_skb_dump.text)!
+        guard bytes.count >= header,
+              bytes.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == UInt16(ST_RECORD_SKB_DUMP.rawValue) else { return nil }
+        let size = Int(bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        guard size >= header, size <= MemoryLayout<st_skb_dump>.size, size <= bytes.count else { return nil }
+        let key = Key(cpu: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                      skb: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                      ts: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        let text = bytes[header..<size].prefix { $0 != 0 }
+        return (key, String(decoding: text, as: UTF8.self))
+    }
+
+    /// A dump record as the ring holds it (the recorder writes dumps back this way).
+    static func record(for e: st_event, text: String) -> [UInt8] {
+        let header = MemoryLayout<st_skb_dump>.offset(of: \st_skb_dump.text)!
+        let body = Array(text.utf8.prefix(Int(ST_SKB_DUMP_MAX) - 1)) + [0]
+        var b = [UInt8](repeating: 0, count: header)
+        withUnsafeBytes(of: UInt16(ST_RECORD_SKB_DUMP.rawValue)) { b.replaceSubrange(0..<2, with: $0) }
+        withUnsafeBytes(of: UInt16(header + body.count)) { b.replaceSubrange(2..<4, with: $0) }
+        withUnsafeBytes(of: e.cpu) { b.replaceSubrange(4..<8, with: $0) }
+        withUnsafeBytes(of: e.skb) { b.replaceSubrange(8..<16, with: $0) }
+        withUnsafeBytes(of: e.ts_ns) { b.replaceSubrange(16..<24, with: $0) }
+        return b + body
+    }
+
+    func add(_ key: Key, _ text: String) {
+        if pending.count >= Self.maxPending { pending.removeAll(keepingCapacity: true) }
+        pending[key] = text
+    }
+
+    /// The event's dump, taken out; nil when none came.
+    func take(for e: st_event) -> String? {
+        pending.removeValue(forKey: Key(cpu: e.cpu, skb: e.skb, ts: e.ts_ns))
+    }
+}
