@@ -38,12 +38,18 @@ struct FilterOptions: ParsableArguments {
     var mark: String?
     @Option(name: [.short, .long], help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
     var pid: String?
+    @Flag(help: ArgumentHelp("Same as -N /proc/self/ns/net: skbtracer's own namespace (nettrace).", visibility: .hidden))
+    var netnsCurrent = false
 
     func filter() throws(UsageError) -> TraceFilter {
+        if netnsCurrent && netns != nil {
+            throw UsageError("--netns-current and -N/--netns '\(netns ?? "")' name two namespaces", hint: "pick one")
+        }
         var o = TraceFilter.Options()
         o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
-        o.tcpFlags = tcpFlags; o.netns = netns; o.ifname = ifname; o.mark = mark; o.pid = pid; o.pktLen = pktLen
+        o.tcpFlags = tcpFlags; o.netns = netnsCurrent ? "/proc/self/ns/net" : netns
+        o.ifname = ifname; o.mark = mark; o.pid = pid; o.pktLen = pktLen
         return try TraceFilter.parse(o)
     }
 }
@@ -64,6 +70,14 @@ struct OutputOptions: ParsableArguments {
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
+    /// Peers' switches for what skbtracer always shows (process, interface, CPU,
+    /// namespace, mark, length, tuple, TCP flags): accepted so their users'
+    /// command lines work.
+    @Flag(name: [.customLong("detail"), .customLong("output-meta"), .customLong("output-tuple"),
+                 .customLong("output-tcp-flags")],
+          help: ArgumentHelp("Accepted for nettrace's --detail and pwru's --output-meta, --output-tuple, --output-tcp-flags: always shown.",
+                             visibility: .hidden))
+    var alwaysShown = false
 
     func timeFormat() throws(UsageError) -> TimeFormat {
         let chosen = [wallClock, timestamp, relative, date].filter { $0 }.count

@@ -157,6 +157,7 @@ struct CLITests {
         BadInput("--journey-timeout", "-1", names: "--journey-timeout"),
         BadInput("--drop-interval", "0", names: "--drop-interval"),
         BadInput("--keep", "--no-track", names: "--no-track"),
+        BadInput("--netns-current", "-N", "4026531840", names: "'4026531840'"),
         BadInput("--min-latency", "-1", names: "'-1.0'"),
         BadInput("--min-latency", "nan", names: "'nan'"),
         BadInput("--drop", "--min-latency", "5", names: "--drop"),
