@@ -15,7 +15,6 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "skbtracer_abi.h"
-#include "sock_owner.bpf.h"
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
@@ -35,6 +34,8 @@
 /* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
  * fixed header (40), Ethernet/IPv4 ARP (28). */
 #define L3_READ 40
+
+#include "sock_owner.bpf.h" /* after the constants above, which it uses */
 
 const volatile struct st_config cfg = {};
 

@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include "skbtracer_abi.h"
 
+#define AF_PACKET 17
 #define TCP_SYN_SENT 2
 #define TCP_TIME_WAIT 6
 #define TCP_LISTEN 10
@@ -84,13 +85,22 @@ static __always_inline void read_sock(struct sk_buff *skb, struct sock *sk_arg, 
 
 static __always_inline void note_owner(struct sock *sk)
 {
-	__u32 ino = sk ? sock_inode(sk) : 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct st_sock_owner *known;
 	struct st_sock_owner owner = {};
+	__u32 tgid, ino;
+	__u16 family;
 
+	if (!sk)
+		return;
+	/* Sockets whose packets an skb probe can see: most sendmsg calls on a
+	 * machine are on Unix sockets, which would only churn the map. */
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
+		return;
+	ino = sock_inode(sk);
 	if (!ino)
 		return;
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	known = bpf_map_lookup_elem(&sock_owners, &ino);
 	if (known && known->tgid == tgid)
 		return; /* the common case: one update per socket and process */
