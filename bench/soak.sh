@@ -76,4 +76,5 @@ growth = (max(warm) - warm[0]) / warm[0] * 100
 print(f"rss after warm-up: first {warm[0]} KiB, max {max(warm)} KiB, last {warm[-1]} KiB, growth {growth:.1f}%")
 print(f"packets sent {sent}, events {events}, lost {lost}, events+lost {events + lost}, "
       f"{'EXACT' if events + lost == sent else 'MISMATCH by %d' % (events + lost - sent)}")
+sys.exit(0 if events + lost == sent and per_probe == lost else 1)
 PY

@@ -144,8 +144,8 @@ struct JourneySelectionOptions: ParsableArguments {
     @Option(parsing: .unconditional,
             help: ArgumentHelp("Print only journeys that lasted at least this long, first event to last (nettrace's --min-latency; implies --timeline).",
                                valueName: "ms"))
-    var minLatency: Double?
-    @Flag(help: "Print only journeys that went wrong: dropped (not known noise) or never seen to end (nettrace's --diag-quiet; implies --timeline).")
+    var minLatency: String?
+    @Flag(help: "Print only journeys that were dropped, known noise aside (nettrace's --diag-quiet; implies --timeline).")
     var diagQuiet = false
 
     var isOn: Bool { minLatency != nil || diagQuiet }
@@ -154,10 +154,16 @@ struct JourneySelectionOptions: ParsableArguments {
     func filter(drop: Bool) throws(UsageError) -> JourneyFilter {
         guard isOn else { return JourneyFilter() }
         if drop { throw UsageError("--min-latency and --diag-quiet choose journeys, which --drop does not print", hint: "drop one, or use --timeline") }
-        if let ms = minLatency, !(ms >= 0) || ms > 3_600_000 {
-            throw UsageError("invalid latency '\(ms)' for --min-latency", hint: "give milliseconds from 0 to 3600000, e.g. --min-latency 0.5")
+        var minNs: UInt64?
+        if let text = minLatency {
+            // Plain decimal milliseconds: Double() would also take "0x10", "1e3" or "inf".
+            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                  let ms = Double(text), ms <= 3_600_000 else {
+                throw UsageError("invalid latency '\(text)' for --min-latency", hint: "give milliseconds from 0 to 3600000, e.g. --min-latency 0.5")
+            }
+            minNs = UInt64((ms * 1e6).rounded())
         }
-        return JourneyFilter(minDurationNs: minLatency.map { UInt64(($0 * 1e6).rounded()) }, problemsOnly: diagQuiet)
+        return JourneyFilter(minDurationNs: minNs, problemsOnly: diagQuiet)
     }
 }
 

@@ -57,6 +57,10 @@ struct TraceCommand: ParsableCommand {
         if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
             throw UsageError("invalid ring size '\(ringSize)' for --ring-size", hint: "give a power of two from 1 to 1024 (MiB)")
         }
+        if journeys.drop, let (option, _) = [("--ct", ct), ("--owner", owner), ("--output-skb", outputSkb)].first(where: { $0.1 }) {
+            throw UsageError("--drop prints counts of drops, not events: \(option) would show nothing",
+                             hint: "use \(option) with -t life (every drop as an event) instead of --drop")
+        }
         if record != nil {
             let printing = [("--json", output.json), ("-o/--output", output.output != nil), ("--timeline", journeys.timeline),
                             ("--min-latency", journeys.selection.minLatency != nil), ("--diag-quiet", journeys.selection.diagQuiet),

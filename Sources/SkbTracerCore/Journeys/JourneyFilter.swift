@@ -3,7 +3,9 @@
 public struct JourneyFilter: Sendable, Equatable {
     /// At least this long from the first event to the last.
     public var minDurationNs: UInt64?
-    /// Only journeys that went wrong: a drop that is not known noise, or no end seen.
+    /// Only journeys that went wrong: a drop that is not known noise. (A journey
+    /// with no end seen is not one: TCP frees most segments where no tracepoint
+    /// fires, so healthy TCP ends "in flight".)
     public var problemsOnly = false
 
     public init(minDurationNs: UInt64? = nil, problemsOnly: Bool = false) {
@@ -15,9 +17,7 @@ public struct JourneyFilter: Sendable, Equatable {
 
     public func keeps(_ j: Journey) -> Bool {
         if let min = minDurationNs, j.durationNs < min { return false }
-        if problemsOnly {
-            guard j.outcome.isFailure || j.outcome == .inFlight else { return false }
-        }
+        if problemsOnly && !j.outcome.isFailure { return false }
         return true
     }
 }

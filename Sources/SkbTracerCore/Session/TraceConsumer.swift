@@ -106,7 +106,8 @@ public final class JourneyStream: TraceConsumer {
 
     private func finished(_ journeys: [Journey]) {
         for j in journeys {
-            // With -c, the diagnosis covers exactly the journeys printed.
+            // With -c, the diagnosis stops with the last journey printed; the
+            // filter's left-out journeys before it are counted.
             if let limit, emitted >= limit { continue }
             diagnosis.add(j)
             guard filter.keeps(j) else { continue }
