@@ -148,7 +148,10 @@ struct nsproxy {
 } __co_re;
 
 struct task_struct {
+	unsigned int flags; /* PF_KTHREAD */
 	struct nsproxy *nsproxy;
+	struct task_struct *group_leader;
+	char comm[16];
 } __co_re;
 
 /* fib:fib_table_lookup's arguments (tp_btf): the flow and the chosen nexthop. */

@@ -18,6 +18,7 @@
 #include "skbtracer_abi.h"
 
 #define AF_PACKET 17
+#define PF_KTHREAD 0x00200000
 #define TCP_SYN_SENT 2
 #define TCP_TIME_WAIT 6
 #define TCP_LISTEN 10
@@ -100,12 +101,18 @@ static __always_inline void note_owner(struct sock *sk)
 	ino = sock_inode(sk);
 	if (!ino)
 		return;
+	/* A kernel thread on a user's socket (nfsd, nbd) is not its owner. */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	known = bpf_map_lookup_elem(&sock_owners, &ino);
 	if (known && known->tgid == tgid)
 		return; /* the common case: one update per socket and process */
 	owner.tgid = tgid;
-	bpf_get_current_comm(owner.comm, sizeof(owner.comm));
+	/* The process's name, as /proc/PID/comm has it, not the thread's. */
+	BPF_CORE_READ_STR_INTO(&owner.comm, task, group_leader, comm);
 	bpf_map_update_elem(&sock_owners, &ino, &owner, BPF_ANY);
 }
 

@@ -58,8 +58,9 @@ extension KernelTests {
             func sock(_ e: KT.Event) -> [String: Any]? { e.json["sock"] as? [String: Any] }
             func owner(_ e: KT.Event) -> Int? { (sock(e)?["owner_pid"] as? NSNumber)?.intValue }
 
-            // The SYN-ACK in c2: a request sock's, counted as the listener's (on the
-            // host's veth it has none: veth orphans the skb).
+            // The SYN-ACK: a request sock's, counted as the listener's (it keeps it
+            // across veth and the host until the client's IP layer takes it; the
+            // host's forwarding path has none).
             let synAck = events.filter { $0.sport == open && $0.tcpFlags == ["SYN", "ACK"] && sock($0) != nil }
             try #require(!synAck.isEmpty, "no SYN-ACK:\n\(KT.dump(events))")
             for e in synAck {

@@ -97,6 +97,7 @@ import Testing
         ])
         defer { try? FileManager.default.removeItem(atPath: root) }
         let owners = SocketOwners(procRoot: root)
+        #expect(owners.waitForScan(timeout: 10), "the background scan never ended")
         // A socket shared after fork: the lowest pid, the parent.
         #expect(owners.owner(555) == SocketOwner(pid: 120, comm: "server"))
         #expect(owners.owner(556) == SocketOwner(pid: 120, comm: "server"))
@@ -107,7 +108,26 @@ import Testing
         let map = FakeMap()
         map.add(555, pid: 9, comm: "sender")
         let both = SocketOwners(lookupMap: { map.table[$0] }, procRoot: root)
+        #expect(both.waitForScan(timeout: 10))
         #expect(both.owner(555) == SocketOwner(pid: 9, comm: "sender"))
         #expect(both.owner(556)?.pid == 120)
+        // /proc guessed the parent; once the map sees the child use the socket,
+        // the child is the owner (a guess is checked against the map again soon).
+        map.add(556, pid: 121, comm: "child")
+        usleep(150_000)
+        #expect(both.owner(556) == SocketOwner(pid: 121, comm: "child"))
+    }
+
+    /// The map's answer is asked again after a second: a socket handed to
+    /// another process follows it, and is not asked on every event before.
+    @Test func mapAnswersAreRechecked() {
+        let map = FakeMap()
+        map.add(40211, pid: 4242, comm: "nc")
+        let owners = SocketOwners(lookupMap: { map.lookups += 1; return map.table[$0] })
+        #expect(owners.owner(40211)?.pid == 4242)
+        map.add(40211, pid: 4343, comm: "worker")
+        #expect(owners.owner(40211)?.pid == 4242 && map.lookups == 1, "within the second: remembered")
+        usleep(1_050_000)
+        #expect(owners.owner(40211) == SocketOwner(pid: 4343, comm: "worker") && map.lookups == 2)
     }
 }

@@ -14,7 +14,7 @@ public final class Recorder: TraceConsumer {
     /// Addresses and namespaces already described in the file.
     private var symbolsWritten: Set<UInt64> = []
     private var netnsWritten: [UInt32: String] = [:]
-    private var ownersWritten: Set<UInt32> = []
+    private var ownersWritten: [UInt32: SocketOwner] = [:]
     private var lastNetnsCheckNs: UInt64 = 0
     /// Bounds on what is remembered as written: past them the tables start over
     /// and descriptions are written again (harmless: the later one wins).
@@ -82,12 +82,12 @@ public final class Recorder: TraceConsumer {
             if netnsWritten.count >= Self.maxRemembered { netnsWritten.removeAll() }
             writeNetns(inode, netns.name(inode))
         }
-        // --owner: a socket's owner once it is known (until then, asked again at
-        // the socket's next event; SocketOwners keeps that cheap).
+        // --owner: a socket's owner once it is known, and again when it changes
+        // (the later record wins in a replay).
         let sock = e.raw.sock_ino
-        if sock != 0, !ownersWritten.contains(sock), let owner = SocketText.owner(e.raw, owners) {
+        if sock != 0, let owner = SocketText.owner(e.raw, owners), ownersWritten[sock] != owner {
             if ownersWritten.count >= Self.maxRemembered { ownersWritten.removeAll() }
-            ownersWritten.insert(sock)
+            ownersWritten[sock] = owner
             sink.write { RecordFormat.appendRecord(.socketOwner, sock, [UInt64(owner.pid)], text: owner.comm, to: &$0) }
         }
         if e.hasLocation { describeAddress(e.raw.location) }
