@@ -42,7 +42,10 @@ struct RecordTests {
                                 owners: FuzzEvents.socketOwners())
         recorder.begin()
         for e in events { recorder.consume(e) }
-        if lostAtExit > 0 { recorder.lost(count: lostAtExit, cpu: UInt32.max) }
+        if lostAtExit > 0 {
+            recorder.lost(count: lostAtExit, cpu: UInt32.max)
+            recorder.lostByProbe([(probe: "kfree_skb", lost: lostAtExit - 2), (probe: "netif_rx", lost: 2)])
+        }
         recorder.end()
         sink.flush()
         return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -114,6 +117,7 @@ struct RecordTests {
             case .symbol(_, let name): seen.append("symbol \(name)")
             case .netns(let inode, let name): seen.append("netns \(inode) \(name)")
             case .lost(let count, _): seen.append("lost \(count)")
+            case .lostByProbe(let probe, let count): seen.append("\(probe) \(count)")
             case .end(let events, let lost): seen.append("end \(events) \(lost)")
             case .event: seen.append("event")
             default: break
@@ -122,7 +126,7 @@ struct RecordTests {
         }
         #expect(seen == ["reason \(FuzzEvents.reasonNames[0])", "netns \(FuzzEvents.netnsPool[1]) ns-b",
                          "symbol \(FuzzEvents.symbols[3].1)+0x2a", "symbol \(FuzzEvents.symbols[4].1)+0x8", "event",
-                         "lost 7", "end 1 7"])
+                         "lost 7", "kfree_skb 5", "netif_rx 2", "end 1 7"])
         let (out, summary) = try Self.replay(path) { $0.format = .json }
         let text = String(decoding: out, as: UTF8.self)
         #expect(text.contains("\"drop_reason\":\"\(FuzzEvents.reasonNames[0])\""), "\(text)")
@@ -130,6 +134,7 @@ struct RecordTests {
         #expect(text.contains("\"stack\":[\"\(FuzzEvents.symbols[3].1)+0x2a\",\"\(FuzzEvents.symbols[4].1)+0x8\"]"), "\(text)")
         #expect(text.contains("\"type\":\"lost\""), "\(text)")
         #expect(summary.lost == 7)
+        #expect(summary.line.contains(", 7 lost while recording (kfree_skb 5, netif_rx 2)"), "\(summary.line)")
     }
 
     @Test("a recording cut off anywhere replays every whole record before the cut and says so")

@@ -46,6 +46,8 @@ public enum RecordFormat {
         case probe = 0x106
         /// u32 socket inode, u64 owner pid, then the owner's comm (`--owner`).
         case socketOwner = 0x107
+        /// u32 zero, u64 events that probe lost in all, then the probe's name.
+        case lostByProbe = 0x108
     }
 
     /// What the header carries besides the format's own fields.

@@ -14,6 +14,8 @@ public final class RecordReader {
         case lost(count: UInt64, cpu: UInt32)
         case end(events: UInt64, lost: UInt64)
         case socketOwner(inode: UInt32, owner: SocketOwner)
+        /// A probe's losses over the whole recording.
+        case lostByProbe(probe: String, count: UInt64)
         /// `--output-skb`: an sk_buff dump, for the event of that cpu, skb and time.
         case skbDump(cpu: UInt32, skb: UInt64, ts: UInt64, text: String)
     }
@@ -169,6 +171,8 @@ public final class RecordReader {
         case .end:
             guard let events = wide(0), let lost = wide(1) else { return nil }
             return .end(events: events, lost: lost)
+        case .lostByProbe:
+            return wide(0).map { .lostByProbe(probe: text(after: 1), count: $0) }
         case .socketOwner:
             guard let pid = wide(0), pid <= UInt64(UInt32.max) else { return nil }
             // SocketOwner makes the name printable (spaces stay: "Web Content").

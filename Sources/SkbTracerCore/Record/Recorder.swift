@@ -72,6 +72,13 @@ public final class Recorder: TraceConsumer {
         }
     }
 
+    /// Each probe's losses, found at exit (before end()): a replay's summary names them too.
+    public func lostByProbe(_ losses: [(probe: String, lost: UInt64)]) {
+        sink.write { b in
+            for l in losses { RecordFormat.appendRecord(.lostByProbe, 0, [l.lost], text: l.probe, to: &b) }
+        }
+    }
+
     public func end() {
         sink.write { RecordFormat.appendRecord(.end, 0, [emitted, lost], to: &$0) }
     }

@@ -12,6 +12,8 @@ public final class Replay {
         /// Events the ring had no room for while recording (from the events' own
         /// counters and the records of losses found at exit), filters or not.
         public var lost: UInt64 = 0
+        /// The same per probe, as the recorder counted them at exit, largest first.
+        public var lostByProbe: [(probe: String, lost: UInt64)] = []
         /// The recorder's totals, when the recording was closed properly.
         public var recorded: (events: UInt64, lost: UInt64)?
         public var damage = RecordReader.Damage()
@@ -24,6 +26,9 @@ public final class Replay {
             var s = "skbtracer: replayed \(events) events"
             if printed != events { s += " (\(printed) printed)" }
             s += ", \(lost) lost while recording"
+            if !lostByProbe.isEmpty {
+                s += " (" + lostByProbe.map { "\($0.probe) \($0.lost)" }.joined(separator: ", ") + ")"
+            }
             if complete && recorded == nil && damage.readError == nil { s += "; the recording has no end record (cut off?)" }
             if damage.truncatedBytes > 0 { s += "; \(damage.truncatedBytes) bytes of a cut-off record at the end" }
             if damage.skipped > 0 { s += "; \(damage.skipped) records skipped (unknown or malformed)" }
@@ -120,6 +125,8 @@ public final class Replay {
                 started().lost(count: count, cpu: cpu)
             case .end(let events, let lost):
                 summary.recorded = (events, lost)
+            case .lostByProbe(let probe, let count):
+                if summary.lostByProbe.count < Self.maxNames { summary.lostByProbe.append((probe, count)) }
             case .socketOwner(let inode, let owner):
                 owners.add(owner, inode: inode)
             case .skbDump(let cpu, let skb, let ts, let text):

@@ -362,6 +362,7 @@ public final class TracerSession {
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
                 summary.lost = perCPU.reduce(0) { $0 + $1.total }
                 summary.lostByProbe = Self.lossesByProbe(perCPU)
+                (consumer as? Recorder)?.lostByProbe(summary.lostByProbe)
                 // Losses after a CPU's last record have no event to carry them.
                 if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
                     let missing = summary.lost - lostMarkers
