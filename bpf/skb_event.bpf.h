@@ -872,6 +872,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	if (!sk)
 		sk = skb->sk;
+	if ((on & ST_F_OWNER_PID) && !owned_by(sk, cfg.filter_owner_pid)) {
+		if (!tracked)
+			return 0;
+		scope_ok = false;
+	}
 	if (!probe_in_socket(probe))
 		dev = skb->dev;
 	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and

@@ -84,6 +84,23 @@ static __always_inline void read_sock(struct sk_buff *skb, struct sock *sk_arg, 
 		e->sock_uid = BPF_CORE_READ(sk, sk_uid.val);
 }
 
+/* --owner-pid: the socket is one the map says this process uses. */
+static __always_inline bool owned_by(struct sock *sk, __u32 tgid)
+{
+	struct st_sock_owner *owner;
+	__u32 ino;
+
+	if (sk)
+		sk = full_sock(sk);
+	if (!sk)
+		return false;
+	ino = sock_inode(sk);
+	if (!ino)
+		return false;
+	owner = bpf_map_lookup_elem(&sock_owners, &ino);
+	return owner && owner->tgid == tgid;
+}
+
 static __always_inline void note_owner(struct sock *sk)
 {
 	struct st_sock_owner *known;

@@ -136,6 +136,13 @@ extension BPFMap {
         return v.withUnsafeBytes { $0.loadUnaligned(as: V.self) }
     }
 
+    /// bpf_map_update_elem(BPF_ANY) on an ordinary map; false on failure.
+    @discardableResult
+    public func update<K, V>(_ key: K, _ value: V) -> Bool {
+        var k = key, v = value
+        return bpf_map_update_elem(fd, &k, &v, UInt64(BPF_ANY)) == 0
+    }
+
     /// bpf_map_delete_elem(); false when the key was already gone.
     @discardableResult
     public func delete<K>(_ key: K) -> Bool {

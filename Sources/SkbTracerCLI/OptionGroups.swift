@@ -40,6 +40,9 @@ struct FilterOptions: ParsableArguments {
     var pid: String?
     @Flag(help: ArgumentHelp("Same as -N /proc/self/ns/net: skbtracer's own namespace (nettrace).", visibility: .hidden))
     var netnsCurrent = false
+    @Option(help: ArgumentHelp("Process (tgid) owning the packet's socket, whichever task the probe fires in (implies --owner).",
+                               valueName: "pid"))
+    var ownerPid: String?
 
     func filter() throws(UsageError) -> TraceFilter {
         if netnsCurrent && netns != nil {
@@ -49,7 +52,7 @@ struct FilterOptions: ParsableArguments {
         o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
         o.tcpFlags = tcpFlags; o.netns = netnsCurrent ? "/proc/self/ns/net" : netns
-        o.ifname = ifname; o.mark = mark; o.pid = pid; o.pktLen = pktLen
+        o.ifname = ifname; o.mark = mark; o.pid = pid; o.ownerPid = ownerPid; o.pktLen = pktLen
         return try TraceFilter.parse(o)
     }
 }

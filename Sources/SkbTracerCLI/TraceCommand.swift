@@ -88,7 +88,7 @@ struct TraceCommand: ParsableCommand {
         o.ringBytes = ringSize << 20
         o.verbose = verbose
         o.conntrack = ct
-        o.owner = owner
+        o.owner = owner || o.filter.ownerPid != nil
         o.skbDump = outputSkb
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o

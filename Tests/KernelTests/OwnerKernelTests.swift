@@ -87,3 +87,70 @@ extension KernelTests {
         }
     }
 }
+
+extension KernelTests {
+    /// `--owner-pid`: only the packets of one process's sockets, in BPF: a socket it
+    /// opened before the trace (from /proc), one it connects during it (noted at
+    /// connect()), and the SYN a timer retransmits in another task; another
+    /// process's connection in the same namespace is left out.
+    @Test("--owner-pid: one process's packets, its timer retransmits included, not its neighbour's")
+    func ownerPidFilter() throws {
+        try KT.withLab { lab in
+            let mine = KT.randomPort(), theirs = mine + 1, closedUDP = mine + 2
+            let rule = try lab.exec(lab.container2, ["iptables", "-w", "-A", "INPUT", "-p", "tcp", "-m", "multiport",
+                                                     "--dports", "\(mine),\(theirs)", "-j", "DROP"])
+            try #require(rule.ok, "iptables in c2: \(rule.stderr)")
+            let go = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-kt-go-\(UUID().uuidString)").path
+            defer { unlink(go) }
+            let target = try KT.Background(lab, ns: lab.container1, [KT.python, "-c", """
+                import os, socket, time
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                u.bind(('', 0))
+                print(os.getpid(), flush=True)
+                for _ in range(200):
+                    if os.path.exists('\(go)'):
+                        break
+                    time.sleep(0.05)
+                u.sendto(b'skbtracer-owner-pid', ('\(lab.c2IPv4)', \(closedUDP)))
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(2.5)
+                try:
+                    s.connect(('\(lab.c2IPv4)', \(mine)))
+                except OSError:
+                    pass
+                """])
+            defer { target.cleanup() }
+            var targetPid: Int?
+            for _ in 0..<100 where targetPid == nil {
+                targetPid = Int(target.output.split(separator: "\n").first ?? "")
+                if targetPid == nil { usleep(50_000) }
+            }
+            let pid = try #require(targetPid, "target: \(target.output)")
+            let t = try KT.Tracer.start(["--owner-pid", "\(pid)", "-H", lab.c2IPv4])
+            defer { t.cleanup() }
+            FileManager.default.createFile(atPath: go, contents: Data())
+            _ = try lab.exec(lab.container1, [KT.python, "-c", """
+                import socket
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(2.5)
+                try:
+                    s.connect(('\(lab.c2IPv4)', \(theirs)))
+                except OSError:
+                    pass
+                """], timeout: 10)
+            _ = target.wait(timeout: 10)
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            let events = try t.events().filter { $0.type == "event" }
+            let all = KT.dump(events)
+            for e in events {
+                let owner = ((e.json["sock"] as? [String: Any])?["owner_pid"] as? NSNumber)?.intValue
+                #expect(owner == pid, "an event of another owner: \(e.line)")
+                #expect(e.dport != theirs, "the neighbour's connection: \(e.line)")
+            }
+            #expect(events.contains { $0.dport == closedUDP && $0.probe == "net_dev_queue" }, "the socket from before the trace:\n\(all)")
+            #expect(events.contains { $0.dport == mine && $0.tcpFlags == ["SYN"] && $0.probe == "net_dev_queue" }, "the connect:\n\(all)")
+            let retrans = events.filter { $0.probe == "tcp_retransmit_skb" && $0.dport == mine }
+            #expect(retrans.contains { $0.int("pid") != pid }, "a retransmit in another task:\n\(all)")
+        }
+    }
+}

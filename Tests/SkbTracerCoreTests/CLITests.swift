@@ -77,6 +77,7 @@ struct CLITests {
         BadInput("--trace", "life,nosuch", names: "'nosuch'"),
         BadInput("--mark", "zz", names: "'zz'"),
         BadInput("-p", "0", names: "'0'"),
+        BadInput("--owner-pid", "nginx", names: "'nginx'"),
         BadInput("-c", "abc", names: "'abc'"),
         BadInput("--ring-size", "x", names: "'x'"),
         BadInput("--tcp-flags", "X", names: "'X'"),

@@ -483,8 +483,20 @@ struct EventMatcherTests {
             (try Self.filter { $0.mark = "0x1/0x1" }, [icmp.raw.mark & 1 == 1, syn6.raw.mark & 1 == 1, udp.raw.mark & 1 == 1]),
         ]
         for (f, expected) in cases {
-            #expect([icmp, syn6, udp].map(f.matches) == expected, "\(f)")
+            #expect([icmp, syn6, udp].map { f.matches($0) } == expected, "\(f)")
         }
+        // --owner-pid: the owner as the recording named it; a kernel socket or an
+        // unknown one never matches.
+        let owners = SocketOwners()
+        owners.add(SocketOwner(pid: 4242, comm: "nc"), inode: 77)
+        var owned = udp, kernel = udp
+        owned.raw.sock_ino = 77
+        kernel.raw.sock_ino = 77
+        kernel.raw.sock_uid = ST_SOCK_KERNEL
+        let byOwner = try Self.filter { $0.ownerPid = "4242" }
+        #expect(byOwner.matches(owned, owners: owners) && !byOwner.matches(udp, owners: owners))
+        #expect(!byOwner.matches(kernel, owners: owners) && !byOwner.matches(owned))
+        #expect(!(try Self.filter { $0.ownerPid = "4243" }).matches(owned, owners: owners))
         #expect(try Self.filter { $0.addr = "198.18.10.2" }.matches(icmp))
         #expect(try !Self.filter { $0.daddr = "198.18.10.2" }.matches(icmp))
     }

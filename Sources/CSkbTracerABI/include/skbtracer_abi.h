@@ -140,6 +140,7 @@ enum st_filter_flags {
 	ST_F_MARK = 1 << 12,
 	ST_F_PID = 1 << 13,
 	ST_F_IP_LEN = 1 << 14,
+	ST_F_OWNER_PID = 1 << 15, /* the skb's socket is owned by filter_owner_pid (sock_owners) */
 };
 
 /* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */
@@ -179,6 +180,7 @@ struct st_config {
 	__u8 owner;         /* --owner: fill sock_ino and sock_uid */
 	__u8 skb_dump;      /* --output-skb: a struct st_skb_dump before each event */
 	__u8 pad[2];
+	__u32 filter_owner_pid; /* --owner-pid: tgid */
 };
 
 /* st_config.route: route probes attached (note each skb per CPU), and whether a
@@ -338,7 +340,7 @@ struct st_loss {
 };
 
 #define ST_EVENT_SIZE 176
-#define ST_CONFIG_SIZE 212
+#define ST_CONFIG_SIZE 216
 #define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 96)
 #define ST_CT_SIZE 88
 #define ST_CT_EVENT_SIZE (ST_EVENT_SIZE + ST_CT_SIZE)

@@ -5,9 +5,11 @@
 extension TraceFilter {
     public var isEmpty: Bool { self == TraceFilter() }
 
-    public func matches(_ e: TraceEvent) -> Bool {
+    /// `owners`: who owns each socket, for --owner-pid (a replay's, from the recording).
+    public func matches(_ e: TraceEvent, owners: SocketOwners? = nil) -> Bool {
         let r = e.raw
         if let pid, r.pid != pid { return false }
+        if let ownerPid, SocketText.isKernel(r) || owners?.owner(r.sock_ino)?.pid != ownerPid { return false }
         // As in BPF: a route lookup that is no packet's has no mark, interface or length to compare.
         if e.isRouteFlow && (mark != nil || ifname != nil || ipLen != nil) { return false }
         if let mark, r.mark & markMask != mark { return false }

@@ -19,6 +19,8 @@ public struct TraceFilter: Equatable, Sendable {
     public var mark: UInt32?
     public var markMask: UInt32 = 0xffff_ffff
     public var pid: UInt32?
+    /// `--owner-pid`: the process owning the skb's socket (see SocketOwners).
+    public var ownerPid: UInt32?
     /// IP length range (IPv4 total length, IPv6 payload + 40), as IP_LEN prints it.
     public var ipLen: ClosedRange<UInt16>?
 
@@ -39,6 +41,7 @@ public struct TraceFilter: Equatable, Sendable {
         public var ifname: String?
         public var mark: String?
         public var pid: String?
+        public var ownerPid: String?
         public var pktLen: String?
 
         public init() {}
@@ -60,6 +63,7 @@ public struct TraceFilter: Equatable, Sendable {
         if let i = o.ifname { f.ifname = try parseIfname(i) }
         if let m = o.mark { (f.mark, f.markMask) = try parseMark(m) }
         if let p = o.pid { f.pid = try parsePid(p) }
+        if let p = o.ownerPid { f.ownerPid = try parsePid(p, option: "--owner-pid") }
         if let l = o.pktLen { f.ipLen = try parseLengthRange(l) }
         try f.checkConsistency()
         return f
@@ -187,9 +191,9 @@ public struct TraceFilter: Equatable, Sendable {
         return (UInt32(v & mask), UInt32(mask))
     }
 
-    static func parsePid(_ s: String) throws(UsageError) -> UInt32 {
+    static func parsePid(_ s: String, option: String = "--pid") throws(UsageError) -> UInt32 {
         guard let v = parseInteger(s), v > 0, v <= UInt64(Int32.max) else {
-            throw UsageError("invalid pid '\(s)' for --pid", hint: "expected a process id, e.g. -p $(pidof nginx)")
+            throw UsageError("invalid pid '\(s)' for \(option)", hint: "expected a process id, e.g. \(option) $(pidof nginx)")
         }
         return UInt32(v)
     }
@@ -258,6 +262,7 @@ public struct TraceFilter: Equatable, Sendable {
         if let v = tcpFlags { on |= ST_F_TCP_FLAGS.rawValue; c.filter_tcp_flags = v }
         if let v = netns { on |= ST_F_NETNS.rawValue; c.filter_netns = v }
         if let v = pid { on |= ST_F_PID.rawValue; c.filter_pid = v }
+        if let v = ownerPid { on |= ST_F_OWNER_PID.rawValue; c.filter_owner_pid = v }
         if let v = mark { on |= ST_F_MARK.rawValue; c.filter_mark = v; c.filter_mark_mask = markMask }
         if let r = ipLen {
             on |= ST_F_IP_LEN.rawValue

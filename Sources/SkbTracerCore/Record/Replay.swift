@@ -147,7 +147,7 @@ public final class Replay {
                         e.raw.probe = UInt16.max
                     }
                 }
-                let matched = filter.matches(e) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
+                let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
                 guard tracker.keeps(e, matched: matched) else { break }
                 if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
                 // Time as recorded, before the event, as a live poll would have

@@ -148,9 +148,12 @@ final class ProcSocketScanner: @unchecked Sendable {
 
     /// Every `socket:[INODE]` among the processes' file descriptors, with the
     /// process (the lowest pid when several share the socket: the parent).
-    static func scan(_ root: String) -> [UInt32: SocketOwner] {
+    /// `pids`: only these processes (nil: all).
+    static func scan(_ root: String, pids only: [UInt32]? = nil) -> [UInt32: SocketOwner] {
         var owners: [UInt32: SocketOwner] = [:]
-        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: root) else { return owners }
+        guard let pids = only.map({ $0.map(String.init) }) ?? (try? FileManager.default.contentsOfDirectory(atPath: root)) else {
+            return owners
+        }
         var link = [CChar](repeating: 0, count: 64)
         let prefix = Array("socket:[".utf8)
         for name in pids {

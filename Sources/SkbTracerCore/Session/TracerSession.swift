@@ -178,6 +178,18 @@ public final class TracerSession {
         }
         if options.owner, let owners = object.map(named: "sock_owners") {
             context.owners.lookupMap = { owners.lookup($0, as: st_sock_owner.self) }
+            // --owner-pid matches in BPF through the map: the process's sockets from
+            // before the trace go in now; BPF notes the ones it uses later.
+            if let pid = options.filter.ownerPid {
+                for (inode, owner) in ProcSocketScanner.scan("/proc", pids: [pid]) {
+                    var entry = st_sock_owner()
+                    entry.tgid = owner.pid
+                    withUnsafeMutableBytes(of: &entry.comm) { raw in
+                        for (i, c) in owner.comm.utf8.prefix(raw.count - 1).enumerated() { raw[i] = c }
+                    }
+                    owners.update(inode, entry)
+                }
+            }
         }
         guard let events = object.map(named: "events") else {
             throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
