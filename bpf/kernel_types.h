@@ -62,10 +62,23 @@ typedef struct {
 	__u32 val;
 } kuid_t;
 
-struct file;
+struct file {
+	void *private_data; /* a socket's file: its struct socket */
+} __co_re;
 
 struct socket {
 	struct file *file; /* NULL: a kernel socket (sock_create_kern) */
+	struct sock *sk;
+} __co_re;
+
+/* accept()'s new descriptor, looked up in the caller's table (--owner). */
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __co_re;
+
+struct files_struct {
+	struct fdtable *fdt;
 } __co_re;
 
 struct sock {
@@ -150,6 +163,7 @@ struct nsproxy {
 struct task_struct {
 	unsigned int flags; /* PF_KTHREAD */
 	struct nsproxy *nsproxy;
+	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];
 } __co_re;

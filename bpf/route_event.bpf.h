@@ -80,9 +80,10 @@ static __always_inline int st_trace_route(struct st_route_event *rec, enum st_pr
 	}
 	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
 		return 0;
-	/* A flow has no skb mark, interface or length to compare: those filters
-	 * never match it, as socket-level probes never match an interface filter. */
-	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN))
+	/* A flow has no skb mark, interface, length or socket to compare: those
+	 * filters never match it, as socket-level probes never match an interface
+	 * filter. */
+	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN | ST_F_OWNER_PID))
 		return 0;
 	if (!e->netns) {
 		/* Unknown (an IPv4 lookup that found nothing). Softirq runs in

@@ -530,13 +530,25 @@ static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
 /* Reserves a record and writes the event at its start; NULL (counted as lost)
  * when the ring is full. bpf_ringbuf_reserve() takes a constant size: inlined,
  * each caller's sizeof() is that constant. */
-/* --output-skb: room for one dump per CPU (3 KiB is far beyond the BPF stack). */
+/* --output-skb: a dump is built in map memory (3 KiB is far beyond the BPF
+ * stack), one slot per nesting level: a probe in process context can be
+ * interrupted by a softirq that runs another probe on the same CPU, and
+ * bpf_snprintf_btf() is slow enough for that to happen inside it. */
+#define SKB_DUMP_NEST 3
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SKB_DUMP_NEST);
+	__type(key, __u32);
+	__type(value, struct st_skb_dump);
+} skb_dump_buf SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct st_skb_dump);
-} skb_dump_buf SEC(".maps");
+	__type(value, __u32);
+} skb_dump_nest SEC(".maps");
 
 /* pwru's --output-skb: the sk_buff as BTF describes it, written just before its
  * event (same cpu, skb and time) so the reader holds it when the event comes.
@@ -544,19 +556,30 @@ struct {
  * left out, and the event says it has none. */
 static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_event *e)
 {
-	__u32 zero = 0;
-	struct st_skb_dump *d = bpf_map_lookup_elem(&skb_dump_buf, &zero);
+	__u32 zero = 0, level;
+	__u32 *nest = bpf_map_lookup_elem(&skb_dump_nest, &zero);
+	struct st_skb_dump *d;
 	struct btf_ptr p = {};
 	long n;
 
+	if (!nest)
+		return;
+	level = *nest;
+	if (level >= SKB_DUMP_NEST)
+		return;
+	d = bpf_map_lookup_elem(&skb_dump_buf, &level);
 	if (!d)
 		return;
+	/* Programs nest last in, first out on one CPU: a plain counter will do. */
+	*nest = level + 1;
 	p.ptr = skb;
 	p.type_id = bpf_core_type_id_kernel(struct sk_buff);
 	/* Raw pointers: addresses a user can match (the skb column, other dumps). */
 	n = bpf_snprintf_btf(d->text, sizeof(d->text), &p, sizeof(p), BTF_F_PTR_RAW);
-	if (n < 0)
+	if (n < 0) {
+		*nest = level;
 		return;
+	}
 	if (n > sizeof(d->text) - 1) /* truncated: the text ends at the last byte */
 		n = sizeof(d->text) - 1;
 	d->kind = ST_RECORD_SKB_DUMP;
@@ -564,7 +587,13 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 	d->cpu = e->cpu;
 	d->skb = e->skb;
 	d->ts_ns = e->ts_ns;
-	bpf_ringbuf_output(&events, d, offsetof(struct st_skb_dump, text) + n + 1, BPF_RB_NO_WAKEUP);
+	if (bpf_ringbuf_output(&events, d, offsetof(struct st_skb_dump, text) + n + 1, BPF_RB_NO_WAKEUP)) {
+		struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
+
+		if (loss)
+			__sync_fetch_and_add(&loss->skb_dumps, 1);
+	}
+	*nest = level;
 }
 
 static __always_inline void *reserve_record(struct st_event *e, __u32 size, struct st_loss *loss)
@@ -994,7 +1023,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));
 	if (cfg.owner)
-		read_sock(skb, sk, &e);
+		read_sock(sk, &e);
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
 	if (cfg.route & ST_ROUTE_NOTE) {

@@ -63,14 +63,12 @@ static __always_inline __u32 sock_inode(struct sock *sk)
 	return (__u32)BPF_CORE_READ(alloc, vfs_inode.i_ino);
 }
 
-/* The event's socket: the skb's, else the tracepoint's own sock argument
- * (tcp_retransmit_skb, tcp_send_reset, ...). */
-static __always_inline void read_sock(struct sk_buff *skb, struct sock *sk_arg, struct st_event *e)
+/* The event's socket: the tracepoint's own sock argument when it has one
+ * (tcp_retransmit_skb, tcp_send_reset, sock_rcvqueue_full, kfree_skb's
+ * receiving socket), else the skb's; st_trace_skb() passes the same one to the
+ * --owner-pid filter. */
+static __always_inline void read_sock(struct sock *sk, struct st_event *e)
 {
-	struct sock *sk = BPF_CORE_READ(skb, sk);
-
-	if (!sk)
-		sk = sk_arg;
 	if (sk)
 		sk = full_sock(sk);
 	if (!sk)
@@ -131,6 +129,27 @@ static __always_inline void note_owner(struct sock *sk)
 	/* The process's name, as /proc/PID/comm has it, not the thread's. */
 	BPF_CORE_READ_STR_INTO(&owner.comm, task, group_leader, comm);
 	bpf_map_update_elem(&sock_owners, &ino, &owner, BPF_ANY);
+}
+
+/* accept() returned fd: its socket is the caller's. No tracepoint sees an
+ * accepted connection in the process before its first send or receive
+ * returns, and a server that speaks first would lose its first segment. */
+static __always_inline void note_accepted(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds;
+	struct file *file = NULL;
+	struct socket *sock;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(task, files, fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	if (sock)
+		note_owner(BPF_CORE_READ(sock, sk));
 }
 
 #endif

@@ -108,3 +108,24 @@ int owner_inet_sock_set_state(__u64 *ctx)
 		note_owner((struct sock *)ctx[0]);
 	return 0;
 }
+
+/* A syscall tracepoint (classic: syscalls have no BTF-typed tracepoints). */
+struct syscall_exit_args {
+	__u64 common;
+	long nr; /* int __syscall_nr, then padding */
+	long ret;
+};
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int owner_sys_exit_accept4(struct syscall_exit_args *ctx)
+{
+	note_accepted(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int owner_sys_exit_accept(struct syscall_exit_args *ctx)
+{
+	note_accepted(ctx->ret);
+	return 0;
+}

@@ -69,5 +69,8 @@ struct ReplayCommand: ParsableCommand {
         replay.netnsName = netnsName
         let summary = try replay.run()
         Diagnostics.note(summary.line)
+        if o.filter.ownerPid != nil && summary.socketOwners == 0 {
+            Diagnostics.warn("--owner-pid: the recording names no socket owners, so nothing matched (record with --owner)")
+        }
     }
 }

@@ -57,6 +57,10 @@ struct TraceCommand: ParsableCommand {
         if ringSize == 0 || ringSize & (ringSize - 1) != 0 || ringSize > 1024 {
             throw UsageError("invalid ring size '\(ringSize)' for --ring-size", hint: "give a power of two from 1 to 1024 (MiB)")
         }
+        if outputSkb && (journeys.timeline || journeys.selection.isOn) && !output.json {
+            throw UsageError("--output-skb prints dumps under events, and the text journey view has no room for them",
+                             hint: "add --json (each hop carries skb_dump), or drop --timeline")
+        }
         if journeys.drop, let (option, _) = [("--ct", ct), ("--owner", owner), ("--output-skb", outputSkb)].first(where: { $0.1 }) {
             throw UsageError("--drop prints counts of drops, not events: \(option) would show nothing",
                              hint: "use \(option) with -t life (every drop as an event) instead of --drop")
@@ -69,6 +73,19 @@ struct TraceCommand: ParsableCommand {
                 throw UsageError("--record writes events unformatted and cannot take \(option)",
                                  hint: "record, then `skbtracer replay FILE \(option == "-o/--output" ? "-o OUT" : option == "--min-latency" ? "--min-latency MS" : option)`")
             }
+        }
+    }
+
+    /// --owner-pid names a running process, by its process id: BPF notes owners
+    /// by tgid, so a thread's id would match only what /proc lists at the start.
+    static func checkProcess(_ pid: UInt32) throws(UsageError) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else {
+            throw UsageError("no process '\(pid)' for --owner-pid", hint: "give the id of a running process, e.g. --owner-pid $(pidof nginx)")
+        }
+        let tgid = status.split(separator: "\n").first { $0.hasPrefix("Tgid:") }
+            .flatMap { UInt32($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
+        if let tgid, tgid != pid {
+            throw UsageError("'\(pid)' for --owner-pid is a thread of process \(tgid)", hint: "give the process id: --owner-pid \(tgid)")
         }
     }
 
@@ -89,6 +106,7 @@ struct TraceCommand: ParsableCommand {
         o.verbose = verbose
         o.conntrack = ct
         o.owner = owner || o.filter.ownerPid != nil
+        if let pid = o.filter.ownerPid { try Self.checkProcess(pid) }
         o.skbDump = outputSkb
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o

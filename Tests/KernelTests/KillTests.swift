@@ -558,7 +558,7 @@ private struct BPFListing {
     /// The maps skbtracer's object defines, and libbpf's internal ones
     /// (`skbtrace.rodata`, `skbtrace.bss`: the object name cut to 8 bytes).
     static func isOurMapName(_ name: String) -> Bool {
-        ["events", "lost_events", "tracked_skbs", "tracked_flows", "last_packet", "sock_owners", "skb_dump_buf"].contains(name) || name.hasPrefix("skbtrace.")
+        ["events", "lost_events", "tracked_skbs", "tracked_flows", "last_packet", "sock_owners", "skb_dump_buf", "skb_dump_nest"].contains(name) || name.hasPrefix("skbtrace.")
     }
 
     /// skbtracer-named objects newer than `baseline` (ids only grow) that no live

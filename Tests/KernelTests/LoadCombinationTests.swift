@@ -12,7 +12,7 @@ extension KernelTests {
         ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb"],
         ["--timeline", "--route", "--ct", "--owner"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S",
-         "--owner-pid", "1"],
+         "--owner-pid", "1", "--route"],
     ])
     func everyProbeLoads(_ args: [String]) throws {
         let r = try Command.run([try KT.binaryPath(), "--duration", "0.3", "-o", "/dev/null"] + args, timeout: 60)

@@ -126,7 +126,8 @@ extension KernelTests {
                 if targetPid == nil { usleep(50_000) }
             }
             let pid = try #require(targetPid, "target: \(target.output)")
-            let t = try KT.Tracer.start(["--owner-pid", "\(pid)", "-H", lab.c2IPv4])
+            // --route too: lookups that are no packet's (flows) must not slip through.
+            let t = try KT.Tracer.start(["--owner-pid", "\(pid)", "-H", lab.c2IPv4, "--route"])
             defer { t.cleanup() }
             FileManager.default.createFile(atPath: go, contents: Data())
             _ = try lab.exec(lab.container1, [KT.python, "-c", """
@@ -151,6 +152,47 @@ extension KernelTests {
             #expect(events.contains { $0.dport == mine && $0.tcpFlags == ["SYN"] && $0.probe == "net_dev_queue" }, "the connect:\n\(all)")
             let retrans = events.filter { $0.probe == "tcp_retransmit_skb" && $0.dport == mine }
             #expect(retrans.contains { $0.int("pid") != pid }, "a retransmit in another task:\n\(all)")
+        }
+    }
+}
+
+extension KernelTests {
+    /// A server that speaks first: its accepted socket is noted at accept()'s
+    /// return, so under --owner-pid its first segment (the banner) is kept.
+    @Test("--owner-pid: an accepted connection's first segment, sent before any recv")
+    func ownerPidAcceptedConnection() throws {
+        try KT.withLab { lab in
+            let port = KT.randomPort()
+            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", """
+                import os, socket, time
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(('\(lab.c2IPv4)', \(port)))
+                s.listen(4)
+                print(os.getpid(), flush=True)
+                s.settimeout(8)
+                c, _ = s.accept()
+                c.sendall(b'220 skbtracer banner')
+                time.sleep(0.5)
+                c.close()
+                """])
+            defer { server.cleanup() }
+            try KT.waitListening(lab, ns: lab.container2, port: port, udp: false)
+            let pid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
+            let t = try KT.Tracer.start(["--owner-pid", "\(pid)", "--proto", "tcp", "--port", "\(port)"])
+            defer { t.cleanup() }
+            _ = try lab.exec(lab.container1, [KT.python, "-c", """
+                import socket
+                c = socket.create_connection(('\(lab.c2IPv4)', \(port)), timeout=3)
+                c.recv(100)
+                c.close()
+                """], timeout: 10)
+            _ = server.wait(timeout: 5)
+            #expect(t.stop() == 0, "stderr: \(t.stderr)")
+            let events = try t.events().filter { $0.type == "event" }
+            #expect(events.contains { $0.sport == port && ($0.tcpFlags ?? []).contains("PSH") && $0.probe == "net_dev_queue" },
+                    "no banner:\n\(KT.dump(events))")
+            #expect(events.contains { $0.sport == port && $0.tcpFlags == ["SYN", "ACK"] }, "no SYN-ACK (the listener's):\n\(KT.dump(events))")
         }
     }
 }

@@ -44,7 +44,8 @@ struct RecordTests {
         for e in events { recorder.consume(e) }
         if lostAtExit > 0 {
             recorder.lost(count: lostAtExit, cpu: UInt32.max)
-            recorder.lostByProbe([(probe: "kfree_skb", lost: lostAtExit - 2), (probe: "netif_rx", lost: 2)])
+            let some = min(2, lostAtExit)
+            recorder.lostByProbe([(probe: "kfree_skb", lost: lostAtExit - some), (probe: "netif_rx", lost: some)])
         }
         recorder.end()
         sink.flush()

@@ -44,6 +44,13 @@ import Testing
         #expect(dumps.take(for: Self.event(cpu: 1, skb: 0xa000, ts: 5)) == "one")
         #expect(dumps.take(for: Self.event(cpu: 1, skb: 0xa000, ts: 5)) == nil, "taken once")
         #expect(dumps.take(for: Self.event(cpu: 0, skb: 0xa000, ts: 5)) == "other cpu")
+        // Orphans (their event was lost) go per CPU, oldest first; another CPU's stay.
+        dumps.add(SkbDumps.Key(cpu: 3, skb: 1, ts: 1), "cpu 3")
+        for i in 0..<SkbDumps.maxPendingPerCPU + 10 { dumps.add(SkbDumps.Key(cpu: 1, skb: 2, ts: UInt64(100 + i)), "orphan") }
+        #expect(dumps.pendingCount == SkbDumps.maxPendingPerCPU + 1)
+        #expect(dumps.take(for: Self.event(cpu: 1, skb: 2, ts: 100)) == nil, "the oldest went")
+        #expect(dumps.take(for: Self.event(cpu: 1, skb: 2, ts: UInt64(100 + SkbDumps.maxPendingPerCPU + 9))) == "orphan")
+        #expect(dumps.take(for: Self.event(cpu: 3, skb: 1, ts: 1)) == "cpu 3")
     }
 
     @Test func printedUnderTheEventAndInJSON() throws {
@@ -57,7 +64,7 @@ import Testing
         ev.skbDump = ""
         b = ByteBuffer()
         TextFormatter(context: Fixtures.context()).event(ev, into: &b)
-        #expect(String(decoding: b.bytes, as: UTF8.self).hasSuffix("\n    (no skb dump: the ring buffer was full)\n"))
+        #expect(String(decoding: b.bytes, as: UTF8.self).hasSuffix("\n    (no skb dump came: the ring buffer had no room for it; see the summary)\n"))
 
         for (dump, expected) in [(Self.dump, Self.dump as String?), ("", nil), (nil, nil)] as [(String?, String?)] {
             ev.skbDump = dump

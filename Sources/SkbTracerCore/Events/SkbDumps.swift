@@ -9,8 +9,11 @@ final class SkbDumps {
     }
 
     private var pending: [Key: String] = [:]
-    /// Dumps whose event never came (the ring refused it) are dropped past this.
-    static let maxPending = 4096
+    /// Per CPU, the keys waiting, oldest first: a dump whose event never came
+    /// (the ring refused the event) goes once its CPU has this many waiting,
+    /// without touching the other CPUs' (their events may still be on the way).
+    private var waiting: [UInt32: [Key]] = [:]
+    static let maxPendingPerCPU = 64
 
     /// A dump record's key and text; nil when it is not one or is malformed.
     static func decode(_ bytes: UnsafeRawBufferPointer) -> (key: Key, text: String)? {
@@ -40,12 +43,20 @@ final class SkbDumps {
     }
 
     func add(_ key: Key, _ text: String) {
-        if pending.count >= Self.maxPending { pending.removeAll(keepingCapacity: true) }
+        var keys = waiting[key.cpu, default: []]
+        if keys.count >= Self.maxPendingPerCPU { pending[keys.removeFirst()] = nil }
+        keys.append(key)
+        waiting[key.cpu] = keys
         pending[key] = text
     }
 
     /// The event's dump, taken out; nil when none came.
     func take(for e: st_event) -> String? {
-        pending.removeValue(forKey: Key(cpu: e.cpu, skb: e.skb, ts: e.ts_ns))
+        let key = Key(cpu: e.cpu, skb: e.skb, ts: e.ts_ns)
+        guard let text = pending.removeValue(forKey: key) else { return nil }
+        if let i = waiting[key.cpu]?.firstIndex(of: key) { waiting[key.cpu]?.remove(at: i) }
+        return text
     }
+
+    var pendingCount: Int { pending.count }
 }

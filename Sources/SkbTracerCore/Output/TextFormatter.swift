@@ -100,7 +100,7 @@ public struct TextFormatter: EventFormatter {
     /// `--output-skb`: the dump's lines, indented under the event.
     static func appendSkbDump(_ dump: String, to b: inout ByteBuffer) {
         guard !dump.isEmpty else {
-            b.append("    (no skb dump: the ring buffer was full)\n")
+            b.append("    (no skb dump came: the ring buffer had no room for it; see the summary)\n")
             return
         }
         for line in dump.split(separator: "\n", omittingEmptySubsequences: true) {

@@ -21,6 +21,8 @@ public final class Replay {
         public var complete = false
         /// Events recorded with a probe this build does not know (printed as probe-N).
         public var unknownProbes: UInt64 = 0
+        /// Socket owners the recording named (`--owner`): --owner-pid matches only those.
+        public var socketOwners: UInt64 = 0
 
         public var line: String {
             var s = "skbtracer: replayed \(events) events"
@@ -129,6 +131,7 @@ public final class Replay {
                 if summary.lostByProbe.count < Self.maxNames { summary.lostByProbe.append((probe, count)) }
             case .socketOwner(let inode, let owner):
                 owners.add(owner, inode: inode)
+                summary.socketOwners += 1
             case .skbDump(let cpu, let skb, let ts, let text):
                 dumps.add(SkbDumps.Key(cpu: cpu, skb: skb, ts: ts), text)
             case .event(var e):

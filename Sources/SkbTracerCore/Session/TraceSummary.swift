@@ -6,6 +6,8 @@ public struct TraceSummary: Sendable {
     public var lost: UInt64 = 0
     /// The same losses per probe (Retis' per-probe counters), largest first.
     public var lostByProbe: [(probe: String, lost: UInt64)] = []
+    /// `--output-skb` dumps the ring had no room for (their events print without).
+    public var skbDumpsLost: UInt64 = 0
     /// Records that were not valid events (counted, never fatal).
     public var malformed: UInt64 = 0
     public var attached: Int = 0
@@ -28,6 +30,7 @@ public struct TraceSummary: Sendable {
         if !lostByProbe.isEmpty {
             s += " (" + lostByProbe.map { "\($0.probe) \($0.lost)" }.joined(separator: ", ") + ")"
         }
+        if skbDumpsLost > 0 { s += ", \(skbDumpsLost) skb dumps lost" }
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
         if tracking {

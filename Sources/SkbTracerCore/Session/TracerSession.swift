@@ -21,6 +21,7 @@ public final class TracerSession {
     /// Where decoded events go (printed, grouped into journeys, or counted as drops).
     public private(set) var consumer: any TraceConsumer
     private var lastSweepNs: UInt64 = 0
+    private var lastPinNs: UInt64 = 0
     private let btf: KernelBTF
     private var object: BPFObject?
     private var ring: RingBuffer?
@@ -156,6 +157,10 @@ public final class TracerSession {
             }
         }
         guard let object else { return }
+        // --owner-pid matches in BPF through the map: the process's sockets from
+        // before the trace go in before any probe runs; BPF notes the ones it uses
+        // later, and poll() puts them back if the LRU evicted them.
+        pinTargetSockets()
         for s in usable {
             guard let prog = object.program(named: s.probe.programName) else { continue }
             do {
@@ -178,18 +183,6 @@ public final class TracerSession {
         }
         if options.owner, let owners = object.map(named: "sock_owners") {
             context.owners.lookupMap = { owners.lookup($0, as: st_sock_owner.self) }
-            // --owner-pid matches in BPF through the map: the process's sockets from
-            // before the trace go in now; BPF notes the ones it uses later.
-            if let pid = options.filter.ownerPid {
-                for (inode, owner) in ProcSocketScanner.scan("/proc", pids: [pid]) {
-                    var entry = st_sock_owner()
-                    entry.tgid = owner.pid
-                    withUnsafeMutableBytes(of: &entry.comm) { raw in
-                        for (i, c) in owner.comm.utf8.prefix(raw.count - 1).enumerated() { raw[i] = c }
-                    }
-                    owners.update(inode, entry)
-                }
-            }
         }
         guard let events = object.map(named: "events") else {
             throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
@@ -213,10 +206,19 @@ public final class TracerSession {
         guard options.owner else { return [] }
         let names = ["sock_send_length", "sock_recv_length", "inet_sock_set_state"]
         let present = names.filter { btf.typedefParameters("btf_trace_\($0)") != nil }
+        // accept(): syscall tracepoints, which need the kernel's syscall tracing.
+        let syscalls = ["sys_exit_accept4", "sys_exit_accept"].filter { name in
+            ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].contains {
+                FileManager.default.fileExists(atPath: "\($0)/events/syscalls/\(name)/id")
+            }
+        }
         for missing in names where !present.contains(missing) {
             warnings.append("--owner: this kernel has no \(missing) tracepoint: fewer owners are known")
         }
-        return present.map { "owner_\($0)" }
+        if syscalls.isEmpty {
+            warnings.append("--owner: no syscall tracepoints for accept(): an accepted connection's owner is known after its first send or receive")
+        }
+        return (present + syscalls).map { "owner_\($0)" }
     }()
 
     /// Route probes note every skb per CPU; their lookups are attributed to the packet
@@ -263,6 +265,21 @@ public final class TracerSession {
         // An LRU preallocates its entries: only --owner needs them.
         if !options.owner { try obj.map(named: "sock_owners")?.setMaxEntries(1) }
         return obj
+    }
+
+    /// `--owner-pid`: the target's sockets as /proc/PID/fd lists them, written into
+    /// the map where it does not already name the target.
+    private func pinTargetSockets() {
+        guard let pid = options.filter.ownerPid, let map = object?.map(named: "sock_owners") else { return }
+        for (inode, owner) in ProcSocketScanner.scan("/proc", pids: [pid]) {
+            if map.lookup(inode, as: st_sock_owner.self)?.tgid == pid { continue }
+            var entry = st_sock_owner()
+            entry.tgid = owner.pid
+            withUnsafeMutableBytes(of: &entry.comm) { raw in
+                for (i, c) in owner.comm.utf8.prefix(raw.count - 1).enumerated() { raw[i] = c }
+            }
+            map.update(inode, entry)
+        }
     }
 
     /// Forgets tracked skbs with no event for `trackTimeout`: their free happened
@@ -343,6 +360,10 @@ public final class TracerSession {
             lastSweepNs = ns
             sweepTracked(nowNs: ns)
         }
+        if options.filter.ownerPid != nil, ns - lastPinNs >= 1_000_000_000 {
+            lastPinNs = ns
+            pinTargetSockets()
+        }
         sink.flush()
         if let d = options.duration {
             if Double(ns - startNs) / 1e9 >= d { summary.stopReason = "duration reached"; return false }
@@ -374,6 +395,7 @@ public final class TracerSession {
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
                 summary.lost = perCPU.reduce(0) { $0 + $1.total }
                 summary.lostByProbe = Self.lossesByProbe(perCPU)
+                summary.skbDumpsLost = perCPU.reduce(0) { $0 + $1.skb_dumps }
                 (consumer as? Recorder)?.lostByProbe(summary.lostByProbe)
                 // Losses after a CPU's last record have no event to carry them.
                 if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
