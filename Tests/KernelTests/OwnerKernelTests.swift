@@ -3,6 +3,22 @@ import SkbTracerCore
 import Testing
 
 extension KernelTests {
+    /// A Python TCP listener on addr:port that prints its pid, accepts one
+    /// connection (bounded: 8 s) and runs `then` with it as `c`.
+    static func listener(_ addr: String, _ port: Int, then body: String) -> String {
+        """
+        import os, socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(('\(addr)', \(port)))
+        s.listen(4)
+        print(os.getpid(), flush=True)
+        s.settimeout(8)
+        c, _ = s.accept()
+
+        """ + body
+    }
+
     /// What `--owner` is for: a retransmission fires in a timer and a SYN-ACK in
     /// the client's softirq, so `pid`/`comm` name whatever task ran; the socket
     /// names its process. The listener started before the trace (found in /proc),
@@ -14,23 +30,14 @@ extension KernelTests {
             let open = KT.randomPort(), dropped = open + 1
             let rule = try lab.exec(lab.container2, ["iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "\(dropped)", "-j", "DROP"])
             try #require(rule.ok, "iptables in c2: \(rule.stderr)")
-            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", """
-                import os, socket, sys
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(('\(lab.c2IPv4)', \(open)))
-                s.listen(4)
-                print(os.getpid(), flush=True)
-                s.settimeout(8)
-                c, _ = s.accept()
+            // Still running while the tracer reads the events: its listener (opened
+            // before the trace) is found in /proc/PID/fd.
+            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", Self.listener(lab.c2IPv4, open, then: """
                 c.settimeout(5)
                 c.recv(100)
                 c.close()
-                # Still running while the tracer reads the events: its listener
-                # (opened before the trace) is found in /proc/PID/fd.
-                import time
                 time.sleep(3)
-                """])
+                """)])
             defer { server.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: open, udp: false)
             let serverPid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
@@ -163,19 +170,11 @@ extension KernelTests {
     func ownerPidAcceptedConnection() throws {
         try KT.withLab { lab in
             let port = KT.randomPort()
-            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", """
-                import os, socket, time
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(('\(lab.c2IPv4)', \(port)))
-                s.listen(4)
-                print(os.getpid(), flush=True)
-                s.settimeout(8)
-                c, _ = s.accept()
+            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", Self.listener(lab.c2IPv4, port, then: """
                 c.sendall(b'220 skbtracer banner')
                 time.sleep(0.5)
                 c.close()
-                """])
+                """)])
             defer { server.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: port, udp: false)
             let pid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
