@@ -3,10 +3,10 @@
  * A probe fires in whatever task the CPU happens to run: a softirq delivering a
  * packet, a timer retransmitting it, ksoftirqd. The owner is a property of the
  * skb's socket instead. Events carry the socket's inode (what /proc/PID/fd and
- * ss -e show); the programs below remember, per inode, the last process seen
- * using the socket in a system call (their programs are in tracepoints.bpf.c),
- * and user space names the owner from that map (or from /proc for sockets idle
- * since before the trace started).
+ * ss -e show); the owner programs (in tracepoints.bpf.c, through note_owner()
+ * and note_accepted() below) remember, per inode, the last process seen using
+ * the socket in a system call, and user space names the owner from that map (or
+ * from /proc for sockets idle since before the trace started).
  */
 #ifndef SKBTRACER_SOCK_OWNER_BPF_H
 #define SKBTRACER_SOCK_OWNER_BPF_H
@@ -24,8 +24,9 @@
 #define TCP_LISTEN 10
 #define TCP_NEW_SYN_RECV 12
 
-/* Inodes of sockets seen in a system call -> that process. An LRU: an owner
- * forgotten under pressure is looked up in /proc again, never wrong. */
+/* Inodes of sockets seen in a system call -> that process. An LRU: an entry
+ * evicted under pressure is found again in /proc for display, and re-pinned
+ * each second for --owner-pid's target; until then that socket has no owner. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
