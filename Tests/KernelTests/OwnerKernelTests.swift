@@ -19,6 +19,19 @@ extension KernelTests {
         """ + body
     }
 
+    /// Python lines: a TCP connect to addr:port that gives up after 2.5 s (the
+    /// lab drops its SYNs, so the kernel retransmits it after about 1 s).
+    static func unansweredConnect(_ addr: String, _ port: Int) -> String {
+        """
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2.5)
+        try:
+            s.connect(('\(addr)', \(port)))
+        except OSError:
+            pass
+        """
+    }
+
     /// What `--owner` is for: a retransmission fires in a timer and a SYN-ACK in
     /// the client's softirq, so `pid`/`comm` name whatever task ran; the socket
     /// names its process. The listener started before the trace (found in /proc),
@@ -50,12 +63,7 @@ extension KernelTests {
                 c = socket.create_connection(('\(lab.c2IPv4)', \(open)), timeout=3)
                 c.sendall(b'skbtracer-owner')
                 c.close()
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.settimeout(2.5)
-                try:
-                    s.connect(('\(lab.c2IPv4)', \(dropped)))
-                except OSError:
-                    pass
+                \(Self.unansweredConnect(lab.c2IPv4, dropped))
                 """], timeout: 15)
             let clientPid = try #require(Int(client.stdout.split(separator: "\n").first ?? ""), "client: \(client.stdout) \(client.stderr)")
             #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1).ok)
@@ -119,12 +127,7 @@ extension KernelTests {
                         break
                     time.sleep(0.05)
                 u.sendto(b'skbtracer-owner-pid', ('\(lab.c2IPv4)', \(closedUDP)))
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.settimeout(2.5)
-                try:
-                    s.connect(('\(lab.c2IPv4)', \(mine)))
-                except OSError:
-                    pass
+                \(Self.unansweredConnect(lab.c2IPv4, mine))
                 """])
             defer { target.cleanup() }
             var targetPid: Int?
@@ -139,12 +142,7 @@ extension KernelTests {
             FileManager.default.createFile(atPath: go, contents: Data())
             _ = try lab.exec(lab.container1, [KT.python, "-c", """
                 import socket
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.settimeout(2.5)
-                try:
-                    s.connect(('\(lab.c2IPv4)', \(theirs)))
-                except OSError:
-                    pass
+                \(Self.unansweredConnect(lab.c2IPv4, theirs))
                 """], timeout: 10)
             _ = target.wait(timeout: 10)
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
