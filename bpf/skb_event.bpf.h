@@ -29,13 +29,24 @@
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
 #define MAC_HEADER_UNSET 0xffff
-#define KERNEL_SPACE_START 0xffff000000000000ULL
+/* The lowest kernel address on x86-64 with 5-level paging (LA57; 4-level
+ * starts at 0xffff800000000000) and on arm64 with 52-bit addresses: anything
+ * lower is not a kernel pointer on either. */
+#define KERNEL_SPACE_START 0xff00000000000000ULL
 #define IPV6_EXT_HEADERS_MAX 6
 /* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
  * fixed header (40), Ethernet/IPv4 ARP (28). */
 #define L3_READ 40
 
 #include "sock_owner.bpf.h" /* after the constants above, which it uses */
+
+/* st_event.location of an emitted event. A probe family may compute it only once
+ * the event is emitted (function probes: bpf_get_func_ip()), so that no value
+ * is held on the stack across the filters: the stack is 512 bytes for the
+ * program and parse_packet() together. */
+#ifndef ST_EVENT_LOCATION
+#define ST_EVENT_LOCATION(ctx, location) (location)
+#endif
 
 const volatile struct st_config cfg = {};
 
@@ -228,10 +239,10 @@ static long ipv6_ext_step(__u32 index, void *ctx)
 	return 1;
 }
 
-static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, __u64 head, __u32 off)
+/* Returns the offset after the fixed header, with the next header in l4_proto:
+ * the caller walks extension headers (parse_ipv6_ext) before trusting either. */
+static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, __u32 off)
 {
-	struct ipv6_walk w = { .head = head, .off = off + 40 };
-
 	if ((ip[0] >> 4) != 6)
 		return 0;
 	e->l3_proto = ETH_P_IPV6;
@@ -241,11 +252,27 @@ static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, __u6
 	__builtin_memcpy(e->saddr, &ip[8], 16);
 	__builtin_memcpy(e->daddr, &ip[24], 16);
 	e->flags |= ST_EVF_L3;
+	e->l4_proto = ip[6];
+	return off + 40;
+}
 
-	w.next = ip[6];
-	bpf_loop(IPV6_EXT_HEADERS_MAX, ipv6_ext_step, &w, 0);
-	if (w.failed)
+/* Walks IPv6 extension headers from off, where header e->l4_proto starts; sets
+ * the transport protocol and returns its offset, or 0 when there is none to
+ * read. A function of its own, called by the program itself, not from
+ * parse_packet(): bpf_loop()'s callback is a frame too, and the program's,
+ * parse_packet()'s and the callback's stacks together must fit in 512 bytes. */
+__noinline __u32 parse_ipv6_ext(struct st_event *e, __u64 head, __u32 off)
+{
+	struct ipv6_walk w = { .head = head, .off = off };
+
+	if (!e)
 		return 0;
+	w.next = e->l4_proto;
+	bpf_loop(IPV6_EXT_HEADERS_MAX, ipv6_ext_step, &w, 0);
+	if (w.failed) {
+		e->l4_proto = 0;
+		return 0;
+	}
 	e->l4_proto = w.next;
 	return w.no_l4 ? 0 : w.off;
 }
@@ -280,7 +307,7 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 
 	if (!e)
 		return 0;
-	head = e->location; /* skb->head, passed by the caller (kept for it) */
+	head = e->skb; /* skb->head, passed by the caller (kept for it) */
 	if (mac != MAC_HEADER_UNSET && ethernet) {
 		if (read_packet(buf, sizeof(buf), head, mac))
 			return 0;
@@ -310,7 +337,7 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 	}
 	e->l3_proto = proto;
 	if (proto == ETH_P_IP || proto == ETH_P_IPV6) {
-		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(e, l3, l3_off) : parse_ipv6(e, l3, head, l3_off);
+		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(e, l3, l3_off) : parse_ipv6(e, l3, l3_off);
 
 		/* GSO packets over 64 KiB (BIG TCP) carry a length of 0, and the
 		 * 16-bit field saturates: count the bytes from L3 to the end instead. */
@@ -467,6 +494,8 @@ static __always_inline void count_loss(struct st_loss *loss, __u16 probe)
 	__sync_fetch_and_add(&loss->pending, 1);
 	if (probe < ST_PROBE_COUNT)
 		__sync_fetch_and_add(&loss->by_probe[probe], 1);
+	else if (probe == ST_PROBE_FUNCTION)
+		__sync_fetch_and_add(&loss->functions, 1);
 }
 
 static __always_inline void submit(void *rec)
@@ -493,10 +522,22 @@ static __always_inline void submit(void *rec)
 /* The skb's conntrack entry (--ct) into *out; false when it has none. The
  * entry is plain kernel memory behind a number (skb->_nfct), so each field is
  * a CO-RE probe read; a kernel without conntrack compiles this away. */
-static __always_inline bool read_ct(struct sk_buff *skb, struct st_ct *out)
+/* Whether the skb has a conntrack entry, or is marked untracked: what read_ct()
+ * shows. */
+static __always_inline bool has_ct(struct sk_buff *skb)
 {
 	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
 		return false;
+	unsigned long nfct = skb->_nfct;
+
+	return (nfct & ~7UL) != 0 || (nfct & 7) == 7;
+}
+
+/* Fills a zeroed *out, where has_ct() said there is something to show. It is
+ * written straight into the ring record: a copy on the stack would be 88 more
+ * bytes of a frame that has to fit beside parse_packet()'s in 512. */
+static __always_inline void read_ct(struct sk_buff *skb, struct st_ct *out)
+{
 	unsigned long nfct = skb->_nfct;
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~7UL);
 	__u16 l3num = 0;
@@ -504,7 +545,7 @@ static __always_inline bool read_ct(struct sk_buff *skb, struct st_ct *out)
 
 	out->ctinfo = nfct & 7;
 	if (!ct) /* IP_CT_UNTRACKED without an entry (a NOTRACK rule): family stays 0 */
-		return out->ctinfo == 7;
+		return;
 	BPF_CORE_READ_INTO(&status, ct, status);
 	out->status = status;
 	/* CONFIG_NF_CONNTRACK_MARK and _ZONES: absent fields read as 0. */
@@ -517,7 +558,6 @@ static __always_inline bool read_ct(struct sk_buff *skb, struct st_ct *out)
 	out->family = l3num == AF_INET ? 4 : l3num == AF_INET6 ? 6 : 0;
 	CT_TUPLE(ct, 0, &out->orig);
 	CT_TUPLE(ct, 1, &out->reply);
-	return true;
 }
 
 static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
@@ -611,7 +651,7 @@ static __always_inline void *reserve_record(struct st_event *e, __u32 size, stru
 }
 
 /* The event with the skb's conntrack entry (--ct), and the stack if asked. */
-static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_stack, const struct st_ct *ct,
+static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_stack, struct sk_buff *skb,
 				    struct st_loss *loss)
 {
 	if (with_stack) {
@@ -619,7 +659,8 @@ static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_sta
 
 		if (!rec)
 			return;
-		__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
+		__builtin_memset(&rec->ct, 0, sizeof(rec->ct));
+		read_ct(skb, &rec->ct);
 		fill_stack(ctx, rec->ips, &rec->nr_frames);
 		rec->pad = 0;
 		submit(rec);
@@ -629,7 +670,8 @@ static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_sta
 
 	if (!rec)
 		return;
-	__builtin_memcpy(&rec->ct, ct, sizeof(*ct));
+	__builtin_memset(&rec->ct, 0, sizeof(rec->ct));
+	read_ct(skb, &rec->ct);
 	submit(rec);
 }
 
@@ -644,14 +686,9 @@ static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack,
 		return;
 	if (with_stack)
 		e->flags |= ST_EVF_STACK;
-	/* The entry lives on the stack only with --ct: zeroing it costs every event. */
-	if (cfg.ct) {
-		struct st_ct ct = {};
-
-		if (read_ct(skb, &ct)) {
-			emit_ct(ctx, e, with_stack, &ct, loss);
-			return;
-		}
+	if (cfg.ct && has_ct(skb)) {
+		emit_ct(ctx, e, with_stack, skb, loss);
+		return;
 	}
 	if (with_stack) {
 		struct st_stack_event *rec = reserve_record(e, sizeof(*rec), loss);
@@ -853,7 +890,6 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	struct st_event e = {};
 	struct net_device *dev = NULL;
 	struct st_track *tracked = NULL;
-	__u64 head = 0;
 	__u32 on = cfg.filter_flags;
 	bool follow_flows = false;
 	bool by_filter;
@@ -863,6 +899,13 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (!skb)
 		return 0;
+	/* The probe's own values go into the event at once instead of staying
+	 * live to the end: each would be a stack slot, and without the private
+	 * stacks of Linux 6.13+ the program, parse_packet() and bpf_loop()'s
+	 * callback share 512 bytes (Debian's 6.12 refused kfree_skb by 80). */
+	e.drop_reason = drop_reason;
+	e.location = location;
+	e.flags = (__u8)event_flags;
 	/* Read flows_active only when flow tracking is configured, and keep clang
 	 * from folding the read into an unconditional one: the verifier then knows
 	 * follow_flows is false in every other trace and skips the flow paths
@@ -888,7 +931,9 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
-	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid) {
+	e.pid = pid_tgid >> 32;
+	e.tid = (__u32)pid_tgid;
+	if ((on & ST_F_PID) && e.pid != cfg.filter_pid) {
 		if (!tracked)
 			return 0;
 		scope_ok = false;
@@ -957,8 +1002,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		scope_ok = false;
 	}
 
-	/* skb->head crosses into parse_packet() through the event's location
-	 * field (filled for real below): a global function takes only scalars and
+	/* skb->head crosses into parse_packet() through the event's skb field
+	 * (filled for real below): a global function takes only scalars and
 	 * memory, and the verifier hands a privileged program's stored pointer
 	 * back as a number after the call. Copying it with a helper instead cost
 	 * 40 ns per event. */
@@ -966,12 +1011,14 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * without its base register (`r2 = 200; r2 = *(u64 *)(r2 + 0)`, rejected by the
 	 * verifier) in some programs of some builds, as if it had proved skb NULL. */
 	barrier_var(skb);
-	e.location = (__u64)skb->head;
+	e.skb = (__u64)skb->head;
 	l4_off = parse_packet(&e, (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol,
 			      (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
 			      dev && dev->hard_header_len == ETH_HLEN);
-	head = e.location;
-	e.location = 0;
+	if (l4_off && e.l3_proto == ETH_P_IPV6)
+		l4_off = parse_ipv6_ext(&e, e.skb, l4_off);
+	/* skb->head stays in e.skb until the event is emitted, for the same
+	 * reason: not one more stack slot. */
 	if (!(e.flags & ST_EVF_L3) && sk)
 		tuple_from_sock(&e, sk);
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
@@ -979,10 +1026,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	if (!tracked && !follow_flows && !l3_matches(&e))
 		return 0;
 	if (l4_off)
-		parse_l4(&e, head, l4_off);
+		parse_l4(&e, e.skb, l4_off);
 	/* Another packet at a tracked address: forget the stale entry and let the
 	 * filter decide about the new packet. */
-	if (tracked && tracked_is_stale(tracked, &e, head)) {
+	if (tracked && tracked_is_stale(tracked, &e, e.skb)) {
 		__u64 key = (__u64)skb;
 
 		bpf_map_delete_elem(&tracked_skbs, &key);
@@ -1011,14 +1058,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	e.cpu = bpf_get_smp_processor_id();
 	e.ts_ns = bpf_ktime_get_ns();
 	e.skb = (__u64)skb;
-	e.location = location;
-	e.drop_reason = drop_reason;
+	e.location = ST_EVENT_LOCATION(ctx, e.location);
 	/* Arithmetic, not a branch: a value only stored stays imprecise for the
 	 * verifier, so the filter and flow paths merge here instead of each being
 	 * verified to the end. */
-	e.flags |= event_flags | (__u8)((e.match != 0) << 7); /* ST_EVF_TRACKED */
-	e.pid = pid_tgid >> 32;
-	e.tid = (__u32)pid_tgid;
+	e.flags |= (__u8)((e.match != 0) << 7); /* ST_EVF_TRACKED */
 	e.skb_len = skb->len;
 	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	bpf_get_current_comm(e.comm, sizeof(e.comm));

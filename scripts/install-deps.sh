@@ -7,6 +7,9 @@ packages=(
   iproute2 iptables nftables
   iputils-ping python3
   bpftool
+  # scripts/qemu/vm.sh: the function backends are proven in Debian kernels
+  # booted under emulation (this machine's kernel has no kprobes).
+  qemu-system-x86 busybox-static cpio xz-utils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,4 +1,5 @@
 import CBPFShim
+import Glibc
 
 /// An opened, possibly loaded, BPF object (`struct bpf_object`).
 ///
@@ -66,7 +67,49 @@ public final class BPFObject {
         if let link { links.append(link) }
     }
 
+    /// bpf_program__attach_kprobe_multi_opts(): one link for every symbol, or an error.
+    public func attachKprobeMulti(_ program: BPFProgram, symbols: [String]) throws {
+        var link: OpaquePointer?
+        let rc = withCStrings(symbols) { ptrs in
+            shim_program_attach_kprobe_multi(program.handle, ptrs, symbols.count, &link)
+        }
+        try check(rc, "attach '\(program.name)' to \(symbols.count) functions (kprobe-multi)")
+        if let link { links.append(link) }
+    }
+
+    /// bpf_program__attach_kprobe() at a function's entry.
+    public func attachKprobe(_ program: BPFProgram, function: String) throws {
+        var link: OpaquePointer?
+        try check(shim_program_attach_kprobe(program.handle, function, &link),
+                  "attach '\(program.name)' to \(function) (kprobe)")
+        if let link { links.append(link) }
+    }
+
+    /// Makes this (not yet loaded) object use `other`'s maps wherever a map has
+    /// the same name (bpf_map__reuse_fd), so two objects share one ring buffer,
+    /// one set of tables and one frozen configuration. Both objects must be
+    /// opened under the same name for their global-data maps to match.
+    public func reuseMaps(of other: BPFObject) throws {
+        var map = bpf_object__next_map(handle, nil)
+        while let m = map {
+            let name = String(cString: bpf_map__name(m))
+            guard let theirs = other.map(named: name), theirs.fd >= 0 else {
+                throw BPFError("share map '\(name)': the other object has no such loaded map", errno: 2)
+            }
+            try check(bpf_map__reuse_fd(m, theirs.fd), "share map '\(name)'")
+            map = bpf_object__next_map(handle, m)
+        }
+    }
+
     public var attachedLinkCount: Int { links.count }
+}
+
+/// Calls `body` with a C array of the strings, valid only during the call.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers = copies.map { $0.map { UnsafePointer<CChar>($0) } }
+    return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
 }
 
 /// A program inside a BPFObject (`struct bpf_program`); valid while the object is open.

@@ -28,7 +28,31 @@ public final class KernelBTF {
         handle = btf
     }
 
+    /// A module's BTF (/sys/kernel/btf/<module>), split on top of vmlinux's:
+    /// btf__load_module_btf(). `base` must outlive this object.
+    public init(module: String, base: KernelBTF) throws {
+        var btf: OpaquePointer?
+        try check(shim_btf_load_module(module, base.handle, &btf), "read BTF of module \(module)")
+        handle = btf
+        self.base = base
+    }
+
+    private var base: KernelBTF?
+
     deinit { if let handle { btf__free(handle) } }
+
+    /// Functions defined in this BTF (not its base's) that take a `struct
+    /// sk_buff *`, with the 1-based position of the first such parameter, if
+    /// it is at most `maxPosition`.
+    public func skbFunctions(maxPosition: Int) -> [(name: String, position: Int)] {
+        var room = 4096
+        while true {
+            var raw = [shim_skb_function](repeating: shim_skb_function(), count: room)
+            let n = Int(shim_btf_skb_functions(handle, Int32(maxPosition), &raw, Int32(room)))
+            if n > room { room = n; continue }
+            return raw.prefix(n).map { (String(cString: $0.name), Int($0.position)) }
+        }
+    }
 
     /// Parameters of the function prototype a typedef points to (tracepoints:
     /// `btf_trace_<name>`, whose first parameter is the tracepoint's `void *`).

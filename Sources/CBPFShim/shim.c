@@ -36,6 +36,30 @@ int shim_program_attach(struct bpf_program *prog, struct bpf_link **out)
 	return 0;
 }
 
+int shim_program_attach_kprobe_multi(struct bpf_program *prog, const char **syms, size_t count,
+				     struct bpf_link **out)
+{
+	LIBBPF_OPTS(bpf_kprobe_multi_opts, opts, .syms = syms, .cnt = count);
+	struct bpf_link *link = bpf_program__attach_kprobe_multi_opts(prog, NULL, &opts);
+	int err = -errno;
+
+	if (!link)
+		return err ? err : -EINVAL;
+	*out = link;
+	return 0;
+}
+
+int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struct bpf_link **out)
+{
+	struct bpf_link *link = bpf_program__attach_kprobe(prog, false, func);
+	int err = -errno;
+
+	if (!link)
+		return err ? err : -EINVAL;
+	*out = link;
+	return 0;
+}
+
 int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out)
 {
 	struct ring_buffer *rb = ring_buffer__new(map_fd, fn, ctx, NULL);
@@ -246,6 +270,65 @@ int shim_btf_typedef_params(const struct btf *btf, const char *typedef_name,
 			params[i].type_name = "";
 	}
 	return n;
+}
+
+static int is_skb_pointer(const struct btf *btf, __u32 type_id)
+{
+	const struct btf_type *t = skip_mods(btf, type_id, NULL);
+	const char *name;
+
+	if (!t || !btf_is_ptr(t))
+		return 0;
+	t = skip_mods(btf, t->type, NULL);
+	if (!t || !btf_is_struct(t))
+		return 0;
+	name = btf__name_by_offset(btf, t->name_off);
+	return name && strcmp(name, "sk_buff") == 0;
+}
+
+int shim_btf_skb_functions(const struct btf *btf, int max_position, struct shim_skb_function *out, int max)
+{
+	const struct btf *base = btf__base_btf(btf);
+	__u32 first = base ? btf__type_cnt(base) : 1;
+	__u32 count = btf__type_cnt(btf);
+	int found = 0;
+
+	for (__u32 id = first; id < count; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_type *proto;
+		const struct btf_param *p;
+		int n;
+
+		if (!t || !btf_is_func(t))
+			continue;
+		proto = btf__type_by_id(btf, t->type);
+		if (!proto || !btf_is_func_proto(proto))
+			continue;
+		n = btf_vlen(proto);
+		p = btf_params(proto);
+		for (int i = 0; i < n && i < max_position; i++) {
+			if (!is_skb_pointer(btf, p[i].type))
+				continue;
+			if (found < max) {
+				out[found].name = btf__name_by_offset(btf, t->name_off);
+				out[found].position = i + 1;
+			}
+			found++;
+			break;
+		}
+	}
+	return found;
+}
+
+int shim_btf_load_module(const char *module, struct btf *vmlinux, struct btf **out)
+{
+	struct btf *btf = btf__load_module_btf(module, vmlinux);
+	int err = -errno;
+
+	if (!btf)
+		return err ? err : -ENOENT;
+	*out = btf;
+	return 0;
 }
 
 int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,

@@ -37,6 +37,8 @@ struct DemoCommand: ParsableCommand {
         }
         var o = TracerOptions()
         o.probes = try probes.probes()
+        o.backend = probes.backend
+        o.functionPattern = probes.filterFunc
         o.format = output.json ? .json : .text
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output

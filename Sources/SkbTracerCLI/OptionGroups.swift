@@ -97,20 +97,30 @@ struct ProbeOptions: ParsableArguments {
             help: ArgumentHelp("Probes or groups to trace, comma-separated (see --list); default: the starred ones.",
                                valueName: "group|probe,..."))
     var trace: String?
-    @Option(help: ArgumentHelp("Only the probes whose name matches this regular expression (among -t's, else among all).",
+    @Option(help: ArgumentHelp("Only the probes whose name matches this regular expression (among -t's, else among all); with a function backend, also the kernel functions to probe.",
                                valueName: "regex"))
     var filterFunc: String?
+    @Option(help: ArgumentHelp("tracepoint (the default: works without kprobes), or also every kernel function with an sk_buff argument through kprobe-multi or kprobe (pwru's --backend); auto: the best this kernel offers.",
+                               valueName: "tracepoint|kprobe-multi|kprobe|auto"))
+    var backend: BackendChoice = .tracepoint
     @Flag(help: "Also trace route lookups (group `route`): table, gateway and device chosen, or the error (skbtracer.py's --route).")
     var route = false
     @Flag(help: "List the probe tree and what this kernel supports, then exit.")
     var list = false
 
-    var given: Bool { trace != nil || filterFunc != nil || route }
+    var given: Bool { trace != nil || filterFunc != nil || route || backend != .tracepoint }
 
     func probes() throws(UsageError) -> [Probe] {
         let chosen = try trace.map { t throws(UsageError) in try ProbeCatalogue.select(t.split(separator: ",").map(String.init)) }
-        var probes = try filterFunc.map { f throws(UsageError) in try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all) }
-            ?? chosen ?? ProbeCatalogue.defaults
+        var probes: [Probe]
+        if let f = filterFunc, backend != .tracepoint {
+            // The expression may name only kernel functions: the tracer checks
+            // that it matches something once it has read the kernel's BTF.
+            probes = try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all, allowingNone: true)
+        } else {
+            probes = try filterFunc.map { f throws(UsageError) in try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all) }
+                ?? chosen ?? ProbeCatalogue.defaults
+        }
         if route {
             probes += ProbeCatalogue.all.filter { $0.isRoute && !probes.contains($0) }
         }
@@ -206,7 +216,7 @@ struct JourneyOptions: ParsableArguments {
             throw UsageError("--dropstack and --callstack exclude each other", hint: "--callstack already includes drops")
         }
         if drop && probesGiven {
-            throw UsageError("--drop traces kfree_skb only and cannot take -t, --filter-func or --route",
+            throw UsageError("--drop traces kfree_skb only and cannot take -t, --filter-func, --route or --backend",
                              hint: "drop them, or use `-t life` without --drop")
         }
         try ViewChecks.dropInterval(dropInterval)
@@ -235,3 +245,5 @@ struct JourneyOptions: ParsableArguments {
         }
     }
 }
+
+extension BackendChoice: ExpressibleByArgument {}

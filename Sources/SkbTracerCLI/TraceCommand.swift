@@ -94,6 +94,8 @@ struct TraceCommand: ParsableCommand {
         var o = TracerOptions()
         o.filter = try filters.filter()
         o.probes = try probes.probes()
+        o.backend = probes.backend
+        o.functionPattern = probes.filterFunc
         o.format = output.json ? .json : .text
         o.timeFormat = try output.timeFormat()
         o.count = count

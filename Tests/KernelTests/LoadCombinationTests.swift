@@ -22,3 +22,42 @@ extension KernelTests {
         #expect(counts != nil && counts?.1 == counts?.2, "summary: \(r.stderr)")
     }
 }
+
+extension KernelTests {
+    /// Option mixes for the function programs: the config in .rodata prunes
+    /// different code in each, as for the tracepoint programs above.
+    static let functionMixes: [(String, @Sendable (inout TracerOptions) -> Void)] = [
+        ("plain", { _ in }),
+        ("route, ct, callstack, owner", { o in
+            o.probes = ProbeCatalogue.defaults + ProbeCatalogue.all.filter(\.isRoute)
+            o.conntrack = true; o.stacks = .all; o.owner = true
+        }),
+        ("ct, dropstack, track, output-skb, owner-pid", { o in
+            o.conntrack = true; o.stacks = .drops; o.track = true; o.skbDump = true; o.owner = true; o.filter.ownerPid = 1
+        }),
+        ("every filter, tracking", { o in
+            o.track = true
+            o.filter.ipLen = 0...1500; o.filter.ifname = "lo"; o.filter.mark = 1; o.filter.markMask = 1
+            o.filter.tcpFlags = 2; o.filter.l4Proto = 6; o.filter.addr = IPAddress("10.1.2.3"); o.filter.pid = 1
+            o.filter.netns = 4026531840
+        }),
+    ]
+
+    /// The function backends' programs cannot attach here (no kprobes), but the
+    /// kernel still verifies them: each argument position, under each mix.
+    @Test("function probe programs verify under each mix of options", arguments: 0..<4)
+    func functionProgramsVerify(_ mix: Int) throws {
+        var options = TracerOptions()
+        Self.functionMixes[mix].1(&options)
+        options.verbose = ProcessInfo.processInfo.environment["ST_VERBOSE"] != nil
+        for backend in FunctionBackend.allCases {
+            let session = try TracerSession(options: options)
+            defer { session.finish() }
+            do {
+                try session.verifyPrograms(functionBackend: backend)
+            } catch {
+                Issue.record("\(Self.functionMixes[mix].0), \(backend.rawValue): \(error)")
+            }
+        }
+    }
+}

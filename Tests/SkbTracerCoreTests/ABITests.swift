@@ -21,7 +21,7 @@ struct ABITests {
         #expect(MemoryLayout<st_sock_owner>.size == 24)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
-        #expect(MemoryLayout<st_loss>.size == 24 + 8 * Int(ST_PROBE_COUNT.rawValue))
+        #expect(MemoryLayout<st_loss>.size == 32 + 8 * Int(ST_PROBE_COUNT.rawValue))
     }
 
     /// Offsets: u16 kind@0 size@2 probe@4 l3_proto@6, u32 cpu@8 lost_before@12,

@@ -170,6 +170,9 @@ struct CLITests {
         BadInput("--drop", "--ct", names: "--ct"),
         BadInput("--drop", "--min-latency", "5", names: "--drop"),
         BadInput("--drop", "--diag-quiet", names: "--drop"),
+        BadInput("--drop", "--backend", "kprobe-multi", names: "--backend"),
+        BadInput("--backend", "fentry", names: "'fentry'"),
+        BadInput("--backend", "kprobe", "--filter-func", "(", names: "'('"),
         BadInput("--record", "/tmp/skbtracer-never-written.skbt", "--diag-quiet", names: "--diag-quiet"),
         BadInput("replay", "/nonexistent.skbt", "--drop", "--min-latency", "1", names: "--drop"),
     ]

@@ -7,7 +7,7 @@ import Testing
 struct JSONFormatterTests {
     /// The keys JSONFormatter writes for an event, every one on every line.
     static let eventKeys: Set<String> = [
-        "type", "time", "ts_ns", "relative_ns", "probe", "cpu", "pid", "tid", "comm", "netns", "ifindex",
+        "type", "time", "ts_ns", "relative_ns", "probe", "function", "cpu", "pid", "tid", "comm", "netns", "ifindex",
         "ifname", "dmac", "smac", "l3_proto", "ip_len", "ttl", "saddr", "daddr", "l4_proto", "sport", "dport",
         "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "arp_op", "tuple_from_socket", "skb", "pkt_type",
         "mark", "len", "drop_reason", "drop_reason_code", "location", "drop_explanation", "drop_hint", "drop_noise",
@@ -188,7 +188,7 @@ struct JSONFormatterTests {
         let line = Self.render([Fixtures.kfreeSkbDrop()])[0]
         #expect(line == """
             {"type":"event","time":"2023-11-14T22:13:22.000000Z","ts_ns":7000000000,"relative_ns":0,\
-            "probe":"kfree_skb","cpu":3,"pid":0,"tid":0,"comm":"swapper/3","netns":4026531840,"ifindex":3,\
+            "probe":"kfree_skb","function":false,"cpu":3,"pid":0,"tid":0,"comm":"swapper/3","netns":4026531840,"ifindex":3,\
             "ifname":"","dmac":"02:00:00:00:00:02","smac":"02:00:00:00:00:01","l3_proto":"ipv4","ip_len":60,\
             "ttl":64,"saddr":"10.0.0.1","daddr":"10.0.0.2","l4_proto":"tcp","sport":40000,"dport":22,\
             "tcp_flags":"SYN","icmp_type":null,"icmp_code":null,"icmp_id":null,"icmp_seq":null,\

@@ -17,6 +17,11 @@
 int shim_object_open_mem(const void *buf, size_t size, const char *name, struct bpf_object **out);
 /* bpf_program__attach() */
 int shim_program_attach(struct bpf_program *prog, struct bpf_link **out);
+/* bpf_program__attach_kprobe_multi_opts() on these symbols (all or none attach). */
+int shim_program_attach_kprobe_multi(struct bpf_program *prog, const char **syms, size_t count,
+				     struct bpf_link **out);
+/* bpf_program__attach_kprobe() at a function's entry. */
+int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struct bpf_link **out);
 /* ring_buffer__new() */
 int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out);
 /* btf__load_vmlinux_btf() */
@@ -60,6 +65,18 @@ int shim_btf_typedef_params(const struct btf *btf, const char *typedef_name,
 /* Enumerator `index` of enum `enum_name` (enum or enum64). Returns 0, -ENOENT past the end. */
 int shim_btf_enum_value(const struct btf *btf, const char *enum_name, int index,
 			const char **name, long long *value);
+/* A function whose prototype takes a `struct sk_buff *` (const or not). */
+struct shim_skb_function {
+	const char *name; /* in the BTF's strings: valid while the BTF is */
+	int position;     /* 1-based: the first sk_buff parameter */
+};
+/* Functions (BTF_KIND_FUNC) defined in this BTF, from its first own type id on
+ * (a module's split BTF starts after vmlinux's), whose first sk_buff pointer is
+ * among the first max_position parameters. Writes at most max; returns how many
+ * there are in all (call again with more room if that is larger). */
+int shim_btf_skb_functions(const struct btf *btf, int max_position, struct shim_skb_function *out, int max);
+/* btf__load_module_btf(): 0 or a negative errno. */
+int shim_btf_load_module(const char *module, struct btf *vmlinux, struct btf **out);
 /* 1 if a type with this name and kind exists. */
 int shim_btf_has_type(const struct btf *btf, const char *name, int kind);
 

@@ -49,6 +49,10 @@ enum st_probe_id {
 	ST_PROBE_COUNT,
 };
 
+/* st_event.probe of a kernel function probe (the kprobe and kprobe-multi
+ * backends): location holds the probed function's address, which names it. */
+#define ST_PROBE_FUNCTION 0x8000
+
 /* st_event.match */
 enum st_match {
 	ST_MATCH_FILTER = 0,  /* the filter matched (a new packet, or tracking is off or full) */
@@ -338,6 +342,7 @@ struct st_loss {
 	__u64 pending; /* lost since this CPU's last written record */
 	__u64 by_probe[ST_PROBE_COUNT]; /* total, per probe (enum st_probe_id) */
 	__u64 skb_dumps;                /* --output-skb dumps the full ring refused */
+	__u64 functions;                /* total of all kernel function probes */
 };
 
 #define ST_EVENT_SIZE 176
@@ -351,7 +356,7 @@ struct st_loss {
 _Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
-_Static_assert(sizeof(struct st_loss) == 24 + 8 * ST_PROBE_COUNT, "st_loss size");
+_Static_assert(sizeof(struct st_loss) == 32 + 8 * ST_PROBE_COUNT, "st_loss size");
 _Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
 _Static_assert(sizeof(struct st_route_event) == ST_ROUTE_EVENT_SIZE, "st_route_event size");
 _Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");

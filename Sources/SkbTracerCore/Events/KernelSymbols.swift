@@ -109,6 +109,19 @@ public final class KernelSymbols: @unchecked Sendable {
         add(address, name)
     }
 
+    /// The function an address is in, without the offset: a function probe's
+    /// name from bpf_get_func_ip() (which may point past an ENDBR instruction).
+    public func functionName(_ address: UInt64) -> String {
+        if let hit = functionNames[address] { return hit }
+        let symbol = symbolize(address)
+        let name = symbol.hasPrefix("0x") ? "function-\(symbol)" : String(symbol[..<(symbol.lastIndex(of: "+") ?? symbol.endIndex)])
+        if functionNames.count >= Self.maxCached { functionNames.removeAll(keepingCapacity: true) }
+        functionNames[address] = name
+        return name
+    }
+
+    private var functionNames: [UInt64: String] = [:]
+
     /// `symbol+0xoffset`, or the address in hex when no symbol covers it.
     public func symbolize(_ address: UInt64) -> String {
         if let hit = cache[address] { return hit }

@@ -16,6 +16,9 @@ public struct TraceEvent: @unchecked Sendable {
     /// `--output-skb`: the sk_buff as BTF prints it; "" when asked for but none
     /// came (the ring was full), nil when not asked for.
     public var skbDump: String?
+    /// The kernel function a function probe (kprobe backends) fired in, named
+    /// from `raw.location` when the event is decoded; nil for tracepoints.
+    public var function: String?
 
     public enum DecodeError: Error, Equatable {
         case truncated(Int)
@@ -53,6 +56,7 @@ public struct TraceEvent: @unchecked Sendable {
         route = nil
         ct = nil
         skbDump = nil
+        function = nil
         var tail = plain
         if n == Self.routeSize { route = bytes.loadUnaligned(fromByteOffset: plain, as: st_route.self) }
         if n == Self.ctSize || n == Self.ctStackSize {
@@ -71,7 +75,11 @@ public struct TraceEvent: @unchecked Sendable {
     /// A route lookup that is no packet's (a socket choosing its route): its
     /// tuple is the lookup's flow, and it has no skb, length or interface.
     public var isRouteFlow: Bool { route != nil && raw.skb == 0 }
-    public var probeName: String { probe?.name ?? "probe-\(raw.probe)" }
+    public var probeName: String { function ?? probe?.name ?? "probe-\(raw.probe)" }
+    /// Fired at a kernel function's entry (kprobe backends): `raw.location` is the function.
+    public var isFunction: Bool { raw.probe == UInt16(ST_PROBE_FUNCTION) }
+    /// The probe's name as the formatters print it.
+    var probeNameBytes: [UInt8] { function.map { Array($0.utf8) } ?? ProbeCatalogue.nameBytes(id: raw.probe) }
     public var flags: UInt8 { raw.flags }
     public var hasMAC: Bool { raw.flags & UInt8(ST_EVF_MAC.rawValue) != 0 }
     public var hasL3: Bool { raw.flags & UInt8(ST_EVF_L3.rawValue) != 0 }

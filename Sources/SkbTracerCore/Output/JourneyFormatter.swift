@@ -106,7 +106,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
                 b.append("if"); b.appendDecimal(e.raw.ifindex)
             } else { b.append("-") }
             b.pad(from: s, to: 18); s = b.count
-            b.append(" "); b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.raw.probe)); b.pad(from: s, to: 27)
+            b.append(" "); b.append(contentsOf: e.probeNameBytes); b.pad(from: s, to: 27)
             b.append(" ")
             TextFormatter.appendPacketInfo(e, to: &b)
             if e.isDrop { b.append(" drop="); b.append(string: names.dropReasons.name(e.raw.drop_reason)) }

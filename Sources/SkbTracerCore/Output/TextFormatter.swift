@@ -78,7 +78,7 @@ public struct TextFormatter: EventFormatter {
             b.appendHex(e.skb); b.append(UInt8(ascii: "."))
             b.append(string: PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
         }
-        b.append(contentsOf: ProbeCatalogue.nameBytes(id: e.probe))
+        b.append(contentsOf: ev.probeNameBytes)
         b.append(UInt8(ascii: " "))
         b.appendPrintableCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)

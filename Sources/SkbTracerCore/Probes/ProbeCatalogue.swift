@@ -107,6 +107,10 @@ public enum ProbeCatalogue {
               summary: "IPv6 route lookup: table, gateway, device or error"),
     ]
 
+    /// What recordings call ST_PROBE_FUNCTION (every kernel function probe; the
+    /// function itself is named by the event's location).
+    public static let functionProbeName = "function"
+
     private static func id(_ p: st_probe_id) -> UInt16 { UInt16(p.rawValue) }
 
     static let byName: [String: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -155,7 +159,7 @@ public enum ProbeCatalogue {
     }
 
     /// The probes whose name contains a match of `pattern` (pwru's --filter-func).
-    public static func matching(_ pattern: String, among candidates: [Probe]) throws(UsageError) -> [Probe] {
+    public static func matching(_ pattern: String, among candidates: [Probe], allowingNone: Bool = false) throws(UsageError) -> [Probe] {
         let regex: Regex<AnyRegexOutput>
         do {
             regex = try Regex(pattern)
@@ -163,7 +167,7 @@ public enum ProbeCatalogue {
             throw UsageError("invalid regular expression '\(pattern)' for --filter-func", hint: "e.g. --filter-func 'skb$' or 'netif_.*'")
         }
         let chosen = candidates.filter { $0.name.contains(regex) }
-        if chosen.isEmpty {
+        if chosen.isEmpty && !allowingNone {
             throw UsageError("--filter-func '\(pattern)' matches no probe", hint: "run `skbtracer --list` to see the probe names")
         }
         return chosen

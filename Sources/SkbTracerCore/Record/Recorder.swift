@@ -1,3 +1,4 @@
+import CSkbTracerABI
 /// `--record FILE`: writes each event as the ring gave it, plus what a replay on
 /// another machine or after a reboot needs to print it as this one would: probe
 /// and drop-reason names, the symbols of drop locations and stack frames (kernel
@@ -36,6 +37,7 @@ public final class Recorder: TraceConsumer {
             for probe in ProbeCatalogue.all {
                 RecordFormat.appendRecord(.probe, UInt32(probe.id), text: probe.name, to: &b)
             }
+            RecordFormat.appendRecord(.probe, UInt32(ST_PROBE_FUNCTION), text: ProbeCatalogue.functionProbeName, to: &b)
             for (code, name) in dropReasons.table.sorted(by: { $0.key < $1.key }) {
                 RecordFormat.appendRecord(.dropReason, code, text: name, to: &b)
             }
@@ -97,7 +99,7 @@ public final class Recorder: TraceConsumer {
             ownersWritten[sock] = owner
             sink.write { RecordFormat.appendRecord(.socketOwner, sock, [UInt64(owner.pid)], text: owner.comm, to: &$0) }
         }
-        if e.hasLocation { describeAddress(e.raw.location) }
+        if e.hasLocation || e.isFunction { describeAddress(e.raw.location) }
         for ip in e.stack ?? [] where ip != 0 { describeAddress(ip) }
     }
 

@@ -115,7 +115,8 @@ public final class Replay {
         try reader.forEach { item in
             switch item {
             case .probe(let id, let name):
-                probeIDs[id] = .some(ProbeCatalogue.all.first(where: { $0.name == name })?.id)
+                probeIDs[id] = .some(name == ProbeCatalogue.functionProbeName
+                    ? UInt16(ST_PROBE_FUNCTION) : ProbeCatalogue.all.first(where: { $0.name == name })?.id)
             case .dropReason(let code, let name):
                 if consumer == nil, dropNames.count < Self.maxNames { dropNames[code] = name }
             case .symbol(let address, let name):
@@ -150,6 +151,7 @@ public final class Replay {
                         e.raw.probe = UInt16.max
                     }
                 }
+                if e.isFunction { e.function = symbols.functionName(e.raw.location) }
                 let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
                 guard tracker.keeps(e, matched: matched) else { break }
                 if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }

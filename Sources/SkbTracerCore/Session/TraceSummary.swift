@@ -12,6 +12,10 @@ public struct TraceSummary: Sendable {
     public var malformed: UInt64 = 0
     public var attached: Int = 0
     public var requested: Int = 0
+    /// `--backend`: kernel functions attached, of those chosen, and how.
+    public var functionsAttached = 0
+    public var functionsRequested = 0
+    public var functionBackend = ""
     public var stopReason = ""
     public var tracking = false
     /// Matched skbs the BPF tracking table had no room for (raise --track-max).
@@ -33,6 +37,7 @@ public struct TraceSummary: Sendable {
         if skbDumpsLost > 0 { s += ", \(skbDumpsLost) skb dumps lost" }
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
+        if !functionBackend.isEmpty { s += ", \(functionsAttached)/\(functionsRequested) functions (\(functionBackend))" }
         if tracking {
             s += "; tracking: \(trackFull) events of untracked skbs (table full)"
             if trackExpired > 0 { s += ", \(trackExpired) expired" }

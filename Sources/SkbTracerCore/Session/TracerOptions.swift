@@ -2,6 +2,10 @@
 public struct TracerOptions: Sendable {
     public var filter = TraceFilter()
     public var probes: [Probe] = ProbeCatalogue.defaults
+    /// `--backend`: tracepoints only, or kernel functions with an sk_buff too.
+    public var backend: BackendChoice = .tracepoint
+    /// `--filter-func`: with a function backend, the functions to probe.
+    public var functionPattern: String?
     public var format: OutputFormat = .text
     public var timeFormat: TimeFormat = .wallClock
     /// Stop after this many printed events.

@@ -24,6 +24,8 @@ public final class TracerSession {
     private var lastPinNs: UInt64 = 0
     private let btf: KernelBTF
     private var object: BPFObject?
+    /// Kernel function probes (`--backend`), sharing `object`'s maps.
+    private var functionProbes: FunctionProbeSet?
     private var ring: RingBuffer?
     private var lostMarkers: UInt64 = 0
     private let skbDumps = SkbDumps()
@@ -125,7 +127,8 @@ public final class TracerSession {
             warnings.append("no kfree_skb/consume_skb probe: journeys end only after --journey-timeout (add -t life)")
         }
         summary.requested = options.probes.count
-        guard !usable.isEmpty else {
+        let functions = try chooseFunctions(tracepoints: usable.count)
+        guard !usable.isEmpty || functions != nil else {
             throw RuntimeError("none of the selected probes exists on this kernel",
                                hint: "run `skbtracer --list` to see what this kernel supports")
         }
@@ -157,6 +160,18 @@ public final class TracerSession {
             }
         }
         guard let object else { return }
+        if let functions {
+            do {
+                try functions.load(sharing: object)
+                functionProbes = functions
+            } catch let error as RuntimeError where options.backend == .auto {
+                warnings.append("--backend auto: \(error.message): tracing with tracepoints only")
+            } catch {
+                object.close()
+                self.object = nil
+                throw error
+            }
+        }
         // --owner-pid matches in BPF through the map: the process's sockets from
         // before the trace go in before any probe runs; BPF notes the ones it uses
         // later, and poll() puts them back if the LRU evicted them.
@@ -176,7 +191,26 @@ public final class TracerSession {
                 warnings.append("--owner: \(name.dropFirst(6)) not attached (\(error)): owners come from /proc only")
             }
         }
-        guard summary.attached > 0 else {
+        if let functions = functionProbes {
+            do {
+                try functions.attach(base: object)
+                summary.functionBackend = functions.backend.rawValue
+                summary.functionsAttached = functions.attached
+                summary.functionsRequested = functions.functions.count
+                for f in functions.failures.prefix(3) { warnings.append("function \(f.function) not attached: \(f.error)") }
+                if functions.failures.count > 3 { warnings.append("\(functions.failures.count - 3) more functions not attached") }
+            } catch {
+                functions.close()
+                functionProbes = nil
+                guard options.backend == .auto, let error = error as? RuntimeError else {
+                    object.close()
+                    self.object = nil
+                    throw error
+                }
+                warnings.append("--backend auto: \(error.message): tracing with tracepoints only")
+            }
+        }
+        guard summary.attached + summary.functionsAttached > 0 else {
             object.close()
             self.object = nil
             throw RuntimeError("no probe could be attached", hint: "run with --verbose to see libbpf's log")
@@ -197,6 +231,57 @@ public final class TracerSession {
                 throw RuntimeError("cannot create ready file \(ready)", hint: "check the directory exists and is writable")
             }
         }
+    }
+
+    /// Loads (verifies) the tracepoint programs and `backend`'s programs for every
+    /// argument position under these options, attaches nothing and closes both:
+    /// the function programs are checked on kernels that cannot attach them.
+    public func verifyPrograms(functionBackend backend: FunctionBackend) throws {
+        let usable = Self.resolveSupport(options.probes, btf: btf).filter(\.isAvailable)
+        let obj = try openObject(usable)
+        defer { obj.close() }
+        do { try obj.load() } catch let error as BPFError {
+            throw RuntimeError("load tracepoint programs: \(error)\n\(LibbpfLog.take())", hint: "")
+        }
+        let all = (1...FunctionProbes.maxPosition).map { KernelFunction(name: "position\($0)", position: $0, module: nil) }
+        let functions = FunctionProbeSet(backend: backend, mayFallBack: false, functions: all)
+        functions.verboseErrors = true
+        defer { functions.close() }
+        try functions.load(sharing: obj)
+    }
+
+    /// The kernel functions `--backend` asks for, or nil for tracepoints only.
+    /// A backend this kernel cannot offer is an error, except with `auto`.
+    private func chooseFunctions(tracepoints: Int) throws -> FunctionProbeSet? {
+        let backend: FunctionBackend
+        switch options.backend {
+        case .tracepoint: return nil
+        case .kprobe: backend = .kprobe
+        case .kprobeMulti, .auto: backend = .kprobeMulti
+        }
+        guard FunctionProbes.kprobesAvailable() else {
+            let why = "this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs)"
+            if options.backend == .auto {
+                warnings.append("--backend auto: \(why): tracing with tracepoints only")
+                return nil
+            }
+            throw RuntimeError("--backend \(options.backend.rawValue): \(why)",
+                               hint: "use the tracepoint backend (the default), or a kernel built with CONFIG_KPROBES")
+        }
+        let traceable = FunctionProbes.traceable()
+        if traceable == nil {
+            warnings.append("cannot read available_filter_functions (tracefs): probing every function with an sk_buff in BTF; some may fail to attach")
+        }
+        let (chosen, _) = try FunctionProbes.select(FunctionProbes.candidates(btf: btf), traceable: traceable,
+                                                    pattern: options.functionPattern)
+        if chosen.isEmpty {
+            let what = options.functionPattern.map { "--filter-func '\($0)' matches no kernel function with an sk_buff" }
+                ?? "no traceable kernel function with an sk_buff was found in BTF"
+            if tracepoints == 0 { throw RuntimeError(what, hint: "run `skbtracer --list` to see the tracepoint probes") }
+            warnings.append("\(what): tracepoints only")
+            return nil
+        }
+        return FunctionProbeSet(backend: backend, mayFallBack: options.backend == .auto, functions: chosen)
     }
 
     /// `--owner`'s programs (owner_<tracepoint>) that this kernel's tracepoints
@@ -322,6 +407,7 @@ public final class TracerSession {
             summary.malformed += 1
             return true
         }
+        if event.isFunction { event.function = context.symbols.functionName(event.raw.location) }
         // Route lookups come from other programs, with no dump.
         if options.skbDump, event.route == nil { event.skbDump = skbDumps.take(for: event.raw) ?? "" }
         if let accept = acceptEvent, !accept(event) { return keepReading }
@@ -389,6 +475,7 @@ public final class TracerSession {
             // Detach first: with no producers left, the drain ends, and every
             // event written before the stop is still read.
             object?.detachAll()
+            functionProbes?.detachAll()
             draining = true
             ring.consume()
             if let lossMap = object?.map(named: "lost_events"),
@@ -411,6 +498,8 @@ public final class TracerSession {
         }
         ring = nil
         context.owners.lookupMap = nil // the map goes with the object
+        functionProbes?.close()
+        functionProbes = nil
         object?.close()
         object = nil
         return summary
@@ -425,13 +514,16 @@ public final class TracerSession {
                 for (i, n) in raw.bindMemory(to: UInt64.self).enumerated() where i < totals.count { totals[i] += n }
             }
         }
-        return totals.enumerated().filter { $0.element > 0 }
+        let functions = perCPU.reduce(0) { $0 + $1.functions }
+        return (totals.enumerated().filter { $0.element > 0 }
             .map { (probe: ProbeCatalogue.probe(id: UInt16($0.offset))?.name ?? "probe-\($0.offset)", lost: $0.element) }
+            + (functions > 0 ? [(probe: "functions", lost: functions)] : []))
             .sorted { $0.lost != $1.lost ? $0.lost > $1.lost : $0.probe < $1.probe }
     }
 
     deinit {
         ring?.free()
+        functionProbes?.close()
         object?.close()
     }
 }

@@ -1,0 +1,20 @@
+import BPFKit
+import Foundation
+import SkbTracerCore
+import Testing
+
+extension KernelTests {
+    /// The function backends' candidates come from this kernel's BTF: functions
+    /// known to take an sk_buff are found, at the right argument position.
+    @Test("kernel functions with an sk_buff are found in BTF")
+    func skbFunctionsInBTF() throws {
+        let found = FunctionProbes.candidates(btf: try KernelBTF())
+        let byName = Dictionary(found.map { ($0.name, $0.position) }, uniquingKeysWith: { a, _ in a })
+        #expect(found.count > 300, "only \(found.count) functions")
+        #expect(byName["ip_rcv"] == 1)          // ip_rcv(struct sk_buff *skb, ...)
+        #expect(byName["ip_output"] == 3)       // ip_output(struct net *, struct sock *, struct sk_buff *)
+        #expect(byName["__dev_queue_xmit"] == 1)
+        #expect(byName["schedule"] == nil)
+        #expect(Set(found.map(\.name)).count == found.count, "names are unique")
+    }
+}

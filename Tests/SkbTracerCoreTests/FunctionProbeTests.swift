@@ -1,0 +1,97 @@
+import CSkbTracerABI
+import Foundation
+import Testing
+@testable import SkbTracerCore
+
+@Suite("Function probes: choosing functions, naming their events")
+struct FunctionProbeTests {
+    static func fn(_ name: String, _ position: Int, _ module: String? = nil) -> KernelFunction {
+        KernelFunction(name: name, position: position, module: module)
+    }
+
+    @Test("available_filter_functions: module suffixes dropped, names listed twice set apart")
+    func traceableList() {
+        let text = "ip_rcv\nveth_xmit [veth]\nlocal_fn\nlocal_fn [bridge]\n\n__pfx_x\n"
+        let (unique, ambiguous) = FunctionProbes.parseTraceable(Data(text.utf8))
+        #expect(unique == ["ip_rcv", "veth_xmit", "__pfx_x"])
+        #expect(ambiguous == ["local_fn"])
+    }
+
+    @Test("a name defined twice is kept once, or dropped when its sk_buff moves")
+    func duplicatesInBTF() {
+        let list = [Self.fn("a", 1), Self.fn("a", 1, "m"), Self.fn("b", 1), Self.fn("b", 2, "m"), Self.fn("c", 3)]
+        #expect(FunctionProbes.deduplicated(list).map(\.name) == ["a", "c"])
+    }
+
+    @Test("--filter-func narrows functions; untraceable ones are counted, not probed")
+    func selection() throws {
+        let candidates = [Self.fn("ip_rcv", 1), Self.fn("ip_output", 3), Self.fn("inlined_away", 1), Self.fn("tcp_v4_rcv", 1)]
+        let traceable = (unique: Set(["ip_rcv", "ip_output", "tcp_v4_rcv"]), ambiguous: Set<String>())
+        let all = try FunctionProbes.select(candidates, traceable: traceable, pattern: nil)
+        #expect(all.chosen.map(\.name) == ["ip_rcv", "ip_output", "tcp_v4_rcv"] && all.untraceable == 1)
+        let ip = try FunctionProbes.select(candidates, traceable: traceable, pattern: "^ip_")
+        #expect(ip.chosen.map(\.name) == ["ip_rcv", "ip_output"])
+        // No list (tracefs unreadable): every candidate is tried.
+        #expect(try FunctionProbes.select(candidates, traceable: nil, pattern: nil).chosen.count == 4)
+        #expect(throws: UsageError.self) { try FunctionProbes.select(candidates, traceable: nil, pattern: "(") }
+    }
+
+    @Test("each backend has one program per sk_buff position, as bpf/functions.bpf.c names them")
+    func programNames() {
+        #expect(FunctionBackend.kprobeMulti.programName(position: 3) == "kprobe_multi_skb_3")
+        #expect(FunctionBackend.kprobe.programName(position: 1) == "kprobe_skb_1")
+    }
+
+    @Test("a function event is named by the function its address falls in, past an ENDBR or not")
+    func functionNames() {
+        let symbols = KernelSymbols(symbols: [(0xffff_ffff_8100_0000, "ip_rcv"), (0xffff_ffff_8100_0400, "ip_rcv_finish")])
+        #expect(symbols.functionName(0xffff_ffff_8100_0000) == "ip_rcv")
+        #expect(symbols.functionName(0xffff_ffff_8100_0004) == "ip_rcv")
+        #expect(symbols.functionName(0xffff_ffff_8100_0404) == "ip_rcv_finish")
+        #expect(symbols.functionName(0x1234) == "function-0x1234")
+    }
+
+    static func functionEvent(at address: UInt64) -> TraceEvent {
+        var raw = Fixtures.icmpEchoRequest()
+        raw.probe = UInt16(ST_PROBE_FUNCTION)
+        raw.location = address
+        var e = TraceEvent(raw: raw)
+        e.function = FuzzEvents.symbols[2].1
+        return e
+    }
+
+    @Test("text and JSON show the function's name; JSON marks it a function")
+    func formatting() {
+        let e = Self.functionEvent(at: FuzzEvents.symbols[2].0 + 4)
+        let context = FormatContext(dropReasons: DropReasons(names: [:]), symbols: KernelSymbols(symbols: FuzzEvents.symbols))
+        let text = FuzzRun.render { makeFormatter(.text, context: context).event(e, into: &$0) }
+        let json = FuzzRun.render { makeFormatter(.json, context: context).event(e, into: &$0) }
+        let name = FuzzEvents.symbols[2].1
+        #expect(String(decoding: text, as: UTF8.self).contains(".host:\(name) "))
+        #expect(String(decoding: json, as: UTF8.self).contains("\"probe\":\"\(name)\",\"function\":true,"))
+        #expect(e.probeName == name && e.isFunction)
+    }
+
+    @Test("a recording names its function events by their symbols, and replays them by name")
+    func recordAndReplay() throws {
+        let path = RecordTests.tempPath()
+        defer { unlink(path) }
+        var e = Self.functionEvent(at: FuzzEvents.symbols[2].0 + 4)
+        e.function = nil // set by the replay from the recorded symbol
+        try RecordTests.record([e], to: path)
+        let text = try RecordTests.replay(path)
+        #expect(String(decoding: text.out, as: UTF8.self).contains(".host:\(FuzzEvents.symbols[2].1) "))
+        #expect(text.summary.unknownProbes == 0)
+        let json = try RecordTests.replay(path) { $0.format = .json }
+        #expect(String(decoding: json.out, as: UTF8.self).contains("\"function\":true"))
+    }
+
+    @Test("losses of function probes are reported as one line item")
+    func losses() {
+        var loss = st_loss()
+        loss.functions = 7
+        loss.total = 7
+        let lines = TracerSession.lossesByProbe([loss, loss])
+        #expect(lines.count == 1 && lines[0].probe == "functions" && lines[0].lost == 14)
+    }
+}

@@ -1,0 +1,58 @@
+# The function backends on a kernel that has them (Debian's 6.12 cloud kernel):
+# every function with an sk_buff through kprobe-multi, a few through single
+# kprobes, journeys and JSON with function hops, auto picking kprobe-multi, and
+# nothing left attached after each run. Prints CHECK and STARTUP lines for
+# Tests/KernelTests/FunctionBackendVMTests.swift.
+make_lab
+icmp_b="-H 198.18.77.2 --proto icmp"
+
+# 1. Every function: one ping's path through veth, the bridge (both modules) and
+#    the IP stack, functions and tracepoints in one stream.
+trace /tmp/multi --backend kprobe-multi $icmp_b --duration 120
+ping_b 1; sleep 1; stop
+echo "SUMMARY multi $(tail -1 /tmp/multi.err)"
+check multi-exit [ "$rc" = 0 ]
+for f in ip_rcv icmp_rcv veth_xmit br_handle_frame_finish __dev_queue_xmit net_dev_queue; do
+  check "multi-has-$f" grep -q ":$f " /tmp/multi
+done
+check multi-many-functions grep -qE ' ([5-9][0-9]{2}|[0-9]{4,})/[0-9]+ functions \(kprobe-multi\)' /tmp/multi.err
+check multi-no-loss grep -q ' 0 lost' /tmp/multi.err
+check multi-nothing-left nothing_left
+
+# 2. One kprobe per function, narrowed with --filter-func (which then picks no
+#    tracepoint).
+trace /tmp/single --backend kprobe --filter-func '^(ip_rcv|icmp_rcv|veth_xmit)$' $icmp_b --duration 120
+ping_b 1; sleep 1; stop
+echo "SUMMARY single $(tail -1 /tmp/single.err)"
+check single-exit [ "$rc" = 0 ]
+check single-three-functions grep -q ' 0/0 probes attached, 3/3 functions (kprobe)' /tmp/single.err
+for f in ip_rcv icmp_rcv veth_xmit; do check "single-has-$f" grep -q ":$f " /tmp/single; done
+check single-only-those [ -z "$(grep -vE ':(ip_rcv|icmp_rcv|veth_xmit) |^TIME' /tmp/single)" ]
+check single-nothing-left nothing_left
+
+# 3. Journeys with function hops: the request's path, consumed by icmp_rcv.
+trace /tmp/timeline --backend kprobe-multi --filter-func '^(ip_rcv|icmp_rcv|veth_xmit|br_forward|kfree_skb|consume_skb)$' \
+  --timeline $icmp_b --duration 120
+ping_b 1; sleep 3; stop
+check timeline-exit [ "$rc" = 0 ]
+check timeline-hops grep -q 'veth_xmit' /tmp/timeline
+check timeline-path grep -q 'path: stqa:stqa1' /tmp/timeline
+check timeline-consumed grep -q 'consumed (icmp_rcv)' /tmp/timeline
+check timeline-nothing-left nothing_left
+
+# 4. auto picks kprobe-multi; JSON marks function events.
+trace /tmp/auto --backend auto --json $icmp_b --filter-func '^ip_rcv$' --duration 120
+ping_b 1; sleep 1; stop
+check auto-kprobe-multi grep -q '1/1 functions (kprobe-multi)' /tmp/auto.err
+check auto-json grep -q '"probe":"ip_rcv","function":true' /tmp/auto
+check auto-nothing-left nothing_left
+
+# 5. Start-up, launch to ready file, interleaved: tracepoints only, and every
+#    function through kprobe-multi (emulated CPU: compare, do not read as times).
+for round in 1 2 3; do
+  trace /tmp/s1 -H 198.51.100.1 -o /dev/null; stop; echo "STARTUP tracepoint $ready_ms $stop_ms"
+  trace /tmp/s2 --backend kprobe-multi -H 198.51.100.1 -o /dev/null; stop; echo "STARTUP kprobe-multi $ready_ms $stop_ms"
+done
+
+echo "FAILURES $failures"
+[ "$failures" = 0 ]
