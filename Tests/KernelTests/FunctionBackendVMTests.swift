@@ -32,7 +32,7 @@ extension KernelTests {
             return console
         }
 
-        @Test("Linux 6.12: every sk_buff function via kprobe-multi, a few via kprobes, journeys, JSON, auto; nothing left")
+        @Test("Linux 6.12: every sk_buff function via kprobe-multi, a few via kprobes, journeys, JSON, auto, every option mix; nothing left")
         func functionBackends() throws {
             let checks = ["multi-exit"] + ["ip_rcv", "icmp_rcv", "veth_xmit", "br_handle_frame_finish", "__dev_queue_xmit",
                                            "net_dev_queue"].map { "multi-has-\($0)" }
@@ -41,17 +41,18 @@ extension KernelTests {
                    "single-has-veth_xmit", "single-only-those", "single-nothing-left",
                    "timeline-exit", "timeline-hops", "timeline-path", "timeline-consumed", "timeline-nothing-left",
                    "auto-kprobe-multi", "auto-json", "auto-nothing-left"]
+                + (1...5).flatMap { ["mix\($0)-tracepoints", "mix\($0)-functions"] } + ["mixes-nothing-left"]
             let console = try Self.boot("6.12", "function-backends.sh", expecting: checks)
             // Start-up in the guest (emulated CPU), for bench/RESULTS.md.
             for line in console.split(separator: "\n") where line.hasPrefix("STARTUP") { print(line) }
         }
 
-        @Test("Linux 6.1 (no fprobe, no bpf_rdonly_cast): one clear error, nothing left; auto falls back to tracepoints")
+        @Test("Linux 6.1 (no fprobe, no bpf_rdonly_cast): one clear error, nothing left; auto falls back to tracepoints; every tracepoint program loads")
         func oldKernel() throws {
             _ = try Self.boot("6.1", "old-kernel.sh", expecting: [
                 "explicit-fails", "explicit-one-line", "explicit-names-cause", "explicit-nothing-left",
                 "auto-exit", "auto-warns", "auto-traces", "auto-nothing-left",
-            ])
+            ] + (1...5).map { "mix\($0)-tracepoints" } + ["mixes-nothing-left"])
         }
     }
 }

@@ -17,4 +17,16 @@ extension KernelTests {
         #expect(byName["schedule"] == nil)
         #expect(Set(found.map(\.name)).count == found.count, "names are unique")
     }
+
+    /// `--list` says whether the function backends can run here and, with
+    /// --backend, lists the functions --filter-func picks.
+    @Test("--list shows the kernel functions a function backend would probe")
+    func listFunctions() throws {
+        let r = try Command.run([try KT.binaryPath(), "--list", "--backend", "kprobe-multi", "--filter-func", "^(ip_rcv|ip_output)$"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.contains("ip_rcv sk_buff is argument 1") && lines.contains("ip_output sk_buff is argument 3"), "\(r.stdout)")
+        #expect(r.stdout.contains("2 match '^(ip_rcv|ip_output)$'"))
+        #expect(r.stdout.contains(FunctionProbes.kprobesAvailable() ? "this kernel has kprobes" : "not on this kernel (no kprobes)"))
+    }
 }

@@ -88,6 +88,8 @@ copy_with_libs "$(command -v bpftool)" usr/bin/bpftool
   cat "$here/guest/lib.sh"
   cat "$script"
 } > "$root/guest.sh"
+# The other guest scripts, for the main one to source (. /guest/NAME.sh).
+mkdir -p "$root/guest" && cp "$here"/guest/*.sh "$root/guest/"
 # Modules the labs need, in load order; Debian 6.12 compresses them with xz.
 modules=(drivers/net/veth net/llc/llc net/802/stp net/bridge/bridge)
 for m in "${modules[@]}"; do

@@ -29,4 +29,24 @@ public enum ProbeTree {
         }
         return out
     }
+
+    /// The function backends' part of `--list`: whether this kernel has kprobes,
+    /// how many functions take an sk_buff, and with `--backend` the functions
+    /// themselves (narrowed by `--filter-func`), one per line.
+    public static func renderFunctions(candidates: [KernelFunction], traceable: (unique: Set<String>, ambiguous: Set<String>)?,
+                                       kprobes: Bool, listing: Bool, pattern: String?) throws(UsageError) -> String {
+        var out = "\nKernel functions (--backend kprobe-multi|kprobe|auto): "
+        out += kprobes ? "this kernel has kprobes" : "not on this kernel (no kprobes)"
+        let (chosen, untraceable) = try FunctionProbes.select(candidates, traceable: traceable, pattern: pattern)
+        out += "; \(candidates.count) functions take an sk_buff among their first \(FunctionProbes.maxPosition) parameters"
+        if traceable != nil { out += ", \(candidates.count - untraceable) of them traceable" }
+        if let pattern { out += ", \(chosen.count) match '\(pattern)'" }
+        out += "\n"
+        guard listing else { return out + "List them with --list --backend kprobe-multi [--filter-func REGEX].\n" }
+        for f in chosen.sorted(by: { $0.name < $1.name }) {
+            out += "  \(f.name)".padding(toLength: 46, withPad: " ", startingAt: 0)
+                + "sk_buff is argument \(f.position)\(f.module.map { " [\($0)]" } ?? "")\n"
+        }
+        return out
+    }
 }

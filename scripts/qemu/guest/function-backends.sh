@@ -54,5 +54,9 @@ for round in 1 2 3; do
   trace /tmp/s2 --backend kprobe-multi -H 198.51.100.1 -o /dev/null; stop; echo "STARTUP kprobe-multi $ready_ms $stop_ms"
 done
 
+# 6. Every program under each mix of options, functions included.
+. /guest/load-mixes.sh
+load_mixes yes
+
 echo "FAILURES $failures"
 [ "$failures" = 0 ]
