@@ -849,6 +849,14 @@ static __always_inline bool probe_in_socket(enum st_probe_id probe)
 	       probe == ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB;
 }
 
+/* Whether this probe takes part in attributing route lookups: the receive
+ * tracepoints note the packet, and the functions that run between them and the
+ * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
+static __always_inline bool notes_route(enum st_probe_id probe)
+{
+	return (cfg.route & ST_ROUTE_NOTE) && probe != ST_PROBE_FUNCTION;
+}
+
 static __always_inline bool probe_frees(enum st_probe_id probe)
 {
 	return probe == ST_PROBE_KFREE_SKB || probe == ST_PROBE_CONSUME_SKB;
@@ -878,7 +886,11 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 			note_rewrite(e, tracked);
 		return;
 	}
-	if (probe_frees(probe))
+	/* Functions follow a tracked skb but do not start tracking one: after the
+	 * free tracepoint, __kfree_skb() still hands the skb to
+	 * skb_release_head_state(), skb_release_data() and kfree_skbmem(), and an
+	 * entry made there would outlive the skb until user space expires it. */
+	if (probe_frees(probe) || probe == ST_PROBE_FUNCTION)
 		return;
 	struct st_track t = {
 		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e),
@@ -928,7 +940,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
 	/* With route probes, forget the previous skb before any filter can return. */
-	if (cfg.route & ST_ROUTE_NOTE) {
+	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 
 		if (last)
@@ -972,7 +984,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
 	}
-	if (cfg.route & ST_ROUTE_NOTE) {
+	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 
 		if (last) {
@@ -1075,7 +1087,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		read_sock(sk, &e);
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
-	if (cfg.route & ST_ROUTE_NOTE) {
+	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 
 		if (last && last->skb == (__u64)skb) {

@@ -96,6 +96,13 @@ public final class BPFObject {
             guard let theirs = other.map(named: name), theirs.fd >= 0 else {
                 throw BPFError("share map '\(name)': the other object has no such loaded map", errno: 2)
             }
+            // reuse_fd adopts the other map's layout silently: a global present in
+            // one object only would shift .bss or .rodata under the other's code.
+            guard bpf_map__type(m) == bpf_map__type(theirs.handle), bpf_map__key_size(m) == bpf_map__key_size(theirs.handle),
+                  bpf_map__value_size(m) == bpf_map__value_size(theirs.handle) else {
+                throw BPFError("share map '\(name)': its type, key or value size differs between the two objects", errno: 22,
+                               hint: "the BPF objects were built from different headers; rebuild skbtracer")
+            }
             try check(bpf_map__reuse_fd(m, theirs.fd), "share map '\(name)'")
             map = bpf_object__next_map(handle, m)
         }

@@ -34,7 +34,7 @@ extension KernelTests {
 
         @Test("Linux 6.12: every sk_buff function via kprobe-multi, a few via kprobes, journeys, JSON, auto, every option mix; nothing left")
         func functionBackends() throws {
-            let checks = ["multi-exit"] + ["ip_rcv", "icmp_rcv", "veth_xmit", "br_handle_frame_finish", "__dev_queue_xmit",
+            let checks = ["control-sees-trace", "multi-exit"] + ["ip_rcv", "icmp_rcv", "veth_xmit", "br_handle_frame_finish", "__dev_queue_xmit",
                                            "net_dev_queue"].map { "multi-has-\($0)" }
                 + ["multi-many-functions", "multi-no-loss", "multi-nothing-left",
                    "single-exit", "single-three-functions", "single-has-ip_rcv", "single-has-icmp_rcv",

@@ -111,6 +111,33 @@ import Testing
                 picture[0].range(of: "host")!.lowerBound.utf16Offset(in: picture[0]), "\(picture)")
     }
 
+    /// After the free tracepoint, __kfree_skb() still calls functions with the
+    /// skb (skb_release_data, kfree_skbmem): with a function backend those are the
+    /// freed packet's teardown, not a new journey; later ones are a new packet.
+    @Test func functionEventsJustAfterAFreeAreTheFreedSkbsTeardown() {
+        let tracker = JourneyTracker(names: Self.names())
+        let events = Self.requestEvents()
+        let last = events.last!
+        func function(_ ts: UInt64) -> TraceEvent {
+            var e = last
+            e.raw.probe = UInt16(ST_PROBE_FUNCTION)
+            e.raw.flags &= ~(Fixtures.DROP | Fixtures.LOC)
+            e.raw.ts_ns = ts
+            e.function = "skb_release_data"
+            return e
+        }
+        var first = events[0]
+        first.raw.probe = UInt16(ST_PROBE_FUNCTION)
+        first.function = "ip_output"
+        var ended = tracker.add(first)
+        for e in events { ended += tracker.add(e) }
+        #expect(ended.count == 1 && ended[0].events.count == 6)
+        #expect(tracker.add(function(last.raw.ts_ns + 5_000)).isEmpty && tracker.openCount == 0)
+        #expect(tracker.teardownEvents == 1)
+        _ = tracker.add(function(last.raw.ts_ns + 2_000_000))
+        #expect(tracker.openCount == 1, "2 ms later: another packet at the same address")
+    }
+
     @Test func echoReplyIsLinkedToItsRequestWhileTheRequestIsStillOpen() {
         let tracker = JourneyTracker(names: Self.names())
         let request = Self.requestEvents()

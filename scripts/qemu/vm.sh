@@ -129,7 +129,7 @@ log=$work/console.log
 timeout "${SKBTRACER_QEMU_TIMEOUT:-600}" qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2048 \
   -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
   -append "console=ttyS0 panic=-1 quiet loglevel=3" \
-  -nographic -no-reboot -nic none </dev/null | tee "$log" | tr -d '\r'
+  -nographic -no-reboot -nic none </dev/null | tee "$log" | tr -d '\r' || true
 status=$(tr -d '\r' < "$log" | sed -n 's/^GUEST-EXIT \([0-9]*\).*/\1/p' | tail -1)
 [[ -n $status ]] || { echo "vm.sh: the guest did not finish (boot failure or timeout)" >&2; exit 3; }
 exit "$status"

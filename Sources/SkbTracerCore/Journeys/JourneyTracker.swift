@@ -25,6 +25,19 @@ public final class JourneyTracker {
     @exclusivity(unchecked) private var echoRequests = BoundedIndex<EchoKey>(capacity: 1 << 16)
     @exclusivity(unchecked) private var byTuple = BoundedIndex<FlowTuple>(capacity: 1 << 16)
 
+    /// skbs whose journey just ended at a free, with the free's time: the
+    /// functions that tear a freed skb down (skb_release_data, kfree_skbmem...)
+    /// fire after the free tracepoint and are not a new packet.
+    private var freedAt: [UInt64: UInt64] = [:]
+    /// Frees are remembered only once function events are seen (tracepoint-only
+    /// traces pay nothing for it).
+    private var sawFunctions = false
+    /// How long after its free a function event still belongs to the freed skb.
+    static let teardownNs: UInt64 = 1_000_000
+
+    /// Function events of a freed skb's teardown, left out of journeys.
+    public private(set) var teardownEvents: UInt64 = 0
+
     /// An echo request by its tuple (addresses and id) and sequence number: the
     /// id alone repeats across containers (iputils uses the pid).
     struct EchoKey: Hashable { let tuple: FlowTuple; let seq: UInt16 }
@@ -43,6 +56,12 @@ public final class JourneyTracker {
         if e.isRouteFlow { return [] }
         var ended: [Journey] = []
         let skb = e.raw.skb
+        if e.isFunction { sawFunctions = true }
+        if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.raw.ts_ns >= freed,
+           e.raw.ts_ns - freed < Self.teardownNs {
+            teardownEvents += 1
+            return []
+        }
         if let last = open[skb]?.last {
             if isNewPacket(e, after: last) {
                 // The address was reused without a free we saw: close the old one.
@@ -58,6 +77,7 @@ public final class JourneyTracker {
                     var j = open.removeValue(forKey: skb)!
                     j.outcome = names.outcome(of: j)
                     ended.append(j)
+                    noteFree(e)
                 }
                 return ended
             }
@@ -70,11 +90,18 @@ public final class JourneyTracker {
             // Matched only at its free (e.g. a drop filter): a journey of one event.
             j.outcome = names.outcome(of: j)
             ended.append(j)
+            noteFree(e)
         } else {
             open[skb] = j
             if open.count > maxOpen { ended += evictIdlest() }
         }
         return ended
+    }
+
+    private func noteFree(_ e: TraceEvent) {
+        guard sawFunctions else { return }
+        if freedAt.count >= 1 << 16 { freedAt.removeAll(keepingCapacity: true) }
+        freedAt[e.raw.skb] = e.raw.ts_ns
     }
 
     /// Same addresses, protocol, ports and echo id, compared in place: this runs

@@ -37,9 +37,10 @@ public enum ProbeTree {
                                        kprobes: Bool, listing: Bool, pattern: String?) throws(UsageError) -> String {
         var out = "\nKernel functions (--backend kprobe-multi|kprobe|auto): "
         out += kprobes ? "this kernel has kprobes" : "not on this kernel (no kprobes)"
-        let (chosen, untraceable) = try FunctionProbes.select(candidates, traceable: traceable, pattern: pattern)
+        let (chosen, _) = try FunctionProbes.select(candidates, traceable: traceable, pattern: pattern)
+        let (allTraceable, _) = try FunctionProbes.select(candidates, traceable: traceable, pattern: nil)
         out += "; \(candidates.count) functions take an sk_buff among their first \(FunctionProbes.maxPosition) parameters"
-        if traceable != nil { out += ", \(candidates.count - untraceable) of them traceable" }
+        if traceable != nil { out += ", \(allTraceable.count) of them traceable" }
         if let pattern { out += ", \(chosen.count) match '\(pattern)'" }
         out += "\n"
         guard listing else { return out + "List them with --list --backend kprobe-multi [--filter-func REGEX].\n" }

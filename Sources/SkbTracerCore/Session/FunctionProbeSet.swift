@@ -66,7 +66,11 @@ final class FunctionProbeSet {
         if backend == .kprobeMulti {
             do {
                 try attachMulti()
-            } catch let error as BPFError where mayFallBack && error.errno == EOPNOTSUPP {
+            } catch let error as BPFError where error.errno == EOPNOTSUPP {
+                guard mayFallBack else {
+                    throw RuntimeError("--backend kprobe-multi: this kernel cannot attach kprobe-multi links (no fprobe: CONFIG_FPROBE is off)",
+                                       hint: "use --backend kprobe (one kprobe per function, slower to attach) or --backend auto")
+                }
                 // No fprobe (CONFIG_FPROBE off, as in Debian's 6.1): one kprobe each.
                 object?.close()
                 backend = .kprobe

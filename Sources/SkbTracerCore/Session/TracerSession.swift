@@ -164,8 +164,8 @@ public final class TracerSession {
             do {
                 try functions.load(sharing: object)
                 functionProbes = functions
-            } catch let error as RuntimeError where options.backend == .auto {
-                warnings.append("--backend auto: \(error.message): tracing with tracepoints only")
+            } catch where options.backend == .auto {
+                warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             } catch {
                 object.close()
                 self.object = nil
@@ -202,12 +202,12 @@ public final class TracerSession {
             } catch {
                 functions.close()
                 functionProbes = nil
-                guard options.backend == .auto, let error = error as? RuntimeError else {
+                guard options.backend == .auto else {
                     object.close()
                     self.object = nil
                     throw error
                 }
-                warnings.append("--backend auto: \(error.message): tracing with tracepoints only")
+                warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             }
         }
         guard summary.attached + summary.functionsAttached > 0 else {
@@ -248,6 +248,13 @@ public final class TracerSession {
         functions.verboseErrors = true
         defer { functions.close() }
         try functions.load(sharing: obj)
+    }
+
+    /// An error as one phrase for a warning: the message and, for a RuntimeError,
+    /// its hint (which says what the kernel lacks).
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? RuntimeError else { return "\(error)" }
+        return e.hint.map { "\(e.message) (\($0))" } ?? e.message
     }
 
     /// The kernel functions `--backend` asks for, or nil for tracepoints only.

@@ -9,6 +9,8 @@ icmp_b="-H 198.18.77.2 --proto icmp"
 # 1. Every function: one ping's path through veth, the bridge (both modules) and
 #    the IP stack, functions and tracepoints in one stream.
 trace /tmp/multi --backend kprobe-multi $icmp_b --duration 120
+# The check that nothing is left must see a running trace (a positive control).
+check control-sees-trace something_left
 ping_b 1; sleep 1; stop
 echo "SUMMARY multi $(tail -1 /tmp/multi.err)"
 check multi-exit [ "$rc" = 0 ]

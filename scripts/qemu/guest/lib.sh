@@ -51,11 +51,16 @@ stop() {
 }
 
 # Nothing of skbtracer's is left in the kernel: no BPF program, no kprobe, no
-# ftrace callback (kprobe-multi registers an fprobe).
+# ftrace callback (kprobe-multi registers an fprobe). Each source must be
+# readable, or the check fails rather than passing on nothing.
 nothing_left() {
-  [ -z "$(bpftool prog show 2>/dev/null | grep -E 'kprobe_multi_skb|kprobe_skb|tp_net_dev|tp_kfree')" ] &&
+  progs=$(bpftool prog show) || return 1
+  [ -r /sys/kernel/debug/kprobes/list ] && [ -r /sys/kernel/tracing/enabled_functions ] || return 1
+  [ -z "$(echo "$progs" | grep -E 'kprobe_multi_s|kprobe_skb_|tp_net_dev|tp_kfree')" ] &&
     [ ! -s /sys/kernel/debug/kprobes/list ] &&
-    [ -z "$(cat /sys/kernel/tracing/enabled_functions 2>/dev/null)" ]
+    [ -z "$(cat /sys/kernel/tracing/enabled_functions)" ]
 }
+
+something_left() { ! nothing_left; }
 
 ping_b() { ip netns exec stqa ping -c "${1:-1}" -W 2 198.18.77.2 > /dev/null; }

@@ -2,7 +2,7 @@
 # no bpf_rdonly_cast): asking for them is one clear error and leaves nothing
 # attached; auto falls back to tracepoints, which trace the lab's ping.
 make_lab
-skbtracer --backend kprobe-multi -c 1 > /tmp/o 2> /tmp/e
+skbtracer --backend kprobe-multi -c 1 --duration 30 > /tmp/o 2> /tmp/e
 rc=$?
 echo "ERROR $(cat /tmp/e)"
 check explicit-fails [ "$rc" != 0 ]
