@@ -26,7 +26,16 @@ public final class BPFObject {
     /// Destroys every link (bpf_link__destroy): the programs stop firing, while
     /// maps stay readable until `close()`.
     public func detachAll() {
-        for link in links.reversed() { bpf_link__destroy(link) }
+        // Hundreds of kprobe links (one per function) take a grace period each
+        // to unregister: destroyed from many threads, the waits overlap.
+        if links.count > 64 {
+            var all: [OpaquePointer?] = links
+            all.withUnsafeMutableBufferPointer { buf in
+                shim_links_destroy_parallel(buf.baseAddress, buf.count, 32)
+            }
+        } else {
+            for link in links.reversed() { bpf_link__destroy(link) }
+        }
         links.removeAll()
     }
 

@@ -3,6 +3,7 @@
 #include "bpf_shim.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -58,6 +59,47 @@ int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struc
 		return err ? err : -EINVAL;
 	*out = link;
 	return 0;
+}
+
+struct destroy_slice {
+	struct bpf_link **links;
+	size_t count;
+};
+
+static void *destroy_slice(void *arg)
+{
+	struct destroy_slice *s = arg;
+
+	for (size_t i = 0; i < s->count; i++)
+		bpf_link__destroy(s->links[i]);
+	return NULL;
+}
+
+void shim_links_destroy_parallel(struct bpf_link **links, size_t count, int threads)
+{
+	pthread_t tids[64];
+	struct destroy_slice slices[64];
+	int started = 0;
+
+	if (threads > 64)
+		threads = 64;
+	if (threads < 1)
+		threads = 1;
+	size_t per = (count + threads - 1) / threads;
+	for (int t = 0; t < threads && (size_t)t * per < count; t++) {
+		size_t from = (size_t)t * per;
+
+		slices[t].links = links + from;
+		slices[t].count = count - from < per ? count - from : per;
+		if (pthread_create(&tids[t], NULL, destroy_slice, &slices[t]) != 0) {
+			destroy_slice(&slices[t]); /* no thread: do this slice here */
+			continue;
+		}
+		tids[started] = tids[t];
+		started++;
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
 }
 
 int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out)

@@ -15,6 +15,7 @@ extension KernelTests {
         #expect(byName["ip_output"] == 3)       // ip_output(struct net *, struct sock *, struct sk_buff *)
         #expect(byName["__dev_queue_xmit"] == 1)
         #expect(byName["schedule"] == nil)
+        #expect(!found.contains { $0.name.hasPrefix("__traceiter_") || $0.name.hasPrefix("__probestub_") })
         #expect(Set(found.map(\.name)).count == found.count, "names are unique")
     }
 

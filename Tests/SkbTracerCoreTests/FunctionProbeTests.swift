@@ -23,6 +23,12 @@ struct FunctionProbeTests {
         #expect(FunctionProbes.deduplicated(list).map(\.name) == ["a", "c"])
     }
 
+    @Test("the tracing machinery's own functions are not probed")
+    func machinery() {
+        #expect(FunctionProbes.isMachinery("__traceiter_consume_skb") && FunctionProbes.isMachinery("__probestub_kfree_skb"))
+        #expect(FunctionProbes.isMachinery("perf_trace_net_dev_xmit") && !FunctionProbes.isMachinery("ip_rcv"))
+    }
+
     @Test("--filter-func narrows functions; untraceable ones are counted, not probed")
     func selection() throws {
         let candidates = [Self.fn("ip_rcv", 1), Self.fn("ip_output", 3), Self.fn("inlined_away", 1), Self.fn("tcp_v4_rcv", 1)]

@@ -22,6 +22,10 @@ int shim_program_attach_kprobe_multi(struct bpf_program *prog, const char **syms
 				     struct bpf_link **out);
 /* bpf_program__attach_kprobe() at a function's entry. */
 int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struct bpf_link **out);
+/* bpf_link__destroy() on every link, from up to `threads` threads at once: each
+ * kprobe's unregistration waits for an RCU grace period, and waits in parallel
+ * share grace periods. */
+void shim_links_destroy_parallel(struct bpf_link **links, size_t count, int threads);
 /* ring_buffer__new() */
 int shim_ring_buffer_new(int map_fd, ring_buffer_sample_fn fn, void *ctx, struct ring_buffer **out);
 /* btf__load_vmlinux_btf() */

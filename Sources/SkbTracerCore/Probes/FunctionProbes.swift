@@ -60,7 +60,17 @@ public enum FunctionProbes {
             guard let split = try? KernelBTF(module: module, base: btf) else { continue }
             all += split.skbFunctions(maxPosition: maxPosition).map { KernelFunction(name: $0.name, position: $0.position, module: module) }
         }
-        return deduplicated(all)
+        return deduplicated(all.filter { !isMachinery($0.name) })
+    }
+
+    /// The tracing machinery's own functions that take a tracepoint's sk_buff:
+    /// __traceiter_* and __probestub_* run for every hit of the tracepoint (which
+    /// the tracepoint backend already shows), the event and perf callbacks too.
+    static let machineryPrefixes = ["__traceiter_", "__probestub_", "trace_event_raw_event_", "perf_trace_",
+                                    "__bpf_trace_", "trace_raw_output_"]
+
+    static func isMachinery(_ name: String) -> Bool {
+        machineryPrefixes.contains { name.hasPrefix($0) }
     }
 
     static func deduplicated(_ functions: [KernelFunction]) -> [KernelFunction] {

@@ -117,6 +117,7 @@ final class FunctionProbeSet {
 
     private func attachSingle() {
         guard let object else { return }
+        Self.raiseOpenFileLimit(to: 2 * rlim_t(functions.count) + 1024)
         for f in functions {
             guard let prog = object.program(named: backend.programName(position: f.position)) else { continue }
             do {
@@ -125,6 +126,20 @@ final class FunctionProbeSet {
             } catch {
                 failures.append((f.name, Self.reason(error)))
             }
+        }
+    }
+
+    /// Each kprobe link holds two file descriptors (the perf event and the BPF
+    /// link): a few hundred functions
+    /// are past the usual soft limit of 1024. Raises the soft limit, and the hard
+    /// one when allowed (root), to `needed`; on failure attaching reports EMFILE.
+    static func raiseOpenFileLimit(to needed: rlim_t) {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0, limit.rlim_cur < needed else { return }
+        var wanted = rlimit(rlim_cur: needed, rlim_max: max(limit.rlim_max, needed))
+        if setrlimit(RLIMIT_NOFILE_VALUE, &wanted) != 0 {
+            wanted = rlimit(rlim_cur: max(limit.rlim_cur, min(needed, limit.rlim_max)), rlim_max: limit.rlim_max)
+            _ = setrlimit(RLIMIT_NOFILE_VALUE, &wanted)
         }
     }
 
@@ -141,3 +156,6 @@ final class FunctionProbeSet {
 
     deinit { close() }
 }
+
+/// Glibc imports RLIMIT_NOFILE as an enum case of __rlimit_resource on Linux.
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
