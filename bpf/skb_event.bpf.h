@@ -524,11 +524,10 @@ static __always_inline void submit(void *rec)
 		(out)->dport = bpf_ntohs(dport_);                                           \
 	} while (0)
 
-/* The skb's conntrack entry (--ct) into *out; false when it has none. The
- * entry is plain kernel memory behind a number (skb->_nfct), so each field is
- * a CO-RE probe read; a kernel without conntrack compiles this away. */
-/* Whether the skb has a conntrack entry, or is marked untracked: what read_ct()
- * shows. */
+/* The skb's conntrack entry (--ct). The entry is plain kernel memory behind a
+ * number (skb->_nfct), so each field is a CO-RE probe read; a kernel without
+ * conntrack compiles this away. has_ct(): whether the skb has an entry, or is
+ * marked untracked, which is what read_ct() shows. */
 static __always_inline bool has_ct(struct sk_buff *skb)
 {
 	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
