@@ -10,8 +10,9 @@ import Testing
 enum JSONSchemaKeys {
     static let journey: Set<String> = [
         "type", "journey", "skb", "summary", "reply_to", "start_ns", "duration_ns", "forwarded", "outcome",
-        "path_text", "path", "nat", "hops",
+        "path_text", "path", "nat", "hops", "copies", "note",
     ]
+    static let copyEntry: Set<String> = ["skb", "kind", "path_text", "hops"]
     static let outcome: Set<String> = ["kind", "at", "reason", "location", "netns", "explanation", "hint", "noise"]
     static let pathEntry: Set<String> = ["netns", "netns_name", "ifname"]
     static let natEntry: Set<String> = ["from", "to", "netns", "ifname", "probe"]
@@ -54,6 +55,7 @@ enum JSONSchemaKeys {
             ("### Journey `nat` entries", natEntry),
             ("### NAT tuples (`from`, `to`)", natTuple),
             ("### Journey `hops` entries", hopOwn),
+            ("### Journey `copies` entries", copyEntry),
             ("## `\"type\": \"diagnosis\"`: the exit report", diagnosis),
             ("### Diagnosis `flows` entries", flow),
             ("### Diagnosis `drops` entries", diagnosisDrop),
@@ -124,7 +126,7 @@ struct JourneyJSONSchemaTests {
         // its SYN-ACK is linked to it and dropped (NO_SOCKET: explained, not noise).
         let (syn, natted, synack) = J.dnatHandshake()
 
-        // An echo reply freed by ping_rcv: known noise.
+        // An echo reply freed by ping_rcv whose raw-socket copy was read: known noise.
         let reply = J.echo(type: 0, from: Fixtures.v4_198_18_10_3, to: Fixtures.v4_198_18_10_2)
 
         // A drop with a reason this kernel table does not explain, with a stack.
@@ -137,6 +139,8 @@ struct JourneyJSONSchemaTests {
                 J.hop(reply, ST_PROBE_NET_DEV_QUEUE, ns: J.nsC2, ifname: "eth0", ts: 1_040_000, skb: 0xb),
                 J.hop(reply, ST_PROBE_NETIF_RECEIVE_SKB, ns: J.nsC1, ifname: "eth0", ts: 1_050_000, skb: 0xb, tracked: true),
                 J.free(reply, consume: false, at: J.pingRcv + 0xab, reason: 2, ns: J.nsC1, ts: 1_060_000, skb: 0xb),
+                J.hop(reply, ST_PROBE_SKB_COPY_DATAGRAM_IOVEC, ns: J.nsC1, ifname: "", ts: 1_070_000, skb: 0xb2),
+                J.free(reply, consume: true, at: J.pingRcv + 0x10, ns: J.nsC1, ts: 1_080_000, skb: 0xb2),
                 J.hop(syn, ST_PROBE_NETIF_RECEIVE_SKB, ns: J.nsHost, ifname: "hr", ts: 2_000_000, skb: 0xc),
                 J.hop(natted, ST_PROBE_NET_DEV_QUEUE, ns: J.nsHost, ifname: "h2", ts: 2_000_100, skb: 0xc, tracked: true),
                 J.free(natted, consume: true, at: J.devKfree + 4, ns: J.nsHost, ts: 2_000_200, skb: 0xc),
@@ -192,7 +196,7 @@ struct JourneyJSONSchemaTests {
 
     @Test func everyJourneyHasExactlyTheDocumentedKeys() throws {
         let journeys = Self.journeys()
-        var natEntries = 0, pathEntries = 0
+        var natEntries = 0, pathEntries = 0, copyEntries = 0
         for j in journeys {
             let line = Self.render(j)
             let o = try JSONFormatterTests.object(line)
@@ -218,8 +222,17 @@ struct JourneyJSONSchemaTests {
             for h in hops {
                 #expect(Set(h.keys) == K.hop, "#\(j.id): \(Set(h.keys).symmetricDifference(K.hop))")
             }
+            let copies = try Self.objects(o, "copies")
+            #expect(copies.count == j.copies.count)
+            for c in copies {
+                #expect(Set(c.keys) == K.copyEntry, "#\(j.id)")
+                for h in try Self.objects(c, "hops") { #expect(Set(h.keys) == K.hop, "#\(j.id) copy") }
+                copyEntries += 1
+            }
         }
-        #expect(natEntries == 1 && pathEntries > 0, "the fixtures exercise path and nat entries")
+        #expect(natEntries == 1)
+        #expect(pathEntries > 0, "the fixtures exercise path entries")
+        #expect(copyEntries == 1, "the fixtures exercise copy entries")
     }
 
     @Test func hopsCarryTheEventFieldsAndTheirTimes() throws {

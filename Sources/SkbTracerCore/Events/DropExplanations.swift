@@ -31,6 +31,23 @@ public enum DropExplanations {
     /// Names with an explanation (for tests and docs), in table order.
     public static var explainedReasons: [String] { entries.map(\.name) }
 
+    /// iputils ping as root (or with CAP_NET_RAW) reads replies on a raw socket, which
+    /// gets a clone in raw_local_deliver; the original then finds no ICMP datagram socket
+    /// and is freed with NO_SOCKET (in ping_rcv on recent kernels, in icmp_rcv/icmpv6_rcv on
+    /// older ones). Seen on 6.18 for every reply of `ping` and `ping -6`. But a reply that
+    /// came after ping stopped waiting (or exited) is freed the same way, with no copy read:
+    /// journeys tell the two apart by the copy (`JourneyNames.outcome`).
+    public static func isUnclaimedEchoReply(reason: String, function: String?, event: TraceEvent) -> Bool {
+        reason == "NO_SOCKET" && isEchoReply(event) && (function.flatMap(baseSymbol).map(pingFunctions.contains) ?? true)
+    }
+
+    /// The note of an unclaimed echo reply seen alone (events, --drop): its copy is not visible there.
+    static let rawCopyNoise = "ping on a raw socket already got its own copy of this echo reply; the original has no ICMP socket and is freed"
+    /// An unclaimed echo reply whose raw-socket copy was read (a journey saw the copy).
+    public static let rawCopyRead = "a raw socket read its own copy of this echo reply; the original has no ICMP socket and is freed"
+    /// An unclaimed echo reply no raw socket read a copy of.
+    public static let echoReplyUnread = "no socket took this echo reply and no raw socket read a copy of it: the pinger had stopped waiting (a reply later than its timeout, ping -W) or had exited"
+
     /// Known noise: a drop that is routine, not a failure. `function` is the drop location's symbol
     /// without "+0x.." (e.g. "ping_rcv"), or nil. Returns a short note or nil when the drop is a real failure.
     public static func noise(reason: String, function: String?, event: TraceEvent) -> String? {
@@ -38,13 +55,8 @@ public enum DropExplanations {
         // Lazy: decoding the address allocates, and most drops never need it.
         lazy var daddr = event.daddr
 
-        // iputils ping as root (or with CAP_NET_RAW) reads replies on a raw socket, which
-        // gets a clone in raw_local_deliver; the original then finds no ICMP datagram socket
-        // and is freed with NO_SOCKET (in ping_rcv on recent kernels, in icmp_rcv/icmpv6_rcv on older ones).
-        // Seen on 6.18 for every reply of `ping` and `ping -6`.
-        if reason == "NO_SOCKET", isEchoReply(event), fn.map(pingFunctions.contains) ?? true {
-            return "ping on a raw socket already got its own copy of this echo reply; the original has no ICMP socket and is freed"
-        }
+        // A single event cannot show the raw socket's copy: said as what it usually is.
+        if isUnclaimedEchoReply(reason: reason, function: fn, event: event) { return rawCopyNoise }
 
         // A reassembled datagram (or a GRO packet) keeps its fragments on frag_list; when
         // the whole packet is freed, skb_release_data frees each member with kfree_skb and

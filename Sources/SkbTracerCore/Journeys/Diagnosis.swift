@@ -15,6 +15,9 @@ public final class Diagnosis {
         public let reason: String
         public let location: String
         public let netns: UInt32
+        /// Routine drops are counted apart from failures at the same place (an
+        /// echo reply whose copy was read, and one nobody read).
+        public var noise = false
     }
 
     public struct DropCounts: Sendable {
@@ -72,7 +75,7 @@ public final class Diagnosis {
         flows[i].outcomes[j.outcome.kind, default: 0] += 1
 
         if case .dropped(let reason, let location, let noise) = j.outcome {
-            var key = DropKey(reason: reason, location: location, netns: j.last.raw.netns)
+            var key = DropKey(reason: reason, location: location, netns: j.last.raw.netns, noise: noise != nil)
             if dropIndex[key] == nil && drops.count >= maxDropKinds - 1 { key = Self.otherDrops }
             if let d = dropIndex[key] { drops[d].count += 1 } else {
                 dropIndex[key] = drops.count

@@ -3,13 +3,23 @@ import CSkbTracerABI
 /// One packet's life as skbtracer saw it: the events of one `sk_buff`, from the
 /// first that matched the filter to its free (or to the end of the trace).
 public struct Journey: Sendable {
-    /// Numbered from 1 in the order journeys start.
-    public let id: Int
+    /// Numbered from 1 in the order journeys start. A copy has its original's
+    /// number (it is printed inside it).
+    public internal(set) var id: Int
     public let skb: UInt64
     public internal(set) var events: [TraceEvent]
     public internal(set) var outcome: JourneyOutcome = .inFlight
     /// The journey this one answers (an echo reply, a SYN-ACK, a UDP response).
     public internal(set) var replyTo: Int?
+    /// Clones of this packet, each another `sk_buff` with its own events and end:
+    /// the copy that carried an ARP/ND solicitation, a raw socket's copy of a
+    /// reply (`JourneyTracker` links them by the packet's identity).
+    public internal(set) var copies: [Journey] = []
+    /// What the tracker learnt about the outcome beyond the events: an echo reply
+    /// whose raw-socket copy nobody read is a real drop, and says why.
+    public internal(set) var note: String?
+    /// While open: a copy of journey `id`, folded into it when it ends.
+    var isCopy = false
 
     init(id: Int, first: TraceEvent) {
         self.id = id
@@ -18,6 +28,11 @@ public struct Journey: Sendable {
     }
 
     public var first: TraceEvent { events[0] }
+    /// A copy that reached a socket (the evidence that a NO_SOCKET free of the
+    /// original is routine).
+    public var hasDeliveredCopy: Bool {
+        copies.contains { if case .delivered = $0.outcome { return true }; return false }
+    }
     public var last: TraceEvent { events[events.count - 1] }
     public var startNs: UInt64 { first.raw.ts_ns }
     public var lastNs: UInt64 { last.raw.ts_ns }

@@ -24,6 +24,24 @@ public final class JourneyNames: @unchecked Sendable {
         location.utf8.firstIndex(of: UInt8(ascii: "+")).map { String(location[..<$0]) } ?? location
     }
 
+    /// A journey whose outcome a copy still to come may change: an unclaimed echo
+    /// reply is a drop until its raw-socket copy is seen delivered.
+    func awaitsCopy(_ j: Journey) -> Bool {
+        guard case .dropped(let reason, let location, nil) = j.outcome else { return false }
+        return DropExplanations.isUnclaimedEchoReply(reason: reason, function: Self.function(of: location), event: j.last)
+    }
+
+    /// A clone freed right after carrying an ARP/ND solicitation: neigh_probe()
+    /// (inlined in __neigh_event_send) clones the packet waiting for the
+    /// neighbour and frees the clone once the solicitation is sent.
+    func isNeighbourCopy(_ e: TraceEvent) -> Bool {
+        guard e.raw.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) else { return false }
+        let fn = Self.function(of: location(e))
+        return Self.neighbourFunctions.contains(fn)
+    }
+
+    static let neighbourFunctions: Set<String> = ["__neigh_event_send", "neigh_probe"]
+
     /// How a journey that ended with a free ended.
     ///
     /// A drop is a drop (with its known-noise note, if any). A consume_skb right
@@ -36,6 +54,10 @@ public final class JourneyNames: @unchecked Sendable {
         let fn = Self.function(of: loc)
         if end.raw.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) {
             let reason = dropReasons.name(end.raw.drop_reason)
+            // Routine only with the evidence: a copy of this reply reached a socket.
+            if DropExplanations.isUnclaimedEchoReply(reason: reason, function: fn, event: end) {
+                return .dropped(reason: reason, location: loc, noise: j.hasDeliveredCopy ? DropExplanations.rawCopyRead : nil)
+            }
             return .dropped(reason: reason, location: loc,
                             noise: DropExplanations.noise(reason: reason, function: fn, event: end))
         }

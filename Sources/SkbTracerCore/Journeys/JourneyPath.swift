@@ -78,7 +78,7 @@ public struct JourneyPath: Sendable {
         case .consumed(let at):
             // neigh_probe() (inlined there) clones the packet waiting for the
             // neighbour and frees the clone after sending the ARP/ND solicitation.
-            if at == "__neigh_event_send" || at == "neigh_probe" {
+            if JourneyNames.neighbourFunctions.contains(at) {
                 return "consumed (\(at): a copy that carried the ARP/ND solicitation)"
             }
             return "consumed (\(at))"

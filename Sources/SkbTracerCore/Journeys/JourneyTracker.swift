@@ -2,7 +2,16 @@ import CSkbTracerABI
 
 /// Groups events into journeys, one per `sk_buff`, and hands each journey out
 /// when it ends: at its free (kfree_skb / consume_skb), after `timeoutNs`
-/// without an event, or when the trace ends.
+/// without an event, or when the trace ends. Journeys are handed out in the
+/// order they started (within `reorderLimit` finished journeys waiting for an
+/// earlier one).
+///
+/// A clone of a packet is folded into the packet's journey as a copy instead of
+/// being a journey of its own: the clone that carried an ARP/ND solicitation,
+/// and a socket's copy read from its queue (a raw socket's copy of an echo
+/// reply). The copy is found by the packet's identity (what NAT never
+/// rewrites: protocol, TCP flags and sequence, ICMP type and sequence, IP length
+/// and id), which a clone shares with its original.
 ///
 /// Memory is bounded: at most `maxOpen` journeys are kept open; beyond that the
 /// ones idle longest are handed out early as in flight and counted in `evicted`.
@@ -21,9 +30,30 @@ public final class JourneyTracker {
     // 20,000 journeys). The tracker is used from one thread and never hands
     // out inout access.
     @exclusivity(unchecked) private var open: [UInt64: Journey] = [:]
+    /// The skb of each open journey that is not a copy, by journey number.
+    private var openSkb: [Int: UInt64] = [:]
     /// Echo requests by (IPv6, id, seq) and packets by tuple, for linking replies.
     @exclusivity(unchecked) private var echoRequests = BoundedIndex<EchoKey>(capacity: 1 << 16)
     @exclusivity(unchecked) private var byTuple = BoundedIndex<FlowTuple>(capacity: 1 << 16)
+    /// Journeys by their packet's identity, for finding a copy's original.
+    @exclusivity(unchecked) private var byPacket = BoundedIndex<PacketKey>(capacity: 1 << 16)
+
+    /// Ended journeys whose outcome waits for a copy (an echo reply freed without
+    /// a socket, until its raw-socket copy is read), with the time they ended.
+    private var awaiting: [Int: (journey: Journey, endNs: UInt64)] = [:]
+    /// Copies that came before their original (a locally sent packet's clone
+    /// carries the solicitation before the packet itself leaves), with their key.
+    private var earlyCopies: [(key: PacketKey, copy: Journey)] = []
+    /// How long a journey waits for its copy, and an early copy for its original.
+    static let copyWindowNs: UInt64 = 500_000_000
+
+    /// Ended journeys not handed out yet: one that started earlier is still going.
+    private var done: [Int: Journey] = [:]
+    /// The number of the next journey to hand out.
+    private var nextOut = 1
+    /// Ended journeys kept waiting for an earlier one at most: beyond, they go
+    /// out of order (and the late one when it ends).
+    public let reorderLimit: Int
 
     /// skbs whose journey just ended at a free, with the free's time: the
     /// functions that tear a freed skb down (skb_release_data, kfree_skbmem...)
@@ -42,10 +72,22 @@ public final class JourneyTracker {
     /// id alone repeats across containers (iputils uses the pid).
     struct EchoKey: Hashable { let tuple: FlowTuple; let seq: UInt16 }
 
+    /// A packet by what its clones share with it and NAT never rewrites.
+    struct PacketKey: Hashable {
+        let l3: UInt16
+        let identity: Identity
+        init?(_ e: TraceEvent) {
+            guard let identity = JourneyTracker.identity(e) else { return nil }
+            l3 = e.raw.l3_proto
+            self.identity = identity
+        }
+    }
+
     public init(names: JourneyNames, maxOpen: Int = 65536, timeoutNs: UInt64 = 2_000_000_000) {
         self.names = names
         self.maxOpen = max(1, maxOpen)
         self.timeoutNs = timeoutNs
+        reorderLimit = max(1, maxOpen) / 4
     }
 
     public var openCount: Int { open.count }
@@ -54,7 +96,7 @@ public final class JourneyTracker {
     public func add(_ e: TraceEvent) -> [Journey] {
         // A route lookup that is no packet's has no journey to join.
         if e.isRouteFlow { return [] }
-        var ended: [Journey] = []
+        var out: [Journey] = []
         let skb = e.raw.skb
         if e.isFunction { sawFunctions = true }
         if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.raw.ts_ns >= freed,
@@ -65,37 +107,151 @@ public final class JourneyTracker {
         if let last = open[skb]?.last {
             if isNewPacket(e, after: last) {
                 // The address was reused without a free we saw: close the old one.
-                var old = open.removeValue(forKey: skb)!
+                var old = remove(skb)
                 old.outcome = .inFlight
-                ended.append(old)
+                ended(old, into: &out)
             } else {
                 // Appended in place (the dictionary's modify accessor): copying the
                 // journey out and back would copy its events on every hop.
                 open[skb]!.events.append(e)
-                if !Self.sameTuple(e.raw, last.raw) { index(e, of: open[skb]!.id) }
+                if !Self.sameTuple(e.raw, last.raw), !open[skb]!.isCopy { index(e, of: open[skb]!.id) }
                 if e.isFree {
-                    var j = open.removeValue(forKey: skb)!
+                    var j = remove(skb)
                     j.outcome = names.outcome(of: j)
-                    ended.append(j)
+                    ended(j, into: &out)
                     noteFree(e)
                 }
-                return ended
+                return out
+            }
+        }
+        start(e, into: &out)
+        if open.count > maxOpen { for j in evictIdlest() { ended(j, into: &out) } }
+        return out
+    }
+
+    /// The first event of an skb: a new journey, or a copy of a packet already seen.
+    private func start(_ e: TraceEvent, into out: inout [Journey]) {
+        let key = PacketKey(e)
+        if let key, e.isFree, names.isNeighbourCopy(e) {
+            var copy = Journey(id: 0, first: e)
+            copy.outcome = names.outcome(of: copy)
+            noteFree(e)
+            if let original = byPacket[key], attach(copy, to: original, into: &out) { return }
+            earlyCopies.append((key, copy))
+            if earlyCopies.count > 256 { releaseEarlyCopy(at: 0, into: &out) }
+            return
+        }
+        // A socket read of an skb never seen before, the same packet as one seen:
+        // a clone queued to a second socket (a raw socket's copy of an echo reply).
+        if let key, e.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue),
+           let original = byPacket[key], let tuple = finalTuple(of: original), tuple == FlowTuple(e) {
+            var copy = Journey(id: original, first: e)
+            copy.isCopy = true
+            if e.isFree {
+                copy.outcome = names.outcome(of: copy)
+                if attach(copy, to: original, into: &out) { return }
+            } else {
+                open[e.raw.skb] = copy
+                return
             }
         }
         started += 1
         var j = Journey(id: started, first: e)
         j.replyTo = requestAnswered(by: e)
         index(e, of: j.id)
+        if let key, !earlyCopies.isEmpty {
+            for i in earlyCopies.indices.reversed() where earlyCopies[i].key == key {
+                var copy = earlyCopies.remove(at: i).copy
+                copy.id = j.id
+                j.copies.insert(copy, at: 0)
+            }
+        }
         if e.isFree {
             // Matched only at its free (e.g. a drop filter): a journey of one event.
             j.outcome = names.outcome(of: j)
-            ended.append(j)
+            ended(j, into: &out)
             noteFree(e)
         } else {
-            open[skb] = j
-            if open.count > maxOpen { ended += evictIdlest() }
+            open[e.raw.skb] = j
+            openSkb[j.id] = e.raw.skb
         }
-        return ended
+    }
+
+    /// The tuple a journey (open, waiting or ended) last had, while the tracker still holds it.
+    private func finalTuple(of id: Int) -> FlowTuple? {
+        if let skb = openSkb[id], let j = open[skb] { return j.finalTuple }
+        return (awaiting[id]?.journey ?? done[id])?.finalTuple
+    }
+
+    /// Folds a finished copy into its original while the tracker still holds it.
+    private func attach(_ copy: Journey, to id: Int, into out: inout [Journey]) -> Bool {
+        var copy = copy
+        copy.id = id
+        if let skb = openSkb[id], open[skb] != nil {
+            open[skb]!.copies.append(copy)
+        } else if var waiting = awaiting.removeValue(forKey: id)?.journey {
+            waiting.copies.append(copy)
+            waiting.outcome = names.outcome(of: waiting)
+            finished(waiting, into: &out)
+        } else if done[id] != nil {
+            done[id]!.copies.append(copy)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// A journey whose last event came: a copy joins its original, an original may
+    /// wait for its copy, the rest is finished.
+    private func ended(_ j: Journey, into out: inout [Journey]) {
+        if j.isCopy {
+            var copy = j
+            copy.isCopy = false
+            // The original is gone already: the copy is printed on its own.
+            if !attach(copy, to: j.id, into: &out) { own(copy, into: &out) }
+            return
+        }
+        if names.awaitsCopy(j) && !j.hasDeliveredCopy {
+            awaiting[j.id] = (j, j.lastNs)
+            return
+        }
+        finished(j, into: &out)
+    }
+
+    /// A copy whose original is not held (any more): a journey of its own.
+    private func own(_ copy: Journey, into out: inout [Journey]) {
+        started += 1
+        var j = copy
+        j.id = started
+        finished(j, into: &out)
+    }
+
+    private func releaseEarlyCopy(at i: Int, into out: inout [Journey]) {
+        own(earlyCopies.remove(at: i).copy, into: &out)
+    }
+
+    /// Hands journeys out in the order they started.
+    private func finished(_ j: Journey, into out: inout [Journey]) {
+        if j.id < nextOut { out.append(j); return }
+        done[j.id] = j
+        while let next = done.removeValue(forKey: nextOut) {
+            out.append(next)
+            nextOut += 1
+        }
+        if done.count > reorderLimit, let first = done.keys.min() {
+            // Too many wait for one long-lived journey: skip it.
+            nextOut = first
+            while let next = done.removeValue(forKey: nextOut) {
+                out.append(next)
+                nextOut += 1
+            }
+        }
+    }
+
+    private func remove(_ skb: UInt64) -> Journey {
+        let j = open.removeValue(forKey: skb)!
+        if openSkb[j.id] == skb { openSkb[j.id] = nil }
+        return j
     }
 
     private func noteFree(_ e: TraceEvent) {
@@ -113,23 +269,48 @@ public final class JourneyTracker {
             && withUnsafeBytes(of: a.daddr) { x in withUnsafeBytes(of: b.daddr) { y in x.elementsEqual(y) } }
     }
 
-    /// Journeys with no event for `timeoutNs` before `nowNs` (CLOCK_MONOTONIC).
+    /// Journeys with no event for `timeoutNs` before `nowNs` (CLOCK_MONOTONIC),
+    /// and those whose copy did not come in time.
     public func expire(nowNs: UInt64) -> [Journey] {
-        var ended: [Journey] = []
+        var out: [Journey] = []
+        var idle: [Journey] = []
         for (skb, j) in open where nowNs > j.lastNs && nowNs - j.lastNs > timeoutNs {
-            open[skb] = nil
-            ended.append(j)
+            idle.append(remove(skb))
         }
-        return ended.sorted { $0.id < $1.id }
+        for j in idle.sorted(by: { $0.id < $1.id }) { ended(j, into: &out) }
+        for (id, w) in awaiting where nowNs > w.endNs && nowNs - w.endNs > Self.copyWindowNs {
+            awaiting[id] = nil
+            finished(unclaimed(w.journey), into: &out)
+        }
+        for i in earlyCopies.indices.reversed() {
+            let copy = earlyCopies[i].copy
+            if nowNs > copy.lastNs && nowNs - copy.lastNs > timeoutNs { releaseEarlyCopy(at: i, into: &out) }
+        }
+        return out
     }
 
-    /// Every journey still open, oldest first (at the end of the trace).
+    /// An echo reply no copy of which was read: a real drop, said why.
+    private func unclaimed(_ j: Journey) -> Journey {
+        var j = j
+        j.note = DropExplanations.echoReplyUnread
+        return j
+    }
+
+    /// Every journey still open or waiting, in order (at the end of the trace).
     public func flush() -> [Journey] {
+        var out: [Journey] = []
         let all = open.values.sorted { $0.id < $1.id }
         open.removeAll()
-        return all
+        for j in all { ended(j, into: &out) }
+        openSkb.removeAll()
+        for w in awaiting.values.sorted(by: { $0.journey.id < $1.journey.id }) { done[w.journey.id] = unclaimed(w.journey) }
+        awaiting.removeAll()
+        while !earlyCopies.isEmpty { releaseEarlyCopy(at: 0, into: &out) }
+        out += done.values.sorted { $0.id < $1.id }
+        done.removeAll()
+        nextOut = started + 1
+        return out
     }
-
     /// An event for an open skb that is another packet. BPF decides when it
     /// tracks the skb (it compares the data buffer and the packet identity);
     /// otherwise (tracking off or full, or a NATed-flow match) a change of what
@@ -148,7 +329,7 @@ public final class JourneyTracker {
     /// Protocol, TCP flags and sequence, ICMP type and seq, IP length, IPv4 id:
     /// the same for one packet all along its path (BPF's packet_identity()); nil
     /// without an L4 header read from the packet.
-    struct Identity: Equatable {
+    struct Identity: Hashable {
         let proto: UInt64
         let perPacket: UInt64
     }
@@ -168,6 +349,7 @@ public final class JourneyTracker {
             echoRequests.set(EchoKey(tuple: t, seq: e.raw.icmp_seq), id)
         }
         byTuple.set(t, id)
+        if let key = PacketKey(e) { byPacket.set(key, id) }
     }
 
     /// The request a packet answers: an echo reply by tuple and seq, anything else
@@ -186,8 +368,7 @@ public final class JourneyTracker {
     private func evictIdlest() -> [Journey] {
         // Evict a tenth at once so the scan is paid rarely.
         let n = max(1, open.count - maxOpen + maxOpen / 10)
-        let victims = open.values.sorted { $0.lastNs < $1.lastNs }.prefix(n)
-        for v in victims { open[v.skb] = nil }
+        let victims = open.values.sorted { $0.lastNs < $1.lastNs }.prefix(n).map { remove($0.skb) }
         evicted += UInt64(victims.count)
         return victims.sorted { $0.id < $1.id }
     }

@@ -123,6 +123,10 @@ public struct JourneyTextFormatter: JourneyFormatter {
             for line in picture { b.append(string: "    \(line)\n") }
         }
         for r in j.rewrites { b.append(string: "  \(JourneyText.rewriteText(r, names: names.netns))\n") }
+        for c in j.copies {
+            b.append("  copy (skb "); b.appendHex(c.skb)
+            b.append(string: ", \(c.events.count) event\(c.events.count == 1 ? "" : "s")): \(JourneyPath.describe(c.outcome))\n")
+        }
         if case .dropped(let reason, let location, let noise) = j.outcome {
             if let noise {
                 b.append(string: "  known noise: \(reason) at \(location): \(noise)\n")
@@ -133,6 +137,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
                 b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns))\n")
             }
         }
+        if let note = j.note { b.append(string: "  note: \(note)\n") }
         b.append(UInt8(ascii: "\n"))
     }
 
@@ -206,7 +211,23 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"ifname\":"); b.appendJSONString(r.at.ifname)
             b.append(",\"probe\":"); b.appendJSONString(r.at.probeName); b.append("}")
         }
-        b.append("],\"hops\":[")
+        b.append("],\"hops\":")
+        appendHops(j, into: &b)
+        b.append(",\"copies\":[")
+        for (i, c) in j.copies.enumerated() {
+            if i > 0 { b.append(",") }
+            b.append("{\"skb\":\""); b.appendHex(c.skb)
+            b.append("\",\"kind\":\""); b.append(string: c.outcome.kind)
+            b.append("\",\"path_text\":"); b.appendJSONString(JourneyPath.describe(c.outcome))
+            b.append(",\"hops\":"); appendHops(c, into: &b)
+            b.append("}")
+        }
+        b.append("],\"note\":"); appendOptional(j.note, into: &b)
+        b.append("}\n")
+    }
+
+    private func appendHops(_ j: Journey, into b: inout ByteBuffer) {
+        b.append("[")
         var prev = j.startNs
         for (i, e) in j.events.enumerated() {
             if i > 0 { b.append(",") }
@@ -219,7 +240,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             events.appendFields(e, into: &b)
             b.append("}")
         }
-        b.append("]}\n")
+        b.append("]")
     }
 
     private func appendOutcome(_ j: Journey, into b: inout ByteBuffer) {
