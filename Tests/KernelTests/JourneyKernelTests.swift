@@ -145,17 +145,18 @@ extension KernelTests {
         try KT.withLab { lab in
             let port = KT.randomPort()
             let packets = 3000
-            // A receiver that does not read for a while: its queue holds every datagram.
-            let code = """
-            import socket, time
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
-            s.bind(('\(lab.c2IPv4)', \(port)))
-            time.sleep(4)
-            s.close()
-            print('closed')
-            """
-            let receiver = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", code])
+            // A receiver that does not read until stopped: its queue holds every datagram.
+            let receiver = try KT.Background.python(lab, ns: lab.container2) { preamble in preamble + """
+                import socket
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+                s.bind(('\(lab.c2IPv4)', \(port)))
+                while not stopped():
+                    time.sleep(0.05)
+                s.close()
+                print('closed')
+                """
+            }
             defer { receiver.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: port, udp: true)
             let t = try KT.Tracer.start(["--timeline", "-d", lab.c2IPv4, "--dport", "\(port)", "--proto", "udp",
@@ -172,7 +173,8 @@ extension KernelTests {
             #expect(sent.ok, "\(sent.stderr)")
             // All datagrams wait in c2's socket queue now; the tracer holds them open.
             let rss = Self.residentKB(pid: t.pid)
-            #expect(receiver.wait(timeout: 10) == 0, "receiver: \(receiver.output)")
+            // Closing the socket frees every queued datagram: the journeys end.
+            #expect(receiver.stop() == 0, "receiver: \(receiver.output)")
             #expect(t.stop(settle: 1) == 0, "exit status; stderr: \(t.stderr)")
             let journeys = Self.journeys(try Record.parse(t.output))
             // Not the one-event clone of the first datagram that carried c1's ARP solicitation.

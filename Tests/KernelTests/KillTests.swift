@@ -148,7 +148,7 @@ struct KillTests {
         let stderr = run.stderr
         let what = "\(c.testDescription) (pid \(run.child.pid), status \(status), \(String(format: "%.2f", took)) s; \(note))"
         #expect(ended, "\(what): still running \(c.stop.bound) s after the stop; stderr:\n\(stderr)")
-        if let f = flood { _ = f.wait(timeout: 0) }
+        if let f = flood { f.stop(timeout: 10) }
 
         // Status and stderr.
         checkStatus(c, status: status, stderr: stderr, what: what)
@@ -231,7 +231,7 @@ struct KillTests {
         let before = run.outputBytes
         let flood = try startFlood(lab, port: port)
         do {
-            try run.waitOutput(moreThan: before + 8192, timeout: 4)
+            try run.waitOutput(moreThan: before + 8192, timeout: 30)
         } catch {
             flood.cleanup()
             throw error
@@ -239,24 +239,24 @@ struct KillTests {
         return flood
     }
 
-    /// A bounded UDP flood c1 -> c2:port (closed), lab-internal: 4 s at most
-    /// (and at most 1,000,000 datagrams), stopped earlier by the test.
+    /// A bounded UDP flood c1 -> c2:port (closed), lab-internal: until the test
+    /// stops it (at most 5,000,000 datagrams), not for a fixed time that a slow
+    /// start-up could use up before the stop.
     static func startFlood(_ lab: Lab, port: Int) throws -> KT.Background {
-        let code = """
-        import socket, time
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(('\(lab.c1IPv4)', 0))
-        end = time.monotonic() + 4
-        n = 0
-        while n < 1000000 and time.monotonic() < end:
-            try:
-                s.sendto(b'skbtracer-kill-flood', ('\(lab.c2IPv4)', \(port)))
-            except OSError:
-                pass
-            n += 1
-        print('sent', n)
-        """
-        return try KT.Background(lab, ns: lab.container1, [KT.python, "-c", code])
+        try KT.Background.python(lab, ns: lab.container1) { preamble in preamble + """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(('\(lab.c1IPv4)', 0))
+            n = 0
+            while n < 5000000 and (n % 1000 or not stopped()):
+                try:
+                    s.sendto(b'skbtracer-kill-flood', ('\(lab.c2IPv4)', \(port)))
+                except OSError:
+                    pass
+                n += 1
+            print('sent', n)
+            """
+        }
     }
 }
 }
@@ -664,7 +664,7 @@ extension KernelTests.KillTests {
             let ended = run.watchUntilExit(timeout: Stop.sigint.bound)
             #expect(ended, "still blocked \(Stop.sigint.bound) s after SIGINT; stderr:\n\(run.stderr)")
             if !ended { run.child.kill9() }
-            _ = flood.wait(timeout: 0)
+            flood.stop(timeout: 10)
             #expect(run.child.status == 0, "status \(run.child.status ?? -1); stderr:\n\(run.stderr)")
             #expect(!run.sampled.links.isEmpty, "the ready tracer held no BPF link")
             let remaining = try BPFListing.waitGone(run.sampled, timeout: 3)
