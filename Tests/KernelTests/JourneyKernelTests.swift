@@ -133,6 +133,7 @@ extension KernelTests {
                     #expect(synack.path.last?.ns == lab.routed, "reaches r: \(synack)\n\(all)")
                 } else {
                     // Without tracking the filter stops matching once DNAT rewrote the destination.
+                    #expect(!syn.path.isEmpty, "a SYN journey without a path: \(syn)")
                     #expect(syn.path.allSatisfy { $0.ns != lab.container2 }, "--no-track still reached c2: \(syn)")
                     #expect(!Self.journeys(records).contains { $0.firstHop["saddr"] as? String == lab.c2IPv4 }, "\(all)")
                 }
@@ -267,9 +268,11 @@ extension KernelTests {
             #expect(noSocket?["netns_name"] as? String == lab.container2)
             #expect(!Self.journeys(records).isEmpty == false, "no journeys in --drop")
 
-            let stacks = try KT.Tracer.start(["-t", "life", "--dropstack", "-H", lab.c2IPv4, "--proto", "udp"])
+            let stacks = try KT.Tracer.start(["-t", "life", "--dropstack", "-H", lab.c2IPv4])
             defer { stacks.cleanup() }
             try KT.sendUDP(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: port + 10)
+            // And an echo request: icmp_rcv frees it with consume_skb, not a drop (checked below).
+            #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1).ok)
             #expect(stacks.stop() == 0, "\(stacks.stderr)")
             let drop = try #require(try stacks.events().first { $0.dropReason == "NO_SOCKET" }, "\(stacks.output)")
             let frames = drop.json["stack"] as? [String] ?? []
@@ -278,7 +281,9 @@ extension KernelTests {
             #expect(frames.contains { $0.hasPrefix("__udp4_lib_rcv") || $0.hasPrefix("udp_rcv") }, "\(frames)")
             #expect(frames.contains { $0.hasPrefix("ip_local_deliver") || $0.hasPrefix("ip_protocol_deliver_rcu") }, "\(frames)")
             // --dropstack: frees without a drop carry no stack.
-            #expect(try stacks.events().filter { $0.probe == "consume_skb" }.allSatisfy { $0.json["stack"] is NSNull })
+            let consumed = try stacks.events().filter { $0.probe == "consume_skb" }
+            #expect(!consumed.isEmpty, "no consume_skb to check:\n\(stacks.output)")
+            #expect(consumed.allSatisfy { $0.json["stack"] is NSNull }, "\(consumed.map(\.line))")
 
             let calls = try KT.Tracer.start(["--callstack", "-H", lab.c2IPv4, "--proto", "icmp"])
             defer { calls.cleanup() }
@@ -318,8 +323,10 @@ extension KernelTests {
             // The diagnosis keeps noise apart from failures.
             let diag = try #require(records.last { $0.type == "diagnosis" })
             let drops = diag["drops"] as? [[String: Any]] ?? []
+            #expect(!drops.isEmpty, "the diagnosis lists no drop: \(diag.json)")
             #expect(drops.allSatisfy { $0["noise"] is String }, "\(drops)")
             let flows = diag["flows"] as? [[String: Any]] ?? []
+            #expect(!flows.isEmpty, "the diagnosis lists no flow: \(diag.json)")
             #expect(flows.allSatisfy { ($0["dropped"] as? Int) == 0 }, "\(flows)")
         }
     }
