@@ -398,7 +398,8 @@ struct KernelTests {
     /// table that existed before is left alone.
     @Test("overlapping labs remove the nft tables the first created")
     func overlappingLabsCleanNftTables() throws {
-        let before = try Command.check(["nft", "list", "tables"]).stdout
+        let before = try Nft.tables()
+        let labsBefore = try Nft.otherLabs()
         let a = try KT.makeLab()
         var aAlive = true
         defer { if aAlive { a.destroy() } }
@@ -408,7 +409,8 @@ struct KernelTests {
         #expect(try KT.leftovers(prefix: a.prefix).isEmpty)
         b.destroy()
         #expect(try KT.leftovers(prefix: b.prefix).isEmpty)
-        #expect(try Command.check(["nft", "list", "tables"]).stdout == before, "root nft tables changed")
+        try Nft.expectUnchanged(before: before, after: try Nft.tables(), ours: [a.prefix, b.prefix],
+                                others: labsBefore.union(try Nft.otherLabs(than: [a.prefix, b.prefix])))
     }
 
     @Test("no BPF link, program or map of skbtracer remains after it exits; the lab is removed")
