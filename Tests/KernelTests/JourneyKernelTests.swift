@@ -221,7 +221,8 @@ extension KernelTests {
             #expect(probes.map { $0.int("seq") } == [1, 2], "\(ok.stdout)")
             #expect(probes.allSatisfy { $0.str("reply") == "echo reply" && ($0.int("rtt_ns") ?? 0) > 0 }, "\(ok.stdout)")
             let summary = try #require(records.first { $0.type == "ping_summary" }, "\(ok.stdout)")
-            #expect(summary.int("transmitted") == 2 && summary.int("replies") == 2)
+            #expect(summary.int("transmitted") == 2, "\(summary.json)")
+            #expect(summary.int("replies") == 2, "\(summary.json)")
             let hops = (summary["hops"] as? [[String: Any]] ?? []).map { "\($0["direction"] as? String ?? ""):\($0["netns_name"] as? String ?? ""):\($0["ifname"] as? String ?? "")" }
             for want in ["request:\(lab.container1):eth0", "request:host:\(lab.hostVeth1)", "request:host:\(lab.hostVeth2)",
                          "request:\(lab.container2):eth0", "reply:\(lab.container2):eth0", "reply:\(lab.container1):eth0"] {
@@ -245,9 +246,12 @@ extension KernelTests {
 
             // Bad input: one line, exit 2, nothing attached.
             let bad = try Command.run([bin, "ping", "300.1.2.3"], timeout: 10)
-            #expect(bad.status == 2 && bad.stderr.contains("300.1.2.3") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+            #expect(bad.status == 2, "status \(bad.status): \(bad.stderr)")
+            #expect(bad.stderr.contains("300.1.2.3"), "\(bad.stderr)")
+            #expect(bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
             let badNS = try Command.run([bin, "ping", lab.c2IPv4, "--from", "\(lab.prefix)-nope"], timeout: 10)
-            #expect(badNS.status == 2 && badNS.stderr.contains("\(lab.prefix)-nope"), "\(badNS.stderr)")
+            #expect(badNS.status == 2, "status \(badNS.status): \(badNS.stderr)")
+            #expect(badNS.stderr.contains("\(lab.prefix)-nope"), "\(badNS.stderr)")
         }
     }
 

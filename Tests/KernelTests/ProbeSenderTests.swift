@@ -69,7 +69,8 @@ extension KernelTests {
                 let sender = try ProbeSender(destination: dest, protocol: .icmp, netns: ns)
                 defer { sender.close() }
                 #expect(Self.threadNetns() == before, "the thread did not return to its namespace")
-                #expect(sender.icmpID != nil && sender.sourcePort == nil)
+                #expect(sender.icmpID != nil)
+                #expect(sender.sourcePort == nil)
                 for seq: UInt16 in 1...3 {
                     let reply = try sender.probe(seq: seq, timeout: 2)
                     let r = try #require(reply, "no reply to seq \(seq)")
@@ -155,7 +156,8 @@ extension KernelTests {
                 let sender = try ProbeSender(destination: try #require(IPAddress(v6 ? lab.c2IPv6 : lab.c2IPv4)),
                                              protocol: .udp(port: UInt16(KT.randomPort())), netns: lab.container1)
                 defer { sender.close() }
-                #expect(sender.sourcePort != nil && sender.icmpID == nil)
+                #expect(sender.sourcePort != nil)
+                #expect(sender.icmpID == nil)
                 for seq: UInt16 in 1...2 {
                     let r = try #require(try sender.probe(seq: seq, timeout: 2), "no answer to probe \(seq)")
                     #expect(r.kind == .refused, "probe \(seq): \(r)")
