@@ -17,9 +17,12 @@ bin=${SKBTRACER:-$here/../.build/release/skbtracer}
 [[ -x $bin ]] || { echo "consumer.sh: no skbtracer at $bin (swift build -c release)" >&2; exit 1; }
 p=stcs$$ a=stcs$$-a b=stcs$$-b br=stcs$$-br
 tmp=$(mktemp -d)
-tracer=""
+tracer="" sink_pid=""
+# shellcheck source=bench/sink.sh
+. "$here/sink.sh"
 cleanup() {
-  [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
+  [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null || true
+  stop_sink
   for ns in "$a" "$b" "$br"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -30,13 +33,12 @@ trap cleanup EXIT INT TERM
 bridge_lab "$a" "$b" "$br" 198.18.253.1 198.18.253.2
 
 "$bin" -H 198.18.253.2 --dropstack --record "$tmp/trace.skbt" --ready-file "$tmp/ready" 2>"$tmp/err" & tracer=$!
-for _ in $(seq 150); do [[ -e $tmp/ready ]] && break; sleep 0.1; done
+for _ in $(seq 600); do [[ -e $tmp/ready ]] && break; kill -0 "$tracer" 2>/dev/null || break; sleep 0.1; done
 [[ -e $tmp/ready ]] || { echo "consumer.sh: tracer not ready: $(cat "$tmp/err")" >&2; exit 1; }
 ip netns exec "$a" ping -c 20 -i 0.01 -W 1 198.18.253.2 >/dev/null || true
-ip netns exec "$b" python3 "$here/udp_flood.py" sink 9000 2 >/dev/null &
-sleep 0.2
+start_sink "$b" 9000 /dev/null
 ip netns exec "$a" python3 "$here/udp_flood.py" send 198.18.253.2 9000 1 >/dev/null
-wait %2 2>/dev/null || true
+stop_sink
 # A drop (no socket on port 9001), and TCP resets from a closed port, 20 of each.
 ip netns exec "$a" python3 - <<'PY'
 import socket
@@ -52,7 +54,9 @@ for i in range(20):
     t.close()
 PY
 sleep 0.3
-kill -INT "$tracer"; wait "$tracer" || true; tracer=""
+status=0
+kill -INT "$tracer" 2>/dev/null || true; wait "$tracer" || status=$?; tracer=""
+((status == 0)) || { echo "consumer.sh: the tracer exited with status $status: $(cat "$tmp/err")" >&2; exit 1; }
 echo "recorded: $(cat "$tmp/err"); $(stat -c %s "$tmp/trace.skbt") bytes"
 
 declare -A rate

@@ -13,10 +13,15 @@
 # probes: bpftrace counting per skb in a map (`bpftrace`), bpftrace printing one
 # line per event to a file (`bpftrace_print`), and `perf trace` writing every event
 # to a file (`perf`; `perf record` if perf trace is unavailable). A peer whose tool
-# is missing is skipped with a note. MODES="baseline timeline" picks a subset;
+# is missing is skipped with a note. MODES="timeline json" picks a subset;
 # MODES may also name perf_record (perf record -a, binary, not in the default set),
 # and json_null / text_null (the same output written to /dev/null: how much of a
 # mode's cost is the page-cache copy of the file, not the formatting).
+#
+# Every round starts with `baseline` (nothing attached), whatever MODES says, and
+# the ratios are to it. Exits non-zero, with the tracer's stderr, when a tracer
+# does not get ready, exits with a non-zero status, or its summary (the event
+# and loss counts) cannot be read: a broken run gives no row, never a row of zeros.
 #
 # Prints packets/s, the ratio to the baseline of the same round, the sender's CPU
 # time per packet sent (user+system, from getrusage of the sender process; the
@@ -39,7 +44,7 @@ cleanup() {
   # A case interrupted midway: its shell, tracer, sender and sink are stopped
   # first (their pids are kept in files: cases run in subshells).
   local pid
-  pid=$(cat "$tmp/case.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null
+  pid=$(cat "$tmp/case.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null || true
   # Background jobs start with SIGINT ignored: the tracers handle it themselves
   # (it is how they are stopped), the Python sender and sink get SIGTERM.
   for f in "$tmp/tracer.pid:INT" "$tmp/sender.pid:TERM" "$tmp/sink.pid:TERM"; do
@@ -106,6 +111,8 @@ fi
 
 # shellcheck source=bench/bridge_lab.sh
 . "$here/bridge_lab.sh"
+# shellcheck source=bench/sink.sh
+. "$here/sink.sh"
 bridge_lab "$a" "$b" "$br" 198.18.250.1 198.18.250.2
 ip netns exec "$a" ping -c 1 -W 2 198.18.250.2 >/dev/null
 
@@ -158,8 +165,7 @@ start_tracer() {
     empty)
       "$tmp/attach" "$tmp/empty.o" "$tmp/ready" 2>"$tmp/summary" &
       tracer_pid=$!; echo "$tracer_pid" >"$tmp/tracer.pid"
-      for _ in $(seq 100); do [[ -e $tmp/ready ]] && return 0; sleep 0.1; done
-      return 1 ;;
+      wait_ready ;;
     perf|perf_record)
       if [[ $mode == perf && $perf_mode == trace ]]; then
         "$perf" trace -e "$perf_events" -o "$tmp/out" >/dev/null 2>"$tmp/summary" &
@@ -170,9 +176,19 @@ start_tracer() {
     *)
       "$bin" "$@" --ready-file "$tmp/ready" 2>"$tmp/summary" &
       tracer_pid=$!; echo "$tracer_pid" >"$tmp/tracer.pid"
-      for _ in $(seq 100); do [[ -e $tmp/ready ]] && return 0; sleep 0.1; done
-      return 1 ;;
+      wait_ready ;;
   esac
+}
+
+# Until $tmp/ready exists (60 s at most: a debug build on a busy machine is slow);
+# 1 if the tracer ended first or never got there.
+wait_ready() {
+  for _ in $(seq 600); do
+    [[ -e $tmp/ready ]] && return 0
+    kill -0 "$tracer_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
 }
 
 # Events and events lost of the tracer of mode $1, after it exited.
@@ -200,10 +216,12 @@ count_events() {
           awk '/PERF_RECORD_LOST lost/ {lost += $NF; next} {ev++} END {print ev + 0, lost + 0}'
       fi ;;
     *)
+      # skbtracer's summary line; without one there is nothing to report.
       local ev lost
-      ev=$(sed -n 's/^skbtracer: \([0-9]*\) events.*/\1/p' "$tmp/summary")
-      lost=$(sed -n 's/.*events[^,]*, \([0-9]*\) lost.*/\1/p' "$tmp/summary")
-      echo "${ev:-0} ${lost:-0}" ;;
+      ev=$(sed -n 's/^skbtracer: \([0-9][0-9]*\) events.*/\1/p' "$tmp/summary" | tail -n 1)
+      lost=$(sed -n 's/^skbtracer: .*events[^,]*, \([0-9][0-9]*\) lost.*/\1/p' "$tmp/summary" | tail -n 1)
+      [[ -n $ev && -n $lost ]] || return 1
+      echo "$ev $lost" ;;
   esac
 }
 
@@ -213,21 +231,32 @@ run_case() { # mode, tracer args... ; prints "pps cpu_ns_per_pkt sys_ns_per_pkt 
   if [[ $mode != baseline ]]; then
     start_tracer "$mode" "$@" || { echo "flood.sh: $mode did not get ready:" >&2; cat "$tmp/summary" >&2; return 1; }
   fi
-  ip netns exec "$b" python3 "$here/udp_flood.py" sink 9000 $((secs + 2)) >"$tmp/recv" &
-  sink_pid=$!; echo "$sink_pid" >"$tmp/sink.pid"
-  sleep 0.3
+  start_sink "$b" 9000 "$tmp/recv" || return 1
+  echo "$sink_pid" >"$tmp/sink.pid"
   local sent cpu sys
   read -r sent cpu sys <<<"$(send_flood)"
-  wait "$sink_pid"; sink_pid=""; rm -f "$tmp/sink.pid"
-  local events=0 lost=0 rss=0 tcpu=0
+  stop_sink; rm -f "$tmp/sink.pid"
+  local events=0 lost=0 rss=0 tcpu=0 status=0 counts
   if [[ -n $tracer_pid ]]; then
+    if ! kill -0 "$tracer_pid" 2>/dev/null; then
+      wait "$tracer_pid" || status=$?
+      echo "flood.sh: $mode ended during the flood (status $status):" >&2; cat "$tmp/summary" >&2; return 1
+    fi
     rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$tracer_pid/status")
     # CPU (user+system) the tracer used so far: start-up and the flood, not the drain.
     tcpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$tracer_pid/stat")
-    kill -INT "$tracer_pid"; wait "$tracer_pid" || true
+    kill -INT "$tracer_pid" 2>/dev/null || true
+    wait "$tracer_pid" || status=$?
     tracer_pid=""; rm -f "$tmp/tracer.pid"
-    read -r events lost <<<"$(count_events "$mode")"
+    if ((status != 0)); then
+      echo "flood.sh: $mode exited with status $status:" >&2; cat "$tmp/summary" >&2; return 1
+    fi
+    if ! counts=$(count_events "$mode"); then
+      echo "flood.sh: $mode: no event and loss counts in its output:" >&2; cat "$tmp/summary" >&2; return 1
+    fi
+    read -r events lost <<<"$counts"
   fi
+  ((sent > 0)) || { echo "flood.sh: $mode: the sender sent nothing" >&2; return 1; }
   rm -f "$tmp/out" "$tmp/events.txt" "$tmp/events.json" "$tmp/journeys.json" "$tmp/events.skbt"
   echo "$((sent / secs)) $((cpu / sent)) $((sys / sent)) $(cat "$tmp/recv") $events $lost $rss $tcpu"
 }
@@ -248,11 +277,21 @@ printf "$fmt" round mode sent_pps ratio cpu_ns/p sys_ns/p received events lost r
 [[ -z $perf_mode ]] && echo "note: perf (trace or record) not available: mode perf skipped (apt-get install linux-perf)"
 [[ $perf_mode == record ]] && echo "note: mode perf is perf record -a -e <the 16 tracepoints> -o FILE (events counted with perf script afterwards)"
 [[ $perf_mode == trace ]] && echo "note: mode perf is perf trace -e <the 16 tracepoints> -o FILE"
+row() { # round mode; prints the row of $tmp/case.out with its ratio to $base
+  local pps cpu sys recv events lost rss tcpu ratio
+  read -r pps cpu sys recv events lost rss tcpu <"$tmp/case.out"
+  ratio=$(python3 -c "print(f'{$pps/$base:.2f}')")
+  printf "$fmt" "$1" "$2" "$pps" "$ratio" "$cpu" "$sys" "$recv" "$events" "$lost" "$rss" "$tcpu"
+}
+
 for r in $(seq "$rounds"); do
-  base=""
-  for mode in ${MODES:-baseline empty nomatch text json record timeline bpftrace bpftrace_print perf}; do
+  # Nothing attached, first in every round: the ratios' reference.
+  case_bg baseline
+  read -r base _ <"$tmp/case.out"
+  row "$r" baseline
+  for mode in ${MODES:-empty nomatch text json record timeline bpftrace bpftrace_print perf}; do
     case $mode in
-      baseline) case_bg baseline ;;
+      baseline) continue ;;
       empty)
         if [[ -z $have_empty ]]; then printf "%-6s %-15s skipped: cannot build bench/floor\n" "$r" "$mode"; continue; fi
         case_bg empty ;;
@@ -271,10 +310,7 @@ for r in $(seq "$rounds"); do
         case_bg "$mode" ;;
       *) echo "flood.sh: unknown mode $mode" >&2; exit 2 ;;
     esac
-    read -r pps cpu sys recv events lost rss tcpu <"$tmp/case.out"
-    [[ -z $base ]] && base=$pps
-    ratio=$(python3 -c "print(f'{$pps/$base:.2f}')")
-    printf "$fmt" "$r" "$mode" "$pps" "$ratio" "$cpu" "$sys" "$recv" "$events" "$lost" "$rss" "$tcpu"
+    row "$r" "$mode"
     if [[ $mode == bpftrace && -s $tmp/keys ]]; then
       echo "       (bpftrace: $(cat "$tmp/keys") map keys, i.e. distinct skb addresses)"
     fi

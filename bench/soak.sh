@@ -20,9 +20,12 @@ bin=${SKBTRACER:-$here/../.build/release/skbtracer}
 p=sts$$
 a=$p-a b=$p-b
 tmp=$(mktemp -d)
-tracer=""
+tracer="" sink_pid=""
+# shellcheck source=bench/sink.sh
+. "$here/sink.sh"
 cleanup() {
   [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null || true
+  stop_sink
   ip netns del "$a" 2>/dev/null || true
   ip netns del "$b" 2>/dev/null || true
   rm -rf "$tmp"
@@ -38,12 +41,10 @@ ip netns exec "$a" ping -c 1 -W 2 198.18.249.2 >/dev/null
 "$bin" -t net_dev_queue --proto udp -d 198.18.249.2 --dport 9000 --ring-size "$ring" -o /dev/null \
   --ready-file "$tmp/ready" "$@" 2>"$tmp/summary" &
 tracer=$!
-for _ in $(seq 100); do [[ -e $tmp/ready ]] && break; sleep 0.1; done
+for _ in $(seq 600); do [[ -e $tmp/ready ]] && break; kill -0 "$tracer" 2>/dev/null || break; sleep 0.1; done
 [[ -e $tmp/ready ]] || { echo "soak.sh: tracer not ready" >&2; cat "$tmp/summary" >&2; exit 1; }
 
-ip netns exec "$b" python3 "$here/udp_flood.py" sink 9000 $((secs + 3)) >/dev/null &
-sink=$!
-sleep 0.3
+start_sink "$b" 9000 /dev/null
 ip netns exec "$a" python3 "$here/udp_flood.py" send 198.18.249.2 9000 "$secs" >"$tmp/sent" &
 sender=$!
 echo "t_s rss_kb"
@@ -53,15 +54,18 @@ while kill -0 "$sender" 2>/dev/null; do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$tracer/status")
   echo "$t $rss" | tee -a "$tmp/rss"
 done
-wait "$sender"; wait "$sink" || true
+wait "$sender"; stop_sink
 sleep 0.5
-kill -INT "$tracer"; wait "$tracer" || true
+status=0
+kill -INT "$tracer" 2>/dev/null || true; wait "$tracer" || status=$?
 tracer=""
+((status == 0)) || { echo "soak.sh: the tracer exited with status $status:" >&2; cat "$tmp/summary" >&2; exit 1; }
 sent=$(cat "$tmp/sent")
 summary=$(cat "$tmp/summary")
 events=$(sed -n 's/^skbtracer: \([0-9]*\) events.*/\1/p' <<<"$summary")
 lost=$(sed -n 's/.*events[^,]*, \([0-9]*\) lost.*/\1/p' <<<"$summary")
 echo "$summary"
+[[ -n $events && -n $lost ]] || { echo "soak.sh: no event and loss counts in the tracer's summary" >&2; exit 1; }
 python3 - "$tmp/rss" "$sent" "$events" "$lost" "$summary" <<'PY'
 import re, sys
 rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]

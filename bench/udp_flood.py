@@ -5,8 +5,11 @@
   udp_flood.py sink PORT SECONDS       -> prints packets received
 
 Both are bounded in time; the sender only sends to the address it is given
-(a lab namespace's address).
+(a lab namespace's address). The sink also ends on SIGTERM, once its queue is
+drained: the scripts start it before the sender and stop it after, so its own
+start-up on a busy machine cannot cut the count short.
 """
+import signal
 import socket
 import sys
 import time
@@ -36,7 +39,9 @@ def sink(port, seconds):
     s.settimeout(0.2)
     n = 0
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    while time.monotonic() < end and not stopping:
         try:
             while True:
                 s.recv(2048)

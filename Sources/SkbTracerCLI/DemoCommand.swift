@@ -16,6 +16,7 @@ struct DemoCommand: ParsableCommand {
           skbtracer demo --json
           skbtracer demo -t link-in,link-out
           skbtracer demo --cleanup     remove labs left by a killed demo or test
+          skbtracer demo --cleanup --lab stl1a2b    only the lab stl1a2b (others may be in use)
         """
     )
 
@@ -27,10 +28,18 @@ struct DemoCommand: ParsableCommand {
     var verbose = false
     @Flag(help: "Remove labs left behind by a killed demo or test (stl* namespaces, links, iptables rules), then exit.")
     var cleanup = false
+    @Option(help: "With --cleanup: remove only the lab with this prefix (stlXXXX or stdXXXX, as the demo prints it).")
+    var lab: String?
 
     func run() throws {
+        if let lab {
+            guard cleanup else { throw UsageError("--lab only goes with --cleanup", hint: "skbtracer demo --cleanup --lab \(lab)") }
+            guard Lab.isPrefix(lab) else {
+                throw UsageError("invalid lab prefix '\(lab)' for --lab", hint: "give stl or std and 4 hex digits, e.g. stl1a2b")
+            }
+        }
         if cleanup {
-            let removed = try Lab.removeStale()
+            let removed = try Lab.removeStale(prefix: lab)
             for r in removed { Diagnostics.note("removed \(r)") }
             Diagnostics.note("skbtracer demo: \(removed.count) stale lab objects removed")
             return

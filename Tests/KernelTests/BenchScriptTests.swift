@@ -21,15 +21,43 @@ extension KernelTests {
             return Set(names.filter { $0.wholeMatch(of: /st(b|c|cs|q|s)[0-9]+(-.*)?/) != nil })
         }
 
-        /// Runs bench/NAME with the debug binary; checks no namespace was left.
-        func run(_ name: String, _ args: [String], env: [String] = [], timeout: Double = 120) throws -> [String] {
+        /// Runs bench/NAME with the debug binary (or `tracer`); checks no namespace was left.
+        func runScript(_ name: String, _ args: [String], env: [String] = [], tracer: String? = nil,
+                       timeout: Double = 120) throws -> Command.Result {
             let before = try Self.benchNamespaces()
-            let r = try Command.run(["env", "SKBTRACER=\(try KT.binaryPath())"] + env
+            let r = try Command.run(["env", "SKBTRACER=\(try tracer ?? KT.binaryPath())"] + env
                                     + ["bash", Self.benchDir.appendingPathComponent(name).path] + args, timeout: timeout)
-            #expect(r.ok, "\(name) exit status \(r.status): \(r.stderr)")
             let after = try Self.benchNamespaces()
             #expect(after.subtracting(before).isEmpty, "\(name) left namespaces: \(after.subtracting(before))")
+            return r
+        }
+
+        /// Runs bench/NAME, which must succeed; its stdout lines.
+        func run(_ name: String, _ args: [String], env: [String] = [], timeout: Double = 120) throws -> [String] {
+            let r = try runScript(name, args, env: env, timeout: timeout)
+            #expect(r.ok, "\(name) exit status \(r.status): \(r.stderr)")
             return r.stdout.split(separator: "\n").map(String.init)
+        }
+
+        /// A stand-in for skbtracer: touches its --ready-file, and on SIGINT writes
+        /// `summary` to stderr and exits with `status` (Python: a background job
+        /// starts with SIGINT ignored, which a shell script could not trap).
+        static func fakeTracer(in dir: URL, summary: String, status: Int) throws -> String {
+            let path = dir.appendingPathComponent("skbtracer").path
+            try """
+            #!/usr/bin/env python3
+            import signal, sys, time
+            args = sys.argv[1:]
+            open(args[args.index('--ready-file') + 1], 'w').close()
+            def stop(*_):
+                sys.stderr.write("\(summary)")
+                sys.exit(\(status))
+            signal.signal(signal.SIGINT, stop)
+            while True:
+                time.sleep(0.1)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+            return path
         }
 
         static func columns(_ line: String) -> [String] { line.split(separator: " ").map(String.init) }
@@ -39,6 +67,10 @@ extension KernelTests {
             let lines = try run("flood.sh", ["1", "1"], env: ["MODES=baseline empty nomatch text record", "BPFTRACE=none", "PERF=none"])
             let rows = Dictionary(lines.map(Self.columns).filter { $0.first == "1" && $0.count >= 3 }.map { ($0[1], $0) },
                                   uniquingKeysWith: { a, _ in a })
+            // Nothing attached comes first in the round: the ratios' reference.
+            let round = lines.map(Self.columns).filter { $0.first == "1" && $0.count >= 3 }
+            #expect(round.first?[1] == "baseline", "first row: \(round.first ?? [])")
+            #expect(rows["baseline"]?[3] == "1.00", "baseline ratio: \(rows["baseline"] ?? [])")
             for mode in ["baseline", "empty", "nomatch", "text", "record"] {
                 let row = try #require(rows[mode], "no row for \(mode):\n\(lines.joined(separator: "\n"))")
                 if mode == "empty" && row[2] == "skipped:" { continue }  // no cc or clang here
@@ -47,6 +79,23 @@ extension KernelTests {
             #expect(rows["nomatch"]?[7] == "0", "matching nothing: \(rows["nomatch"] ?? [])")
             #expect((rows["text"].flatMap { Int($0[7]) } ?? 0) > 0, "text: \(rows["text"] ?? [])")
             #expect((rows["record"].flatMap { Int($0[7]) } ?? 0) > 0, "record: \(rows["record"] ?? [])")
+        }
+
+        /// A tracer that fails, or whose counts cannot be read, gives no row of zeros:
+        /// flood.sh exits non-zero and says why (before, it printed `0 events, 0 lost`).
+        @Test("flood.sh: a tracer exiting non-zero, or without a summary, fails the run", arguments: [
+            ("skbtracer: 5 events, 0 lost; 16/16 probes attached; stopped: signal\\n", 3, "nomatch exited with status 3"),
+            ("something else\\n", 0, "nomatch: no event and loss counts"),
+        ])
+        func floodFailsOnABrokenTracer(summary: String, status: Int, message: String) throws {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-kt-fake-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let fake = try Self.fakeTracer(in: dir, summary: summary, status: status)
+            let r = try runScript("flood.sh", ["1", "1"], env: ["MODES=nomatch", "BPFTRACE=none", "PERF=none"], tracer: fake)
+            #expect(r.status != 0, "flood.sh passed with a broken tracer: \(r.stdout)")
+            #expect(r.stderr.contains("flood.sh: \(message)"), "stderr: \(r.stderr)")
+            #expect(!r.stdout.contains(" nomatch "), "a row for the broken mode: \(r.stdout)")
         }
 
         @Test("consumer.sh: a recorded stream replays through both formatters")
@@ -91,11 +140,28 @@ extension KernelTests {
             #expect(lines.contains { $0.hasPrefix("rss after warm-up") }, "\(lines)")
         }
 
-        @Test("bpf_cost.sh: a line per probe hit and a total")
+        /// Another tracer runs beside it (as other people's do on a shared host): its
+        /// programs, with the same names, must not be counted (each name once).
+        @Test("bpf_cost.sh: a line per program of its own tracer and a total")
         func bpfCost() throws {
+            let other = try KT.Tracer.start(["-H", "198.51.100.98"])
+            defer { other.cleanup() }
             let lines = try run("bpf_cost.sh", ["1"])
+            #expect(other.isRunning, "the other tracer ended: \(other.stderr)")
             let all = try #require(lines.map(Self.columns).first { $0.first == "all" }, "\(lines)")
-            #expect(all.count == 5 && (Int(all[2]) ?? 0) > 0, "\(all)")
+            #expect(all.count == 5, "\(all)")
+            #expect((Int(all[2]) ?? 0) > 0, "\(all)")
+            let names = lines.map(Self.columns).filter { $0.first != "all" }.compactMap(\.first)
+            #expect(!names.isEmpty, "no program line: \(lines)")
+            #expect(names.count == Set(names).count, "programs of another tracer counted: \(names.sorted())")
+        }
+
+        @Test("bpf_cost.sh: a tracer that never gets ready fails the run")
+        func bpfCostTracerNotReady() throws {
+            let r = try runScript("bpf_cost.sh", ["1"], tracer: "/bin/false")
+            #expect(r.status != 0, "bpf_cost.sh passed without a tracer: \(r.stdout)")
+            #expect(r.stderr.contains("bpf_cost.sh: the tracer ended before it was ready"), "stderr: \(r.stderr)")
+            #expect(!r.stdout.contains("all "), "a total without a tracer: \(r.stdout)")
         }
     }
 }

@@ -19,13 +19,15 @@ extension KernelTests {
             let ended = child.wait(timeout: 60)
             if !ended { child.kill9() }
             let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-            #expect(ended && child.status == 0, "demo status \(String(describing: child.status)); stderr: \(stderr)")
+            #expect(ended, "demo still running after 60 s; stderr: \(stderr)")
+            #expect(child.status == 0, "demo status \(String(describing: child.status)); stderr: \(stderr)")
 
             let lines = (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n")
             let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
             let steps = objects.filter { $0["type"] as? String == "demo_step" }
             let results = objects.filter { $0["type"] as? String == "demo_result" }
-            #expect(steps.count == 4 && results.count == 4, "steps/results:\n\(lines.joined(separator: "\n"))")
+            #expect(steps.count == 4, "steps:\n\(lines.joined(separator: "\n"))")
+            try #require(results.count == 4, "results:\n\(lines.joined(separator: "\n"))")
             #expect(results.prefix(3).allSatisfy { $0["reply"] as? Bool == true }, "a ping got no reply: \(results)")
             #expect(results.last?["reply"] as? Bool == false, "the firewalled ping was answered: \(results)")
             // Every step shows both an echo request and an echo reply.
@@ -48,23 +50,39 @@ extension KernelTests {
             #expect(left.isEmpty, "demo left: \(left)")
         }
     
-        @Test("demo --cleanup removes what a killed lab left: namespaces, links, iptables rules")
-        func cleanupRemovesStaleLab() throws {
+        /// Scoped to a lab of its own: an unscoped cleanup would remove other
+        /// runs' labs in use on this machine. Another lab of its own must survive.
+        @Test("demo --cleanup --lab removes that lab's namespaces, links and iptables rules, and no other lab")
+        func cleanupRemovesOneStaleLab() throws {
             let lab = try KT.makeLab()
             defer { lab.destroy() }
+            let other = try KT.makeLab()
+            defer { other.destroy() }
             #expect(try !KT.leftovers(prefix: lab.prefix).isEmpty, "the lab should exist before cleanup")
+            let otherBefore = try KT.leftovers(prefix: other.prefix)
             let bin = try KT.binaryPath()
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-clean-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let err = dir.appendingPathComponent("stderr").path
-            let child = try KT.Child(bin, ["demo", "--cleanup"], stdout: nil, stderr: err)
-            #expect(child.wait(timeout: 30) && child.status == 0, "cleanup status \(String(describing: child.status))")
-            let log = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-            #expect(log.contains("netns \(lab.container1)") && log.contains("link \(lab.bridge)")
-                    && log.contains("MASQUERADE"), "cleanup log: \(log)")
+            let r = try Command.run([bin, "demo", "--cleanup", "--lab", lab.prefix], timeout: 60)
+            #expect(r.status == 0, "cleanup status \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains("netns \(lab.container1)"), "cleanup log: \(r.stderr)")
+            #expect(r.stderr.contains("link \(lab.bridge)"), "cleanup log: \(r.stderr)")
+            #expect(r.stderr.contains("MASQUERADE"), "cleanup log: \(r.stderr)")
+            #expect(!r.stderr.contains(other.prefix), "the other lab was touched: \(r.stderr)")
             let left = try KT.leftovers(prefix: lab.prefix)
             #expect(left.isEmpty, "still there after cleanup: \(left)")
+            #expect(try KT.leftovers(prefix: other.prefix) == otherBefore, "the other lab changed")
+            #expect(try KT.ping(other, from: other.container1, to: other.c2IPv4, count: 1).ok, "the other lab no longer works")
+        }
+
+        @Test("demo --lab: a bad prefix, or without --cleanup, is a usage error")
+        func cleanupLabUsage() throws {
+            let bin = try KT.binaryPath()
+            for args in [["--cleanup", "--lab", "stl12"], ["--cleanup", "--lab", "eth0"], ["--lab", "stl1a2b"]] {
+                let r = try Command.run([bin, "demo"] + args, timeout: 30)
+                #expect(r.status == 2, "\(args): status \(r.status)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+                #expect(r.stderr.hasPrefix("skbtracer: error: "), "\(args): \(r.stderr)")
+                #expect(r.stderr.contains("Hint: "), "\(args): \(r.stderr)")
+            }
         }
 }
 }

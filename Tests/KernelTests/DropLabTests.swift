@@ -112,7 +112,8 @@ struct DropLabTests {
     @Test("a DropLab leaves nothing behind, also when its body throws after every scenario's set-up")
     func leavesNothing() throws {
         struct Boom: Error {}
-        let rootTables = try Command.check(["nft", "list", "tables"]).stdout
+        let rootTables = try Nft.tables()
+        let labsBefore = try Nft.otherLabs()
         var prefix = ""
         var inodes: [UInt32] = []
         #expect(throws: Boom.self) {
@@ -124,14 +125,16 @@ struct DropLabTests {
                 throw Boom()
             }
         }
-        #expect(!prefix.isEmpty && inodes.count == 3, "the lab was not built")
+        #expect(!prefix.isEmpty, "the lab was not built")
+        #expect(inodes.count == 3, "namespaces of the lab: \(inodes)")
         let left = try KT.leftovers(prefix: prefix)
         #expect(left.isEmpty, "drop lab \(prefix) left things behind:\n\(left.joined(separator: "\n"))")
         for name in ["a", "r", "b"] {
             #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(prefix)-\(name)"), "/run/netns/\(prefix)-\(name) remains")
         }
-        // Nothing touched the root namespace's nftables.
-        #expect(try Command.check(["nft", "list", "tables"]).stdout == rootTables, "root nft tables changed")
+        // Nothing touched the root namespace's nftables (other labs may have, meanwhile).
+        try Nft.expectUnchanged(before: rootTables, after: try Nft.tables(), ours: [prefix],
+                                others: labsBefore.union(try Nft.otherLabs(than: [prefix])))
     }
 
     @Test("a DropLab whose build fails removes what it built, and nothing else")

@@ -131,7 +131,8 @@ struct KernelTests {
             defer { t.cleanup() }
             let r = try KT.sendUDP(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: sport)
             #expect(r.ok, "send failed: \(r.stderr)")
-            _ = listener.wait(timeout: 6)
+            // The listener ends once it has the datagram; the bound is only for a lost one.
+            #expect(listener.wait(timeout: 30) == 0, "listener: \(listener.output)")
             #expect(listener.output.contains("got"), "listener: \(listener.output)")
             #expect(t.stop() == 0, "tracer exit status; stderr: \(t.stderr)")
             let events = try t.events()
@@ -165,7 +166,8 @@ struct KernelTests {
         defer { server.cleanup() }
         let r = try KT.tcpClient(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: sport)
         #expect(r.ok, "tcp client failed: \(r.stdout) \(r.stderr)")
-        _ = server.wait(timeout: 6)
+        // The server ends once it has served; the bound is only for a lost connection.
+        #expect(server.wait(timeout: 30) == 0, "server: \(server.output)")
         #expect(server.output.contains("served"), "server: \(server.output)")
     }
 
@@ -396,7 +398,8 @@ struct KernelTests {
     /// table that existed before is left alone.
     @Test("overlapping labs remove the nft tables the first created")
     func overlappingLabsCleanNftTables() throws {
-        let before = try Command.check(["nft", "list", "tables"]).stdout
+        let before = try Nft.tables()
+        let labsBefore = try Nft.otherLabs()
         let a = try KT.makeLab()
         var aAlive = true
         defer { if aAlive { a.destroy() } }
@@ -406,38 +409,37 @@ struct KernelTests {
         #expect(try KT.leftovers(prefix: a.prefix).isEmpty)
         b.destroy()
         #expect(try KT.leftovers(prefix: b.prefix).isEmpty)
-        #expect(try Command.check(["nft", "list", "tables"]).stdout == before, "root nft tables changed")
+        try Nft.expectUnchanged(before: before, after: try Nft.tables(), ours: [a.prefix, b.prefix],
+                                others: labsBefore.union(try Nft.otherLabs(than: [a.prefix, b.prefix])))
     }
 
-    @Test("no BPF link of skbtracer remains after it exits; the lab is removed")
+    @Test("no BPF link, program or map of skbtracer remains after it exits; the lab is removed")
     func noLeftovers() throws {
-        let before = try KT.tracingLinkIDs()
+        // Scoped to this tracer (other tracers may run beside it): the ids it held,
+        // and skbtracer-named objects created since now that nobody holds.
+        let baseline = try BPFListing.take()
+        let spawnTime = Int(Date().timeIntervalSince1970) - 1
         var prefix = ""
-        var ours = Set<Int>()
-        var pid: Int32 = 0
+        var ours = BPFIDs()
         try KT.withLab { lab in
             prefix = lab.prefix
             let t = try KT.Tracer.start(["-H", lab.c2IPv4, "--proto", "icmp"])
             defer { t.cleanup() }
-            pid = t.pid
-            ours = t.bpfLinkIDs()
-            #expect(!ours.isEmpty, "the running tracer holds no BPF link")
+            ours = BPFIDs.held(by: t.pid)
+            ours.formUnion(try BPFListing.take().owned(by: t.pid))
+            #expect(!ours.links.isEmpty && !ours.progs.isEmpty && !ours.maps.isEmpty,
+                    "the running tracer holds no BPF link, program or map: \(ours)")
             let during = try KT.tracingLinkIDs()
-            #expect(ours.isSubset(of: during), "bpftool does not list the tracer's links as tp_ links: \(ours) vs \(during)")
+            #expect(ours.links.isSubset(of: during), "bpftool does not list the tracer's links as tp_ links: \(ours) vs \(during)")
             #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1).ok)
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
             #expect(try !t.events().isEmpty)
         }
-        // Links go away when the process's fds close; give the kernel a moment.
-        var after = try KT.tracingLinkIDs()
-        for _ in 0..<20 where !after.isDisjoint(with: ours) {
-            usleep(100_000)
-            after = try KT.tracingLinkIDs()
-        }
-        #expect(after.isDisjoint(with: ours), "links of the exited tracer remain: \(after.intersection(ours))")
-        if KT.otherSkbtracerPIDs(excluding: [pid]).isEmpty {
-            #expect(after.count <= before.count, "tp_ links before \(before.count), after \(after.count)")
-        }
+        // Objects go away when the process's fds close (freed after an RCU grace period).
+        let remaining = try BPFListing.waitGone(ours, timeout: 5)
+        #expect(remaining.isEmpty, "BPF objects of the exited tracer remain: \(remaining)")
+        let orphans = try BPFListing.waitNoOrphans(newerThan: baseline, loadedSince: spawnTime, timeout: 5)
+        #expect(orphans.isEmpty, "skbtracer BPF objects created during the test that no process holds: \(orphans)")
         #expect(try KT.leftovers(prefix: prefix).isEmpty)
         let netns = try Command.run(["ip", "netns", "list"]).stdout
         #expect(!netns.contains(prefix), "namespaces remain: \(netns)")
@@ -454,7 +456,8 @@ struct KernelTests {
         let copy = dir.appendingPathComponent("skbtracer").path
         try FileManager.default.copyItem(atPath: bin, toPath: copy)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
-        let before = try KT.tracingLinkIDs()
+        let baseline = try BPFListing.take()
+        let spawnTime = Int(Date().timeIntervalSince1970) - 1
         let r = try Command.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                  copy, "-H", "198.18.1.2", "--proto", "icmp", "--duration", "2"], timeout: 20)
         #expect(r.status != 0, "exit status 0 without privileges; stdout: \(r.stdout)")
@@ -463,7 +466,9 @@ struct KernelTests {
         let text = r.stderr.lowercased()
         #expect(text.contains("root") || text.contains("cap_bpf"), "no root/CAP_BPF hint: \(r.stderr)")
         #expect(r.stdout.isEmpty, "stdout: \(r.stdout)")
-        let after = try KT.tracingLinkIDs()
-        #expect(after.subtracting(before).isEmpty || !KT.otherSkbtracerPIDs().isEmpty, "links appeared: \(after.subtracting(before))")
+        // Whatever it created would have no holder now that it exited (scoped: other
+        // tracers' objects are held by them).
+        let orphans = try BPFListing.waitNoOrphans(newerThan: baseline, loadedSince: spawnTime, timeout: 5)
+        #expect(orphans.isEmpty, "skbtracer BPF objects appeared that no process holds: \(orphans)")
     }
 }

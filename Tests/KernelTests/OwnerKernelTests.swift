@@ -3,20 +3,29 @@ import SkbTracerCore
 import Testing
 
 extension KernelTests {
-    /// A Python TCP listener on addr:port that prints its pid, accepts one
-    /// connection (bounded: 8 s) and runs `then` with it as `c`.
-    static func listener(_ addr: String, _ port: Int, then body: String) -> String {
-        """
-        import os, socket, time
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(('\(addr)', \(port)))
-        s.listen(4)
-        print(os.getpid(), flush=True)
-        s.settimeout(8)
-        c, _ = s.accept()
+    /// A Python TCP listener in `ns` on addr:port that prints its pid, accepts
+    /// one connection (waiting until stopped) and runs `then` with it as `c`.
+    static func listener(_ lab: Lab, ns: String, _ addr: String, _ port: Int, then body: String) throws -> KT.Background {
+        try KT.Background.python(lab, ns: ns) { preamble in preamble + """
+            import socket, sys
+            # The pid first: once the port listens (waitListening), it is printed.
+            print(os.getpid(), flush=True)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('\(addr)', \(port)))
+            s.listen(4)
+            s.settimeout(0.2)
+            c = None
+            while c is None and not stopped():
+                try:
+                    c, _ = s.accept()
+                except socket.timeout:
+                    pass
+            if c is None:
+                sys.exit('stopped before a connection')
 
-        """ + body
+            """ + body
+        }
     }
 
     /// Python lines: a TCP connect to addr:port that gives up after 2.5 s (the
@@ -45,12 +54,13 @@ extension KernelTests {
             try #require(rule.ok, "iptables in c2: \(rule.stderr)")
             // Still running while the tracer reads the events: its listener (opened
             // before the trace) is found in /proc/PID/fd.
-            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", Self.listener(lab.c2IPv4, open, then: """
-                c.settimeout(5)
+            let server = try Self.listener(lab, ns: lab.container2, lab.c2IPv4, open, then: """
+                c.settimeout(30)
                 c.recv(100)
                 c.close()
-                time.sleep(3)
-                """)])
+                while not stopped():
+                    time.sleep(0.05)
+                """)
             defer { server.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: open, udp: false)
             let serverPid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
@@ -68,7 +78,7 @@ extension KernelTests {
             let clientPid = try #require(Int(client.stdout.split(separator: "\n").first ?? ""), "client: \(client.stdout) \(client.stderr)")
             #expect(try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1).ok)
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
-            _ = server.wait(timeout: 5)
+            #expect(server.stop() == 0, "server: \(server.output)")
             let events = try t.events()
             func sock(_ e: KT.Event) -> [String: Any]? { e.json["sock"] as? [String: Any] }
             func owner(_ e: KT.Event) -> Int? { (sock(e)?["owner_pid"] as? NSNumber)?.intValue }
@@ -117,21 +127,24 @@ extension KernelTests {
             try #require(rule.ok, "iptables in c2: \(rule.stderr)")
             let go = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-kt-go-\(UUID().uuidString)").path
             defer { unlink(go) }
-            let target = try KT.Background(lab, ns: lab.container1, [KT.python, "-c", """
-                import os, socket, time
+            // It sends once the tracer is ready (the `go` file), however long that takes.
+            let target = try KT.Background.python(lab, ns: lab.container1) { preamble in preamble + """
+                import socket, sys
                 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 u.bind(('', 0))
                 print(os.getpid(), flush=True)
-                for _ in range(200):
-                    if os.path.exists('\(go)'):
-                        break
+                while not os.path.exists('\(go)'):
+                    if stopped():
+                        sys.exit('stopped before go')
                     time.sleep(0.05)
                 u.sendto(b'skbtracer-owner-pid', ('\(lab.c2IPv4)', \(closedUDP)))
                 \(Self.unansweredConnect(lab.c2IPv4, mine))
-                """])
+                """
+            }
             defer { target.cleanup() }
             var targetPid: Int?
-            for _ in 0..<100 where targetPid == nil {
+            let deadline = Date().addingTimeInterval(30)
+            while targetPid == nil && Date() < deadline {
                 targetPid = Int(target.output.split(separator: "\n").first ?? "")
                 if targetPid == nil { usleep(50_000) }
             }
@@ -144,7 +157,7 @@ extension KernelTests {
                 import socket
                 \(Self.unansweredConnect(lab.c2IPv4, theirs))
                 """], timeout: 10)
-            _ = target.wait(timeout: 10)
+            #expect(target.wait(timeout: 30) == 0, "target: \(target.output)")
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
             let events = try t.events().filter { $0.type == "event" }
             let all = KT.dump(events)
@@ -168,11 +181,11 @@ extension KernelTests {
     func ownerPidAcceptedConnection() throws {
         try KT.withLab { lab in
             let port = KT.randomPort()
-            let server = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", Self.listener(lab.c2IPv4, port, then: """
+            let server = try Self.listener(lab, ns: lab.container2, lab.c2IPv4, port, then: """
                 c.sendall(b'220 skbtracer banner')
                 time.sleep(0.5)
                 c.close()
-                """)])
+                """)
             defer { server.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: port, udp: false)
             let pid = try #require(Int(server.output.split(separator: "\n").first ?? ""), "server: \(server.output)")
@@ -184,7 +197,7 @@ extension KernelTests {
                 c.recv(100)
                 c.close()
                 """], timeout: 10)
-            _ = server.wait(timeout: 5)
+            #expect(server.wait(timeout: 30) == 0, "server: \(server.output)")
             #expect(t.stop() == 0, "stderr: \(t.stderr)")
             let events = try t.events().filter { $0.type == "event" }
             #expect(events.contains { $0.sport == port && ($0.tcpFlags ?? []).contains("PSH") && $0.probe == "net_dev_queue" },

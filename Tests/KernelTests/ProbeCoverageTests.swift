@@ -88,14 +88,16 @@ struct ProbeCoverageTests {
         try KT.withLab { lab in
             let c2 = try inode(lab, lab.container2)
             let port = KT.randomPort(), sport = port + 1
-            // A socket with the smallest buffer that never reads, for at most 6 s.
-            let sink = try KT.Background(lab, ns: lab.container2, [KT.python, "-c", """
-                import socket, time
+            // A socket with the smallest buffer that never reads, until stopped.
+            let sink = try KT.Background.python(lab, ns: lab.container2) { preamble in preamble + """
+                import socket
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
                 s.bind(('\(lab.c2IPv4)', \(port)))
-                time.sleep(6)
-                """])
+                while not stopped():
+                    time.sleep(0.05)
+                """
+            }
             defer { sink.cleanup() }
             try KT.waitListening(lab, ns: lab.container2, port: port, udp: true)
             let t = try KT.Tracer.start(["--proto", "udp", "--dport", "\(port)", "-t", "udp,life"])
@@ -132,7 +134,7 @@ struct ProbeCoverageTests {
             defer { t.cleanup() }
             let client = try KT.tcpClient(lab, from: lab.container1, to: lab.c2IPv4, port: port, sport: sport)
             #expect(client.ok, "client: \(client.stderr)")
-            _ = server.wait(timeout: 5)
+            #expect(server.wait(timeout: 30) == 0, "server: \(server.output)")
             #expect(t.stop() == 0, "tracer exit status; stderr: \(t.stderr)")
             let events = try t.events()
             let copies = events.filter { $0.probe == "skb_copy_datagram_iovec" }

@@ -194,20 +194,30 @@ public final class Lab: @unchecked Sendable {
 }
 
 extension Lab {
+    /// Whether `text` is a lab's prefix: `stl` (the demo's and the tests' Lab) or
+    /// `std` (the tests' drop-reason chain lab), then 4 hex digits.
+    public static func isPrefix(_ text: String) -> Bool {
+        text.wholeMatch(of: #/(stl|std)[0-9a-f]{4}/#) != nil
+    }
+
     /// Removes what labs left behind when their process was killed (SIGKILL gives
     /// no chance to clean up): namespaces and links named `stlXXXX-...` and
-    /// iptables rules commented `skbtracer-lab-stlXXXX`, and the tests' `stdXXXX-a/r/b` drop labs. Also removes labs that
-    /// are still in use, so it is for when no demo or test is running.
+    /// iptables rules commented `skbtracer-lab-stlXXXX`, and the tests' `stdXXXX-a/r/b` drop labs.
+    /// Without `prefix` it also removes labs that are still in use, so it is for
+    /// when no demo or test is running; with one, only that lab's objects go.
     /// Returns one line per removed object.
     @discardableResult
-    public static func removeStale() throws -> [String] {
+    public static func removeStale(prefix: String? = nil) throws -> [String] {
         guard geteuid() == 0 else { throw RuntimeError("removing stale labs needs root", hint: "run with sudo") }
         var removed: [String] = []
         // stl: the demo's and the tests' Lab; std: the tests' drop-reason chain lab.
-        let ours = #/^(stl[0-9a-f]{4}-(c1|c2|r|br|h1|h2|hr)|std[0-9a-f]{4}-(a|r|b))$/#
+        let labObject = #/^(stl[0-9a-f]{4}-(c1|c2|r|br|h1|h2|hr)|std[0-9a-f]{4}-(a|r|b))$/#
+        func ours(_ name: String) -> Bool {
+            name.wholeMatch(of: labObject) != nil && prefix.map { name.hasPrefix($0 + "-") } != false
+        }
         for line in try Command.run(["ip", "netns", "list"]).stdout.split(separator: "\n") {
             let name = String(line.split(separator: " ").first ?? "")
-            if name.wholeMatch(of: ours) != nil, try Command.run(["ip", "netns", "del", name]).ok {
+            if ours(name), try Command.run(["ip", "netns", "del", name]).ok {
                 removed.append("netns \(name)")
             }
         }
@@ -216,13 +226,13 @@ extension Lab {
             let fields = line.split(separator: ":", maxSplits: 2)
             guard fields.count >= 2 else { continue }
             let name = String(fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first ?? "")
-            if name.wholeMatch(of: ours) != nil, try Command.run(["ip", "link", "del", name]).ok {
+            if ours(name), try Command.run(["ip", "link", "del", name]).ok {
                 removed.append("link \(name)")
             }
         }
         for table in ["filter", "nat"] {
             for rule in try Command.run(["iptables", "-w", "-t", table, "-S"]).stdout.split(separator: "\n")
-            where rule.hasPrefix("-A ") && rule.contains("skbtracer-lab-stl") {
+            where rule.hasPrefix("-A ") && rule.contains("skbtracer-lab-\(prefix ?? "stl")") {
                 // iptables -S prints the rule as it was added; -D with the same words deletes it.
                 var args = rule.split(separator: " ").map(String.init).map { $0.replacingOccurrences(of: "\"", with: "") }
                 args[0] = "-D"
