@@ -10,8 +10,9 @@ import Testing
 enum JSONSchemaKeys {
     static let journey: Set<String> = [
         "type", "journey", "skb", "summary", "reply_to", "start_ns", "duration_ns", "forwarded", "outcome",
-        "path_text", "path", "nat", "hops", "copies", "note",
+        "path_text", "path", "nat", "tunnels", "hops", "copies", "note",
     ]
+    static let tunnelEntry: Set<String> = ["kind", "tunnel", "from", "to", "netns", "ifname", "probe"]
     static let copyEntry: Set<String> = ["skb", "kind", "path_text", "hops"]
     static let outcome: Set<String> = ["kind", "at", "reason", "location", "netns", "explanation", "hint", "noise"]
     static let pathEntry: Set<String> = ["netns", "netns_name", "ifname"]
@@ -56,6 +57,7 @@ enum JSONSchemaKeys {
             ("### NAT tuples (`from`, `to`)", natTuple),
             ("### Journey `hops` entries", hopOwn),
             ("### Journey `copies` entries", copyEntry),
+            ("### Journey `tunnels` entries", tunnelEntry),
             ("## `\"type\": \"diagnosis\"`: the exit report", diagnosis),
             ("### Diagnosis `flows` entries", flow),
             ("### Diagnosis `drops` entries", diagnosisDrop),

@@ -44,17 +44,24 @@ public struct Journey: Sendable {
     /// The tuple at its last event with one (after NAT).
     public var finalTuple: FlowTuple? { events.reversed().lazy.compactMap(FlowTuple.init).first }
 
-    /// Tuple changes along the way: NAT rewrites, in order, with the event where
-    /// the new tuple first showed.
-    public var rewrites: [(from: FlowTuple, to: FlowTuple, at: TraceEvent)] {
-        var result: [(FlowTuple, FlowTuple, TraceEvent)] = []
-        var current: FlowTuple?
+    /// Tuple changes along the way, in order, with the event where the new
+    /// tuple first showed: NAT rewrites, encapsulation and decapsulation.
+    public var tupleChanges: [TupleChange] {
+        var result: [TupleChange] = []
+        var current: (tuple: FlowTuple, length: UInt16)?
         for e in events where !e.tupleFromSocket {
             guard let t = FlowTuple(e) else { continue }
-            if let c = current, c != t { result.append((c, t, e)) }
-            current = t
+            if let c = current, c.tuple != t {
+                result.append(TupleChange(from: c.tuple, to: t, at: e, lengthBefore: c.length, lengthAfter: e.raw.ip_len))
+            }
+            current = (t, e.raw.ip_len)
         }
         return result
+    }
+
+    /// NAT rewrites only, in order.
+    public var rewrites: [(from: FlowTuple, to: FlowTuple, at: TraceEvent)] {
+        tupleChanges.filter(\.isNAT).map { ($0.from, $0.to, $0.at) }
     }
 
     /// Left through an interface other than the one it arrived on (routed or bridged).

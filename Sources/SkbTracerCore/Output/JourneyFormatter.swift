@@ -60,8 +60,24 @@ enum JourneyText {
             changes.append("destination \(endpoint(r.from.daddr, r.from.dport, r.from)) -> \(endpoint(r.to.daddr, r.to.dport, r.to))")
         }
         if changes.isEmpty { changes.append("\(r.from) -> \(r.to)") }
-        let place = JourneyPath.printable(r.at.ifname.isEmpty ? names.name(r.at.raw.netns) : "\(names.name(r.at.raw.netns)):\(r.at.ifname)")
-        return "NAT: \(changes.joined(separator: ", ")) (first seen at \(place) \(r.at.probeName))"
+        return "NAT: \(changes.joined(separator: ", ")) (first seen at \(place(r.at, names: names)))"
+    }
+
+    /// `netns:ifname probe` of the event where a change first showed.
+    static func place(_ e: TraceEvent, names: NetnsNames) -> String {
+        let at = JourneyPath.printable(e.ifname.isEmpty ? names.name(e.raw.netns) : "\(names.name(e.raw.netns)):\(e.ifname)")
+        return "\(at) \(e.probeName)"
+    }
+
+    /// `encapsulated in VXLAN: 10.0.0.1:5000 > 10.0.0.2:4789 (first seen at ...)`.
+    static func tunnelText(_ c: TupleChange, names: NetnsNames) -> String? {
+        switch c.kind {
+        case .nat: return nil
+        case .encapsulation(let tunnel):
+            return "encapsulated in \(tunnel): \(c.to) (first seen at \(place(c.at, names: names)))"
+        case .decapsulation(let tunnel):
+            return "decapsulated from \(tunnel): \(c.to) (first seen at \(place(c.at, names: names)))"
+        }
     }
 
     static func endpoint(_ a: IPAddress, _ port: UInt16, _ t: FlowTuple) -> String {
@@ -122,7 +138,11 @@ public struct JourneyTextFormatter: JourneyFormatter {
         if picture.count == 2, path.hops.count > 1 {
             for line in picture { b.append(string: "    \(line)\n") }
         }
-        for r in j.rewrites { b.append(string: "  \(JourneyText.rewriteText(r, names: names.netns))\n") }
+        for c in j.tupleChanges {
+            let line = c.isNAT ? JourneyText.rewriteText((c.from, c.to, c.at), names: names.netns)
+                               : JourneyText.tunnelText(c, names: names.netns) ?? ""
+            b.append(string: "  \(line)\n")
+        }
         for c in j.copies {
             b.append("  copy (skb "); b.appendHex(c.skb)
             b.append(string: ", \(c.events.count) event\(c.events.count == 1 ? "" : "s")): \(JourneyPath.describe(c.outcome))\n")
@@ -210,6 +230,25 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"netns\":"); b.appendDecimal(r.at.raw.netns)
             b.append(",\"ifname\":"); b.appendJSONString(r.at.ifname)
             b.append(",\"probe\":"); b.appendJSONString(r.at.probeName); b.append("}")
+        }
+        b.append("],\"tunnels\":[")
+        var first = true
+        for c in j.tupleChanges {
+            let kind: String, tunnel: String
+            switch c.kind {
+            case .nat: continue
+            case .encapsulation(let t): kind = "encapsulation"; tunnel = t
+            case .decapsulation(let t): kind = "decapsulation"; tunnel = t
+            }
+            if !first { b.append(",") }
+            first = false
+            b.append("{\"kind\":\""); b.append(string: kind)
+            b.append("\",\"tunnel\":"); b.appendJSONString(tunnel)
+            b.append(",\"from\":"); appendTuple(c.from, into: &b)
+            b.append(",\"to\":"); appendTuple(c.to, into: &b)
+            b.append(",\"netns\":"); b.appendDecimal(c.at.raw.netns)
+            b.append(",\"ifname\":"); b.appendJSONString(c.at.ifname)
+            b.append(",\"probe\":"); b.appendJSONString(c.at.probeName); b.append("}")
         }
         b.append("],\"hops\":")
         appendHops(j, into: &b)
