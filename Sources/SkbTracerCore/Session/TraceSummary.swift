@@ -39,9 +39,12 @@ public struct TraceSummary: Sendable {
         s += "; \(attached)/\(requested) probes attached"
         if !functionBackend.isEmpty { s += ", \(functionsAttached)/\(functionsRequested) functions (\(functionBackend))" }
         if tracking {
-            s += "; tracking: \(trackFull) events of untracked skbs (table full)"
-            if trackExpired > 0 { s += ", \(trackExpired) expired" }
-            if natFlows > 0 { s += ", \(natFlows) NAT rewrites followed" }
+            // Only what happened: a zero here read as an alarm after every run.
+            var parts: [String] = []
+            if trackFull > 0 { parts.append("\(trackFull) events of untracked skbs (table full)") }
+            if trackExpired > 0 { parts.append("\(trackExpired) expired") }
+            if natFlows > 0 { parts.append("\(natFlows) NAT rewrites followed") }
+            if !parts.isEmpty { s += "; tracking: " + parts.joined(separator: ", ") }
         }
         if journeysEvicted > 0 { s += "; \(journeysEvicted) journeys printed early (too many open)" }
         if !stopReason.isEmpty { s += "; stopped: \(stopReason)" }
