@@ -1,4 +1,4 @@
-import SkbTracerCore
+@testable import SkbTracerCore
 import Testing
 
 /// The exit summary on stderr: says what needs saying, and nothing that is not so.

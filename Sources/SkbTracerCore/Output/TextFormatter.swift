@@ -51,12 +51,7 @@ public struct TextFormatter: EventFormatter {
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
         let e = ev.raw
         var s = b.count
-        switch context.timeFormat {
-        case .wallClock: context.clock.appendWallClock(e.ts_ns, to: &b)
-        case .monotonic: Clock.appendSeconds(e.ts_ns, to: &b)
-        case .relative: Clock.appendSeconds(context.relativeNs(e.ts_ns), to: &b)
-        case .date: context.clock.appendDateTime(e.ts_ns, to: &b)
-        }
+        Self.appendTime(e.ts_ns, context: context, to: &b)
         b.pad(from: s, to: timeColumn); s = b.count
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
@@ -95,6 +90,16 @@ public struct TextFormatter: EventFormatter {
         b.append(UInt8(ascii: "\n"))
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
         if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }
+    }
+
+    /// The TIME column's text for a bpf_ktime_get_ns() value, in the chosen format.
+    static func appendTime(_ ts: UInt64, context: FormatContext, to b: inout ByteBuffer) {
+        switch context.timeFormat {
+        case .wallClock: context.clock.appendWallClock(ts, to: &b)
+        case .monotonic: Clock.appendSeconds(ts, to: &b)
+        case .relative: Clock.appendSeconds(context.relativeNs(ts), to: &b)
+        case .date: context.clock.appendDateTime(ts, to: &b)
+        }
     }
 
     /// `--output-skb`: the dump's lines, indented under the event.
