@@ -88,8 +88,24 @@ public struct TextFormatter: EventFormatter {
         if let route = ev.route { RouteText.append(e, route, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         b.append(UInt8(ascii: "\n"))
+        if ev.isDrop { appendDropExplanation(ev, to: &b) }
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
         if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }
+    }
+
+    /// Under the first drop of each reason and location (and noise verdict): what the
+    /// reason means and what to check, or why it is known noise, as journeys say it.
+    /// Once, not under every drop: a flood of one drop would bury its packets under the
+    /// same two lines (docs/design.md); JSON carries them on every drop.
+    private func appendDropExplanation(_ ev: TraceEvent, to b: inout ByteBuffer) {
+        let noise = context.dropNoise(ev)
+        guard context.firstOfItsKind(ev, noise: noise) else { return }
+        if let noise {
+            b.append("    known noise: "); b.append(string: noise); b.append(UInt8(ascii: "\n"))
+        } else if let x = DropExplanations.explain(context.dropReasons.name(ev.raw.drop_reason)) {
+            b.append("    why: "); b.append(string: x.explanation); b.append(UInt8(ascii: "\n"))
+            b.append("    hint: "); b.append(string: x.hint); b.append(UInt8(ascii: "\n"))
+        }
     }
 
     /// The TIME column's text for a bpf_ktime_get_ns() value, in the chosen format.

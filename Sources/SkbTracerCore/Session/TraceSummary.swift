@@ -26,6 +26,10 @@ public struct TraceSummary: Sendable {
     public var natFlows: UInt64 = 0
     /// Journeys printed early because too many were open.
     public var journeysEvicted: UInt64 = 0
+    /// Drop events seen, per reason name, most first.
+    public var drops: [(reason: String, count: UInt64)] = []
+    /// kfree_skb was attached: no drops is then worth saying.
+    public var dropsTraced = false
 
     public var line: String {
         var s = "skbtracer: \(events) events"
@@ -48,6 +52,7 @@ public struct TraceSummary: Sendable {
         }
         if journeysEvicted > 0 { s += "; \(journeysEvicted) journeys printed early (too many open)" }
         if !stopReason.isEmpty { s += "; stopped: \(stopReason)" }
+        if let d = DropTally.summaryText(drops, traced: dropsTraced) { s += "; \(d)" }
         return s
     }
 }
