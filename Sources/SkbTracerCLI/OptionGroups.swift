@@ -3,8 +3,11 @@ import SkbTracerCore
 
 /// Packet filters, evaluated in BPF.
 struct FilterOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Protocol: icmp, icmp6, tcp, udp, ip, ip6, arp, any.", valueName: "proto"))
+    @Option(help: ArgumentHelp("Protocol: \(TraceFilter.protocolNames).", valueName: "proto"))
     var proto: String?
+    // nettrace's -p is the protocol, skbtracer.py's the pid: the value tells them apart.
+    @Option(name: .customShort("p"), help: ArgumentHelp("A protocol name means --proto (nettrace's -p), a number --pid.", valueName: "proto|pid"))
+    var protoOrPid: String?
     @Option(name: [.customShort("H"), .customLong("addr"), .customLong("ipaddr")],
             help: ArgumentHelp("IPv4 or IPv6 address, as source or destination.", valueName: "addr"))
     var addr: String?
@@ -36,7 +39,7 @@ struct FilterOptions: ParsableArguments {
     var ifname: String?
     @Option(name: [.long, .customLong("filter-mark")], help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
     var mark: String?
-    @Option(name: [.short, .long], help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
+    @Option(help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
     var pid: String?
     @Flag(help: ArgumentHelp("Same as -N /proc/self/ns/net: skbtracer's own namespace (nettrace).", visibility: .hidden))
     var netnsCurrent = false
@@ -53,6 +56,7 @@ struct FilterOptions: ParsableArguments {
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
         o.tcpFlags = tcpFlags; o.netns = netnsCurrent ? "/proc/self/ns/net" : netns
         o.ifname = ifname; o.mark = mark; o.pid = pid; o.ownerPid = ownerPid; o.pktLen = pktLen
+        o.protoOrPid = protoOrPid
         return try TraceFilter.parse(o)
     }
 }

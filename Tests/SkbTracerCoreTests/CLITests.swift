@@ -1,5 +1,6 @@
 import Foundation
 import SkbTracerCore
+@testable import SkbTracerCLI
 import Testing
 
 /// Runs the built `skbtracer` binary. Only inputs rejected before any BPF work
@@ -77,6 +78,9 @@ struct CLITests {
         BadInput("--trace", "life,nosuch", names: "'nosuch'"),
         BadInput("--mark", "zz", names: "'zz'"),
         BadInput("-p", "0", names: "'0'"),
+        BadInput("-p", "icmp", "--proto", "tcp", names: "--proto tcp"),
+        BadInput("-p", "12", "--pid", "13", names: "--pid 13"),
+        BadInput("-p", "nosuchproto", names: "'nosuchproto'"),
         BadInput("--owner-pid", "nginx", names: "'nginx'"),
         BadInput("--owner-pid", "2147483000", names: "'2147483000'"),
         BadInput("-c", "abc", names: "'abc'"),
@@ -200,5 +204,24 @@ struct CLITests {
                        "--pkt-len", "--filter-func", "--filter-netns", "--output-json", "--output-file", "--route"] {
             #expect(r.stdout.contains(option), "\(option)")
         }
+    }
+}
+
+/// Options as the command line parses them, in process (no BPF).
+@Suite("Command line values")
+struct CLIValueTests {
+    static func filter(_ args: [String]) throws -> TraceFilter {
+        try TraceCommand.parse(args).filters.filter()
+    }
+
+    /// nettrace's `-p icmp` is the protocol; a number stays skbtracer.py's pid.
+    @Test func dashPIsAProtocolNameOrAPid() throws {
+        #expect(try Self.filter(["-p", "icmp"]) == Self.filter(["--proto", "icmp"]))
+        #expect(try Self.filter(["-p", "icmp"]).l4Proto == 1)
+        #expect(try Self.filter(["-p", "TCP", "--proto", "tcp"]) == Self.filter(["--proto", "tcp"]))
+        #expect(try Self.filter(["-p", "1234"]).pid == 1234)
+        #expect(try Self.filter(["--pid", "1234"]).pid == 1234)
+        #expect(try Self.filter(["-p", "1234", "--pid", "1234"]).pid == 1234)
+        #expect(try Self.filter(["-p", "udp", "--pid", "99"]) == Self.filter(["--proto", "udp", "--pid", "99"]))
     }
 }
