@@ -67,8 +67,13 @@ struct OutputOptions: ParsableArguments {
     var json = false
     @Flag(name: [.customShort("T"), .customLong("time")], help: "Wall-clock time HH:MM:SS.micro (the default).")
     var wallClock = false
-    @Flag(name: .customLong("timestamp"), help: "Monotonic seconds.microseconds, as bpf_ktime_get_ns.")
+    @Flag(name: .customLong("timestamp"),
+          help: "Monotonic seconds.microseconds, as bpf_ktime_get_ns. pwru's --timestamp none|current|relative|absolute work too: no time, wall clock, since the first event, monotonic.")
     var timestamp = false
+    /// `--timestamp VALUE`, which SkbTracerMain rewrites to this name: a flag
+    /// with an optional value would swallow replay's FILE after a bare --timestamp.
+    @Option(name: .customLong(PwruTimestamp.optionName), help: ArgumentHelp("", visibility: .private))
+    var timestampValue: String?
     @Flag(help: "Seconds since the first event.")
     var relative = false
     @Flag(help: "Wall-clock date and time, YYYY-MM-DD HH:MM:SS.micro (nettrace's --date).")
@@ -87,9 +92,16 @@ struct OutputOptions: ParsableArguments {
     var alwaysShown = false
 
     func timeFormat() throws(UsageError) -> TimeFormat {
-        let chosen = [wallClock, timestamp, relative, date].filter { $0 }.count
+        let chosen = [wallClock, timestamp, timestampValue != nil, relative, date].filter { $0 }.count
         guard chosen <= 1 else {
             throw UsageError("-T/--time, --timestamp, --relative and --date exclude each other", hint: "pick one time format")
+        }
+        if let v = timestampValue {
+            guard let format = TimeFormat(pwru: v) else {
+                throw UsageError("invalid value '\(v)' for --timestamp",
+                                 hint: "give \(TimeFormat.pwruValues.joined(separator: ", ")), or --timestamp alone for monotonic seconds")
+            }
+            return format
         }
         return timestamp ? .monotonic : relative ? .relative : date ? .date : .wallClock
     }

@@ -123,6 +123,8 @@ struct CLITests {
         BadInput("--drop", "--filter-func", "kfree", names: "-t"),
         BadInput("--drop", "--route", names: "--route"),
         BadInput("--date", "--relative", names: "--date"),
+        BadInput("--timestamp=sometimes", names: "'sometimes'"),
+        BadInput("--timestamp", "none", "--relative", names: "--relative"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
@@ -223,5 +225,26 @@ struct CLIValueTests {
         #expect(try Self.filter(["--pid", "1234"]).pid == 1234)
         #expect(try Self.filter(["-p", "1234", "--pid", "1234"]).pid == 1234)
         #expect(try Self.filter(["-p", "udp", "--pid", "99"]) == Self.filter(["--proto", "udp", "--pid", "99"]))
+    }
+
+    static func timeFormat(_ args: [String]) throws -> TimeFormat {
+        try TraceCommand.parse(PwruTimestamp.rewrite(args)).output.timeFormat()
+    }
+
+    /// pwru's `--timestamp VALUE` next to the bare `--timestamp` (monotonic, as before).
+    @Test func timestampTakesPwrusValues() throws {
+        #expect(try Self.timeFormat(["--timestamp"]) == .monotonic)
+        #expect(try Self.timeFormat(["--timestamp", "-c", "5"]) == .monotonic)
+        #expect(try Self.timeFormat(["--timestamp", "none"]) == TimeFormat.none)
+        #expect(try Self.timeFormat(["--timestamp", "current"]) == .wallClock)
+        #expect(try Self.timeFormat(["--timestamp", "relative"]) == .relative)
+        #expect(try Self.timeFormat(["--timestamp=absolute"]) == .monotonic)
+        #expect(try Self.timeFormat([]) == .wallClock)
+        #expect(throws: UsageError.self) { try Self.timeFormat(["--timestamp=later"]) }
+        // A bare --timestamp before replay's FILE leaves the file alone.
+        let replay = try ReplayCommand.parse(PwruTimestamp.rewrite(["--timestamp", "t.skbt"]))
+        #expect(replay.file == "t.skbt")
+        #expect(try replay.output.timeFormat() == .monotonic)
+        #expect(PwruTimestamp.rewrite(["--", "--timestamp", "none"]) == ["--", "--timestamp", "none"])
     }
 }

@@ -735,6 +735,10 @@ enum FuzzCheck {
         case .date:
             // Int64 nanoseconds span 1677-2262: the year has 4 digits.
             if shape(line[...], "dddd-dd-dd dd:dd:dd.dddddd ") { return nil }
+        case .none:
+            // The line starts with NETWORK_NS, padded to 11.
+            let digits = line.prefix { isDigit($0) }
+            if !digits.isEmpty, line.count > digits.count, line[digits.count] == UInt8(ascii: " ") { return nil }
         }
         return "bad time column: \(String(decoding: line.prefix(32), as: UTF8.self).debugDescription)"
     }

@@ -70,6 +70,15 @@ struct TextFormatterTests {
         #expect(header.dropFirst(16).hasPrefix("NETWORK_NS "))
     }
 
+    /// pwru's `--timestamp none`: no time column at all, the rest unchanged.
+    @Test func noTimeColumn() {
+        var b = ByteBuffer()
+        TextFormatter(context: Fixtures.context(.none)).header(into: &b)
+        #expect(String(decoding: b.bytes, as: UTF8.self).hasPrefix("NETWORK_NS CPU "))
+        let timed = Fixtures.text([Fixtures.icmpEchoRequest()])[0]
+        #expect(Fixtures.text([Fixtures.icmpEchoRequest()], .none)[0] == String(timed.dropFirst(16)))
+    }
+
     @Test func lostMarker() {
         var b = ByteBuffer()
         TextFormatter(context: Fixtures.context()).lost(count: 5, cpu: 2, into: &b)

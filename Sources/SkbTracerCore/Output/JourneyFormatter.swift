@@ -174,6 +174,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             return
         }
         b.append("skb "); b.appendHex(x.exampleSkb)
+        guard context.timeFormat != .none else { return }
         b.append(" at ")
         TextFormatter.appendTime(x.exampleTsNs, context: context, to: &b)
     }

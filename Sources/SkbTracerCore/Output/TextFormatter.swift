@@ -12,6 +12,7 @@ public struct TextFormatter: EventFormatter {
     static let timeWidth = 16
     static let dateTimeWidth = 27
     var timeColumn: Int { context.timeFormat == .date ? Self.dateTimeWidth : Self.timeWidth }
+    var hasTimeColumn: Bool { context.timeFormat != .none }
     static let netnsWidth = 11
     static let cpuWidth = 4
     static let ifWidth = 17
@@ -25,8 +26,9 @@ public struct TextFormatter: EventFormatter {
         case .wallClock, .date: b.append("TIME")
         case .monotonic: b.append("TIMESTAMP")
         case .relative: b.append("RELATIVE")
+        case .none: break
         }
-        b.pad(from: s, to: timeColumn); s = b.count
+        if hasTimeColumn { b.pad(from: s, to: timeColumn); s = b.count }
         b.append("NETWORK_NS"); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.append("CPU"); b.pad(from: s, to: Self.cpuWidth); s = b.count
         b.append("INTERFACE"); b.pad(from: s, to: Self.ifWidth); s = b.count
@@ -51,8 +53,10 @@ public struct TextFormatter: EventFormatter {
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
         let e = ev.raw
         var s = b.count
-        Self.appendTime(e.ts_ns, context: context, to: &b)
-        b.pad(from: s, to: timeColumn); s = b.count
+        if hasTimeColumn {
+            Self.appendTime(e.ts_ns, context: context, to: &b)
+            b.pad(from: s, to: timeColumn); s = b.count
+        }
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
@@ -115,6 +119,7 @@ public struct TextFormatter: EventFormatter {
         case .monotonic: Clock.appendSeconds(ts, to: &b)
         case .relative: Clock.appendSeconds(context.relativeNs(ts), to: &b)
         case .date: context.clock.appendDateTime(ts, to: &b)
+        case .none: break
         }
     }
 
