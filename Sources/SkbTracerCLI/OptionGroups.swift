@@ -35,7 +35,8 @@ struct FilterOptions: ParsableArguments {
                                valueName: "netns"))
     var netns: String?
     @Option(name: [.short, .long, .customLong("filter-ifname")],
-            help: ArgumentHelp("Interface name (in any namespace); socket-level probes have no interface and never match.", valueName: "name"))
+            help: ArgumentHelp("Interface name: in every namespace, or with -N that namespace's interface (an error if it has none); socket-level probes have no interface and never match.",
+                               valueName: "name"))
     var ifname: String?
     @Option(name: [.long, .customLong("filter-mark")], help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
     var mark: String?
@@ -47,6 +48,9 @@ struct FilterOptions: ParsableArguments {
                                valueName: "pid"))
     var ownerPid: String?
 
+    /// -N's value as given (--netns-current is this process's namespace).
+    var netnsSpec: String? { netnsCurrent ? "/proc/self/ns/net" : netns }
+
     func filter() throws(UsageError) -> TraceFilter {
         if netnsCurrent && netns != nil {
             throw UsageError("--netns-current and -N/--netns '\(netns ?? "")' name two namespaces", hint: "pick one")
@@ -54,7 +58,7 @@ struct FilterOptions: ParsableArguments {
         var o = TraceFilter.Options()
         o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
-        o.tcpFlags = tcpFlags; o.netns = netnsCurrent ? "/proc/self/ns/net" : netns
+        o.tcpFlags = tcpFlags; o.netns = netnsSpec
         o.ifname = ifname; o.mark = mark; o.pid = pid; o.ownerPid = ownerPid; o.pktLen = pktLen
         o.protoOrPid = protoOrPid
         return try TraceFilter.parse(o)
