@@ -3,8 +3,11 @@ import SkbTracerCore
 
 /// Packet filters, evaluated in BPF.
 struct FilterOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Protocol: icmp, icmp6, tcp, udp, ip, ip6, arp, any.", valueName: "proto"))
+    @Option(help: ArgumentHelp("Protocol: \(TraceFilter.protocolNames).", valueName: "proto"))
     var proto: String?
+    // nettrace's -p is the protocol, skbtracer.py's the pid: the value tells them apart.
+    @Option(name: .customShort("p"), help: ArgumentHelp("A protocol name means --proto (nettrace's -p), a number --pid.", valueName: "proto|pid"))
+    var protoOrPid: String?
     @Option(name: [.customShort("H"), .customLong("addr"), .customLong("ipaddr")],
             help: ArgumentHelp("IPv4 or IPv6 address, as source or destination.", valueName: "addr"))
     var addr: String?
@@ -32,17 +35,21 @@ struct FilterOptions: ParsableArguments {
                                valueName: "netns"))
     var netns: String?
     @Option(name: [.short, .long, .customLong("filter-ifname")],
-            help: ArgumentHelp("Interface name (in any namespace); socket-level probes have no interface and never match.", valueName: "name"))
+            help: ArgumentHelp("Interface name: in every namespace, or with -N that namespace's interface (an error if it has none); socket-level probes have no interface and never match.",
+                               valueName: "name"))
     var ifname: String?
     @Option(name: [.long, .customLong("filter-mark")], help: ArgumentHelp("skb mark, VALUE or VALUE/MASK (decimal or 0x hex).", valueName: "mark"))
     var mark: String?
-    @Option(name: [.short, .long], help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
+    @Option(help: ArgumentHelp("Process id (tgid) the probe fires in.", valueName: "pid"))
     var pid: String?
     @Flag(help: ArgumentHelp("Same as -N /proc/self/ns/net: skbtracer's own namespace (nettrace).", visibility: .hidden))
     var netnsCurrent = false
     @Option(help: ArgumentHelp("Process (tgid) owning the packet's socket, whichever task the probe fires in (implies --owner).",
                                valueName: "pid"))
     var ownerPid: String?
+
+    /// -N's value as given (--netns-current is this process's namespace).
+    var netnsSpec: String? { netnsCurrent ? "/proc/self/ns/net" : netns }
 
     func filter() throws(UsageError) -> TraceFilter {
         if netnsCurrent && netns != nil {
@@ -51,8 +58,9 @@ struct FilterOptions: ParsableArguments {
         var o = TraceFilter.Options()
         o.proto = proto; o.addr = addr; o.saddr = saddr; o.daddr = daddr
         o.port = port; o.sport = sport; o.dport = dport; o.icmpID = icmpid
-        o.tcpFlags = tcpFlags; o.netns = netnsCurrent ? "/proc/self/ns/net" : netns
+        o.tcpFlags = tcpFlags; o.netns = netnsSpec
         o.ifname = ifname; o.mark = mark; o.pid = pid; o.ownerPid = ownerPid; o.pktLen = pktLen
+        o.protoOrPid = protoOrPid
         return try TraceFilter.parse(o)
     }
 }
@@ -63,8 +71,13 @@ struct OutputOptions: ParsableArguments {
     var json = false
     @Flag(name: [.customShort("T"), .customLong("time")], help: "Wall-clock time HH:MM:SS.micro (the default).")
     var wallClock = false
-    @Flag(name: .customLong("timestamp"), help: "Monotonic seconds.microseconds, as bpf_ktime_get_ns.")
+    @Flag(name: .customLong("timestamp"),
+          help: "Monotonic seconds.microseconds, as bpf_ktime_get_ns. pwru's --timestamp none|current|relative|absolute work too: no time, wall clock, since the first event, monotonic.")
     var timestamp = false
+    /// `--timestamp VALUE`, which SkbTracerMain rewrites to this name: a flag
+    /// with an optional value would swallow replay's FILE after a bare --timestamp.
+    @Option(name: .customLong(PwruTimestamp.optionName), help: ArgumentHelp("", visibility: .private))
+    var timestampValue: String?
     @Flag(help: "Seconds since the first event.")
     var relative = false
     @Flag(help: "Wall-clock date and time, YYYY-MM-DD HH:MM:SS.micro (nettrace's --date).")
@@ -83,9 +96,16 @@ struct OutputOptions: ParsableArguments {
     var alwaysShown = false
 
     func timeFormat() throws(UsageError) -> TimeFormat {
-        let chosen = [wallClock, timestamp, relative, date].filter { $0 }.count
+        let chosen = [wallClock, timestamp, timestampValue != nil, relative, date].filter { $0 }.count
         guard chosen <= 1 else {
             throw UsageError("-T/--time, --timestamp, --relative and --date exclude each other", hint: "pick one time format")
+        }
+        if let v = timestampValue {
+            guard let format = TimeFormat(pwru: v) else {
+                throw UsageError("invalid value '\(v)' for --timestamp",
+                                 hint: "give \(TimeFormat.pwruValues.joined(separator: ", ")), or --timestamp alone for monotonic seconds")
+            }
+            return format
         }
         return timestamp ? .monotonic : relative ? .relative : date ? .date : .wallClock
     }

@@ -23,7 +23,7 @@ public enum SkbTracerMain {
         // 126 MB under a UDP flood with --timeline, 72 MB with fixed ones).
         shim_fixed_malloc_thresholds(128 << 10)
         do {
-            var command = try SkbTracer.parseAsRoot(arguments)
+            var command = try SkbTracer.parseAsRoot(PwruTimestamp.rewrite(arguments ?? Array(CommandLine.arguments.dropFirst())))
             try command.run()
             exit(0)
         } catch let error as UsageError {

@@ -93,6 +93,8 @@ struct TraceCommand: ParsableCommand {
         try checkValues()
         var o = TracerOptions()
         o.filter = try filters.filter()
+        // Live only: a replay's -N and -i name the recording machine's.
+        if let name = filters.ifname, let ns = filters.netnsSpec { try InterfaceInNetns.check(ifname: name, netns: ns) }
         o.probes = try probes.probes()
         o.backend = probes.backend
         o.functionPattern = probes.filterFunc

@@ -27,7 +27,18 @@ struct DropLabTests {
             defer { tracer.cleanup() }
             #expect(tracer.status == 0, "tracer exit status; stderr: \(tracer.stderr)")
             try Self.expectDrop(scenario, in: tracer.events(), lab: lab)
+            Self.expectSummaryDrops(scenario, tracer.stderr)
         }
+    }
+
+    /// The exit summary's last words: `drops: REASON N, ...`, with the scenario's reason.
+    static func expectSummaryDrops(_ scenario: DropScenario, _ stderr: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let summary = stderr.split(separator: "\n").last { $0.hasPrefix("skbtracer: ") }.map(String.init) ?? ""
+        let tail = summary.range(of: "; drops: ").map { String(summary[$0.upperBound...]) } ?? ""
+        let counts = tail.split(separator: ",").map { $0.split(separator: " ") }
+        #expect(counts.allSatisfy { $0.count == 2 && Int($0[1]) != nil }, "\(summary)", sourceLocation: sourceLocation)
+        let reasons = Set(counts.compactMap { $0.first.map(String.init) })
+        #expect(!reasons.isDisjoint(with: scenario.expectedReasons), "summary: \(summary)", sourceLocation: sourceLocation)
     }
 
     @Test("--timeline: the packet's journey up to the drop, with reason, location, explanation and hint",
@@ -37,6 +48,7 @@ struct DropLabTests {
             let tracer = try scenario.run(in: lab, extraArgs: ["--timeline"])
             defer { tracer.cleanup() }
             #expect(tracer.status == 0, "tracer exit status; stderr: \(tracer.stderr)")
+            Self.expectSummaryDrops(scenario, tracer.stderr)
             let records = try KernelTests.Record.parse(tracer.output)
             let journeys = KernelTests.journeys(records)
             let all = KernelTests.dumpJourneys(records)

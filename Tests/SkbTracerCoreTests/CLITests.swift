@@ -1,5 +1,6 @@
 import Foundation
 import SkbTracerCore
+@testable import SkbTracerCLI
 import Testing
 
 /// Runs the built `skbtracer` binary. Only inputs rejected before any BPF work
@@ -77,6 +78,9 @@ struct CLITests {
         BadInput("--trace", "life,nosuch", names: "'nosuch'"),
         BadInput("--mark", "zz", names: "'zz'"),
         BadInput("-p", "0", names: "'0'"),
+        BadInput("-p", "icmp", "--proto", "tcp", names: "--proto tcp"),
+        BadInput("-p", "12", "--pid", "13", names: "--pid 13"),
+        BadInput("-p", "nosuchproto", names: "'nosuchproto'"),
         BadInput("--owner-pid", "nginx", names: "'nginx'"),
         BadInput("--owner-pid", "2147483000", names: "'2147483000'"),
         BadInput("-c", "abc", names: "'abc'"),
@@ -119,6 +123,8 @@ struct CLITests {
         BadInput("--drop", "--filter-func", "kfree", names: "-t"),
         BadInput("--drop", "--route", names: "--route"),
         BadInput("--date", "--relative", names: "--date"),
+        BadInput("--timestamp=sometimes", names: "'sometimes'"),
+        BadInput("--timestamp", "none", "--relative", names: "--relative"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.
@@ -200,5 +206,45 @@ struct CLITests {
                        "--pkt-len", "--filter-func", "--filter-netns", "--output-json", "--output-file", "--route"] {
             #expect(r.stdout.contains(option), "\(option)")
         }
+    }
+}
+
+/// Options as the command line parses them, in process (no BPF).
+@Suite("Command line values")
+struct CLIValueTests {
+    static func filter(_ args: [String]) throws -> TraceFilter {
+        try TraceCommand.parse(args).filters.filter()
+    }
+
+    /// nettrace's `-p icmp` is the protocol; a number stays skbtracer.py's pid.
+    @Test func dashPIsAProtocolNameOrAPid() throws {
+        #expect(try Self.filter(["-p", "icmp"]) == Self.filter(["--proto", "icmp"]))
+        #expect(try Self.filter(["-p", "icmp"]).l4Proto == 1)
+        #expect(try Self.filter(["-p", "TCP", "--proto", "tcp"]) == Self.filter(["--proto", "tcp"]))
+        #expect(try Self.filter(["-p", "1234"]).pid == 1234)
+        #expect(try Self.filter(["--pid", "1234"]).pid == 1234)
+        #expect(try Self.filter(["-p", "1234", "--pid", "1234"]).pid == 1234)
+        #expect(try Self.filter(["-p", "udp", "--pid", "99"]) == Self.filter(["--proto", "udp", "--pid", "99"]))
+    }
+
+    static func timeFormat(_ args: [String]) throws -> TimeFormat {
+        try TraceCommand.parse(PwruTimestamp.rewrite(args)).output.timeFormat()
+    }
+
+    /// pwru's `--timestamp VALUE` next to the bare `--timestamp` (monotonic, as before).
+    @Test func timestampTakesPwrusValues() throws {
+        #expect(try Self.timeFormat(["--timestamp"]) == .monotonic)
+        #expect(try Self.timeFormat(["--timestamp", "-c", "5"]) == .monotonic)
+        #expect(try Self.timeFormat(["--timestamp", "none"]) == TimeFormat.none)
+        #expect(try Self.timeFormat(["--timestamp", "current"]) == .wallClock)
+        #expect(try Self.timeFormat(["--timestamp", "relative"]) == .relative)
+        #expect(try Self.timeFormat(["--timestamp=absolute"]) == .monotonic)
+        #expect(try Self.timeFormat([]) == .wallClock)
+        #expect(throws: UsageError.self) { try Self.timeFormat(["--timestamp=later"]) }
+        // A bare --timestamp before replay's FILE leaves the file alone.
+        let replay = try ReplayCommand.parse(PwruTimestamp.rewrite(["--timestamp", "t.skbt"]))
+        #expect(replay.file == "t.skbt")
+        #expect(try replay.output.timeFormat() == .monotonic)
+        #expect(PwruTimestamp.rewrite(["--", "--timestamp", "none"]) == ["--", "--timestamp", "none"])
     }
 }

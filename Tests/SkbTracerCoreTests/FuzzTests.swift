@@ -681,14 +681,29 @@ enum FuzzCheck {
     }
 
     static let stackLine = Array("    at ".utf8), noStack = Array("    (no kernel stack)".utf8)
+    static let why = Array("    why: ".utf8), hint = Array("    hint: ".utf8), noise = Array("    known noise: ".utf8)
 
-    /// An event line, then with a stack one `    at frame` line per frame, or `    (no kernel stack)`.
-    static func eventText(_ bytes: [UInt8], hasStack: Bool) -> String? {
-        if let problem = text(bytes, lines: hasStack ? nil : 1) { return problem }
-        guard hasStack else { return nil }
-        let all = lines(bytes)
-        guard all.count >= 2 else { return "no stack lines: \(String(decoding: bytes, as: UTF8.self).debugDescription)" }
-        for (start, count) in all.dropFirst() {
+    /// An event line; under a drop, maybe its explanation (`why:` and `hint:`, or
+    /// `known noise:`); then with a stack one `    at frame` line per frame, or `    (no kernel stack)`.
+    static func eventText(_ bytes: [UInt8], hasStack: Bool, isDrop: Bool) -> String? {
+        if let problem = text(bytes, lines: hasStack || isDrop ? nil : 1) { return problem }
+        var rest = ArraySlice(lines(bytes).dropFirst())
+        func line(_ l: (Int, Int)) -> ArraySlice<UInt8> { bytes[l.0..<(l.0 + l.1)] }
+        if isDrop, let first = rest.first {
+            if line(first).starts(with: noise) {
+                rest = rest.dropFirst()
+            } else if line(first).starts(with: why) {
+                guard rest.count >= 2, line(rest[rest.startIndex + 1]).starts(with: hint) else {
+                    return "why: without hint: \(String(decoding: bytes, as: UTF8.self).debugDescription)"
+                }
+                rest = rest.dropFirst(2)
+            }
+        }
+        guard hasStack else {
+            return rest.isEmpty ? nil : "lines after the event: \(String(decoding: bytes, as: UTF8.self).debugDescription)"
+        }
+        guard !rest.isEmpty else { return "no stack lines: \(String(decoding: bytes, as: UTF8.self).debugDescription)" }
+        for (start, count) in rest {
             let line = bytes[start..<(start + count)]
             if !line.starts(with: stackLine) && !line.elementsEqual(noStack) {
                 return "not a stack line: \(String(decoding: line, as: UTF8.self).debugDescription)"
@@ -720,6 +735,10 @@ enum FuzzCheck {
         case .date:
             // Int64 nanoseconds span 1677-2262: the year has 4 digits.
             if shape(line[...], "dddd-dd-dd dd:dd:dd.dddddd ") { return nil }
+        case .none:
+            // The line starts with NETWORK_NS, padded to 11.
+            let digits = line.prefix { isDigit($0) }
+            if !digits.isEmpty, line.count > digits.count, line[digits.count] == UInt8(ascii: " ") { return nil }
         }
         return "bad time column: \(String(decoding: line.prefix(32), as: UTF8.self).debugDescription)"
     }
@@ -1166,7 +1185,7 @@ extension FuzzRun {
     /// JSON formatter, each output checked.
     func checkEvent(_ ev: TraceEvent, text: TextFormatter, format: TimeFormat, json: JSONFormatter, what: String) {
         let line = FuzzRun.render { text.event(ev, into: &$0) }
-        report(FuzzCheck.eventText(line, hasStack: ev.stack != nil), what + " (text)")
+        report(FuzzCheck.eventText(line, hasStack: ev.stack != nil, isDrop: ev.isDrop), what + " (text)")
         report(FuzzCheck.timeColumn(line, format), what + " (text)")
         let object = FuzzRun.render { json.event(ev, into: &$0) }
         report(FuzzCheck.eventJSON(object, ev, symbols: symbols), what + " (json)")

@@ -26,7 +26,7 @@ enum JSONSchemaKeys {
     static let outcomeKinds = ["delivered", "transmitted", "dropped", "noise", "consumed", "in_flight"]
     static let flow: Set<String> = Set(["flow", "packets", "forwarded"] + outcomeKinds)
     static let diagnosisDrop: Set<String> = [
-        "reason", "location", "netns", "netns_name", "count", "example_journey", "explanation", "hint", "noise",
+        "reason", "location", "netns", "netns_name", "count", "example_journey", "example_skb", "example_ts_ns", "explanation", "hint", "noise",
     ]
 
     static let dropCounts: Set<String> = ["type", "time", "counts"]

@@ -17,9 +17,32 @@ struct TextFormatterTests {
         #expect(line == "23:13:21.000001 4026531840 12  eth0             -                 80     T_SYN:[2001:db8::1]:40000->[2001:db8::2]:443        0xffff888112345600.host:netif_receive_skb curl/4242 mark=0x10\n")
     }
 
-    @Test func dropLineWithReasonAndLocation() {
+    /// A drop is explained under its line, as journeys and the diagnosis explain it.
+    @Test func dropLineWithReasonAndLocation() throws {
         let line = Fixtures.text([Fixtures.kfreeSkbDrop()])[0]
-        #expect(line == "23:13:22.000000 4026531840 3   if3              02:00:00:00:00:02 60     T_SYN:10.0.0.1:40000->10.0.0.2:22                   0xffff888100001000.host:kfree_skb swapper/3/0 drop=NO_SOCKET at=tcp_v4_rcv+0x10\n")
+        let x = try #require(DropExplanations.explain("NO_SOCKET"))
+        #expect(line == "23:13:22.000000 4026531840 3   if3              02:00:00:00:00:02 60     T_SYN:10.0.0.1:40000->10.0.0.2:22                   0xffff888100001000.host:kfree_skb swapper/3/0 drop=NO_SOCKET at=tcp_v4_rcv+0x10\n"
+                + "    why: \(x.explanation)\n    hint: \(x.hint)\n")
+    }
+
+    /// Once per reason, location and noise verdict: a second drop of a kind already
+    /// explained is one line; another location, or known noise, is explained again.
+    @Test func dropsExplainedOncePerKind() throws {
+        let first = Fixtures.kfreeSkbDrop()
+        var again = first
+        again.ts_ns += 1000
+        var elsewhere = first
+        elsewhere.location = Fixtures.ipRcv + 0x1a
+        var reset = first // a reset nobody has a connection for: known noise
+        reset.tcp_flags = 0x04
+        let out = Fixtures.text([first, again, elsewhere, reset, again])
+        let lines = out.map { $0.split(separator: "\n").map(String.init) }
+        #expect(lines.map(\.count) == [3, 1, 3, 2, 1], "\(out.joined())")
+        let x = try #require(DropExplanations.explain("NO_SOCKET"))
+        #expect(lines[2].dropFirst() == ["    why: \(x.explanation)", "    hint: \(x.hint)"])
+        #expect(lines[3][1].hasPrefix("    known noise: a reset for a connection"), "\(lines[3])")
+        // A new stream (a replay, another run) explains again.
+        #expect(Fixtures.text([again])[0].split(separator: "\n").count == 3)
     }
 
     /// An event with nothing parsed: every column is `-` or 0.
@@ -47,6 +70,15 @@ struct TextFormatterTests {
         #expect(header.dropFirst(16).hasPrefix("NETWORK_NS "))
     }
 
+    /// pwru's `--timestamp none`: no time column at all, the rest unchanged.
+    @Test func noTimeColumn() {
+        var b = ByteBuffer()
+        TextFormatter(context: Fixtures.context(.none)).header(into: &b)
+        #expect(String(decoding: b.bytes, as: UTF8.self).hasPrefix("NETWORK_NS CPU "))
+        let timed = Fixtures.text([Fixtures.icmpEchoRequest()])[0]
+        #expect(Fixtures.text([Fixtures.icmpEchoRequest()], .none)[0] == String(timed.dropFirst(16)))
+    }
+
     @Test func lostMarker() {
         var b = ByteBuffer()
         TextFormatter(context: Fixtures.context()).lost(count: 5, cpu: 2, into: &b)
@@ -71,6 +103,8 @@ struct TextFormatterTests {
     // MARK: Time column
 
     static func timeColumn(_ line: String) -> String { String(line.prefix { $0 != " " }) }
+    /// The event's own line, without what is printed under it.
+    static func firstLine(_ text: String) -> String { String(text.prefix { $0 != "\n" }) }
 
     @Test func wallClockAppliesRealtimeAndUTCOffset() {
         let lines = Fixtures.text([Fixtures.icmpEchoRequest(), Fixtures.ipv6TCPSyn()], .wallClock)
@@ -99,7 +133,7 @@ struct TextFormatterTests {
 
     /// nettrace's --date: local date and time; the columns after it shift as one.
     @Test func dateAndTime() {
-        let line = Fixtures.text([Fixtures.kfreeSkbDrop()], .date)[0]
+        let line = Fixtures.text([Fixtures.kfreeSkbDrop()], .date)[0].prefix { $0 != "\n" } + "\n"
         #expect(line == "2023-11-14 23:13:22.000000 4026531840 3   if3              02:00:00:00:00:02 60     T_SYN:10.0.0.1:40000->10.0.0.2:22                   0xffff888100001000.host:kfree_skb swapper/3/0 drop=NO_SOCKET at=tcp_v4_rcv+0x10\n")
         var b = ByteBuffer()
         TextFormatter(context: Fixtures.context(.date)).header(into: &b)
@@ -137,7 +171,7 @@ struct TextFormatterTests {
         var e = Fixtures.kfreeSkbDrop()
         e.location = Fixtures.ipRcv + 0x1a
         e.drop_reason = 5
-        #expect(Fixtures.text([e])[0].hasSuffix(" drop=NETFILTER_DROP at=ip_rcv+0x1a\n"))
+        #expect(Self.firstLine(Fixtures.text([e])[0]).hasSuffix(" drop=NETFILTER_DROP at=ip_rcv+0x1a"))
     }
 
     /// consume_skb has a location but is not a drop.
@@ -153,10 +187,10 @@ struct TextFormatterTests {
     @Test func locationZeroOrNotFlaggedIsNotPrinted() {
         var e = Fixtures.kfreeSkbDrop()
         e.location = 0
-        #expect(Fixtures.text([e])[0].hasSuffix(" drop=NO_SOCKET\n"))
+        #expect(Self.firstLine(Fixtures.text([e])[0]).hasSuffix(" drop=NO_SOCKET"))
         var f = Fixtures.kfreeSkbDrop()
         f.flags &= ~Fixtures.LOC
-        #expect(Fixtures.text([f])[0].hasSuffix(" drop=NO_SOCKET\n"))
+        #expect(Self.firstLine(Fixtures.text([f])[0]).hasSuffix(" drop=NO_SOCKET"))
     }
 
     @Test func packetTypeNames() {

@@ -43,12 +43,16 @@ public struct TraceFilter: Equatable, Sendable {
         public var pid: String?
         public var ownerPid: String?
         public var pktLen: String?
+        /// `-p`: a protocol name means --proto (nettrace), a number --pid.
+        public var protoOrPid: String?
 
         public init() {}
     }
 
     /// Parses and checks every filter option; the error names the bad value.
-    public static func parse(_ o: Options) throws(UsageError) -> TraceFilter {
+    public static func parse(_ options: Options) throws(UsageError) -> TraceFilter {
+        var o = options
+        if let v = o.protoOrPid { try resolveProtoOrPid(v, into: &o) }
         var f = TraceFilter()
         if let p = o.proto { (f.l3Proto, f.l4Proto) = try parseProto(p) }
         if let a = o.addr { f.addr = try parseAddress(a, option: "--addr") }
@@ -69,6 +73,29 @@ public struct TraceFilter: Equatable, Sendable {
         return f
     }
 
+    /// `-p VALUE`: nettrace's protocol option and skbtracer.py's pid share the
+    /// letter; digits are a pid, anything --proto accepts is a protocol.
+    static func resolveProtoOrPid(_ v: String, into o: inout Options) throws(UsageError) {
+        if let chosen = try? parseProto(v) {
+            if let other = o.proto, (try? parseProto(other)).map({ $0 != chosen }) ?? true {
+                throw UsageError("-p \(v) and --proto \(other) name two protocols", hint: "pick one")
+            }
+            o.proto = v
+        } else if v.first?.isNumber == true {
+            let pid = try parsePid(v, option: "-p")
+            if let other = o.pid, (try? parsePid(other)) != pid {
+                throw UsageError("-p \(v) and --pid \(other) name two processes", hint: "pick one")
+            }
+            o.pid = v
+        } else {
+            throw UsageError("invalid value '\(v)' for -p",
+                             hint: "give a protocol as --proto takes (\(protocolNames)) or a process id")
+        }
+    }
+
+    /// What --proto (and -p) accept, for help texts and hints; parseProto decides.
+    public static let protocolNames = "icmp, icmp6, tcp, udp, ip, ip6, arp, any"
+
     static func parseProto(_ s: String) throws(UsageError) -> (UInt16?, UInt8?) {
         switch s.lowercased() {
         case "any", "all": return (nil, nil)
@@ -80,8 +107,7 @@ public struct TraceFilter: Equatable, Sendable {
         case "tcp": return (nil, 6)
         case "udp": return (nil, 17)
         default:
-            throw UsageError("unknown protocol '\(s)' for --proto",
-                             hint: "use one of icmp, icmp6, tcp, udp, ip, ip6, arp, any")
+            throw UsageError("unknown protocol '\(s)' for --proto", hint: "use one of \(protocolNames)")
         }
     }
 

@@ -24,8 +24,14 @@ public final class Diagnosis {
         public let key: DropKey
         public var count = 0
         public let noise: String?
-        /// A journey that ended this way, to look it up in the output.
-        public let example: Int
+        /// The first journey printed that ended this way, to look it up in the output;
+        /// nil when none was printed (the event view, or journeys --min-latency or
+        /// --diag-quiet left out): a number the user never saw would point nowhere.
+        public var exampleJourney: Int?
+        /// The dropping event of the first journey that ended this way, by skb and
+        /// time: what the event view shows of it.
+        public let exampleSkb: UInt64
+        public let exampleTsNs: UInt64
     }
 
     public private(set) var journeys = 0
@@ -56,7 +62,8 @@ public final class Diagnosis {
         t.l4 == 6 || t.l4 == 17 ? .tuple(t) : .tuple(FlowTuple(l4: t.l4, saddr: t.saddr, daddr: t.daddr, sport: 0, dport: 0))
     }
 
-    public func add(_ j: Journey) {
+    /// `printed`: whether the journey itself was shown, so it may be cited by number.
+    public func add(_ j: Journey, printed: Bool = true) {
         journeys += 1
         let tuple = j.originalTuple
         var key = tuple.map(Self.flowKey) ?? .label(Self.nonIPLabel(j.first))
@@ -77,9 +84,13 @@ public final class Diagnosis {
         if case .dropped(let reason, let location, let noise) = j.outcome {
             var key = DropKey(reason: reason, location: location, netns: j.last.raw.netns, noise: noise != nil)
             if dropIndex[key] == nil && drops.count >= maxDropKinds - 1 { key = Self.otherDrops }
-            if let d = dropIndex[key] { drops[d].count += 1 } else {
+            if let d = dropIndex[key] {
+                drops[d].count += 1
+                if printed && drops[d].exampleJourney == nil { drops[d].exampleJourney = j.id }
+            } else {
                 dropIndex[key] = drops.count
-                drops.append(DropCounts(key: key, count: 1, noise: noise, example: j.id))
+                drops.append(DropCounts(key: key, count: 1, noise: noise, exampleJourney: printed ? j.id : nil,
+                                        exampleSkb: j.last.raw.skb, exampleTsNs: j.last.raw.ts_ns))
             }
         }
     }

@@ -70,6 +70,19 @@ public final class FormatContext: @unchecked Sendable {
         return noise
     }
 
+    /// A drop's reason, location and noise verdict, to explain each kind once.
+    private struct DropKind: Hashable { let reason: UInt32, location: UInt64, noise: String? }
+    private var explainedDrops: Set<DropKind> = []
+
+    /// Whether this is the stream's first drop of its reason, location and noise
+    /// verdict (the text view explains those once).
+    func firstOfItsKind(_ ev: TraceEvent, noise: String?) -> Bool {
+        let kind = DropKind(reason: ev.raw.drop_reason, location: ev.hasLocation ? ev.raw.location : 0, noise: noise)
+        // Only corrupt records make thousands of kinds: then explain again rather than grow.
+        if explainedDrops.count >= 4096 { explainedDrops.removeAll(keepingCapacity: true) }
+        return explainedDrops.insert(kind).inserted
+    }
+
     func locationFunction(_ address: UInt64) -> String {
         if let f = locationFunctions[address] { return f }
         let f = JourneyNames.function(of: symbols.symbolize(address))

@@ -178,16 +178,30 @@ public struct JourneyTextFormatter: JourneyFormatter {
             b.append("drops:\n")
             for x in drops {
                 let ns = names.netns.name(x.key.netns)
-                if let noise = x.noise {
-                    b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns) (known noise: \(noise)), e.g. #\(x.example)\n")
-                    continue
-                }
-                b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns), e.g. #\(x.example)\n")
+                b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns)")
+                if let noise = x.noise { b.append(string: " (known noise: \(noise))") }
+                b.append(", e.g. ")
+                appendExample(x, into: &b)
+                b.append(UInt8(ascii: "\n"))
+                if x.noise != nil { continue }
                 if let e = DropExplanations.explain(x.key.reason) {
                     b.append(string: "      \(e.explanation)\n      hint: \(e.hint)\n")
                 }
             }
         }
+    }
+
+    /// `#7` when that journey was printed; else the dropping event as the event view
+    /// shows it, `skb 0xffff888104704500 at 12:00:01.123456` (the time as -T, -t... print it).
+    private func appendExample(_ x: Diagnosis.DropCounts, into b: inout ByteBuffer) {
+        if let id = x.exampleJourney {
+            b.append("#"); b.appendDecimal(id)
+            return
+        }
+        b.append("skb "); b.appendHex(x.exampleSkb)
+        guard context.timeFormat != .none else { return }
+        b.append(" at ")
+        TextFormatter.appendTime(x.exampleTsNs, context: context, to: &b)
     }
 }
 
@@ -335,7 +349,9 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"netns\":"); b.appendDecimal(x.key.netns)
             b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(x.key.netns))
             b.append(",\"count\":"); b.appendDecimal(x.count)
-            b.append(",\"example_journey\":"); b.appendDecimal(x.example)
+            b.append(",\"example_journey\":"); if let id = x.exampleJourney { b.appendDecimal(id) } else { b.append("null") }
+            b.append(",\"example_skb\":\""); b.appendHex(x.exampleSkb)
+            b.append("\",\"example_ts_ns\":"); b.appendDecimal(x.exampleTsNs)
             b.append(",\"explanation\":"); appendOptional(explained?.explanation, into: &b)
             b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
             b.append(",\"noise\":"); appendOptional(x.noise, into: &b)

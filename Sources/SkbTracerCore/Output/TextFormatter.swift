@@ -12,6 +12,7 @@ public struct TextFormatter: EventFormatter {
     static let timeWidth = 16
     static let dateTimeWidth = 27
     var timeColumn: Int { context.timeFormat == .date ? Self.dateTimeWidth : Self.timeWidth }
+    var hasTimeColumn: Bool { context.timeFormat != .none }
     static let netnsWidth = 11
     static let cpuWidth = 4
     static let ifWidth = 17
@@ -25,8 +26,9 @@ public struct TextFormatter: EventFormatter {
         case .wallClock, .date: b.append("TIME")
         case .monotonic: b.append("TIMESTAMP")
         case .relative: b.append("RELATIVE")
+        case .none: break
         }
-        b.pad(from: s, to: timeColumn); s = b.count
+        if hasTimeColumn { b.pad(from: s, to: timeColumn); s = b.count }
         b.append("NETWORK_NS"); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.append("CPU"); b.pad(from: s, to: Self.cpuWidth); s = b.count
         b.append("INTERFACE"); b.pad(from: s, to: Self.ifWidth); s = b.count
@@ -51,13 +53,10 @@ public struct TextFormatter: EventFormatter {
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
         let e = ev.raw
         var s = b.count
-        switch context.timeFormat {
-        case .wallClock: context.clock.appendWallClock(e.ts_ns, to: &b)
-        case .monotonic: Clock.appendSeconds(e.ts_ns, to: &b)
-        case .relative: Clock.appendSeconds(context.relativeNs(e.ts_ns), to: &b)
-        case .date: context.clock.appendDateTime(e.ts_ns, to: &b)
+        if hasTimeColumn {
+            Self.appendTime(e.ts_ns, context: context, to: &b)
+            b.pad(from: s, to: timeColumn); s = b.count
         }
-        b.pad(from: s, to: timeColumn); s = b.count
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
         b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
@@ -93,8 +92,35 @@ public struct TextFormatter: EventFormatter {
         if let route = ev.route { RouteText.append(e, route, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         b.append(UInt8(ascii: "\n"))
+        if ev.isDrop { appendDropExplanation(ev, to: &b) }
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
         if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }
+    }
+
+    /// Under the first drop of each reason and location (and noise verdict): what the
+    /// reason means and what to check, or why it is known noise, as journeys say it.
+    /// Once, not under every drop: a flood of one drop would bury its packets under the
+    /// same two lines (docs/design.md); JSON carries them on every drop.
+    private func appendDropExplanation(_ ev: TraceEvent, to b: inout ByteBuffer) {
+        let noise = context.dropNoise(ev)
+        guard context.firstOfItsKind(ev, noise: noise) else { return }
+        if let noise {
+            b.append("    known noise: "); b.append(string: noise); b.append(UInt8(ascii: "\n"))
+        } else if let x = DropExplanations.explain(context.dropReasons.name(ev.raw.drop_reason)) {
+            b.append("    why: "); b.append(string: x.explanation); b.append(UInt8(ascii: "\n"))
+            b.append("    hint: "); b.append(string: x.hint); b.append(UInt8(ascii: "\n"))
+        }
+    }
+
+    /// The TIME column's text for a bpf_ktime_get_ns() value, in the chosen format.
+    static func appendTime(_ ts: UInt64, context: FormatContext, to b: inout ByteBuffer) {
+        switch context.timeFormat {
+        case .wallClock: context.clock.appendWallClock(ts, to: &b)
+        case .monotonic: Clock.appendSeconds(ts, to: &b)
+        case .relative: Clock.appendSeconds(context.relativeNs(ts), to: &b)
+        case .date: context.clock.appendDateTime(ts, to: &b)
+        case .none: break
+        }
     }
 
     /// `--output-skb`: the dump's lines, indented under the event.

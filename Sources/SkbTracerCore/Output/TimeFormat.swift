@@ -1,13 +1,29 @@
 import Foundation
 
 /// How event times print: skbtracer's `-T` (wall clock HH:MM:SS.micro, the
-/// default), `-t` (seconds.micro of CLOCK_MONOTONIC, as bpf_ktime_get_ns),
-/// seconds since the first event, or nettrace's `--date` (the date too).
+/// default), `--timestamp` (seconds.micro of CLOCK_MONOTONIC, as bpf_ktime_get_ns),
+/// seconds since the first event, nettrace's `--date` (the date too), or no time
+/// column (pwru's `--timestamp none`; JSON keeps its time fields).
 public enum TimeFormat: String, Sendable, CaseIterable {
     case wallClock = "time"
     case monotonic = "timestamp"
     case relative = "relative"
     case date = "date"
+    case none = "none"
+
+    /// pwru's `--timestamp VALUE`: current is the wall clock, absolute the kernel's
+    /// monotonic timestamp, relative since the first event.
+    public init?(pwru value: String) {
+        switch value {
+        case "none": self = .none
+        case "current": self = .wallClock
+        case "relative": self = .relative
+        case "absolute": self = .monotonic
+        default: return nil
+        }
+    }
+
+    public static let pwruValues = ["none", "current", "relative", "absolute"]
 }
 
 /// Turns bpf_ktime_get_ns() values into printed times.

@@ -23,6 +23,9 @@ public final class Replay {
         public var unknownProbes: UInt64 = 0
         /// Socket owners the recording named (`--owner`): --owner-pid matches only those.
         public var socketOwners: UInt64 = 0
+        /// Drop events replayed, per reason name, most first (as a live trace's summary;
+        /// a recording lists every probe, not the ones attached, so "no drops" is never said).
+        public var drops: [(reason: String, count: UInt64)] = []
 
         public var line: String {
             var s = "skbtracer: replayed \(events) events"
@@ -36,6 +39,7 @@ public final class Replay {
             if damage.skipped > 0 { s += "; \(damage.skipped) records skipped (unknown or malformed)" }
             if let at = damage.corruptAt { s += "; corrupt record at byte \(at): the rest was not read" }
             if unknownProbes > 0 { s += "; \(unknownProbes) events of probes this skbtracer does not know" }
+            if let d = DropTally.summaryText(drops, traced: false) { s += "; \(d)" }
             return s
         }
     }
@@ -93,6 +97,7 @@ public final class Replay {
         var consumer: (any TraceConsumer)?
         var lastTickNs: UInt64?
         var stopped = false
+        var dropTally = DropTally()
         reader.beforeRead = { [sink] in sink.flush() }
 
         // Names come first in a recording: the formatters are built once the
@@ -165,6 +170,7 @@ public final class Replay {
                 summary.events += 1
                 onEvent?(e)
                 c.consume(e)
+                dropTally.add(e)
                 if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
             }
             if sink.writeError != nil || StopSignals.requested { stopped = true }
@@ -173,6 +179,7 @@ public final class Replay {
         let c = started()
         c.end()
         summary.printed = c.emitted
+        summary.drops = dropTally.byReason(DropReasons(names: dropNames))
         summary.damage = reader.damage
         summary.complete = !stopped && !StopSignals.requested
         sink.flush()

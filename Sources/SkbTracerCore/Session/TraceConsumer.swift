@@ -54,10 +54,11 @@ final class DiagnosisCollector {
         self.formatter = formatter
     }
 
-    func consume(_ e: TraceEvent) { for j in tracker.add(e) { diagnosis.add(j) } }
-    func tick(nowNs: UInt64) { for j in tracker.expire(nowNs: nowNs) { diagnosis.add(j) } }
+    // Never printed: the diagnosis cites their events, not journey numbers.
+    func consume(_ e: TraceEvent) { for j in tracker.add(e) { diagnosis.add(j, printed: false) } }
+    func tick(nowNs: UInt64) { for j in tracker.expire(nowNs: nowNs) { diagnosis.add(j, printed: false) } }
     func end(into sink: OutputSink) {
-        for j in tracker.flush() { diagnosis.add(j) }
+        for j in tracker.flush() { diagnosis.add(j, printed: false) }
         sink.write { formatter.diagnosis(diagnosis, into: &$0) }
     }
 }
@@ -109,8 +110,9 @@ public final class JourneyStream: TraceConsumer {
             // With -c, the diagnosis stops with the last journey printed; the
             // filter's left-out journeys before it are counted.
             if let limit, emitted >= limit { continue }
-            diagnosis.add(j)
-            guard filter.keeps(j) else { continue }
+            let keep = filter.keeps(j)
+            diagnosis.add(j, printed: keep)
+            guard keep else { continue }
             onJourney?(j)
             sink.write { formatter.journey(j, into: &$0) }
             emitted += 1

@@ -26,6 +26,10 @@ public struct TraceSummary: Sendable {
     public var natFlows: UInt64 = 0
     /// Journeys printed early because too many were open.
     public var journeysEvicted: UInt64 = 0
+    /// Drop events seen, per reason name, most first.
+    public var drops: [(reason: String, count: UInt64)] = []
+    /// kfree_skb was attached: no drops is then worth saying.
+    public var dropsTraced = false
 
     public var line: String {
         var s = "skbtracer: \(events) events"
@@ -39,12 +43,16 @@ public struct TraceSummary: Sendable {
         s += "; \(attached)/\(requested) probes attached"
         if !functionBackend.isEmpty { s += ", \(functionsAttached)/\(functionsRequested) functions (\(functionBackend))" }
         if tracking {
-            s += "; tracking: \(trackFull) events of untracked skbs (table full)"
-            if trackExpired > 0 { s += ", \(trackExpired) expired" }
-            if natFlows > 0 { s += ", \(natFlows) NAT rewrites followed" }
+            // Only what happened: a zero here read as an alarm after every run.
+            var parts: [String] = []
+            if trackFull > 0 { parts.append("\(trackFull) events of untracked skbs (table full)") }
+            if trackExpired > 0 { parts.append("\(trackExpired) expired") }
+            if natFlows > 0 { parts.append("\(natFlows) NAT rewrites followed") }
+            if !parts.isEmpty { s += "; tracking: " + parts.joined(separator: ", ") }
         }
         if journeysEvicted > 0 { s += "; \(journeysEvicted) journeys printed early (too many open)" }
         if !stopReason.isEmpty { s += "; stopped: \(stopReason)" }
+        if let d = DropTally.summaryText(drops, traced: dropsTraced) { s += "; \(d)" }
         return s
     }
 }

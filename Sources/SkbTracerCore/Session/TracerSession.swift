@@ -30,6 +30,7 @@ public final class TracerSession {
     private var lostMarkers: UInt64 = 0
     private let skbDumps = SkbDumps()
     private var startNs: UInt64 = 0
+    private var dropTally = DropTally()
     /// Called for every decoded event before it is formatted (tests, the demo).
     public var onEvent: ((TraceEvent) -> Void)?
     /// A user-space filter after the BPF one (the demo keeps its lab's packets).
@@ -181,6 +182,7 @@ public final class TracerSession {
             do {
                 try object.attach(prog)
                 summary.attached += 1
+                if s.probe.id == UInt16(ST_PROBE_KFREE_SKB.rawValue) { summary.dropsTraced = true }
             } catch let error as BPFError {
                 warnings.append("probe \(s.probe.name) not attached: \(error)")
             }
@@ -426,6 +428,7 @@ public final class TracerSession {
             consumer.lost(count: UInt64(event.raw.lost_before), cpu: event.raw.cpu)
         }
         consumer.consume(event)
+        dropTally.add(event)
         summary.printed = consumer.emitted
         if let c = options.count, summary.printed >= UInt64(c) { return false }
         return keepReading
@@ -498,6 +501,7 @@ public final class TracerSession {
                 }
             }
             readTrackStats()
+            summary.drops = dropTally.byReason(context.dropReasons)
             consumer.end()
             summary.printed = consumer.emitted
             sink.flush()
