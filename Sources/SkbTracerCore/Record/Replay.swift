@@ -57,8 +57,6 @@ public final class Replay {
     public var filter: TraceFilter
     /// `-N NAME` on replay: a namespace name as the recording machine knew it.
     public var netnsName: String?
-    /// Recorded time between consumer ticks (journey timeouts, --drop intervals).
-    static let tickNs: UInt64 = 100_000_000
     /// Names a file may teach the replay, at most (a hostile file must not grow
     /// memory without bound; real recordings have hundreds).
     static let maxNames = 65_536
@@ -92,18 +90,17 @@ public final class Replay {
         /// Recorded probe id -> this build's id, by name (nil: a name this build lacks).
         var probeIDs: [UInt16: UInt16?] = [:]
         let owners = SocketOwners() // what the recording says, nothing live
-        let dumps = SkbDumps()
         let tracker = SkbFollower(enabled: options.track && !(filter.isEmpty && netnsName == nil))
-        var consumer: (any TraceConsumer)?
-        var lastTickNs: UInt64?
+        var pipeline: TracePipeline?
         var stopped = false
-        var dropTally = DropTally()
         reader.beforeRead = { [sink] in sink.flush() }
+        // Dumps come before their event, maybe before the pipeline exists.
+        let dumps = SkbDumps()
 
         // Names come first in a recording: the formatters are built once the
         // first other record arrives.
-        func started() -> any TraceConsumer {
-            if let consumer { return consumer }
+        func started() -> TracePipeline {
+            if let pipeline { return pipeline }
             let context = FormatContext(dropReasons: DropReasons(names: dropNames), symbols: symbols,
                                         clock: Clock(realtimeOffsetNs: header.realtimeOffsetNs,
                                                      utcOffsetSeconds: header.utcOffsetSeconds),
@@ -113,8 +110,16 @@ public final class Replay {
             let made = TracerSession.makeConsumer(options, sink: sink, formatter: makeFormatter(options.format, context: context),
                                                   context: context, names: names)
             made.begin()
-            consumer = made
-            return made
+            let p = TracePipeline(consumer: made, count: options.count, symbols: symbols, skbDumps: dumps,
+                                  dumpExpected: false, tickOnEventTime: true)
+            // The trace's filters on recorded events, and --track's following.
+            p.select = { [filter, netnsName, netns] e in
+                let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
+                return tracker.keeps(e, matched: matched)
+            }
+            p.onEvent = onEvent
+            pipeline = p
+            return p
         }
 
         try reader.forEach { item in
@@ -123,13 +128,12 @@ public final class Replay {
                 probeIDs[id] = .some(name == ProbeCatalogue.functionProbeName
                     ? UInt16(ST_PROBE_FUNCTION) : ProbeCatalogue.all.first(where: { $0.name == name })?.id)
             case .dropReason(let code, let name):
-                if consumer == nil, dropNames.count < Self.maxNames { dropNames[code] = name }
+                if pipeline == nil, dropNames.count < Self.maxNames { dropNames[code] = name }
             case .symbol(let address, let name):
                 symbols.remember(address, as: name)
             case .netns(let inode, let name):
                 if netnsCount < Self.maxNames { netnsCount += 1; netns.set(name, for: inode) }
             case .lost(let count, let cpu):
-                summary.lost += count
                 started().lost(count: count, cpu: cpu)
             case .end(let events, let lost):
                 summary.recorded = (events, lost)
@@ -141,13 +145,7 @@ public final class Replay {
             case .skbDump(let cpu, let skb, let ts, let text):
                 dumps.add(SkbDumps.Key(cpu: cpu, skb: skb, ts: ts), text)
             case .event(var e):
-                let c = started()
-                if let dump = dumps.take(for: e.raw) { e.skbDump = dump }
-                // Losses belong to the stream, whatever the filter keeps.
-                if e.raw.lost_before > 0 {
-                    summary.lost += UInt64(e.raw.lost_before)
-                    c.lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu)
-                }
+                let p = started()
                 // Ids the file does not name (none in a file made by hand, or one the
                 // recording build did not know either) stay as they are.
                 if let mapped = probeIDs[e.raw.probe] {
@@ -156,30 +154,17 @@ public final class Replay {
                         e.raw.probe = UInt16.max
                     }
                 }
-                if e.isFunction { e.function = symbols.functionName(e.raw.location) }
-                let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
-                guard tracker.keeps(e, matched: matched) else { break }
-                if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
-                // Time as recorded, before the event, as a live poll would have
-                // seen it: journeys time out and --drop counts roll over as live.
-                let ts = e.raw.ts_ns
-                if lastTickNs.map({ ts >= $0 && ts - $0 >= Self.tickNs }) ?? true {
-                    lastTickNs = ts
-                    c.tick(nowNs: ts)
-                }
-                summary.events += 1
-                onEvent?(e)
-                c.consume(e)
-                dropTally.add(e)
-                if let limit = options.count, c.emitted >= UInt64(limit) { stopped = true; return false }
+                if !p.event(e) { stopped = true; return false }
             }
             if sink.writeError != nil || StopSignals.requested { stopped = true }
             return !stopped
         }
-        let c = started()
-        c.end()
-        summary.printed = c.emitted
-        summary.drops = dropTally.byReason(DropReasons(names: dropNames))
+        let p = started()
+        p.consumer.end()
+        summary.events = p.events
+        summary.lost = p.lostMarkers
+        summary.printed = p.emitted
+        summary.drops = p.dropTally.byReason(DropReasons(names: dropNames))
         summary.damage = reader.damage
         summary.complete = !stopped && !StopSignals.requested
         sink.flush()

@@ -19,7 +19,9 @@ public final class TracerSession {
     private let context: FormatContext
     public let names: JourneyNames
     /// Where decoded events go (printed, grouped into journeys, or counted as drops).
-    public private(set) var consumer: any TraceConsumer
+    public var consumer: any TraceConsumer { pipeline.consumer }
+    /// Enrichment, selection and the view: the path replay shares.
+    private let pipeline: TracePipeline
     private var lastSweepNs: UInt64 = 0
     private var lastPinNs: UInt64 = 0
     private let btf: KernelBTF
@@ -27,14 +29,17 @@ public final class TracerSession {
     /// Kernel function probes (`--backend`), sharing `object`'s maps.
     private var functionProbes: FunctionProbeSet?
     private var ring: RingBuffer?
-    private var lostMarkers: UInt64 = 0
-    private let skbDumps = SkbDumps()
     private var startNs: UInt64 = 0
-    private var dropTally = DropTally()
     /// Called for every decoded event before it is formatted (tests, the demo).
-    public var onEvent: ((TraceEvent) -> Void)?
+    public var onEvent: ((TraceEvent) -> Void)? {
+        get { pipeline.onEvent }
+        set { pipeline.onEvent = newValue }
+    }
     /// A user-space filter after the BPF one (the demo keeps its lab's packets).
-    public var acceptEvent: ((TraceEvent) -> Bool)?
+    public var acceptEvent: ((TraceEvent) -> Bool)? {
+        get { pipeline.select }
+        set { pipeline.select = newValue }
+    }
 
     /// A write error other than a closed pipe (ENOSPC, EIO): the run failed.
     public var outputError: RuntimeError? {
@@ -73,6 +78,7 @@ public final class TracerSession {
         if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
+        let consumer: any TraceConsumer
         if options.recordPath != nil {
             let header = RecordFormat.Header(realtimeOffsetNs: context.clock.realtimeOffsetNs,
                                              utcOffsetSeconds: context.clock.utcOffsetSeconds,
@@ -82,6 +88,8 @@ public final class TracerSession {
         } else {
             consumer = Self.makeConsumer(options, sink: self.sink, formatter: formatter, context: context, names: names)
         }
+        pipeline = TracePipeline(consumer: consumer, count: options.count, symbols: context.symbols,
+                                 dumpExpected: options.skbDump, tickOnEventTime: false)
     }
 
     static func makeConsumer(_ options: TracerOptions, sink: OutputSink, formatter: any EventFormatter,
@@ -408,30 +416,18 @@ public final class TracerSession {
     /// stop signal), so a flood cannot keep libbpf's consume loop going forever.
     private func handle(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if options.skbDump, let dump = SkbDumps.decode(bytes) {
-            skbDumps.add(dump.key, dump.text)
+            pipeline.skbDumps.add(dump.key, dump.text)
             return keepReading
         }
-        var event: TraceEvent
+        let event: TraceEvent
         do { event = try TraceEvent(bytes: bytes) } catch {
             summary.malformed += 1
             return true
         }
-        if event.isFunction { event.function = context.symbols.functionName(event.raw.location) }
-        // Route lookups come from other programs, with no dump.
-        if options.skbDump, event.route == nil { event.skbDump = skbDumps.take(for: event.raw) ?? "" }
-        if let accept = acceptEvent, !accept(event) { return keepReading }
-        summary.events += 1
-        if let c = options.count, consumer.emitted >= UInt64(c) { return false }
-        onEvent?(event)
-        if event.raw.lost_before > 0 {
-            lostMarkers += UInt64(event.raw.lost_before)
-            consumer.lost(count: UInt64(event.raw.lost_before), cpu: event.raw.cpu)
-        }
-        consumer.consume(event)
-        dropTally.add(event)
-        summary.printed = consumer.emitted
-        if let c = options.count, summary.printed >= UInt64(c) { return false }
-        return keepReading
+        let more = pipeline.event(event)
+        summary.events = pipeline.events
+        summary.printed = pipeline.emitted
+        return more && keepReading
     }
 
     /// While tracing, a stop signal ends a consume round early (a flood would
@@ -450,8 +446,8 @@ public final class TracerSession {
         // Producers wake the reader only in batches: read whatever is there.
         ring.consume()
         let ns = NetnsNames.monotonicNs()
-        consumer.tick(nowNs: ns)
-        summary.printed = consumer.emitted
+        pipeline.tick(nowNs: ns)
+        summary.printed = pipeline.emitted
         if options.track, ns - lastSweepNs >= 1_000_000_000 {
             lastSweepNs = ns
             sweepTracked(nowNs: ns)
@@ -495,13 +491,12 @@ public final class TracerSession {
                 summary.skbDumpsLost = perCPU.reduce(0) { $0 + $1.skb_dumps }
                 (consumer as? Recorder)?.lostByProbe(summary.lostByProbe)
                 // Losses after a CPU's last record have no event to carry them.
-                if summary.lost > lostMarkers, summary.printed < UInt64(options.count ?? Int.max) {
-                    let missing = summary.lost - lostMarkers
-                    consumer.lost(count: missing, cpu: UInt32.max)
+                if summary.lost > pipeline.lostMarkers, !pipeline.countReached {
+                    pipeline.lost(count: summary.lost - pipeline.lostMarkers, cpu: UInt32.max)
                 }
             }
             readTrackStats()
-            summary.drops = dropTally.byReason(context.dropReasons)
+            summary.drops = pipeline.dropTally.byReason(context.dropReasons)
             consumer.end()
             summary.printed = consumer.emitted
             sink.flush()
