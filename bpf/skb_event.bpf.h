@@ -848,6 +848,24 @@ static __always_inline bool probe_in_socket(enum st_probe_id probe)
 	       probe == ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB;
 }
 
+/* The namespace of an skb that has neither a usable device nor a socket: TCP
+ * clears skb->dev in tcp_v4_rcv, and frees the SYN a listener answered
+ * (tcp_rcv_state_process) or data its reader let go (skb_defer_free_flush)
+ * without one. The tracked skb's last namespace, else its route's device's (an
+ * input route to a local address has the namespace's loopback); 0 when
+ * neither is known. */
+static __always_inline __u32 netns_without_dev(struct sk_buff *skb, const struct st_track *tracked)
+{
+	struct dst_entry *dst;
+
+	if (tracked && tracked->netns)
+		return tracked->netns;
+	dst = (struct dst_entry *)(skb->_skb_refdst & ~1UL); /* SKB_DST_PTRMASK */
+	if (!dst)
+		return 0;
+	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+}
+
 /* Whether this probe takes part in attributing route lookups: the receive
  * tracepoints note the packet, and the functions that run between them and the
  * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
@@ -875,6 +893,8 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		}
 		tracked->last_ns = e->ts_ns;
 		tracked->head = (__u64)skb->head;
+		if (e->netns)
+			tracked->netns = e->netns;
 		/* Encapsulation and GRO change what the identity covers: follow it. */
 		if (packet_identity(e)) {
 			tracked->identity = packet_identity(e);
@@ -894,6 +914,7 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 	struct st_track t = {
 		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e),
 		.head = (__u64)skb->head, .identity = packet_identity(e), .serial = packet_serial(e),
+		.netns = e->netns,
 	};
 
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
@@ -982,6 +1003,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		e.ifindex = skb->skb_iif;
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+		else if (on & ST_F_NETNS) /* else only once the event passed the filters */
+			e.netns = netns_without_dev(skb, tracked);
 	}
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
@@ -1068,6 +1091,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+	else if (!dev && !sk && !(on & ST_F_NETNS))
+		e.netns = netns_without_dev(skb, tracked);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
 	e.probe = probe;

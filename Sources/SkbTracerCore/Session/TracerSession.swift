@@ -18,6 +18,7 @@ public final class TracerSession {
     private let formatter: any EventFormatter
     private let context: FormatContext
     public let names: JourneyNames
+    private let interfaceNames: InterfaceNames
     /// Where decoded events go (printed, grouped into journeys, or counted as drops).
     public private(set) var consumer: any TraceConsumer
     private var lastSweepNs: UInt64 = 0
@@ -72,6 +73,7 @@ public final class TracerSession {
         if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
+        interfaceNames = InterfaceNames(netns: names.netns)
         if options.recordPath != nil {
             let header = RecordFormat.Header(realtimeOffsetNs: context.clock.realtimeOffsetNs,
                                              utcOffsetSeconds: context.clock.utcOffsetSeconds,
@@ -415,6 +417,8 @@ public final class TracerSession {
             return true
         }
         if event.isFunction { event.function = context.symbols.functionName(event.raw.location) }
+        // Before anything reads it: a recording keeps the name too.
+        if event.route == nil { interfaceNames.fill(&event.raw) }
         // Route lookups come from other programs, with no dump.
         if options.skbDump, event.route == nil { event.skbDump = skbDumps.take(for: event.raw) ?? "" }
         if let accept = acceptEvent, !accept(event) { return keepReading }
