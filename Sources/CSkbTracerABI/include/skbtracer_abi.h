@@ -145,6 +145,8 @@ enum st_filter_flags {
 	ST_F_PID = 1 << 13,
 	ST_F_IP_LEN = 1 << 14,
 	ST_F_OWNER_PID = 1 << 15, /* the skb's socket is owned by filter_owner_pid (sock_owners) */
+	ST_F_CT_TUPLE = 1 << 16,  /* address and port filters also try the skb's conntrack entry,
+				   * as the connection's initiator addressed it (--track, --ct) */
 };
 
 /* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */

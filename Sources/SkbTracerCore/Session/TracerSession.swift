@@ -332,7 +332,7 @@ public final class TracerSession {
         }
         let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
         var config = st_config()
-        options.filter.apply(to: &config)
+        options.filter.apply(to: &config, conntrack: options.track || options.conntrack)
         config.wakeup_bytes = options.wakeupBytes
         config.track = options.track ? UInt8(ST_TRACK_SKB.rawValue) | (options.trackFlows ? UInt8(ST_TRACK_FLOWS.rawValue) : 0) : 0
         config.stack_mode = options.stacks.rawValue
