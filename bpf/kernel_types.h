@@ -113,6 +113,11 @@ struct sk_buff {
 	unsigned char *head;
 	unsigned char *data;
 	unsigned long _nfct; /* CONFIG_NF_CONNTRACK: nf_conn address | ctinfo */
+	unsigned long _skb_refdst; /* dst_entry address | SKB_DST_NOREF */
+} __co_re;
+/* An skb's route: only its device is read (a namespace for device-less skbs). */
+struct dst_entry {
+	struct net_device *dev;
 } __co_re;
 
 /* Conntrack (--ct): only the fields read, found by name as everywhere here. */

@@ -414,8 +414,49 @@ static __always_inline bool addr_family_matches(const struct st_event *e, const 
 	return e->l3_proto == ETH_P_IPV6;
 }
 
-/* L3 filters: protocols and addresses. */
-static __always_inline bool l3_matches(const struct st_event *e)
+/* The address filters on one tuple: the packet's own, or its conntrack entry's
+ * (ct_tuple_matches). The family is the packet's: NAT keeps it. */
+static __always_inline bool addrs_match(const struct st_event *e, const __u8 *saddr, const __u8 *daddr)
+{
+	__u32 on = cfg.filter_flags;
+
+	if (on & ST_F_ADDR) {
+		if (!addr_family_matches(e, &cfg.filter_addr))
+			return false;
+		if (!addr_equal(saddr, &cfg.filter_addr) && !addr_equal(daddr, &cfg.filter_addr))
+			return false;
+	}
+	if (on & ST_F_SADDR) {
+		if (!addr_family_matches(e, &cfg.filter_saddr) || !addr_equal(saddr, &cfg.filter_saddr))
+			return false;
+	}
+	if (on & ST_F_DADDR) {
+		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(daddr, &cfg.filter_daddr))
+			return false;
+	}
+	return true;
+}
+
+/* The port filters on one tuple (as addrs_match); the protocol is the packet's. */
+static __always_inline bool ports_match(const struct st_event *e, __u16 sport, __u16 dport)
+{
+	__u32 on = cfg.filter_flags;
+
+	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
+		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
+			return false;
+		if ((on & ST_F_PORT) && sport != cfg.filter_port && dport != cfg.filter_port)
+			return false;
+		if ((on & ST_F_SPORT) && sport != cfg.filter_sport)
+			return false;
+		if ((on & ST_F_DPORT) && dport != cfg.filter_dport)
+			return false;
+	}
+	return true;
+}
+
+/* The L3 filters NAT does not rewrite: protocols and the IP length. */
+static __always_inline bool l3_kept_matches(const struct st_event *e)
 {
 	__u32 on = cfg.filter_flags;
 
@@ -423,20 +464,6 @@ static __always_inline bool l3_matches(const struct st_event *e)
 		return false;
 	if ((on & ST_F_L4_PROTO) && (!(e->flags & ST_EVF_L3) || e->l4_proto != cfg.filter_l4_proto))
 		return false;
-	if (on & ST_F_ADDR) {
-		if (!addr_family_matches(e, &cfg.filter_addr))
-			return false;
-		if (!addr_equal(e->saddr, &cfg.filter_addr) && !addr_equal(e->daddr, &cfg.filter_addr))
-			return false;
-	}
-	if (on & ST_F_SADDR) {
-		if (!addr_family_matches(e, &cfg.filter_saddr) || !addr_equal(e->saddr, &cfg.filter_saddr))
-			return false;
-	}
-	if (on & ST_F_DADDR) {
-		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(e->daddr, &cfg.filter_daddr))
-			return false;
-	}
 	/* The IP length as printed (IP_LEN): IPv4 and IPv6 headers only, not a
 	 * tuple taken from the socket (that event has no packet length). */
 	if (on & ST_F_IP_LEN) {
@@ -449,21 +476,11 @@ static __always_inline bool l3_matches(const struct st_event *e)
 	return true;
 }
 
-/* L4 filters: ports, ICMP id, TCP flags. */
-static __always_inline bool l4_matches(const struct st_event *e)
+/* The L4 filters NAT does not rewrite: ICMP id, TCP flags. */
+static __always_inline bool l4_kept_matches(const struct st_event *e)
 {
 	__u32 on = cfg.filter_flags;
 
-	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
-		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
-			return false;
-		if ((on & ST_F_PORT) && e->sport != cfg.filter_port && e->dport != cfg.filter_port)
-			return false;
-		if ((on & ST_F_SPORT) && e->sport != cfg.filter_sport)
-			return false;
-		if ((on & ST_F_DPORT) && e->dport != cfg.filter_dport)
-			return false;
-	}
 	if (on & ST_F_ICMP_ID) {
 		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_ICMP && e->l4_proto != IPPROTO_ICMPV6))
 			return false;
@@ -477,6 +494,18 @@ static __always_inline bool l4_matches(const struct st_event *e)
 			return false;
 	}
 	return true;
+}
+
+/* L3 filters: protocols, addresses, IP length. */
+static __always_inline bool l3_matches(const struct st_event *e)
+{
+	return l3_kept_matches(e) && addrs_match(e, e->saddr, e->daddr);
+}
+
+/* L4 filters: ports, ICMP id, TCP flags. */
+static __always_inline bool l4_matches(const struct st_event *e)
+{
+	return ports_match(e, e->sport, e->dport) && l4_kept_matches(e);
 }
 
 static __always_inline bool ifname_matches(const char *name)
@@ -524,15 +553,21 @@ static __always_inline void submit(void *rec)
 		(out)->dport = bpf_ntohs(dport_);                                           \
 	} while (0)
 
+/* skb->_nfct, or 0 on a kernel without conntrack. */
+static __always_inline unsigned long skb_nfct(struct sk_buff *skb)
+{
+	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
+		return 0;
+	return skb->_nfct;
+}
+
 /* The skb's conntrack entry (--ct). The entry is plain kernel memory behind a
  * number (skb->_nfct), so each field is a CO-RE probe read; a kernel without
  * conntrack compiles this away. has_ct(): whether the skb has an entry, or is
  * marked untracked, which is what read_ct() shows. */
 static __always_inline bool has_ct(struct sk_buff *skb)
 {
-	if (!bpf_core_field_exists(skb->_nfct) || !bpf_core_type_exists(struct nf_conn))
-		return false;
-	unsigned long nfct = skb->_nfct;
+	unsigned long nfct = skb_nfct(skb);
 
 	return (nfct & ~7UL) != 0 || (nfct & 7) == 7;
 }
@@ -562,6 +597,54 @@ static __always_inline void read_ct(struct sk_buff *skb, struct st_ct *out)
 	out->family = l3num == AF_INET ? 4 : l3num == AF_INET6 ? 6 : 0;
 	CT_TUPLE(ct, 0, &out->orig);
 	CT_TUPLE(ct, 1, &out->reply);
+}
+
+#define IPS_NAT_MASK ((1 << 4) | (1 << 5)) /* IPS_SRC_NAT | IPS_DST_NAT */
+#define IP_CT_ESTABLISHED 0
+#define IP_CT_NEW 2
+#define IP_CT_ESTABLISHED_REPLY 3
+
+/* ST_F_CT_TUPLE: whether the address (and with `ports`, port) filters pass on
+ * the connection as its initiator addressed it, when they failed on the packet
+ * itself (a local DNAT rewrites the destination before any tracepoint sees
+ * it): the entry's original tuple for a packet going the original way, that
+ * tuple reversed for a reply. Only entries NAT rewrote (without NAT that is the
+ * packet's own tuple), and not related packets (an ICMP error's entry is
+ * another packet's connection). Global, so verified once, with the tuple in
+ * its own frame rather than the program's. */
+__noinline int ct_tuple_matches(const struct st_event *e, __u64 nfct, __u32 ports)
+{
+	struct nf_conn *ct = (struct nf_conn *)(nfct & ~7UL);
+	__u32 ctinfo = nfct & 7;
+	struct st_ct_tuple t = {};
+	unsigned long status = 0;
+	bool reply = ctinfo == IP_CT_ESTABLISHED_REPLY;
+
+	if (!e || !ct || (ctinfo != IP_CT_ESTABLISHED && ctinfo != IP_CT_NEW && !reply))
+		return 0;
+	BPF_CORE_READ_INTO(&status, ct, status);
+	if (!(status & IPS_NAT_MASK))
+		return 0;
+	CT_TUPLE(ct, 0, &t);
+	if (!addrs_match(e, reply ? t.daddr : t.saddr, reply ? t.saddr : t.daddr))
+		return 0;
+	return !ports || ports_match(e, reply ? t.dport : t.sport, reply ? t.sport : t.dport);
+}
+
+/* Before L4 is read: whether the entry could still pass a packet whose own
+ * addresses failed. Packets without an entry pay one load (skb->_nfct), those
+ * whose entry NAT did not touch one read more. */
+static __always_inline bool ct_addrs_match(const struct st_event *e, struct sk_buff *skb)
+{
+	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(e) && (skb_nfct(skb) & ~7UL) &&
+	       ct_tuple_matches(e, skb_nfct(skb), 0);
+}
+
+/* After L4: the whole decision on the entry's tuple. */
+static __always_inline bool ct_matches(const struct st_event *e, struct sk_buff *skb)
+{
+	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(e) && l4_kept_matches(e) &&
+	       (skb_nfct(skb) & ~7UL) && ct_tuple_matches(e, skb_nfct(skb), 1);
 }
 
 static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
@@ -848,6 +931,24 @@ static __always_inline bool probe_in_socket(enum st_probe_id probe)
 	       probe == ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB;
 }
 
+/* The namespace of an skb that has neither a usable device nor a socket: TCP
+ * clears skb->dev in tcp_v4_rcv, and frees the SYN a listener answered
+ * (tcp_rcv_state_process) or data its reader let go (skb_defer_free_flush)
+ * without one. The tracked skb's last namespace, else its route's device's (an
+ * input route to a local address has the namespace's loopback); 0 when
+ * neither is known. */
+static __always_inline __u32 netns_without_dev(struct sk_buff *skb, const struct st_track *tracked)
+{
+	struct dst_entry *dst;
+
+	if (tracked && tracked->netns)
+		return tracked->netns;
+	dst = (struct dst_entry *)(skb->_skb_refdst & ~1UL); /* SKB_DST_PTRMASK */
+	if (!dst)
+		return 0;
+	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+}
+
 /* Whether this probe takes part in attributing route lookups: the receive
  * tracepoints note the packet, and the functions that run between them and the
  * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
@@ -875,6 +976,8 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		}
 		tracked->last_ns = e->ts_ns;
 		tracked->head = (__u64)skb->head;
+		if (e->netns)
+			tracked->netns = e->netns;
 		/* Encapsulation and GRO change what the identity covers: follow it. */
 		if (packet_identity(e)) {
 			tracked->identity = packet_identity(e);
@@ -894,6 +997,7 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 	struct st_track t = {
 		.first_ns = e->ts_ns, .last_ns = e->ts_ns, .tuple_hash = tuple_hash(e),
 		.head = (__u64)skb->head, .identity = packet_identity(e), .serial = packet_serial(e),
+		.netns = e->netns,
 	};
 
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
@@ -982,6 +1086,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		e.ifindex = skb->skb_iif;
 		if (sk)
 			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+		else if (on & ST_F_NETNS) /* else only once the event passed the filters */
+			e.netns = netns_without_dev(skb, tracked);
 	}
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
@@ -1038,8 +1144,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	if (!(e.flags & ST_EVF_L3) && sk)
 		tuple_from_sock(&e, sk);
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
-	 * unless a NATed flow could still claim them. */
-	if (!tracked && !follow_flows && !l3_matches(&e))
+	 * unless a NATed flow or their conntrack entry could still claim them. */
+	if (!tracked && !follow_flows && !l3_matches(&e) && !ct_addrs_match(&e, skb))
 		return 0;
 	if (l4_off)
 		parse_l4(&e, e.skb, l4_off);
@@ -1055,7 +1161,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
-	by_filter = tracked || (l3_matches(&e) && l4_matches(&e));
+	by_filter = tracked || (l3_matches(&e) && l4_matches(&e)) || ct_matches(&e, skb);
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {
@@ -1068,6 +1174,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+	else if (!dev && !sk && !(on & ST_F_NETNS))
+		e.netns = netns_without_dev(skb, tracked);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
 	e.probe = probe;

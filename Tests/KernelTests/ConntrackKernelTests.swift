@@ -44,3 +44,53 @@ extension KernelTests {
         }
     }
 }
+
+extension KernelTests {
+    @Test("a local DNAT (nat OUTPUT) hides nothing: -d with the address ping used finds the packet with --track, its reply too with --ct")
+    func localDNATFoundByTheApplicationsAddress() throws {
+        try KT.withLab { lab in
+            let ns = try Inodes(lab)
+            // An address of the bridge's subnet that nothing owns: only the DNAT makes it answer.
+            let x = "198.18.\(lab.index).77"
+            let rule = ["OUTPUT", "-d", x, "-p", "icmp", "-j", "DNAT", "--to-destination", lab.c2IPv4]
+            let added = try lab.exec(lab.container1, ["iptables", "-w", "-t", "nat", "-A"] + rule)
+            try #require(added.ok, "iptables in \(lab.container1): \(added.stderr)")
+            // Deleting the namespace deletes its rules too; removed here first all the same.
+            defer { _ = try? lab.exec(lab.container1, ["iptables", "-w", "-t", "nat", "-D"] + rule) }
+            let id = Int.random(in: 1000...60000)
+            let tracked = try KT.Tracer.start(["--track", "-d", x, "--proto", "icmp"])
+            defer { tracked.cleanup() }
+            let withCt = try KT.Tracer.start(["--ct", "-H", x, "--proto", "icmp"])
+            defer { withCt.cleanup() }
+            let untracked = try KT.Tracer.start(["-d", x, "--proto", "icmp"])
+            defer { untracked.cleanup() }
+            #expect(try KT.ping(lab, from: lab.container1, to: x, count: 1, id: id).ok, "ping \(x) through the DNAT failed")
+            #expect(tracked.stop() == 0, "stderr: \(tracked.stderr)")
+            #expect(withCt.stop(settle: 0) == 0, "stderr: \(withCt.stderr)")
+            #expect(untracked.stop(settle: 0) == 0, "stderr: \(untracked.stderr)")
+
+            // Every tracepoint in c1 sees the rewritten destination; the filter matched the entry's original one.
+            let t = try tracked.events().filter { $0.icmpID == id }
+            let sent = t.filter { $0.icmpType == 8 && $0.netns == ns.c1 }
+            #expect(!sent.isEmpty, "--track -d \(x): no request in \(lab.container1):\n\(KT.dump(t))")
+            for e in sent { #expect(e.daddr == lab.c2IPv4, "request in c1 not rewritten: \(e)") }
+            // Then followed as that skb (its journey) into c2.
+            #expect(t.contains { $0.icmpType == 8 && $0.netns == ns.c2 && $0.ifname == lab.innerIf },
+                    "--track -d \(x): the request was not followed into \(lab.container2):\n\(KT.dump(t))")
+
+            let c = try withCt.events().filter { $0.icmpID == id }
+            let req = c.filter { $0.icmpType == 8 && $0.netns == ns.c1 && $0.ct != nil }
+            #expect(!req.isEmpty, "--ct -H \(x): no request with its entry in c1:\n\(KT.dump(c))")
+            for e in req {
+                #expect((e.ct?["orig"] as? [String: Any])?["daddr"] as? String == x, "entry's original tuple: \(e.line)")
+            }
+            // The reply with its entry, in the reply direction (the original tuple reversed: from x).
+            let rep = c.filter { $0.icmpType == 0 && $0.netns == ns.c1 && $0.ct?["direction"] as? String == "reply" }
+            #expect(!rep.isEmpty, "--ct -H \(x): no reply with its entry in c1:\n\(KT.dump(c))")
+
+            // Without --track or --ct the filters look at the packet alone.
+            let u = try untracked.events().filter { $0.icmpID == id }
+            #expect(u.isEmpty, "-d \(x) without --track or --ct matched the rewritten packet:\n\(KT.dump(u))")
+        }
+    }
+}

@@ -11,6 +11,9 @@ extension KernelTests {
         ["-t", "all", "--route", "--ct", "--callstack", "--owner"],
         ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb"],
         ["--timeline", "--route", "--ct", "--owner"],
+        // The conntrack entry's tuple under the address and port filters (ST_F_CT_TUPLE).
+        ["-t", "all", "--track", "--ct", "--callstack", "-s", "10.1.2.3", "-d", "10.1.2.4", "--port", "80",
+         "--tcp-flags", "S", "--pkt-len", "0-1500", "--route"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S",
          "--owner-pid", "1", "--route"],
     ])

@@ -102,4 +102,55 @@ import Testing
             #expect(Self.text(back) == Self.text(ev))
         }
     }
+
+    /// A local DNAT sent 10.0.0.1:5353 -> 10.0.0.2:53 to 10.0.0.9:5300: every
+    /// event shows .9, the entry's original tuple what the application used.
+    static func dnat(ctinfo: UInt8, status: UInt32 = (1 << 3) | (1 << 5)) -> TraceEvent {
+        var e = Fixtures.udp()
+        if ctinfo == 3 { // the reply, before conntrack restores the source
+            Fixtures.set(&e.saddr, [10, 0, 0, 9]); Fixtures.set(&e.daddr, Fixtures.v4_10_0_0_1)
+            e.sport = 5300; e.dport = 5353
+        } else {
+            Fixtures.set(&e.daddr, [10, 0, 0, 9]); e.dport = 5300
+        }
+        var ct = entry(snat: false, ctinfo: ctinfo)
+        ct.reply = tuple([10, 0, 0, 9], Fixtures.v4_10_0_0_1, 5300, 5353)
+        ct.status = status
+        return TraceEvent(raw: e, ct: ct)
+    }
+
+    /// Replay with --ct's entries: what BPF's ST_F_CT_TUPLE matches live.
+    @Test func filtersMatchTheConnectionAsTheApplicationAddressedIt() throws {
+        func f(_ o: (inout TraceFilter.Options) -> Void) throws -> TraceFilter {
+            var opts = TraceFilter.Options()
+            o(&opts)
+            return try TraceFilter.parse(opts)
+        }
+        let toX = try f { $0.daddr = "10.0.0.2" }, toPort = try f { $0.dport = "53" }
+        let fromX = try f { $0.saddr = "10.0.0.2" }, either = try f { $0.addr = "10.0.0.2"; $0.sport = "53" }
+        let request = Self.dnat(ctinfo: 2), established = Self.dnat(ctinfo: 0), reply = Self.dnat(ctinfo: 3)
+        #expect(toX.matches(request) && toX.matches(established) && toPort.matches(request))
+        #expect(!fromX.matches(request) && !either.matches(request))
+        // The reply: the original tuple reversed, as the application receives it.
+        #expect(fromX.matches(reply) && either.matches(reply) && !toX.matches(reply))
+        // Without the entry, the packet alone decides.
+        var bare = request
+        bare.ct = nil
+        #expect(!toX.matches(bare) && !toPort.matches(bare))
+        // No NAT: the original tuple is the packet's own, so it is not looked at;
+        // a related packet's entry is another packet's connection.
+        #expect(!toX.matches(Self.dnat(ctinfo: 2, status: 1 << 3)))
+        #expect(!toX.matches(Self.dnat(ctinfo: 1)))
+        // The filters NAT does not rewrite still apply to the packet.
+        #expect(!(try f { $0.daddr = "10.0.0.2"; $0.proto = "tcp" }).matches(request))
+        // Live, the entry counts under --track or --ct, with an address or port filter.
+        #expect(config(toX).filter_flags & ST_F_CT_TUPLE.rawValue == 0)
+        var c = st_config()
+        toX.apply(to: &c, conntrack: true)
+        #expect(c.filter_flags & ST_F_CT_TUPLE.rawValue != 0)
+        var noTuple = st_config()
+        try f { $0.proto = "udp" }.apply(to: &noTuple, conntrack: true)
+        #expect(noTuple.filter_flags & ST_F_CT_TUPLE.rawValue == 0)
+    }
 }
+

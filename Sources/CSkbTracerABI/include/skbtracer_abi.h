@@ -145,6 +145,8 @@ enum st_filter_flags {
 	ST_F_PID = 1 << 13,
 	ST_F_IP_LEN = 1 << 14,
 	ST_F_OWNER_PID = 1 << 15, /* the skb's socket is owned by filter_owner_pid (sock_owners) */
+	ST_F_CT_TUPLE = 1 << 16,  /* address and port filters also try the skb's conntrack entry,
+				   * as the connection's initiator addressed it (--track, --ct) */
 };
 
 /* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */
@@ -231,6 +233,9 @@ struct st_track {
 	__u32 serial;     /* the per-packet part: protocol in the top byte, then a hash
 			   * of TCP seq, IPv4 id, ICMP type and seq; GRO, encapsulation
 			   * and fragmentation keep it while the protocol stays */
+	__u32 netns;      /* the namespace of its latest event that knew one: the
+			   * namespace of a later free with neither device nor socket */
+	__u32 pad;
 };
 
 /* Key of map tracked_flows: a tuple whose packets are followed although they do
@@ -365,7 +370,7 @@ _Static_assert(sizeof(struct st_ct_stack_event) == ST_CT_STACK_EVENT_SIZE, "st_c
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");
 _Static_assert(sizeof(struct st_skb_dump) == 24 + ST_SKB_DUMP_MAX, "st_skb_dump size");
-_Static_assert(sizeof(struct st_track) == 40, "st_track size");
+_Static_assert(sizeof(struct st_track) == 48, "st_track size");
 _Static_assert(sizeof(struct st_track_stats) == 16, "st_track_stats size");
 
 #endif

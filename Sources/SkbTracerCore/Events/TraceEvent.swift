@@ -105,8 +105,9 @@ public struct TraceEvent: @unchecked Sendable {
     public var saddr: IPAddress? { address(raw.saddr) }
     public var daddr: IPAddress? { address(raw.daddr) }
 
-    private func address(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                               UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> IPAddress? {
+    /// 16 address bytes in the family of the event's packet (its conntrack tuples' too).
+    func address(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                       UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> IPAddress? {
         guard hasL3, isIPv4 || isIPv6 || isARP else { return nil }
         return withUnsafeBytes(of: t) { IPAddress(raw: $0, isIPv4: !isIPv6) }
     }

@@ -17,19 +17,12 @@ extension TraceFilter {
         if let ifname, e.ifname != ifname { return false }
         if let l3Proto, r.l3_proto != l3Proto { return false }
         if let l4Proto, !e.hasL3 || r.l4_proto != l4Proto { return false }
-        // IPAddress equality includes the family; an IPv4 address also matches
-        // ARP's IPv4 addresses, as in BPF.
-        if let addr, e.saddr != addr, e.daddr != addr { return false }
-        if let saddr, e.saddr != saddr { return false }
-        if let daddr, e.daddr != daddr { return false }
         if let ipLen {
             guard e.hasL3, e.isIPv4 || e.isIPv6, !e.tupleFromSocket, ipLen.contains(r.ip_len) else { return false }
         }
-        if port != nil || sport != nil || dport != nil {
-            guard e.hasL4, r.l4_proto == 6 || r.l4_proto == 17 else { return false }
-            if let port, r.sport != port, r.dport != port { return false }
-            if let sport, r.sport != sport { return false }
-            if let dport, r.dport != dport { return false }
+        if !tupleMatches(e, Tuple(saddr: e.saddr, daddr: e.daddr, sport: r.sport, dport: r.dport)) {
+            // As BPF under --ct (ST_F_CT_TUPLE): a recording made with --ct carries the entry.
+            guard let t = e.initiatorTuple, tupleMatches(e, t) else { return false }
         }
         if let icmpID {
             guard e.hasL4, r.l4_proto == 1 || r.l4_proto == 58, r.icmp_id == icmpID else { return false }
@@ -38,5 +31,52 @@ extension TraceFilter {
             guard e.hasL4, r.l4_proto == 6, r.tcp_flags & tcpFlags == tcpFlags else { return false }
         }
         return true
+    }
+}
+
+extension TraceFilter {
+    /// What the address and port filters look at.
+    struct Tuple {
+        let saddr: IPAddress?
+        let daddr: IPAddress?
+        let sport: UInt16
+        let dport: UInt16
+    }
+
+    /// The address and port filters on one tuple, the packet's own or its
+    /// conntrack entry's (BPF: addrs_match, ports_match); family and protocol
+    /// are the packet's.
+    func tupleMatches(_ e: TraceEvent, _ t: Tuple) -> Bool {
+        // IPAddress equality includes the family; an IPv4 address also matches
+        // ARP's IPv4 addresses, as in BPF.
+        if let addr, t.saddr != addr, t.daddr != addr { return false }
+        if let saddr, t.saddr != saddr { return false }
+        if let daddr, t.daddr != daddr { return false }
+        if port != nil || sport != nil || dport != nil {
+            guard e.hasL4, e.raw.l4_proto == 6 || e.raw.l4_proto == 17 else { return false }
+            if let port, t.sport != port, t.dport != port { return false }
+            if let sport, t.sport != sport { return false }
+            if let dport, t.dport != dport { return false }
+        }
+        return true
+    }
+
+    /// Whether the filters can use the conntrack entry under `--track` or `--ct` (ST_F_CT_TUPLE).
+    var hasTupleFilter: Bool {
+        addr != nil || saddr != nil || daddr != nil || port != nil || sport != nil || dport != nil
+    }
+}
+
+extension TraceEvent {
+    /// The connection as its initiator addressed it (BPF: ct_tuple_matches):
+    /// the conntrack entry's original tuple for a packet going the original
+    /// way (ctinfo established 0 or new 2), reversed for a reply (3); nil
+    /// without an entry NAT rewrote (status SRC_NAT or DST_NAT), where that is
+    /// the packet's own tuple, and for related packets (another packet's entry).
+    var initiatorTuple: TraceFilter.Tuple? {
+        guard let ct, ct.family != 0, ct.status & (1 << 4 | 1 << 5) != 0, [0, 2, 3].contains(ct.ctinfo) else { return nil }
+        let o = ct.orig
+        if ct.ctinfo == 3 { return TraceFilter.Tuple(saddr: address(o.daddr), daddr: address(o.saddr), sport: o.dport, dport: o.sport) }
+        return TraceFilter.Tuple(saddr: address(o.saddr), daddr: address(o.daddr), sport: o.sport, dport: o.dport)
     }
 }

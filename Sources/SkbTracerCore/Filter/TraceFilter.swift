@@ -274,7 +274,9 @@ public struct TraceFilter: Equatable, Sendable {
     }
 
     /// Writes the filters into the BPF config; `filter_flags` says which are on.
-    public func apply(to c: inout st_config) {
+    /// `conntrack`: the address and port filters may pass on the skb's conntrack
+    /// entry (`--track`, `--ct`; EventMatcher's `initiatorTuple`).
+    public func apply(to c: inout st_config, conntrack: Bool = false) {
         var on: UInt32 = 0
         if let v = l3Proto { on |= ST_F_L3_PROTO.rawValue; c.filter_l3_proto = v }
         if let v = l4Proto { on |= ST_F_L4_PROTO.rawValue; c.filter_l4_proto = v }
@@ -302,6 +304,7 @@ public struct TraceFilter: Equatable, Sendable {
                 for (i, b) in name.utf8.prefix(buf.count - 1).enumerated() { buf[i] = b }
             }
         }
+        if conntrack && hasTupleFilter { on |= ST_F_CT_TUPLE.rawValue }
         c.filter_flags = on
     }
 

@@ -18,8 +18,8 @@ public final class NetnsNames: @unchecked Sendable {
     }
 
     /// For tests: a fixed table.
-    public init(names: [UInt32: String], hostInode: UInt32?) {
-        directory = ""
+    public init(names: [UInt32: String], hostInode: UInt32?, directory: String = "") {
+        self.directory = directory
         self.names = names
         self.hostInode = hostInode
         lastScanNs = .max
@@ -46,13 +46,22 @@ public final class NetnsNames: @unchecked Sendable {
     public func name(_ inode: UInt32) -> String {
         if inode == 0 { return "?" }
         if inode == hostInode { return "host" }
+        return netnsName(inode) ?? "netns:\(inode)"
+    }
+
+    /// The file of an `ip netns` namespace, to enter it; nil for any other.
+    func path(_ inode: UInt32) -> String? {
+        inode == 0 || directory.isEmpty ? nil : netnsName(inode).map { "\(directory)/\($0)" }
+    }
+
+    private func netnsName(_ inode: UInt32) -> String? {
         // Rescanned at most once a second, known names too: nsfs reuses the
         // inode of a deleted namespace at once for the next one.
         if lastScanNs != .max {
             let now = Self.monotonicNs()
             if now > lastScanNs, now - lastScanNs > 1_000_000_000 { scan() }
         }
-        return names[inode] ?? "netns:\(inode)"
+        return names[inode]
     }
 
     static func monotonicNs() -> UInt64 {

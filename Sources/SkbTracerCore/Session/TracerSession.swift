@@ -18,6 +18,7 @@ public final class TracerSession {
     private let formatter: any EventFormatter
     private let context: FormatContext
     public let names: JourneyNames
+    private let interfaceNames: InterfaceNames
     /// Where decoded events go (printed, grouped into journeys, or counted as drops).
     public var consumer: any TraceConsumer { pipeline.consumer }
     /// Enrichment, selection and the view: the path replay shares.
@@ -78,6 +79,7 @@ public final class TracerSession {
         if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
+        interfaceNames = InterfaceNames(netns: names.netns)
         let consumer: any TraceConsumer
         if options.recordPath != nil {
             let header = RecordFormat.Header(realtimeOffsetNs: context.clock.realtimeOffsetNs,
@@ -340,7 +342,7 @@ public final class TracerSession {
         }
         let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
         var config = st_config()
-        options.filter.apply(to: &config)
+        options.filter.apply(to: &config, conntrack: options.track || options.conntrack)
         config.wakeup_bytes = options.wakeupBytes
         config.track = options.track ? UInt8(ST_TRACK_SKB.rawValue) | (options.trackFlows ? UInt8(ST_TRACK_FLOWS.rawValue) : 0) : 0
         config.stack_mode = options.stacks.rawValue
@@ -419,11 +421,13 @@ public final class TracerSession {
             pipeline.skbDumps.add(dump.key, dump.text)
             return keepReading
         }
-        let event: TraceEvent
+        var event: TraceEvent
         do { event = try TraceEvent(bytes: bytes) } catch {
             summary.malformed += 1
             return true
         }
+        // Names from this machine, before anything reads them: a recording keeps them too.
+        if event.route == nil { interfaceNames.fill(&event.raw) }
         let more = pipeline.event(event)
         summary.events = pipeline.events
         summary.printed = pipeline.emitted
