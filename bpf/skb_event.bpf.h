@@ -905,9 +905,11 @@ static __always_inline bool flow_tracked(const struct st_event *e)
 	return bpf_map_lookup_elem(&tracked_flows, &f) != NULL;
 }
 
-/* A tracked skb whose tuple changed (NAT): remember the rewritten tuple's
- * replies, so they are followed although they may not match the filter. */
-static __always_inline void note_rewrite(const struct st_event *e, struct st_track *t)
+/* A tracked skb whose tuple changed: with the same packet identity it is NAT,
+ * so remember the rewritten tuple's replies, which are followed although they
+ * may not match the filter. A tunnel changes the tuple and the identity with it
+ * (the outer header's protocol and length): its replies are no reply flow. */
+static __always_inline void note_rewrite(const struct st_event *e, struct st_track *t, bool same_identity)
 {
 	struct st_flow f = {};
 	__u64 h = tuple_hash(e);
@@ -915,7 +917,7 @@ static __always_inline void note_rewrite(const struct st_event *e, struct st_tra
 	if (h == t->tuple_hash)
 		return;
 	t->tuple_hash = h;
-	if (!(cfg.track & ST_TRACK_FLOWS) || !reply_flow(e, &f))
+	if (!same_identity || !(cfg.track & ST_TRACK_FLOWS) || !reply_flow(e, &f))
 		return;
 	if (bpf_map_update_elem(&tracked_flows, &f, &e->ts_ns, BPF_ANY) == 0) {
 		__sync_fetch_and_add(&track_stats.flows, 1);
@@ -979,13 +981,15 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		if (e->netns)
 			tracked->netns = e->netns;
 		/* Encapsulation and GRO change what the identity covers: follow it. */
-		if (packet_identity(e)) {
-			tracked->identity = packet_identity(e);
+		__u32 identity = packet_identity(e);
+		bool same_identity = !identity || identity == tracked->identity;
+		if (identity) {
+			tracked->identity = identity;
 			tracked->serial = packet_serial(e);
 		}
 		/* Only a tuple read from the packet itself tells whether NAT rewrote it. */
 		if ((e->flags & (ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK)) == (ST_EVF_L3 | ST_EVF_L4))
-			note_rewrite(e, tracked);
+			note_rewrite(e, tracked, same_identity);
 		return;
 	}
 	/* Functions follow a tracked skb but do not start tracking one: after the
