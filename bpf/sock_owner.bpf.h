@@ -11,11 +11,7 @@
 #ifndef SKBTRACER_SOCK_OWNER_BPF_H
 #define SKBTRACER_SOCK_OWNER_BPF_H
 
-#include "kernel_types.h"
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
-#include "skbtracer_abi.h"
+#include "common.bpf.h"
 
 #define AF_PACKET 17
 #define PF_KTHREAD 0x00200000

@@ -1,0 +1,46 @@
+/* What every skbtracer BPF header needs: the kernel types (CO-RE), libbpf's
+ * helpers, the kernel/user contract and the protocol constants. */
+#ifndef SKBTRACER_COMMON_BPF_H
+#define SKBTRACER_COMMON_BPF_H
+
+
+#include <stdbool.h>
+#include "kernel_types.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "skbtracer_abi.h"
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_ARP 0x0806
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define MAC_HEADER_UNSET 0xffff
+/* The lowest kernel address on x86-64 with 5-level paging (LA57; 4-level
+ * starts at 0xffff800000000000) and on arm64 with 52-bit addresses: anything
+ * lower is not a kernel pointer on either. */
+#define KERNEL_SPACE_START 0xff00000000000000ULL
+#define IPV6_EXT_HEADERS_MAX 6
+/* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
+ * fixed header (40), Ethernet/IPv4 ARP (28). */
+#define L3_READ 40
+
+
+/* st_event.location of an emitted event. A probe family may compute it only once
+ * the event is emitted (function probes: bpf_get_func_ip()), so that no value
+ * is held on the stack across the filters: the stack is 512 bytes for the
+ * program and parse_packet() together. */
+#ifndef ST_EVENT_LOCATION
+#define ST_EVENT_LOCATION(ctx, location) (location)
+#endif
+
+#endif

@@ -1,0 +1,136 @@
+/* The user's filters on a parsed event (addresses, ports, protocols, length,
+ * ICMP id, TCP flags, interface name), each pruned by the verifier when the
+ * read-only config switches it off. The same filters answer for a conntrack
+ * entry's tuple (conntrack.bpf.h). */
+#ifndef SKBTRACER_FILTER_BPF_H
+#define SKBTRACER_FILTER_BPF_H
+
+#include "maps.bpf.h"
+
+/* Byte by byte: cfg is volatile, and memcmp() would drop the qualifier. */
+static __always_inline bool addr_equal(const __u8 *a, const volatile struct st_addr_filter *f)
+{
+	int n = f->family == 4 ? 4 : 16;
+
+	for (int i = 0; i < 16; i++) {
+		if (i < n && a[i] != f->addr[i])
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool addr_family_matches(const struct st_event *e, const volatile struct st_addr_filter *f)
+{
+	if (!(e->flags & ST_EVF_L3))
+		return false;
+	if (f->family == 4)
+		return e->l3_proto == ETH_P_IP || e->l3_proto == ETH_P_ARP;
+	return e->l3_proto == ETH_P_IPV6;
+}
+
+/* The address filters on one tuple: the packet's own, or its conntrack entry's
+ * (ct_tuple_matches). The family is the packet's: NAT keeps it. */
+static __always_inline bool addrs_match(const struct st_event *e, const __u8 *saddr, const __u8 *daddr)
+{
+	__u32 on = cfg.filter_flags;
+
+	if (on & ST_F_ADDR) {
+		if (!addr_family_matches(e, &cfg.filter_addr))
+			return false;
+		if (!addr_equal(saddr, &cfg.filter_addr) && !addr_equal(daddr, &cfg.filter_addr))
+			return false;
+	}
+	if (on & ST_F_SADDR) {
+		if (!addr_family_matches(e, &cfg.filter_saddr) || !addr_equal(saddr, &cfg.filter_saddr))
+			return false;
+	}
+	if (on & ST_F_DADDR) {
+		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(daddr, &cfg.filter_daddr))
+			return false;
+	}
+	return true;
+}
+
+/* The port filters on one tuple (as addrs_match); the protocol is the packet's. */
+static __always_inline bool ports_match(const struct st_event *e, __u16 sport, __u16 dport)
+{
+	__u32 on = cfg.filter_flags;
+
+	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
+		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
+			return false;
+		if ((on & ST_F_PORT) && sport != cfg.filter_port && dport != cfg.filter_port)
+			return false;
+		if ((on & ST_F_SPORT) && sport != cfg.filter_sport)
+			return false;
+		if ((on & ST_F_DPORT) && dport != cfg.filter_dport)
+			return false;
+	}
+	return true;
+}
+
+/* The L3 filters NAT does not rewrite: protocols and the IP length. */
+static __always_inline bool l3_kept_matches(const struct st_event *e)
+{
+	__u32 on = cfg.filter_flags;
+
+	if ((on & ST_F_L3_PROTO) && e->l3_proto != cfg.filter_l3_proto)
+		return false;
+	if ((on & ST_F_L4_PROTO) && (!(e->flags & ST_EVF_L3) || e->l4_proto != cfg.filter_l4_proto))
+		return false;
+	/* The IP length as printed (IP_LEN): IPv4 and IPv6 headers only, not a
+	 * tuple taken from the socket (that event has no packet length). */
+	if (on & ST_F_IP_LEN) {
+		if ((e->flags & (ST_EVF_L3 | ST_EVF_FROM_SOCK)) != ST_EVF_L3 ||
+		    (e->l3_proto != ETH_P_IP && e->l3_proto != ETH_P_IPV6))
+			return false;
+		if (e->ip_len < cfg.filter_ip_len_min || e->ip_len > cfg.filter_ip_len_max)
+			return false;
+	}
+	return true;
+}
+
+/* The L4 filters NAT does not rewrite: ICMP id, TCP flags. */
+static __always_inline bool l4_kept_matches(const struct st_event *e)
+{
+	__u32 on = cfg.filter_flags;
+
+	if (on & ST_F_ICMP_ID) {
+		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_ICMP && e->l4_proto != IPPROTO_ICMPV6))
+			return false;
+		if (e->icmp_id != cfg.filter_icmp_id)
+			return false;
+	}
+	if (on & ST_F_TCP_FLAGS) {
+		if (!(e->flags & ST_EVF_L4) || e->l4_proto != IPPROTO_TCP)
+			return false;
+		if ((e->tcp_flags & cfg.filter_tcp_flags) != cfg.filter_tcp_flags)
+			return false;
+	}
+	return true;
+}
+
+/* L3 filters: protocols, addresses, IP length. */
+static __always_inline bool l3_matches(const struct st_event *e)
+{
+	return l3_kept_matches(e) && addrs_match(e, e->saddr, e->daddr);
+}
+
+/* L4 filters: ports, ICMP id, TCP flags. */
+static __always_inline bool l4_matches(const struct st_event *e)
+{
+	return ports_match(e, e->sport, e->dport) && l4_kept_matches(e);
+}
+
+static __always_inline bool ifname_matches(const char *name)
+{
+	for (int i = 0; i < ST_IFNAMSIZ; i++) {
+		if (name[i] != cfg.filter_ifname[i])
+			return false;
+		if (name[i] == 0)
+			break;
+	}
+	return true;
+}
+
+#endif
