@@ -236,33 +236,23 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"netns_name\":"); b.appendJSONString(h.netnsName)
             b.append(",\"ifname\":"); b.appendJSONString(h.ifname); b.append("}")
         }
+        let changes = j.tupleChanges
         b.append("],\"nat\":[")
-        for (i, r) in j.rewrites.enumerated() {
+        for (i, c) in changes.lazy.filter(\.isNAT).enumerated() {
             if i > 0 { b.append(",") }
-            b.append("{\"from\":"); appendTuple(r.from, into: &b)
-            b.append(",\"to\":"); appendTuple(r.to, into: &b)
-            b.append(",\"netns\":"); b.appendDecimal(r.at.raw.netns)
-            b.append(",\"ifname\":"); b.appendJSONString(r.at.ifname)
-            b.append(",\"probe\":"); b.appendJSONString(r.at.probeName); b.append("}")
+            b.append("{")
+            appendChange(c, into: &b)
         }
         b.append("],\"tunnels\":[")
-        var first = true
-        for c in j.tupleChanges {
-            let kind: String, tunnel: String
+        for (i, c) in changes.lazy.filter({ !$0.isNAT }).enumerated() {
+            if i > 0 { b.append(",") }
             switch c.kind {
-            case .nat: continue
-            case .encapsulation(let t): kind = "encapsulation"; tunnel = t
-            case .decapsulation(let t): kind = "decapsulation"; tunnel = t
+            case .nat: break
+            case .encapsulation(let t): b.append("{\"kind\":\"encapsulation\",\"tunnel\":"); b.appendJSONString(t)
+            case .decapsulation(let t): b.append("{\"kind\":\"decapsulation\",\"tunnel\":"); b.appendJSONString(t)
             }
-            if !first { b.append(",") }
-            first = false
-            b.append("{\"kind\":\""); b.append(string: kind)
-            b.append("\",\"tunnel\":"); b.appendJSONString(tunnel)
-            b.append(",\"from\":"); appendTuple(c.from, into: &b)
-            b.append(",\"to\":"); appendTuple(c.to, into: &b)
-            b.append(",\"netns\":"); b.appendDecimal(c.at.raw.netns)
-            b.append(",\"ifname\":"); b.appendJSONString(c.at.ifname)
-            b.append(",\"probe\":"); b.appendJSONString(c.at.probeName); b.append("}")
+            b.append(",")
+            appendChange(c, into: &b)
         }
         b.append("],\"hops\":")
         appendHops(j, into: &b)
@@ -313,6 +303,15 @@ public struct JourneyJSONFormatter: JourneyFormatter {
         b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
         b.append(",\"noise\":"); appendOptional(noise, into: &b)
         b.append("}")
+    }
+
+    /// A tuple change's tuples and where it first showed, and the closing brace.
+    private func appendChange(_ c: TupleChange, into b: inout ByteBuffer) {
+        b.append("\"from\":"); appendTuple(c.from, into: &b)
+        b.append(",\"to\":"); appendTuple(c.to, into: &b)
+        b.append(",\"netns\":"); b.appendDecimal(c.at.raw.netns)
+        b.append(",\"ifname\":"); b.appendJSONString(c.at.ifname)
+        b.append(",\"probe\":"); b.appendJSONString(c.at.probeName); b.append("}")
     }
 
     private func appendOptional(_ s: String?, into b: inout ByteBuffer) {
