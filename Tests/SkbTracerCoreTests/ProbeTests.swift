@@ -148,7 +148,6 @@ struct ProbeCatalogueTests {
         for p in ProbeCatalogue.all {
             #expect(ProbeCatalogue.probe(id: p.id) == p)
             #expect(ProbeCatalogue.probe(named: p.name) == p)
-            #expect(p.programName == "tp_" + p.name)
         }
         #expect(ProbeCatalogue.probe(id: UInt16(ST_PROBE_COUNT.rawValue)) == nil)
         #expect(ProbeCatalogue.probe(named: "nosuch") == nil)

@@ -1,5 +1,6 @@
-import Foundation
 import CSkbTracerABI
+import Foundation
+import SkbTracerBPFObject
 
 /// One tracepoint skbtracer can attach to: a row of the probe list,
 /// Sources/CSkbTracerABI/include/skbtracer_probes.def.
@@ -15,7 +16,7 @@ public struct Probe: Sendable, Hashable {
     /// The tracepoint's system (`net`).
     public let system: String
     /// The BPF program that attaches to it (`tp_net_dev_queue`).
-    public let programName: String
+    public let program: TracepointsObject.Program
     /// A route lookup: a flow, not an skb (records are st_route_event).
     public let isRoute: Bool
 
@@ -61,9 +62,14 @@ public enum ProbeCatalogue {
         guard let group = ProbeGroup(rawValue: groupName) else {
             preconditionFailure("skbtracer_probes.def: probe \(name) is in group '\(groupName)', which ProbeGroup does not know")
         }
+        // tracepoints.bpf.c generates the program from the same row: a test checks
+        // every row against the compiled object.
+        guard let program = TracepointsObject.Program(rawValue: String(cString: row.program)) else {
+            preconditionFailure("probe \(name): the BPF object has no program \(String(cString: row.program))")
+        }
         return Probe(name: name, id: UInt16(id), group: group, isDefault: row.is_default != 0,
                      summary: String(cString: row.summary), system: String(cString: row.system),
-                     programName: String(cString: row.program), isRoute: row.kind == ST_PROBE_KIND_route)
+                     program: program, isRoute: row.kind == ST_PROBE_KIND_route)
     }
 
     /// What recordings call ST_PROBE_FUNCTION (every kernel function probe; the
@@ -84,6 +90,9 @@ public enum ProbeCatalogue {
         Int(id) < namesByID.count ? namesByID[Int(id)] : Array("probe-\(id)".utf8)
     }
 
+    /// The probe an enum constant names: Swift code says which probe it means as
+    /// the BPF code does, so a misspelt probe is a build error.
+    public static func probe(_ id: st_probe_id) -> Probe { all[Int(id.rawValue)] }
     public static func probe(named name: String) -> Probe? { byName[name] }
     public static func probe(id: UInt16) -> Probe? { byID[id] }
 
