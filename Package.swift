@@ -44,6 +44,6 @@ let package = Package(
             name: "SkbTracerCoreTests",
             dependencies: ["SkbTracerCore", "SkbTracerCLI", "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject"]
         ),
-        .testTarget(name: "KernelTests", dependencies: ["SkbTracerCore"]),
+        .testTarget(name: "KernelTests", dependencies: ["SkbTracerCore", "SkbTracerBPFObject"]),
     ]
 )
