@@ -26,8 +26,14 @@ struct BPFObjectContents {
             guard o >= 0, o + 2 <= b.count else { throw Malformed(description: "truncated at \(o)") }
             return Int(b[o]) | Int(b[o + 1]) << 8
         }
-        func u32(_ o: Int) throws -> Int { try (u16(o) | u16(o + 2) << 16) }
-        func u64(_ o: Int) throws -> Int { try (u32(o) | u32(o + 4) << 32) }
+        func u32(_ o: Int) throws -> Int {
+            let low = try u16(o), high = try u16(o + 2)
+            return low | high << 16
+        }
+        func u64(_ o: Int) throws -> Int {
+            let low = try u32(o), high = try u32(o + 4)
+            return low | high << 32
+        }
         func string(_ table: Int, _ offset: Int) throws -> String {
             var end = table + offset
             while end < b.count, b[end] != 0 { end += 1 }

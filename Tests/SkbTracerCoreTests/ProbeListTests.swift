@@ -24,7 +24,7 @@ struct ProbeListTests {
             let prog = try #require(obj.program(p.program), "no program for probe \(p.name)")
             #expect(prog.sectionName == "tp_btf/\(p.name)", "\(p.name)")
         }
-        let owners = TracerSession.ownerTypedPrograms + TracerSession.ownerSyscallPrograms
+        let owners = TracerSession.ownerBTFPrograms + TracerSession.ownerSyscallPrograms
         #expect(Set(obj.programs.map(\.name)) == Set((ProbeCatalogue.all.map(\.program) + owners).map(\.rawValue)))
         #expect(Set(ProbeCatalogue.all.map(\.program)).count == ProbeCatalogue.all.count)
     }

@@ -298,14 +298,14 @@ public final class TracerSession {
     /// (sockets of processes still running).
     private lazy var ownerPrograms: [TracepointsObject.Program] = {
         guard options.owner else { return [] }
-        let typed = Self.ownerTypedPrograms
-        let present = typed.filter { btf.typedefParameters("btf_trace_\(Self.tracepoint(of: $0))") != nil }
+        let btfTyped = Self.ownerBTFPrograms
+        let present = btfTyped.filter { btf.typedefParameters("btf_trace_\(Self.tracepoint(of: $0))") != nil }
         let syscalls = Self.ownerSyscallPrograms.filter { p in
             ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].contains {
                 FileManager.default.fileExists(atPath: "\($0)/events/\(Self.tracepoint(of: p))/id")
             }
         }
-        for missing in typed where !present.contains(missing) {
+        for missing in btfTyped where !present.contains(missing) {
             warnings.append("--owner: this kernel has no \(Self.tracepoint(of: missing)) tracepoint: fewer owners are known")
         }
         if syscalls.isEmpty {
@@ -314,8 +314,8 @@ public final class TracerSession {
         return present + syscalls
     }()
 
-    /// `--owner`'s programs on BTF tracepoints (bpf/tracepoints.bpf.c).
-    static let ownerTypedPrograms: [TracepointsObject.Program] = [.ownerSockSendLength, .ownerSockRecvLength, .ownerInetSockSetState]
+    /// `--owner`'s programs on BTF-typed tracepoints (bpf/tracepoints.bpf.c).
+    static let ownerBTFPrograms: [TracepointsObject.Program] = [.ownerSockSendLength, .ownerSockRecvLength, .ownerInetSockSetState]
     /// accept(): syscall tracepoints, which need the kernel's syscall tracing.
     static let ownerSyscallPrograms: [TracepointsObject.Program] = [.ownerSysExitAccept4, .ownerSysExitAccept]
 
