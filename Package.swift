@@ -21,7 +21,8 @@ let package = Package(
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
-        .target(name: "SkbTracerBPFObject", plugins: ["BPFObjectPlugin"]),
+        // The objects and their skeletons: typed program and map names.
+        .target(name: "SkbTracerBPFObject", dependencies: ["BPFKit"], plugins: ["BPFObjectPlugin"]),
         // A small typed libbpf layer; it knows nothing about packets.
         .target(name: "BPFKit", dependencies: ["CBPFShim"]),
         // Probe catalogue, filters, decoding, output, tracer session, lab.
@@ -34,11 +35,15 @@ let package = Package(
             name: "SkbTracerCLI",
             dependencies: [
                 "SkbTracerCore",
+                "CSkbTracerABI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "skbtracer", dependencies: ["SkbTracerCLI"]),
-        .testTarget(name: "SkbTracerCoreTests", dependencies: ["SkbTracerCore", "SkbTracerCLI", "CSkbTracerABI"]),
-        .testTarget(name: "KernelTests", dependencies: ["SkbTracerCore"]),
+        .testTarget(
+            name: "SkbTracerCoreTests",
+            dependencies: ["SkbTracerCore", "SkbTracerCLI", "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject"]
+        ),
+        .testTarget(name: "KernelTests", dependencies: ["SkbTracerCore", "SkbTracerBPFObject"]),
     ]
 )

@@ -155,8 +155,8 @@ static __always_inline void route_nexthop(struct st_route_event *rec, const stru
 	}
 }
 
-SEC("tp_btf/fib_table_lookup")
-int tp_fib_table_lookup(__u64 *ctx)
+/* The body of tp_fib_table_lookup (tracepoints.bpf.c generates the program). */
+static __always_inline int route_fib_table_lookup(__u64 *ctx, enum st_probe_id probe)
 {
 	/* (u32 tb_id, const struct flowi4 *flp, const struct fib_nh_common *nhc, int err) */
 	const struct flowi4 *flp = (const struct flowi4 *)ctx[1];
@@ -180,7 +180,7 @@ int tp_fib_table_lookup(__u64 *ctx)
 	rec.route.oif = flp->__fl_common.flowic_oif;
 	if (nhc)
 		route_nexthop(&rec, nhc);
-	return st_trace_route(&rec, ST_PROBE_FIB_TABLE_LOOKUP);
+	return st_trace_route(&rec, probe);
 }
 
 /* ip6_rt_type_to_error(): what a route of this type answers. */
@@ -202,8 +202,8 @@ static __always_inline __s32 route6_type_error(__u8 type)
 	}
 }
 
-SEC("tp_btf/fib6_table_lookup")
-int tp_fib6_table_lookup(__u64 *ctx)
+/* The body of tp_fib6_table_lookup. */
+static __always_inline int route_fib6_table_lookup(__u64 *ctx, enum st_probe_id probe)
 {
 	/* (const struct net *net, const struct fib6_result *res, struct fib6_table *table,
 	 *  const struct flowi6 *flp) */
@@ -233,7 +233,7 @@ int tp_fib6_table_lookup(__u64 *ctx)
 		if (nh)
 			route_nexthop(&rec, &nh->nh_common);
 	}
-	return st_trace_route(&rec, ST_PROBE_FIB6_TABLE_LOOKUP);
+	return st_trace_route(&rec, probe);
 }
 
 #endif

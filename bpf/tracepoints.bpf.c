@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The tracepoint backend: one tp_btf program per tracepoint that carries an skb.
+/* The tracepoint backend: one tp_btf program per tracepoint that carries an skb,
+ * generated from the probe list (skbtracer_probes.def).
  *
  * Programs are named after their hook (tp_<tracepoint>). Which argument holds the
  * skb, the sock, the drop reason and the location differs between kernels, so the
@@ -54,33 +55,19 @@ static __always_inline int tp_probe(__u64 *ctx, enum st_probe_id probe)
 	return st_trace_skb(ctx, probe, skb, sk, reason, location, flags);
 }
 
-#define TP_PROBE(name, id)                     \
-	SEC("tp_btf/" #name)                   \
-	int tp_##name(__u64 *ctx)              \
-	{                                      \
-		return tp_probe(ctx, id);      \
+/* One program per row of skbtracer_probes.def: tp_<name> on tp_btf/<name>,
+ * reporting the row's id. An skb probe's body is tp_probe(); a route lookup's is
+ * route_<name>() (route_event.bpf.h), which reads a flow, not an skb. */
+#define ST_PROBE_BODY_skb(name, id) tp_probe(ctx, id)
+#define ST_PROBE_BODY_route(name, id) route_##name(ctx, id)
+#define ST_PROBE(ID, name, system, group, kind, dflt, summary)  \
+	SEC("tp_btf/" #name)                                     \
+	int ST_PROBE_PROGRAM(name)(__u64 *ctx)                   \
+	{                                                        \
+		return ST_PROBE_BODY_##kind(name, ST_PROBE_##ID); \
 	}
-
-TP_PROBE(net_dev_queue, ST_PROBE_NET_DEV_QUEUE)
-TP_PROBE(net_dev_start_xmit, ST_PROBE_NET_DEV_START_XMIT)
-TP_PROBE(net_dev_xmit, ST_PROBE_NET_DEV_XMIT)
-TP_PROBE(netif_rx, ST_PROBE_NETIF_RX)
-TP_PROBE(netif_rx_entry, ST_PROBE_NETIF_RX_ENTRY)
-TP_PROBE(netif_receive_skb, ST_PROBE_NETIF_RECEIVE_SKB)
-TP_PROBE(netif_receive_skb_entry, ST_PROBE_NETIF_RECEIVE_SKB_ENTRY)
-TP_PROBE(netif_receive_skb_list_entry, ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY)
-TP_PROBE(napi_gro_receive_entry, ST_PROBE_NAPI_GRO_RECEIVE_ENTRY)
-TP_PROBE(kfree_skb, ST_PROBE_KFREE_SKB)
-TP_PROBE(consume_skb, ST_PROBE_CONSUME_SKB)
-TP_PROBE(skb_copy_datagram_iovec, ST_PROBE_SKB_COPY_DATAGRAM_IOVEC)
-TP_PROBE(qdisc_enqueue, ST_PROBE_QDISC_ENQUEUE)
-TP_PROBE(qdisc_dequeue, ST_PROBE_QDISC_DEQUEUE)
-TP_PROBE(icmp_send, ST_PROBE_ICMP_SEND)
-TP_PROBE(tcp_retransmit_skb, ST_PROBE_TCP_RETRANSMIT_SKB)
-TP_PROBE(tcp_send_reset, ST_PROBE_TCP_SEND_RESET)
-TP_PROBE(tcp_bad_csum, ST_PROBE_TCP_BAD_CSUM)
-TP_PROBE(udp_fail_queue_rcv_skb, ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB)
-TP_PROBE(sock_rcvqueue_full, ST_PROBE_SOCK_RCVQUEUE_FULL)
+#include "skbtracer_probes.def"
+#undef ST_PROBE
 
 /* Loaded only with --owner. Each fires in the process making the call. */
 SEC("tp_btf/sock_send_length")

@@ -14,8 +14,10 @@ struct BPFObjectPlugin: BuildToolPlugin {
         let files = try FileManager.default.contentsOfDirectory(atPath: bpfDir.path)
             .sorted()
         let sources = files.filter { $0.hasSuffix(".bpf.c") }.map { bpfDir.appending(path: $0) }
+        // The ABI headers and the probe list (skbtracer_probes.def) shape the objects too.
+        let abiFiles = try FileManager.default.contentsOfDirectory(atPath: abiDir.path).sorted()
         let inputs = files.filter { $0.hasSuffix(".c") || $0.hasSuffix(".h") }.map { bpfDir.appending(path: $0) }
-            + [abiDir.appending(path: "skbtracer_abi.h")]
+            + abiFiles.map { abiDir.appending(path: $0) }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedBPFObjects.swift")
         let clang = try context.tool(named: "clang").url
         let objcopy = try context.tool(named: "llvm-objcopy").url

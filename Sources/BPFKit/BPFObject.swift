@@ -56,6 +56,16 @@ public final class BPFObject {
         return result
     }
 
+    public var maps: [BPFMap] {
+        var result: [BPFMap] = []
+        var map = bpf_object__next_map(handle, nil)
+        while let m = map {
+            result.append(BPFMap(handle: m))
+            map = bpf_object__next_map(handle, m)
+        }
+        return result
+    }
+
     public func program(named name: String) -> BPFProgram? {
         bpf_object__find_program_by_name(handle, name).map(BPFProgram.init(handle:))
     }

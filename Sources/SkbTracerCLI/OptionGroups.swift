@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSkbTracerABI
 import SkbTracerCore
 
 /// Packet filters, evaluated in BPF.
@@ -260,7 +261,7 @@ struct JourneyOptions: ParsableArguments {
         o.stacks = callstack ? .all : dropstack ? .drops : .none
         o.diagnose = diag || timeline
         if drop {
-            o.probes = ProbeCatalogue.all.filter { $0.name == "kfree_skb" }
+            o.probes = [ProbeCatalogue.probe(ST_PROBE_KFREE_SKB)]
             o.track = false
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SkbTracerBPFObject
 import SkbTracerCore
 
 // The BPF objects a test's own tracer held, and skbtracer-named objects nobody
@@ -115,7 +116,7 @@ struct BPFListing {
     /// The maps skbtracer's object defines, and libbpf's internal ones
     /// (`skbtrace.rodata`, `skbtrace.bss`: the object name cut to 8 bytes).
     static func isOurMapName(_ name: String) -> Bool {
-        ["events", "lost_events", "tracked_skbs", "tracked_flows", "last_packet", "sock_owners", "skb_dump_buf", "skb_dump_nest"].contains(name) || name.hasPrefix("skbtrace.")
+        TracepointsObject.Map.allCases.contains { $0.rawValue == name } || name.hasPrefix("skbtrace.")
     }
 
     /// skbtracer-named objects newer than `baseline` (ids only grow) that no live

@@ -25,7 +25,7 @@ struct DecodeTests {
         var b = [UInt8](repeating: 0, count: 176)
         Self.put16(1, at: 0, in: &b)              // kind
         Self.put16(176, at: 2, in: &b)            // size
-        Self.put16(9, at: 4, in: &b)              // probe: ST_PROBE_KFREE_SKB
+        Self.put16(UInt16(ST_PROBE_KFREE_SKB.rawValue), at: 4, in: &b) // probe
         Self.put16(0x0800, at: 6, in: &b)         // l3_proto
         Self.put32(5, at: 8, in: &b)              // cpu
         Self.put32(3, at: 12, in: &b)             // lost_before

@@ -44,8 +44,9 @@ struct FunctionProbeTests {
 
     @Test("each backend has one program per sk_buff position, as bpf/functions.bpf.c names them")
     func programNames() {
-        #expect(FunctionBackend.kprobeMulti.programName(position: 3) == "kprobe_multi_skb_3")
-        #expect(FunctionBackend.kprobe.programName(position: 1) == "kprobe_skb_1")
+        #expect(FunctionBackend.kprobeMulti.program(position: 3)?.rawValue == "kprobe_multi_skb_3")
+        #expect(FunctionBackend.kprobe.program(position: 1)?.rawValue == "kprobe_skb_1")
+        #expect(FunctionBackend.kprobe.program(position: FunctionProbes.maxPosition + 1) == nil)
     }
 
     @Test("a function event is named by the function its address falls in, past an ENDBR or not")

@@ -148,54 +148,31 @@ struct ProbeCatalogueTests {
         for p in ProbeCatalogue.all {
             #expect(ProbeCatalogue.probe(id: p.id) == p)
             #expect(ProbeCatalogue.probe(named: p.name) == p)
-            #expect(p.programName == "tp_" + p.name)
         }
         #expect(ProbeCatalogue.probe(id: UInt16(ST_PROBE_COUNT.rawValue)) == nil)
         #expect(ProbeCatalogue.probe(named: "nosuch") == nil)
     }
 
-    /// bpf/tracepoints.bpf.c declares `TP_PROBE(name, ST_PROBE_NAME)` and
-    /// bpf/route_event.bpf.h the route programs (`st_trace_route(&rec, ST_PROBE_NAME)`
-    /// in `tp_NAME`): the catalogue's id for each name must be the one the BPF program reports.
-    @Test func matchesBPFProgramTable() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let source = try String(contentsOf: root.appendingPathComponent("bpf/tracepoints.bpf.c"), encoding: .utf8)
-        var table: [String: String] = [:]
-        for line in source.split(separator: "\n") where line.hasPrefix("TP_PROBE(") {
-            let inner = line.dropFirst("TP_PROBE(".count).prefix { $0 != ")" }
-            let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            try #require(parts.count == 2)
-            table[parts[0]] = parts[1]
+    /// The enum and the catalogue come from the same rows of skbtracer_probes.def,
+    /// which spells each name twice (the preprocessor cannot change case): the
+    /// constant must be the name in capitals, or Swift and BPF code naming
+    /// ST_PROBE_KFREE_SKB would mean another probe than the list says.
+    @Test func enumConstantsAreTheNamesInCapitals() throws {
+        for p in ProbeCatalogue.all {
+            let row = try #require(st_probe_lookup(UInt32(p.id))).pointee
+            #expect(String(cString: row.id_name) == "ST_PROBE_" + p.name.uppercased())
         }
-        let routes = try String(contentsOf: root.appendingPathComponent("bpf/route_event.bpf.h"), encoding: .utf8)
-        var program: String?
-        for line in routes.split(separator: "\n") {
-            if line.hasPrefix("int tp_") { program = String(line.dropFirst("int tp_".count).prefix { $0 != "(" }) }
-            if let p = program, let r = line.range(of: "st_trace_route(&rec, ") {
-                table[p] = String(line[r.upperBound...].prefix { $0 != ")" })
-                program = nil
-            }
-        }
-        #expect(Set(table.keys) == Set(ProbeCatalogue.all.map(\.name)))
-        let ids: [String: st_probe_id] = [
-            "ST_PROBE_NET_DEV_QUEUE": ST_PROBE_NET_DEV_QUEUE, "ST_PROBE_NET_DEV_START_XMIT": ST_PROBE_NET_DEV_START_XMIT,
-            "ST_PROBE_NET_DEV_XMIT": ST_PROBE_NET_DEV_XMIT, "ST_PROBE_NETIF_RX": ST_PROBE_NETIF_RX,
-            "ST_PROBE_NETIF_RX_ENTRY": ST_PROBE_NETIF_RX_ENTRY, "ST_PROBE_NETIF_RECEIVE_SKB": ST_PROBE_NETIF_RECEIVE_SKB,
-            "ST_PROBE_NETIF_RECEIVE_SKB_ENTRY": ST_PROBE_NETIF_RECEIVE_SKB_ENTRY,
-            "ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY": ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY,
-            "ST_PROBE_NAPI_GRO_RECEIVE_ENTRY": ST_PROBE_NAPI_GRO_RECEIVE_ENTRY, "ST_PROBE_KFREE_SKB": ST_PROBE_KFREE_SKB,
-            "ST_PROBE_CONSUME_SKB": ST_PROBE_CONSUME_SKB, "ST_PROBE_SKB_COPY_DATAGRAM_IOVEC": ST_PROBE_SKB_COPY_DATAGRAM_IOVEC,
-            "ST_PROBE_QDISC_ENQUEUE": ST_PROBE_QDISC_ENQUEUE, "ST_PROBE_QDISC_DEQUEUE": ST_PROBE_QDISC_DEQUEUE,
-            "ST_PROBE_ICMP_SEND": ST_PROBE_ICMP_SEND, "ST_PROBE_TCP_RETRANSMIT_SKB": ST_PROBE_TCP_RETRANSMIT_SKB,
-            "ST_PROBE_TCP_SEND_RESET": ST_PROBE_TCP_SEND_RESET, "ST_PROBE_TCP_BAD_CSUM": ST_PROBE_TCP_BAD_CSUM,
-            "ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB": ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
-            "ST_PROBE_SOCK_RCVQUEUE_FULL": ST_PROBE_SOCK_RCVQUEUE_FULL,
-            "ST_PROBE_FIB_TABLE_LOOKUP": ST_PROBE_FIB_TABLE_LOOKUP, "ST_PROBE_FIB6_TABLE_LOOKUP": ST_PROBE_FIB6_TABLE_LOOKUP,
-        ]
-        for (name, idName) in table {
-            let id = try #require(ids[idName], "unknown id \(idName)")
-            #expect(ProbeCatalogue.probe(named: name)?.id == UInt16(id.rawValue), "\(name)")
-        }
+        #expect(st_probe_lookup(UInt32(ST_PROBE_COUNT.rawValue)) == nil)
+        #expect(ProbeCatalogue.probe(id: UInt16(ST_PROBE_KFREE_SKB.rawValue))?.name == "kfree_skb")
+        #expect(ProbeCatalogue.probe(id: UInt16(ST_PROBE_FIB6_TABLE_LOOKUP.rawValue))?.isRoute == true)
+    }
+
+    /// The list is in the order a packet meets the probes, and that order is the ids'.
+    @Test func catalogueInListOrder() {
+        #expect(ProbeCatalogue.all.map(\.id) == Array(0..<UInt16(ST_PROBE_COUNT.rawValue)))
+        #expect(Self.names(Array(ProbeCatalogue.all.prefix(3))) == ["net_dev_queue", "net_dev_start_xmit", "net_dev_xmit"])
+        #expect(Self.names(ProbeCatalogue.all.filter(\.isRoute)) == ["fib_table_lookup", "fib6_table_lookup"])
+        #expect(ProbeCatalogue.all.allSatisfy { $0.isRoute == ($0.group == .route) })
     }
 
     @Test(arguments: [

@@ -21,32 +21,24 @@ enum st_record_kind {
 	ST_RECORD_SKB_DUMP = 2, /* struct st_skb_dump (--output-skb) */
 };
 
-/* Tracepoints with an skb. The ids index st_config.probe_args and are stable
- * within one build; names live in the Swift probe catalogue. */
+/* Tracepoints with an skb (and the route lookups), one per row of
+ * skbtracer_probes.def, numbered in its order. The ids index
+ * st_config.probe_args and st_loss.by_probe and are stable within one build
+ * only (recordings carry each id's name). */
 enum st_probe_id {
-	ST_PROBE_NET_DEV_QUEUE = 0,
-	ST_PROBE_NET_DEV_START_XMIT,
-	ST_PROBE_NET_DEV_XMIT,
-	ST_PROBE_NETIF_RX,
-	ST_PROBE_NETIF_RX_ENTRY,
-	ST_PROBE_NETIF_RECEIVE_SKB,
-	ST_PROBE_NETIF_RECEIVE_SKB_ENTRY,
-	ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY,
-	ST_PROBE_NAPI_GRO_RECEIVE_ENTRY,
-	ST_PROBE_KFREE_SKB,
-	ST_PROBE_CONSUME_SKB,
-	ST_PROBE_SKB_COPY_DATAGRAM_IOVEC,
-	ST_PROBE_QDISC_ENQUEUE,
-	ST_PROBE_QDISC_DEQUEUE,
-	ST_PROBE_ICMP_SEND,
-	ST_PROBE_TCP_RETRANSMIT_SKB,
-	ST_PROBE_TCP_SEND_RESET,
-	ST_PROBE_TCP_BAD_CSUM,
-	ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB,
-	ST_PROBE_SOCK_RCVQUEUE_FULL,
-	ST_PROBE_FIB_TABLE_LOOKUP,   /* route lookups: records are struct st_route_event */
-	ST_PROBE_FIB6_TABLE_LOOKUP,
+#define ST_PROBE(ID, ...) ST_PROBE_##ID,
+#include "skbtracer_probes.def"
+#undef ST_PROBE
 	ST_PROBE_COUNT,
+};
+
+/* The BPF program of probe `name` (bpf/tracepoints.bpf.c generates it). */
+#define ST_PROBE_PROGRAM(name) tp_##name
+
+/* What a probe's body reads and writes (the kind column of skbtracer_probes.def). */
+enum st_probe_kind {
+	ST_PROBE_KIND_skb = 0,   /* an skb: struct st_event and its longer forms */
+	ST_PROBE_KIND_route = 1, /* a route lookup: struct st_route_event */
 };
 
 /* st_event.probe of a kernel function probe (the kprobe and kprobe-multi

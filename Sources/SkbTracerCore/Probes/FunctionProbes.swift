@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import SkbTracerBPFObject
 
 /// How kernel functions are probed (bpf/functions.bpf.c).
 public enum FunctionBackend: String, Sendable, CaseIterable {
@@ -9,11 +10,21 @@ public enum FunctionBackend: String, Sendable, CaseIterable {
     /// One kprobe link per function: any kernel with kprobes, seconds to attach.
     case kprobe
 
-    /// The BPF program for functions whose sk_buff is parameter `position`.
-    func programName(position: Int) -> String {
-        switch self {
-        case .kprobeMulti: return "kprobe_multi_skb_\(position)"
-        case .kprobe: return "kprobe_skb_\(position)"
+    /// The BPF program for functions whose sk_buff is parameter `position`
+    /// (1...FunctionProbes.maxPosition).
+    func program(position: Int) -> FunctionsObject.Program? {
+        switch (self, position) {
+        case (.kprobeMulti, 1): return .kprobeMultiSkb1
+        case (.kprobeMulti, 2): return .kprobeMultiSkb2
+        case (.kprobeMulti, 3): return .kprobeMultiSkb3
+        case (.kprobeMulti, 4): return .kprobeMultiSkb4
+        case (.kprobeMulti, 5): return .kprobeMultiSkb5
+        case (.kprobe, 1): return .kprobeSkb1
+        case (.kprobe, 2): return .kprobeSkb2
+        case (.kprobe, 3): return .kprobeSkb3
+        case (.kprobe, 4): return .kprobeSkb4
+        case (.kprobe, 5): return .kprobeSkb5
+        default: return nil
         }
     }
 }

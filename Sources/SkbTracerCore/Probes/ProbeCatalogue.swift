@@ -1,9 +1,11 @@
-import Foundation
 import CSkbTracerABI
+import Foundation
+import SkbTracerBPFObject
 
-/// One tracepoint skbtracer can attach to.
+/// One tracepoint skbtracer can attach to: a row of the probe list,
+/// Sources/CSkbTracerABI/include/skbtracer_probes.def.
 public struct Probe: Sendable, Hashable {
-    /// The tracepoint's name (`net_dev_queue`); the BPF program is `tp_<name>`.
+    /// The tracepoint's name (`net_dev_queue`).
     public let name: String
     public let id: UInt16
     public let group: ProbeGroup
@@ -11,11 +13,14 @@ public struct Probe: Sendable, Hashable {
     /// read an skb the driver may already have freed.
     public let isDefault: Bool
     public let summary: String
-
-    public var programName: String { "tp_\(name)" }
+    /// The tracepoint's system (`net`).
+    public let system: String
+    /// The BPF program that attaches to it (`tp_net_dev_queue`).
+    public let program: TracepointsObject.Program
     /// A route lookup: a flow, not an skb (records are st_route_event).
-    public var isRoute: Bool { group == .route }
-    public var tracepoint: String { "\(group.tracepointSystem(for: name)):\(name)" }
+    public let isRoute: Bool
+
+    public var tracepoint: String { "\(system):\(name)" }
 }
 
 /// Probe groups, like nettrace's tracer tree.
@@ -43,75 +48,33 @@ public enum ProbeGroup: String, CaseIterable, Sendable {
         case .route: return "route lookups: table, gateway, device or error (--route; not in `all`)"
         }
     }
-
-    func tracepointSystem(for probe: String) -> String {
-        switch self {
-        case .linkIn, .linkOut: return "net"
-        case .qdisc: return "qdisc"
-        case .life: return "skb"
-        case .socket: return probe == "skb_copy_datagram_iovec" ? "skb" : "sock"
-        case .tcp: return "tcp"
-        case .udp: return "udp"
-        case .icmp: return "icmp"
-        case .route: return probe == "fib6_table_lookup" ? "fib6" : "fib"
-        }
-    }
 }
 
-/// Every probe of the tracepoint backend, in the order a packet meets them.
+/// Every probe of the tracepoint backend, in the order a packet meets them: the
+/// probe list (skbtracer_probes.def), through the C table built from it.
 public enum ProbeCatalogue {
-    public static let all: [Probe] = [
-        Probe(name: "net_dev_queue", id: id(ST_PROBE_NET_DEV_QUEUE), group: .linkOut, isDefault: true,
-              summary: "queued for transmit (dev_queue_xmit)"),
-        Probe(name: "net_dev_start_xmit", id: id(ST_PROBE_NET_DEV_START_XMIT), group: .linkOut, isDefault: false,
-              summary: "handed to the driver"),
-        Probe(name: "net_dev_xmit", id: id(ST_PROBE_NET_DEV_XMIT), group: .linkOut, isDefault: false,
-              summary: "driver returned; the skb may already be freed, so headers can be stale"),
-        Probe(name: "qdisc_enqueue", id: id(ST_PROBE_QDISC_ENQUEUE), group: .qdisc, isDefault: true,
-              summary: "enqueued on a qdisc"),
-        Probe(name: "qdisc_dequeue", id: id(ST_PROBE_QDISC_DEQUEUE), group: .qdisc, isDefault: true,
-              summary: "dequeued from a qdisc"),
-        Probe(name: "netif_rx_entry", id: id(ST_PROBE_NETIF_RX_ENTRY), group: .linkIn, isDefault: false,
-              summary: "netif_rx() called (fires with netif_rx)"),
-        Probe(name: "netif_rx", id: id(ST_PROBE_NETIF_RX), group: .linkIn, isDefault: true,
-              summary: "queued to the backlog (veth, loopback)"),
-        Probe(name: "napi_gro_receive_entry", id: id(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY), group: .linkIn, isDefault: true,
-              summary: "received through NAPI/GRO"),
-        Probe(name: "netif_receive_skb_entry", id: id(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY), group: .linkIn, isDefault: false,
-              summary: "netif_receive_skb() called"),
-        Probe(name: "netif_receive_skb_list_entry", id: id(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY), group: .linkIn, isDefault: true,
-              summary: "received as part of a list"),
-        Probe(name: "netif_receive_skb", id: id(ST_PROBE_NETIF_RECEIVE_SKB), group: .linkIn, isDefault: true,
-              summary: "entering the protocol stack"),
-        Probe(name: "icmp_send", id: id(ST_PROBE_ICMP_SEND), group: .icmp, isDefault: true,
-              summary: "the kernel answers this packet with an ICMP error"),
-        Probe(name: "tcp_retransmit_skb", id: id(ST_PROBE_TCP_RETRANSMIT_SKB), group: .tcp, isDefault: true,
-              summary: "TCP retransmission (tuple from the socket)"),
-        Probe(name: "tcp_send_reset", id: id(ST_PROBE_TCP_SEND_RESET), group: .tcp, isDefault: true,
-              summary: "answered with a TCP RST"),
-        Probe(name: "tcp_bad_csum", id: id(ST_PROBE_TCP_BAD_CSUM), group: .tcp, isDefault: true,
-              summary: "TCP checksum error"),
-        Probe(name: "udp_fail_queue_rcv_skb", id: id(ST_PROBE_UDP_FAIL_QUEUE_RCV_SKB), group: .udp, isDefault: true,
-              summary: "could not queue to a UDP socket"),
-        Probe(name: "sock_rcvqueue_full", id: id(ST_PROBE_SOCK_RCVQUEUE_FULL), group: .socket, isDefault: true,
-              summary: "socket receive queue full"),
-        Probe(name: "skb_copy_datagram_iovec", id: id(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC), group: .socket, isDefault: true,
-              summary: "copied to a process (TCP, raw, ICMP; not linear UDP)"),
-        Probe(name: "kfree_skb", id: id(ST_PROBE_KFREE_SKB), group: .life, isDefault: true,
-              summary: "dropped, with the kernel's drop reason"),
-        Probe(name: "consume_skb", id: id(ST_PROBE_CONSUME_SKB), group: .life, isDefault: true,
-              summary: "freed after normal use (UDP delivery frees without it)"),
-        Probe(name: "fib_table_lookup", id: id(ST_PROBE_FIB_TABLE_LOOKUP), group: .route, isDefault: false,
-              summary: "IPv4 route lookup: table, gateway, device or error"),
-        Probe(name: "fib6_table_lookup", id: id(ST_PROBE_FIB6_TABLE_LOOKUP), group: .route, isDefault: false,
-              summary: "IPv6 route lookup: table, gateway, device or error"),
-    ]
+    public static let all: [Probe] = (0..<UInt32(ST_PROBE_COUNT.rawValue)).map(row)
+
+    /// Probe `id` as the probe list declares it (st_probe_lookup in abi.c).
+    private static func row(_ id: UInt32) -> Probe {
+        guard let row = st_probe_lookup(id)?.pointee else { preconditionFailure("skbtracer_probes.def has no probe \(id)") }
+        let name = String(cString: row.name), groupName = String(cString: row.group)
+        guard let group = ProbeGroup(rawValue: groupName) else {
+            preconditionFailure("skbtracer_probes.def: probe \(name) is in group '\(groupName)', which ProbeGroup does not know")
+        }
+        // tracepoints.bpf.c generates the program from the same row: a test checks
+        // every row against the compiled object.
+        guard let program = TracepointsObject.Program(rawValue: String(cString: row.program)) else {
+            preconditionFailure("probe \(name): the BPF object has no program \(String(cString: row.program))")
+        }
+        return Probe(name: name, id: UInt16(id), group: group, isDefault: row.is_default != 0,
+                     summary: String(cString: row.summary), system: String(cString: row.system),
+                     program: program, isRoute: row.kind == ST_PROBE_KIND_route)
+    }
 
     /// What recordings call ST_PROBE_FUNCTION (every kernel function probe; the
     /// function itself is named by the event's location).
     public static let functionProbeName = "function"
-
-    private static func id(_ p: st_probe_id) -> UInt16 { UInt16(p.rawValue) }
 
     static let byName: [String: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     static let byID: [UInt16: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
@@ -127,6 +90,9 @@ public enum ProbeCatalogue {
         Int(id) < namesByID.count ? namesByID[Int(id)] : Array("probe-\(id)".utf8)
     }
 
+    /// The probe an enum constant names: Swift code says which probe it means as
+    /// the BPF code does, so a misspelt probe is a build error.
+    public static func probe(_ id: st_probe_id) -> Probe { all[Int(id.rawValue)] }
     public static func probe(named name: String) -> Probe? { byName[name] }
     public static func probe(id: UInt16) -> Probe? { byID[id] }
 

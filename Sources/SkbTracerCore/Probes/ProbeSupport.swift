@@ -32,7 +32,7 @@ public struct ProbeSupport: Sendable {
         var args = st_probe_args(skb: none, sk: none, reason: none, location: none)
         // Route probes read fixed arguments (bpf/route_event.bpf.h): check they are where it expects.
         if probe.isRoute {
-            let ok = routeArgumentsMatch(probe.name, Array(parameters.dropFirst()))
+            let ok = routeArgumentsMatch(probe, Array(parameters.dropFirst()))
             return ProbeSupport(probe: probe, status: ok ? .available : .missing("tracepoint arguments differ on this kernel"),
                                 arguments: args)
         }
@@ -66,11 +66,12 @@ public struct ProbeSupport: Sendable {
 
     /// fib_table_lookup(u32 tb_id, const struct flowi4 *, const struct fib_nh_common *, int err);
     /// fib6_table_lookup(const struct net *, const struct fib6_result *, struct fib6_table *, const struct flowi6 *).
-    static func routeArgumentsMatch(_ name: String, _ p: [KernelBTF.Parameter]) -> Bool {
+    static func routeArgumentsMatch(_ probe: Probe, _ p: [KernelBTF.Parameter]) -> Bool {
         func ptr(_ i: Int, _ type: String) -> Bool { i < p.count && p[i].isPointer && p[i].kind == .struct && p[i].typeName == type }
-        switch name {
-        case "fib_table_lookup": return p.count == 4 && ptr(1, "flowi4") && ptr(2, "fib_nh_common")
-        case "fib6_table_lookup": return p.count == 4 && ptr(0, "net") && ptr(1, "fib6_result") && ptr(2, "fib6_table") && ptr(3, "flowi6")
+        switch probe {
+        case ProbeCatalogue.probe(ST_PROBE_FIB_TABLE_LOOKUP): return p.count == 4 && ptr(1, "flowi4") && ptr(2, "fib_nh_common")
+        case ProbeCatalogue.probe(ST_PROBE_FIB6_TABLE_LOOKUP):
+            return p.count == 4 && ptr(0, "net") && ptr(1, "fib6_result") && ptr(2, "fib6_table") && ptr(3, "flowi6")
         default: return false
         }
     }

@@ -35,13 +35,13 @@ final class FunctionProbeSet {
     /// Opens the object with the programs this backend needs, shares the maps of
     /// `base` (already loaded) and loads it.
     func load(sharing base: BPFObject) throws {
-        guard let elf = Data(base64Encoded: EmbeddedBPFObjects.functions) else {
+        guard let elf = Data(base64Encoded: FunctionsObject.elf) else {
             throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
         }
         // The same object name as the tracepoint object, so the global-data maps
         // (.rodata, .bss) have the same names and are shared too.
         let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
-        let wanted = Set(positions.keys.map { backend.programName(position: $0) })
+        let wanted = Set(positions.keys.compactMap { backend.program(position: $0)?.rawValue })
         for prog in obj.programs { prog.setAutoload(wanted.contains(prog.name)) }
         do {
             try obj.reuseMaps(of: base)
@@ -92,7 +92,7 @@ final class FunctionProbeSet {
     private func attachMulti() throws {
         guard let object else { return }
         for (position, names) in positions.sorted(by: { $0.key < $1.key }) {
-            guard let prog = object.program(named: backend.programName(position: position)) else { continue }
+            guard let name = backend.program(position: position), let prog = object.program(name) else { continue }
             var pending = [names]
             while !pending.isEmpty {
                 var retry: [[String]] = []
@@ -119,7 +119,7 @@ final class FunctionProbeSet {
         guard let object else { return }
         Self.raiseOpenFileLimit(to: 2 * rlim_t(functions.count) + 1024)
         for f in functions {
-            guard let prog = object.program(named: backend.programName(position: f.position)) else { continue }
+            guard let name = backend.program(position: f.position), let prog = object.program(name) else { continue }
             do {
                 try object.attachKprobe(prog, function: f.name)
                 attached += 1

@@ -134,7 +134,7 @@ public final class TracerSession {
         }
         var usable = supports.filter(\.isAvailable)
         if options.view == .timeline || options.diagnose,
-           !usable.contains(where: { $0.probe.name == "kfree_skb" || $0.probe.name == "consume_skb" }) {
+           !usable.contains(where: { [ST_PROBE_KFREE_SKB, ST_PROBE_CONSUME_SKB].map(ProbeCatalogue.probe).contains($0.probe) }) {
             warnings.append("no kfree_skb/consume_skb probe: journeys end only after --journey-timeout (add -t life)")
         }
         summary.requested = options.probes.count
@@ -158,7 +158,7 @@ public final class TracerSession {
                 let log = LibbpfLog.take()
                 obj.close()
                 if options.verbose == false, attempts <= 3,
-                   let failed = Self.failedProgram(in: log), let i = usable.firstIndex(where: { $0.probe.programName == failed }),
+                   let failed = Self.failedProgram(in: log), let i = usable.firstIndex(where: { $0.probe.program.rawValue == failed }),
                    error.errno != 1, usable.count > 1 {
                     warnings.append("probe \(usable[i].probe.name) skipped: the verifier rejected it (run with --verbose for its log)")
                     usable.remove(at: i)
@@ -188,19 +188,19 @@ public final class TracerSession {
         // later, and poll() puts them back if the LRU evicted them.
         pinTargetSockets()
         for s in usable {
-            guard let prog = object.program(named: s.probe.programName) else { continue }
+            guard let prog = object.program(s.probe.program) else { continue }
             do {
                 try object.attach(prog)
                 summary.attached += 1
-                if s.probe.id == UInt16(ST_PROBE_KFREE_SKB.rawValue) { summary.dropsTraced = true }
+                if s.probe == ProbeCatalogue.probe(ST_PROBE_KFREE_SKB) { summary.dropsTraced = true }
             } catch let error as BPFError {
                 warnings.append("probe \(s.probe.name) not attached: \(error)")
             }
         }
-        for name in ownerPrograms {
-            guard let prog = object.program(named: name) else { continue }
+        for owner in ownerPrograms {
+            guard let prog = object.program(owner) else { continue }
             do { try object.attach(prog) } catch let error as BPFError {
-                warnings.append("--owner: \(name.dropFirst(6)) not attached (\(error)): owners come from /proc only")
+                warnings.append("--owner: \(Self.tracepoint(of: owner)) not attached (\(error)): owners come from /proc only")
             }
         }
         if let functions = functionProbes {
@@ -227,10 +227,10 @@ public final class TracerSession {
             self.object = nil
             throw RuntimeError("no probe could be attached", hint: "run with --verbose to see libbpf's log")
         }
-        if options.owner, let owners = object.map(named: "sock_owners") {
+        if options.owner, let owners = object.map(TracepointsObject.Map.sockOwners) {
             context.owners.lookupMap = { owners.lookup($0, as: st_sock_owner.self) }
         }
-        guard let events = object.map(named: "events") else {
+        guard let events = object.map(TracepointsObject.Map.events) else {
             throw RuntimeError("BPF object has no 'events' map", hint: "rebuild skbtracer")
         }
         ring = try RingBuffer(map: events) { [unowned self] bytes in self.handle(bytes) }
@@ -303,41 +303,51 @@ public final class TracerSession {
         return FunctionProbeSet(backend: backend, mayFallBack: options.backend == .auto, functions: chosen)
     }
 
-    /// `--owner`'s programs (owner_<tracepoint>) that this kernel's tracepoints
-    /// allow: they note which process uses each socket. Without them owners come
-    /// from /proc alone (sockets of processes still running).
-    private lazy var ownerPrograms: [String] = {
+    /// `--owner`'s programs that this kernel's tracepoints allow: they note which
+    /// process uses each socket. Without them owners come from /proc alone
+    /// (sockets of processes still running).
+    private lazy var ownerPrograms: [TracepointsObject.Program] = {
         guard options.owner else { return [] }
-        let names = ["sock_send_length", "sock_recv_length", "inet_sock_set_state"]
-        let present = names.filter { btf.typedefParameters("btf_trace_\($0)") != nil }
-        // accept(): syscall tracepoints, which need the kernel's syscall tracing.
-        let syscalls = ["sys_exit_accept4", "sys_exit_accept"].filter { name in
+        let btfTyped = Self.ownerBTFPrograms
+        let present = btfTyped.filter { btf.typedefParameters("btf_trace_\(Self.tracepoint(of: $0))") != nil }
+        let syscalls = Self.ownerSyscallPrograms.filter { p in
             ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].contains {
-                FileManager.default.fileExists(atPath: "\($0)/events/syscalls/\(name)/id")
+                FileManager.default.fileExists(atPath: "\($0)/events/\(Self.tracepoint(of: p))/id")
             }
         }
-        for missing in names where !present.contains(missing) {
-            warnings.append("--owner: this kernel has no \(missing) tracepoint: fewer owners are known")
+        for missing in btfTyped where !present.contains(missing) {
+            warnings.append("--owner: this kernel has no \(Self.tracepoint(of: missing)) tracepoint: fewer owners are known")
         }
         if syscalls.isEmpty {
             warnings.append("--owner: no syscall tracepoints for accept(): an accepted connection's owner is known after its first send or receive")
         }
-        return (present + syscalls).map { "owner_\($0)" }
+        return present + syscalls
     }()
+
+    /// `--owner`'s programs on BTF-typed tracepoints (bpf/tracepoints.bpf.c).
+    static let ownerBTFPrograms: [TracepointsObject.Program] = [.ownerSockSendLength, .ownerSockRecvLength, .ownerInetSockSetState]
+    /// accept(): syscall tracepoints, which need the kernel's syscall tracing.
+    static let ownerSyscallPrograms: [TracepointsObject.Program] = [.ownerSysExitAccept4, .ownerSysExitAccept]
+
+    /// The tracepoint a program attaches to, from its section: `sock_send_length`
+    /// (tp_btf/sock_send_length), `syscalls/sys_exit_accept4` (tracepoint/syscalls/...).
+    static func tracepoint(of program: TracepointsObject.Program) -> Substring {
+        program.section.split(separator: "/", maxSplits: 1).last ?? ""
+    }
 
     /// Route probes note every skb per CPU; their lookups are attributed to the packet
     /// just received only when the receive probes can tell a single packet from a GRO
     /// list (whose lookups come after the whole list was traced).
     static func routeMode(_ probes: [Probe]) -> UInt8 {
         guard probes.contains(where: \.isRoute) else { return 0 }
-        let names = Set(probes.map(\.name))
-        let attribute = names.contains("netif_receive_skb_list_entry")
-            && (names.contains("netif_receive_skb") || names.contains("netif_receive_skb_entry"))
+        func has(_ id: st_probe_id) -> Bool { probes.contains(ProbeCatalogue.probe(id)) }
+        let attribute = has(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY)
+            && (has(ST_PROBE_NETIF_RECEIVE_SKB) || has(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY))
         return UInt8(ST_ROUTE_NOTE.rawValue) | (attribute ? UInt8(ST_ROUTE_ATTRIBUTE.rawValue) : 0)
     }
 
     private func openObject(_ usable: [ProbeSupport]) throws -> BPFObject {
-        guard let elf = Data(base64Encoded: EmbeddedBPFObjects.tracepoints) else {
+        guard let elf = Data(base64Encoded: TracepointsObject.elf) else {
             throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
         }
         let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
@@ -358,23 +368,23 @@ public final class TracerSession {
             }
             for s in usable { args[Int(s.probe.id)] = s.arguments }
         }
-        let wanted = Set(usable.map(\.probe.programName) + ownerPrograms)
+        let wanted = Set((usable.map(\.probe.program) + ownerPrograms).map(\.rawValue))
         for prog in obj.programs { prog.setAutoload(wanted.contains(prog.name)) }
-        guard let rodata = obj.map(named: ".rodata") else {
+        guard let rodata = obj.map(TracepointsObject.Map.rodata) else {
             throw RuntimeError("BPF object has no .rodata", hint: "rebuild skbtracer")
         }
         try rodata.writeInitialValue(config)
-        try obj.map(named: "events")?.setMaxEntries(options.ringBytes)
-        try obj.map(named: "tracked_skbs")?.setMaxEntries(max(options.trackMax, 1))
+        try obj.map(TracepointsObject.Map.events)?.setMaxEntries(options.ringBytes)
+        try obj.map(TracepointsObject.Map.trackedSkbs)?.setMaxEntries(max(options.trackMax, 1))
         // An LRU preallocates its entries: only --owner needs them.
-        if !options.owner { try obj.map(named: "sock_owners")?.setMaxEntries(1) }
+        if !options.owner { try obj.map(TracepointsObject.Map.sockOwners)?.setMaxEntries(1) }
         return obj
     }
 
     /// `--owner-pid`: the target's sockets as /proc/PID/fd lists them, written into
     /// the map where it does not already name the target.
     private func pinTargetSockets() {
-        guard let pid = options.filter.ownerPid, let map = object?.map(named: "sock_owners") else { return }
+        guard let pid = options.filter.ownerPid, let map = object?.map(TracepointsObject.Map.sockOwners) else { return }
         for (inode, owner) in ProcSocketScanner.scan("/proc", pids: [pid]) {
             if map.lookup(inode, as: st_sock_owner.self)?.tgid == pid { continue }
             var entry = st_sock_owner()
@@ -389,7 +399,7 @@ public final class TracerSession {
     /// Forgets tracked skbs with no event for `trackTimeout`: their free happened
     /// where no tracepoint fires, and the kernel will reuse the address.
     private func sweepTracked(nowNs: UInt64) {
-        guard let map = object?.map(named: "tracked_skbs") else { return }
+        guard let map = object?.map(TracepointsObject.Map.trackedSkbs) else { return }
         let limit = UInt64(options.trackTimeout * 1e9)
         for key in map.keys(as: UInt64.self, limit: Int(options.trackMax)) {
             guard let t = map.lookup(key, as: st_track.self) else { continue }
@@ -398,7 +408,7 @@ public final class TracerSession {
     }
 
     private func readTrackStats() {
-        guard options.track, let bss = object?.map(named: ".bss"),
+        guard options.track, let bss = object?.map(TracepointsObject.Map.bss),
               let stats = bss.lookup(UInt32(0), as: st_track_stats.self) else { return }
         summary.trackFull = stats.full
         summary.natFlows = stats.flows
@@ -488,7 +498,7 @@ public final class TracerSession {
             functionProbes?.detachAll()
             draining = true
             ring.consume()
-            if let lossMap = object?.map(named: "lost_events"),
+            if let lossMap = object?.map(TracepointsObject.Map.lostEvents),
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
                 summary.lost = perCPU.reduce(0) { $0 + $1.total }
                 summary.lostByProbe = Self.lossesByProbe(perCPU)
