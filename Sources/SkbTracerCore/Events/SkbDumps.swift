@@ -52,6 +52,8 @@ final class SkbDumps {
 
     /// The event's dump, taken out; nil when none came.
     func take(for e: st_event) -> String? {
+        // Most traces have no dumps: no key to hash for every event.
+        if pending.isEmpty { return nil }
         let key = Key(cpu: e.cpu, skb: e.skb, ts: e.ts_ns)
         guard let text = pending.removeValue(forKey: key) else { return nil }
         if let i = waiting[key.cpu]?.firstIndex(of: key) { waiting[key.cpu]?.remove(at: i) }

@@ -20,7 +20,8 @@ extension TraceFilter {
         if let ipLen {
             guard e.hasL3, e.isIPv4 || e.isIPv6, !e.tupleFromSocket, ipLen.contains(r.ip_len) else { return false }
         }
-        if !tupleMatches(e, Tuple(saddr: e.saddr, daddr: e.daddr, sport: r.sport, dport: r.dport)) {
+        // Addresses are decoded only when a filter asks for them (this runs for every replayed event).
+        if hasTupleFilter, !tupleMatches(e, Tuple(saddr: e.saddr, daddr: e.daddr, sport: r.sport, dport: r.dport)) {
             // As BPF under --ct (ST_F_CT_TUPLE): a recording made with --ct carries the entry.
             guard let t = e.initiatorTuple, tupleMatches(e, t) else { return false }
         }

@@ -48,6 +48,7 @@ public final class FormatContext: @unchecked Sendable {
         let daddrHi: UInt64, daddrLo: UInt64
     }
     private var noiseCache: [NoiseKey: String?] = [:]
+    private var lastNoise: (key: NoiseKey, noise: String?)?
 
     /// DropExplanations.noise() for a drop event, remembered per reason,
     /// location and packet kind: it works on strings, and drops can be most
@@ -62,22 +63,29 @@ public final class FormatContext: @unchecked Sendable {
                                | UInt64(e.tcp_flags) << 32 | UInt64(e.flags) << 40
                                | UInt64(e.pkt_type) << 48 | UInt64(e.dmac.0 & 1) << 56,
                            dport: e.dport, daddrHi: hi, daddrLo: lo)
-        if let hit = noiseCache[key] { return hit }
+        // Drops come in runs of one kind: the last answer first, without hashing.
+        if let last = lastNoise, last.key == key { return last.noise }
+        if let hit = noiseCache[key] { lastNoise = (key, hit); return hit }
         let noise = DropExplanations.noise(reason: dropReasons.name(e.drop_reason),
                                            function: location == 0 ? nil : locationFunction(location), event: ev)
         if noiseCache.count >= 4096 { noiseCache.removeAll(keepingCapacity: true) }
         noiseCache[key] = noise
+        lastNoise = (key, noise)
         return noise
     }
 
     /// A drop's reason, location and noise verdict, to explain each kind once.
-    private struct DropKind: Hashable { let reason: UInt32, location: UInt64, noise: String? }
+    /// The verdict as a flag: hashing its text for every drop cost more than the rest.
+    private struct DropKind: Hashable { let reason: UInt32, location: UInt64, noise: Bool }
     private var explainedDrops: Set<DropKind> = []
+    private var lastDropKind: DropKind?
 
     /// Whether this is the stream's first drop of its reason, location and noise
     /// verdict (the text view explains those once).
     func firstOfItsKind(_ ev: TraceEvent, noise: String?) -> Bool {
-        let kind = DropKind(reason: ev.raw.drop_reason, location: ev.hasLocation ? ev.raw.location : 0, noise: noise)
+        let kind = DropKind(reason: ev.raw.drop_reason, location: ev.hasLocation ? ev.raw.location : 0, noise: noise != nil)
+        if kind == lastDropKind { return false }
+        lastDropKind = kind
         // Only corrupt records make thousands of kinds: then explain again rather than grow.
         if explainedDrops.count >= 4096 { explainedDrops.removeAll(keepingCapacity: true) }
         return explainedDrops.insert(kind).inserted

@@ -112,11 +112,12 @@ public final class Replay {
             made.begin()
             let p = TracePipeline(consumer: made, count: options.count, symbols: symbols, skbDumps: dumps,
                                   dumpExpected: false, tickOnEventTime: true)
-            // The trace's filters on recorded events, and --track's following.
-            p.select = { [filter, netnsName, netns] e in
+            // The trace's filters on recorded events, and --track's following
+            // (none to ask without a filter).
+            if !filter.isEmpty || netnsName != nil { p.select = { [filter, netnsName, netns] e in
                 let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
                 return tracker.keeps(e, matched: matched)
-            }
+            } }
             p.onEvent = onEvent
             pipeline = p
             return p
@@ -154,7 +155,7 @@ public final class Replay {
                         e.raw.probe = UInt16.max
                     }
                 }
-                if !p.event(e) { stopped = true; return false }
+                if !p.event(&e) { stopped = true; return false }
             }
             if sink.writeError != nil || StopSignals.requested { stopped = true }
             return !stopped

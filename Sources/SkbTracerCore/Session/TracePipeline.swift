@@ -50,9 +50,9 @@ final class TracePipeline {
     var emitted: UInt64 { consumer.emitted }
     var countReached: Bool { count.map { consumer.emitted >= UInt64($0) } ?? false }
 
-    /// One decoded event. Returns false once `-c` is reached.
-    func event(_ e: TraceEvent) -> Bool {
-        var e = e
+    /// One decoded event, enriched in place (no copy of the record per event).
+    /// Returns false once `-c` is reached.
+    func event(_ e: inout TraceEvent) -> Bool {
         // Enrichment. Route lookups come from other programs, with no dump.
         if let dump = skbDumps.take(for: e.raw) { e.skbDump = dump } else if dumpExpected, e.route == nil { e.skbDump = "" }
         if e.isFunction { e.function = symbols.functionName(e.raw.location) }

@@ -438,7 +438,7 @@ public final class TracerSession {
         }
         // Names from this machine, before anything reads them: a recording keeps them too.
         if event.route == nil { interfaceNames.fill(&event.raw) }
-        let more = pipeline.event(event)
+        let more = pipeline.event(&event)
         summary.events = pipeline.events
         summary.printed = pipeline.emitted
         return more && keepReading
