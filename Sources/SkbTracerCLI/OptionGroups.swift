@@ -1,5 +1,4 @@
 import ArgumentParser
-import CSkbTracerABI
 import SkbTracerCore
 
 /// Packet filters, evaluated in BPF.
@@ -261,7 +260,7 @@ struct JourneyOptions: ParsableArguments {
         o.stacks = callstack ? .all : dropstack ? .drops : .none
         o.diagnose = diag || timeline
         if drop {
-            o.probes = [ProbeCatalogue.probe(ST_PROBE_KFREE_SKB)]
+            o.probes = [ProbeCatalogue.drops]
             o.track = false
         }
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import BPFKit
 import Foundation
 import SkbTracerCore
 

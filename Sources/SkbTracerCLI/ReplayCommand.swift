@@ -1,5 +1,4 @@
 import ArgumentParser
-import BPFKit
 import SkbTracerCore
 
 /// Prints a recording made with `--record` as a live trace would have.

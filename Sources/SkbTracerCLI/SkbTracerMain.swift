@@ -1,7 +1,5 @@
 import ArgumentParser
-import BPFKit
 import Foundation
-import CBPFShim
 import SkbTracerCore
 
 struct SkbTracer: ParsableCommand {
@@ -18,10 +16,7 @@ struct SkbTracer: ParsableCommand {
 /// (2 for usage errors, 1 for failures while running).
 public enum SkbTracerMain {
     public static func run(_ arguments: [String]? = nil) -> Never {
-        // Journeys allocate and free millions of small objects a second; with
-        // glibc's adaptive thresholds the freed memory stayed in the heap (RSS
-        // 126 MB under a UDP flood with --timeline, 72 MB with fixed ones).
-        shim_fixed_malloc_thresholds(128 << 10)
+        ProcessSetup.fixMallocThresholds()
         do {
             var command = try SkbTracer.parseAsRoot(PwruTimestamp.rewrite(arguments ?? Array(CommandLine.arguments.dropFirst())))
             try command.run()
@@ -29,16 +24,14 @@ public enum SkbTracerMain {
         } catch let error as UsageError {
             Diagnostics.error(error.description)
             exit(2)
-        } catch let error as RuntimeError {
-            Diagnostics.error(error.description)
-            exit(1)
-        } catch let error as BPFError {
-            Diagnostics.error(error.description)
-            exit(1)
         } catch let code as ExitCode {
             // A command that already said everything (ping with no reply).
             exit(code.rawValue)
         } catch {
+            if let failure = ProcessSetup.failureDescription(error) {
+                Diagnostics.error(failure)
+                exit(1)
+            }
             let code = SkbTracer.exitCode(for: error)
             if code == .success {
                 // --help, --version

@@ -1,5 +1,4 @@
 import ArgumentParser
-import BPFKit
 import Foundation
 import SkbTracerCore
 
@@ -120,16 +119,7 @@ struct TraceCommand: ParsableCommand {
         if probes.list {
             // The other options are still checked: a bad value is an error here too.
             _ = try tracerOptions()
-            let btf = try? KernelBTF()
-            let supports = btf.map { TracerSession.resolveSupport(ProbeCatalogue.all, btf: $0) }
-            print(ProbeTree.render(supports: supports), terminator: "")
-            if let btf {
-                print(try ProbeTree.renderFunctions(candidates: FunctionProbes.candidates(btf: btf),
-                                                    traceable: FunctionProbes.traceable(),
-                                                    kprobes: FunctionProbes.kprobesAvailable(),
-                                                    listing: probes.backend != .tracepoint, pattern: probes.filterFunc),
-                      terminator: "")
-            }
+            print(try ProbeTree.listing(functions: probes.backend != .tracepoint, pattern: probes.filterFunc), terminator: "")
             return
         }
         let options = try tracerOptions()

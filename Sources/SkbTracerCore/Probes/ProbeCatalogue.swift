@@ -97,6 +97,8 @@ public enum ProbeCatalogue {
     public static func probe(id: UInt16) -> Probe? { byID[id] }
 
     public static var defaults: [Probe] { all.filter(\.isDefault) }
+    /// `--drop`'s one probe: kfree_skb, with the drop reason.
+    public static var drops: Probe { probe(ST_PROBE_KFREE_SKB) }
 
     /// Resolves `-t` items (group names, probe names, `all`, `default`) to probes.
     public static func select(_ items: [String]) throws(UsageError) -> [Probe] {

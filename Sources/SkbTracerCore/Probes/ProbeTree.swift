@@ -1,3 +1,4 @@
+import BPFKit
 /// `skbtracer --list`: the probe tree, marking what the running kernel supports.
 public enum ProbeTree {
     /// `supports` nil means the kernel could not be asked (no BTF).
@@ -49,5 +50,22 @@ public enum ProbeTree {
                 + "sk_buff is argument \(f.position)\(f.module.map { " [\($0)]" } ?? "")\n"
         }
         return out
+    }
+}
+
+extension ProbeTree {
+    /// `--list`: the probe tree with what this kernel has, then the kernel
+    /// functions (`listing`: each one, as `--backend` would attach them).
+    public static func listing(functions listing: Bool, pattern: String?) throws -> String {
+        let btf = try? KernelBTF()
+        let supports = btf.map { TracerSession.resolveSupport(ProbeCatalogue.all, btf: $0) }
+        var text = render(supports: supports)
+        if let btf {
+            text += try renderFunctions(candidates: FunctionProbes.candidates(btf: btf),
+                                        traceable: FunctionProbes.traceable(),
+                                        kprobes: FunctionProbes.kprobesAvailable(),
+                                        listing: listing, pattern: pattern)
+        }
+        return text
     }
 }
