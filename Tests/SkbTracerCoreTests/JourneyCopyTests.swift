@@ -6,14 +6,16 @@ import Testing
 /// reply's noise needs, and journeys handed out in the order they started.
 @Suite struct JourneyCopyTests {
     typealias J = JourneyTests
-    static let neighSend: UInt64 = 0xffff_ffff_81a0_0000
-    static let rawRecvmsg: UInt64 = 0xffff_ffff_81b0_0000
+    static let neighSend: UInt64 = 0xffff_ffff_8170_0000
+    static let rawRecvmsg: UInt64 = 0xffff_ffff_8180_0000
+    static let packetRecvmsg: UInt64 = 0xffff_ffff_8160_0000
 
     static func names() -> JourneyNames {
         let n = J.names()
         return JourneyNames(dropReasons: n.dropReasons,
                             symbols: KernelSymbols(symbols: [(J.icmpRcv, "icmp_rcv"), (J.pingRcv, "ping_rcv"),
-                                                             (neighSend, "__neigh_event_send"), (rawRecvmsg, "raw_recvmsg")]),
+                                                             (neighSend, "__neigh_event_send"), (rawRecvmsg, "raw_recvmsg"),
+                                                             (packetRecvmsg, "packet_recvmsg")]),
                             netns: n.netns)
     }
 
@@ -116,5 +118,49 @@ import Testing
         #expect(out.map(\.id) == out.map(\.id).sorted())
         for e in long.dropFirst() { out += tracker.add(e) }
         #expect(out.last?.id == 1, "the long one when it ends")
+    }
+
+    @Test func aPacketSocketsReadIsNoEvidence() {
+        // tcpdump's packet socket reads its copy (freed by packet_recvmsg): the
+        // reply nobody else read is still a drop.
+        let tracker = JourneyTracker(names: Self.names())
+        var copy = Self.rawCopy(t0: 1_040_000)
+        copy[1] = J.free(Self.reply, consume: true, at: Self.packetRecvmsg + 0x40, ns: J.nsC1, ts: 1_042_000, skb: 0xb100)
+        let out = J.feed(tracker, J.requestEvents() + Self.replyEvents(t0: 1_030_000) + copy)
+        #expect(out.map(\.id) == [1, 2])
+        #expect(out[1].outcome.isFailure)
+        #expect(out[1].copies.count == 1)
+        #expect(out[1].note == DropExplanations.echoReplyUnread)
+    }
+
+    @Test func aCopyReadButNotFreedAtTheEndIsEvidence() {
+        // The trace ends after the raw socket's read, before its free: the
+        // read is what counts, whatever order the two come out of the table.
+        for _ in 0..<20 {
+            let tracker = JourneyTracker(names: Self.names())
+            let copy = Self.rawCopy(t0: 1_040_000)
+            let out = J.feed(tracker, J.requestEvents() + Self.replyEvents(t0: 1_030_000) + [copy[0]])
+            #expect(out.map(\.id) == [1, 2])
+            #expect(out[1].outcome.kind == "noise", "\(out[1].outcome)")
+            #expect(out[1].note == nil)
+        }
+    }
+
+    @Test func anIPv6CloneNeedsTheSameTuple() {
+        // Without an IPv4 id, a clone of another flow with the same length and
+        // sequence is not this packet's copy.
+        var other = J.requestEvents()[0].raw
+        other.ip_id = 0
+        other.l3_proto = 0x86DD
+        other.l4_proto = 58
+        other.icmp_type = 128
+        var mine = other
+        Fixtures.set(&other.daddr, Fixtures.v4_10_0_0_2 + [UInt8](repeating: 0, count: 12))
+        let clone = J.free(other, consume: true, at: Self.neighSend + 0x230, ns: J.nsC1, ts: 900_000, skb: 0xa100)
+        mine.ts_ns = 1_000_000
+        let tracker = JourneyTracker(names: Self.names())
+        let out = J.feed(tracker, [clone, J.hop(mine, ST_PROBE_NET_DEV_QUEUE, ns: J.nsC1, ifname: "eth0", ts: 1_000_000, skb: 0xa000)])
+        #expect(out.count == 2, "the clone of another flow stays a journey of its own")
+        #expect(out.allSatisfy { $0.copies.isEmpty })
     }
 }

@@ -142,7 +142,7 @@ struct JourneyJSONSchemaTests {
                 J.hop(reply, ST_PROBE_NETIF_RECEIVE_SKB, ns: J.nsC1, ifname: "eth0", ts: 1_050_000, skb: 0xb, tracked: true),
                 J.free(reply, consume: false, at: J.pingRcv + 0xab, reason: 2, ns: J.nsC1, ts: 1_060_000, skb: 0xb),
                 J.hop(reply, ST_PROBE_SKB_COPY_DATAGRAM_IOVEC, ns: J.nsC1, ifname: "", ts: 1_070_000, skb: 0xb2),
-                J.free(reply, consume: true, at: J.pingRcv + 0x10, ns: J.nsC1, ts: 1_080_000, skb: 0xb2),
+                J.free(reply, consume: true, at: JourneyCopyTests.rawRecvmsg + 0xb1, ns: J.nsC1, ts: 1_080_000, skb: 0xb2),
                 J.hop(syn, ST_PROBE_NETIF_RECEIVE_SKB, ns: J.nsHost, ifname: "hr", ts: 2_000_000, skb: 0xc),
                 J.hop(natted, ST_PROBE_NET_DEV_QUEUE, ns: J.nsHost, ifname: "h2", ts: 2_000_100, skb: 0xc, tracked: true),
                 J.free(natted, consume: true, at: J.devKfree + 4, ns: J.nsHost, ts: 2_000_200, skb: 0xc),
@@ -162,7 +162,8 @@ struct JourneyJSONSchemaTests {
         return JourneyNames(dropReasons: n.dropReasons,
                             symbols: KernelSymbols(symbols: [(Fixtures.tcpV4Rcv, "tcp_v4_rcv"), (Fixtures.ipRcv, "ip_rcv"),
                                                              (J.icmpRcv, "icmp_rcv"), (J.pingRcv, "ping_rcv"),
-                                                             (J.devKfree, "__dev_kfree_skb_any"), (hostKfree, "skb_release_head")]),
+                                                             (J.devKfree, "__dev_kfree_skb_any"), (hostKfree, "skb_release_head"),
+                                                             (JourneyCopyTests.rawRecvmsg, "raw_recvmsg")]),
                             netns: n.netns)
     }
 

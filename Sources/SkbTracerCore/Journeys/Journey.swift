@@ -28,11 +28,6 @@ public struct Journey: Sendable {
     }
 
     public var first: TraceEvent { events[0] }
-    /// A copy that reached a socket (the evidence that a NO_SOCKET free of the
-    /// original is routine).
-    public var hasDeliveredCopy: Bool {
-        copies.contains { if case .delivered = $0.outcome { return true }; return false }
-    }
     public var last: TraceEvent { events[events.count - 1] }
     public var startNs: UInt64 { first.raw.ts_ns }
     public var lastNs: UInt64 { last.raw.ts_ns }

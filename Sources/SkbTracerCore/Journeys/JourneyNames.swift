@@ -29,7 +29,21 @@ public final class JourneyNames: @unchecked Sendable {
     func awaitsCopy(_ j: Journey) -> Bool {
         guard case .dropped(let reason, let location, nil) = j.outcome else { return false }
         return DropExplanations.isUnclaimedEchoReply(reason: reason, function: Self.function(of: location), event: j.last)
+            && !hasRawSocketRead(j)
     }
+
+    /// A raw socket read a copy of this packet: the copy was copied to user space
+    /// and freed by raw_recvmsg/rawv6_recvmsg, or not freed yet. A packet socket's
+    /// read (tcpdump) is no evidence that the pinger got its reply.
+    func hasRawSocketRead(_ j: Journey) -> Bool {
+        j.copies.contains { c in
+            guard c.events.contains(where: { $0.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) else { return false }
+            guard c.last.isFree else { return true }
+            return Self.rawReceiveFunctions.contains(Self.function(of: location(c.last)))
+        }
+    }
+
+    static let rawReceiveFunctions: Set<String> = ["raw_recvmsg", "rawv6_recvmsg"]
 
     /// A clone freed right after carrying an ARP/ND solicitation: neigh_probe()
     /// (inlined in __neigh_event_send) clones the packet waiting for the
@@ -56,7 +70,7 @@ public final class JourneyNames: @unchecked Sendable {
             let reason = dropReasons.name(end.raw.drop_reason)
             // Routine only with the evidence: a copy of this reply reached a socket.
             if DropExplanations.isUnclaimedEchoReply(reason: reason, function: fn, event: end) {
-                return .dropped(reason: reason, location: loc, noise: j.hasDeliveredCopy ? DropExplanations.rawCopyRead : nil)
+                return .dropped(reason: reason, location: loc, noise: hasRawSocketRead(j) ? DropExplanations.rawCopyRead : nil)
             }
             return .dropped(reason: reason, location: loc,
                             noise: DropExplanations.noise(reason: reason, function: fn, event: end))

@@ -44,7 +44,8 @@ public final class JourneyTracker {
     /// Copies that came before their original (a locally sent packet's clone
     /// carries the solicitation before the packet itself leaves), with their key.
     private var earlyCopies: [(key: PacketKey, copy: Journey)] = []
-    /// How long a journey waits for its copy, and an early copy for its original.
+    /// How long a journey waits for its copy (an early copy waits for its
+    /// original up to the journey timeout: neighbour resolution can take a second).
     static let copyWindowNs: UInt64 = 500_000_000
 
     /// Ended journeys not handed out yet: one that started earlier is still going.
@@ -136,7 +137,8 @@ public final class JourneyTracker {
             var copy = Journey(id: 0, first: e)
             copy.outcome = names.outcome(of: copy)
             noteFree(e)
-            if let original = byPacket[key], attach(copy, to: original, into: &out) { return }
+            if let original = byPacket[key], Self.sameCopy(e, finalTuple(of: original)),
+               attach(copy, to: original, into: &out) { return }
             earlyCopies.append((key, copy))
             if earlyCopies.count > 256 { releaseEarlyCopy(at: 0, into: &out) }
             return
@@ -147,20 +149,17 @@ public final class JourneyTracker {
            let original = byPacket[key], let tuple = finalTuple(of: original), tuple == FlowTuple(e) {
             var copy = Journey(id: original, first: e)
             copy.isCopy = true
-            if e.isFree {
-                copy.outcome = names.outcome(of: copy)
-                if attach(copy, to: original, into: &out) { return }
-            } else {
-                open[e.raw.skb] = copy
-                return
-            }
+            open[e.raw.skb] = copy
+            return
         }
         started += 1
         var j = Journey(id: started, first: e)
         j.replyTo = requestAnswered(by: e)
         index(e, of: j.id)
         if let key, !earlyCopies.isEmpty {
-            for i in earlyCopies.indices.reversed() where earlyCopies[i].key == key {
+            let tuple = FlowTuple(e)
+            for i in earlyCopies.indices.reversed()
+            where earlyCopies[i].key == key && Self.sameCopy(earlyCopies[i].copy.first, tuple) {
                 var copy = earlyCopies.remove(at: i).copy
                 copy.id = j.id
                 j.copies.insert(copy, at: 0)
@@ -177,6 +176,13 @@ public final class JourneyTracker {
         }
     }
 
+    /// Whether a clone and a packet with the same identity are one packet: an
+    /// IPv4 id tells packets apart on its own (the clone may be seen after NAT,
+    /// the original before); without one (IPv6, id 0) the tuples must agree.
+    static func sameCopy(_ copy: TraceEvent, _ tuple: FlowTuple?) -> Bool {
+        (copy.isIPv4 && copy.raw.ip_id != 0) || (tuple != nil && FlowTuple(copy) == tuple)
+    }
+
     /// The tuple a journey (open, waiting or ended) last had, while the tracker still holds it.
     private func finalTuple(of id: Int) -> FlowTuple? {
         if let skb = openSkb[id], let j = open[skb] { return j.finalTuple }
@@ -189,12 +195,17 @@ public final class JourneyTracker {
         copy.id = id
         if let skb = openSkb[id], open[skb] != nil {
             open[skb]!.copies.append(copy)
-        } else if var waiting = awaiting.removeValue(forKey: id)?.journey {
+        } else if let w = awaiting.removeValue(forKey: id) {
+            var waiting = w.journey
             waiting.copies.append(copy)
             waiting.outcome = names.outcome(of: waiting)
-            finished(waiting, into: &out)
+            // Another socket's copy (a packet socket's) is no evidence: wait on.
+            if names.awaitsCopy(waiting) { awaiting[id] = (waiting, w.endNs) } else { finished(waiting, into: &out) }
         } else if done[id] != nil {
+            // Ended unclaimed while waiting for an earlier journey: the copy still counts.
             done[id]!.copies.append(copy)
+            done[id]!.outcome = names.outcome(of: done[id]!)
+            if !done[id]!.outcome.isFailure { done[id]!.note = nil }
         } else {
             return false
         }
@@ -211,7 +222,12 @@ public final class JourneyTracker {
             if !attach(copy, to: j.id, into: &out) { own(copy, into: &out) }
             return
         }
-        if names.awaitsCopy(j) && !j.hasDeliveredCopy {
+        if names.awaitsCopy(j) {
+            // Bounded: past the limit (a flood of replies nobody asked for) the
+            // waiting ones end unclaimed, in order.
+            if awaiting.count >= reorderLimit {
+                for id in awaiting.keys.sorted() { finished(unclaimed(awaiting.removeValue(forKey: id)!.journey), into: &out) }
+            }
             awaiting[j.id] = (j, j.lastNs)
             return
         }
@@ -223,6 +239,7 @@ public final class JourneyTracker {
         started += 1
         var j = copy
         j.id = started
+        j.replyTo = requestAnswered(by: j.first)
         finished(j, into: &out)
     }
 
@@ -234,17 +251,18 @@ public final class JourneyTracker {
     private func finished(_ j: Journey, into out: inout [Journey]) {
         if j.id < nextOut { out.append(j); return }
         done[j.id] = j
+        if done.count > reorderLimit {
+            // Too many wait for long-lived journeys: go past them (numbers are
+            // dense, so each step hands one out or skips one still going, which
+            // goes out when it ends), down to half the limit.
+            while done.count > reorderLimit / 2 {
+                if let next = done.removeValue(forKey: nextOut) { out.append(next) }
+                nextOut += 1
+            }
+        }
         while let next = done.removeValue(forKey: nextOut) {
             out.append(next)
             nextOut += 1
-        }
-        if done.count > reorderLimit, let first = done.keys.min() {
-            // Too many wait for one long-lived journey: skip it.
-            nextOut = first
-            while let next = done.removeValue(forKey: nextOut) {
-                out.append(next)
-                nextOut += 1
-            }
         }
     }
 
@@ -273,20 +291,26 @@ public final class JourneyTracker {
     /// and those whose copy did not come in time.
     public func expire(nowNs: UInt64) -> [Journey] {
         var out: [Journey] = []
-        var idle: [Journey] = []
-        for (skb, j) in open where nowNs > j.lastNs && nowNs - j.lastNs > timeoutNs {
-            idle.append(remove(skb))
-        }
-        for j in idle.sorted(by: { $0.id < $1.id }) { ended(j, into: &out) }
+        let idle = open.compactMap { nowNs > $0.value.lastNs && nowNs - $0.value.lastNs > timeoutNs ? $0.key : nil }
+        end(idle, into: &out)
         for (id, w) in awaiting where nowNs > w.endNs && nowNs - w.endNs > Self.copyWindowNs {
             awaiting[id] = nil
             finished(unclaimed(w.journey), into: &out)
         }
-        for i in earlyCopies.indices.reversed() {
+        var i = 0
+        while i < earlyCopies.count {
             let copy = earlyCopies[i].copy
-            if nowNs > copy.lastNs && nowNs - copy.lastNs > timeoutNs { releaseEarlyCopy(at: i, into: &out) }
+            if nowNs > copy.lastNs && nowNs - copy.lastNs > timeoutNs { releaseEarlyCopy(at: i, into: &out) } else { i += 1 }
         }
         return out
+    }
+
+    /// Ends these open skbs' journeys: copies first, while their originals are
+    /// still held, then the originals in the order they started.
+    private func end(_ skbs: [UInt64], into out: inout [Journey]) {
+        for skb in skbs where open[skb]?.isCopy == true { ended(remove(skb), into: &out) }
+        let originals = skbs.compactMap { open[$0] != nil ? remove($0) : nil }.sorted { $0.id < $1.id }
+        for j in originals { ended(j, into: &out) }
     }
 
     /// An echo reply no copy of which was read: a real drop, said why.
@@ -299,10 +323,7 @@ public final class JourneyTracker {
     /// Every journey still open or waiting, in order (at the end of the trace).
     public func flush() -> [Journey] {
         var out: [Journey] = []
-        let all = open.values.sorted { $0.id < $1.id }
-        open.removeAll()
-        for j in all { ended(j, into: &out) }
-        openSkb.removeAll()
+        end(Array(open.keys), into: &out)
         for w in awaiting.values.sorted(by: { $0.journey.id < $1.journey.id }) { done[w.journey.id] = unclaimed(w.journey) }
         awaiting.removeAll()
         while !earlyCopies.isEmpty { releaseEarlyCopy(at: 0, into: &out) }

@@ -53,6 +53,9 @@ final class TracePipeline {
     /// One decoded event, enriched in place (no copy of the record per event).
     /// Returns false once `-c` is reached.
     func event(_ e: inout TraceEvent) -> Bool {
+        // Past -c nothing more reaches the view, a loss marker included (live
+        // drains the ring after the limit; replay stops reading there).
+        if countReached { return false }
         // Enrichment. Route lookups come from other programs, with no dump.
         if let dump = skbDumps.take(for: e.raw) { e.skbDump = dump } else if dumpExpected, e.route == nil { e.skbDump = "" }
         if e.isFunction { e.function = symbols.functionName(e.raw.location) }
@@ -60,7 +63,6 @@ final class TracePipeline {
         if e.raw.lost_before > 0 { lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu) }
         // Selection.
         if let select, !select(e) { return true }
-        if countReached { return false }
         if tickOnEventTime {
             let ts = e.raw.ts_ns
             if lastTickNs.map({ ts >= $0 && ts - $0 >= Self.tickNs }) ?? true {
