@@ -35,6 +35,27 @@
 #define L3_READ 40
 
 
+/* The event an skb probe builds on its stack. Its first part is the record's
+ * start as the ring holds it (header, context section, packet section: one
+ * copy); the drop reason and location follow, which emit() writes as a section
+ * of their own when the probe has them. Everything lives here rather than in
+ * registers: without the private stacks of Linux 6.13+ the program,
+ * parse_packet() and bpf_loop()'s callback share 512 bytes. */
+struct st_event {
+	struct st_record hdr;
+	struct st_sec_context ctx;
+	struct st_section pkt_sec; /* with pkt, the layout of struct st_sec_packet */
+	struct st_packet pkt;
+	__u64 location;
+	__u32 drop_reason;
+	__u16 location_sec; /* ST_SEC_DROP, ST_SEC_LOCATION, or 0: no location section */
+	__u16 pad;
+};
+
+/* Bytes of st_event copied to the ring as they are. */
+#define ST_EVENT_HEAD (sizeof(struct st_record) + sizeof(struct st_sec_context) + sizeof(struct st_sec_packet))
+_Static_assert(__builtin_offsetof(struct st_event, location) == ST_EVENT_HEAD, "st_event head");
+
 /* st_event.location of an emitted event. A probe family may compute it only once
  * the event is emitted (function probes: bpf_get_func_ip()), so that no value
  * is held on the stack across the filters: the stack is 512 bytes for the

@@ -76,7 +76,7 @@ static __always_inline void read_ct(struct sk_buff *skb, struct st_ct *out)
  * packet's own tuple), and not related packets (an ICMP error's entry is
  * another packet's connection). Global, so verified once, with the tuple in
  * its own frame rather than the program's. */
-__noinline int ct_tuple_matches(const struct st_event *e, __u64 nfct, __u32 ports)
+__noinline int ct_tuple_matches(const struct st_packet *pkt, __u64 nfct, __u32 ports)
 {
 	struct nf_conn *ct = (struct nf_conn *)(nfct & ~7UL);
 	__u32 ctinfo = nfct & 7;
@@ -84,31 +84,31 @@ __noinline int ct_tuple_matches(const struct st_event *e, __u64 nfct, __u32 port
 	unsigned long status = 0;
 	bool reply = ctinfo == IP_CT_ESTABLISHED_REPLY;
 
-	if (!e || !ct || (ctinfo != IP_CT_ESTABLISHED && ctinfo != IP_CT_NEW && !reply))
+	if (!pkt || !ct || (ctinfo != IP_CT_ESTABLISHED && ctinfo != IP_CT_NEW && !reply))
 		return 0;
 	BPF_CORE_READ_INTO(&status, ct, status);
 	if (!(status & IPS_NAT_MASK))
 		return 0;
 	CT_TUPLE(ct, 0, &t);
-	if (!addrs_match(e, reply ? t.daddr : t.saddr, reply ? t.saddr : t.daddr))
+	if (!addrs_match(pkt, reply ? t.daddr : t.saddr, reply ? t.saddr : t.daddr))
 		return 0;
-	return !ports || ports_match(e, reply ? t.dport : t.sport, reply ? t.sport : t.dport);
+	return !ports || ports_match(pkt, reply ? t.dport : t.sport, reply ? t.sport : t.dport);
 }
 
 /* Before L4 is read: whether the entry could still pass a packet whose own
  * addresses failed. Packets without an entry pay one load (skb->_nfct), those
  * whose entry NAT did not touch one read more. */
-static __always_inline bool ct_addrs_match(const struct st_event *e, struct sk_buff *skb)
+static __always_inline bool ct_addrs_match(const struct st_packet *pkt, struct sk_buff *skb)
 {
-	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(e) && (skb_nfct(skb) & ~7UL) &&
-	       ct_tuple_matches(e, skb_nfct(skb), 0);
+	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(pkt) && (skb_nfct(skb) & ~7UL) &&
+	       ct_tuple_matches(pkt, skb_nfct(skb), 0);
 }
 
 /* After L4: the whole decision on the entry's tuple. */
-static __always_inline bool ct_matches(const struct st_event *e, struct sk_buff *skb)
+static __always_inline bool ct_matches(const struct st_packet *pkt, struct sk_buff *skb)
 {
-	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(e) && l4_kept_matches(e) &&
-	       (skb_nfct(skb) & ~7UL) && ct_tuple_matches(e, skb_nfct(skb), 1);
+	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(pkt) && l4_kept_matches(pkt) &&
+	       (skb_nfct(skb) & ~7UL) && ct_tuple_matches(pkt, skb_nfct(skb), 1);
 }
 
 #endif

@@ -5,6 +5,7 @@
 #define SKBTRACER_EMIT_BPF_H
 
 #include "conntrack.bpf.h"
+#include "sock_owner.bpf.h"
 
 static __always_inline void count_loss(struct st_loss *loss, __u16 probe)
 {
@@ -35,9 +36,6 @@ static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
 	*nr_frames = bytes > 0 ? bytes / 8 : 0;
 }
 
-/* Reserves a record and writes the event at its start; NULL (counted as lost)
- * when the ring is full. bpf_ringbuf_reserve() takes a constant size: inlined,
- * each caller's sizeof() is that constant. */
 /* --output-skb: a dump is built in map memory (3 KiB is far beyond the BPF
  * stack), one slot per nesting level: a probe in process context can be
  * interrupted by a softirq that runs another probe on the same CPU, and
@@ -92,9 +90,9 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 		n = sizeof(d->text) - 1;
 	d->kind = ST_RECORD_SKB_DUMP;
 	d->size = offsetof(struct st_skb_dump, text) + n + 1;
-	d->cpu = e->cpu;
-	d->skb = e->skb;
-	d->ts_ns = e->ts_ns;
+	d->cpu = e->hdr.cpu;
+	d->skb = e->hdr.skb;
+	d->ts_ns = e->hdr.ts_ns;
 	if (bpf_ringbuf_output(&events, d, offsetof(struct st_skb_dump, text) + n + 1, BPF_RB_NO_WAKEUP)) {
 		struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
 
@@ -104,74 +102,101 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 	*nest = level;
 }
 
-static __always_inline void *reserve_record(struct st_event *e, __u32 size, struct st_loss *loss)
+/* The location section a probe's events carry: ST_SEC_DROP (kfree_skb),
+ * ST_SEC_LOCATION (consume_skb's caller, a function probe's function) or 0.
+ * Worked out from the probe id and the read-only config each time, never read
+ * back from the stack, so the record's size is a constant to the verifier on
+ * every kernel (bpf_ringbuf_reserve() takes no other). */
+static __always_inline __u16 location_section(enum st_probe_id probe)
 {
-	struct st_event *rec = bpf_ringbuf_reserve(&events, size, 0);
+	if (probe == ST_PROBE_FUNCTION)
+		return ST_SEC_LOCATION;
+	if (probe >= ST_PROBE_COUNT)
+		return 0;
+	if (cfg.probe_args[probe].reason != ST_ARG_NONE)
+		return ST_SEC_DROP;
+	if (cfg.probe_args[probe].location != ST_ARG_NONE)
+		return ST_SEC_LOCATION;
+	return 0;
+}
+
+/* Reserves a record of `size` bytes and writes the event's head (header,
+ * context and packet sections) at its start; NULL (counted as lost) when the
+ * ring is full. */
+static __always_inline void *reserve_record(const struct st_event *e, __u32 size, struct st_loss *loss)
+{
+	struct st_record *rec = bpf_ringbuf_reserve(&events, size, 0);
 
 	if (!rec) {
-		count_loss(loss, e->probe);
+		count_loss(loss, e->hdr.probe);
 		return NULL;
 	}
-	e->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
-	e->size = size;
-	__builtin_memcpy(rec, e, sizeof(*e));
+	__builtin_memcpy(rec, e, ST_EVENT_HEAD);
+	rec->size = size;
+	rec->lost_before = __sync_lock_test_and_set(&loss->pending, 0);
 	return rec;
 }
 
-/* The event with the skb's conntrack entry (--ct), and the stack if asked. */
-static __always_inline void emit_ct(void *ctx, struct st_event *e, bool with_stack, struct sk_buff *skb,
-				    struct st_loss *loss)
+/* The event's record: its head, then the sections that apply, in the order of
+ * enum st_section_type. Which ones a program writes follows from its probe and
+ * the read-only config, so the size and every offset are constants; only the
+ * conntrack section depends on the packet, hence emit()'s two calls. */
+static __always_inline void emit_record(void *ctx, const struct st_event *e, enum st_probe_id probe, bool with_stack,
+					bool with_ct, struct sk_buff *skb, struct sock *sk, struct st_loss *loss)
 {
-	if (with_stack) {
-		struct st_ct_stack_event *rec = reserve_record(e, sizeof(*rec), loss);
-
-		if (!rec)
-			return;
-		__builtin_memset(&rec->ct, 0, sizeof(rec->ct));
-		read_ct(skb, &rec->ct);
-		fill_stack(ctx, rec->ips, &rec->nr_frames);
-		rec->pad = 0;
-		submit(rec);
-		return;
-	}
-	struct st_ct_event *rec = reserve_record(e, sizeof(*rec), loss);
+	__u16 loc_sec = location_section(probe);
+	__u32 size = ST_EVENT_HEAD + (loc_sec ? sizeof(struct st_sec_location) : 0) +
+		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
+		     (with_stack ? sizeof(struct st_sec_stack) : 0);
+	__u32 off = ST_EVENT_HEAD;
+	void *rec = reserve_record(e, size, loss);
 
 	if (!rec)
 		return;
-	__builtin_memset(&rec->ct, 0, sizeof(rec->ct));
-	read_ct(skb, &rec->ct);
+	if (loc_sec) {
+		struct st_sec_location *l = rec + off;
+
+		l->sec.type = loc_sec;
+		l->sec.size = sizeof(*l);
+		l->drop_reason = e->drop_reason;
+		l->location = e->location;
+		off += sizeof(*l);
+	}
+	if (cfg.owner) {
+		read_sock(sk, rec + off);
+		off += sizeof(struct st_sec_socket);
+	}
+	if (with_ct) {
+		struct st_sec_ct *c = rec + off;
+
+		__builtin_memset(c, 0, sizeof(*c));
+		c->sec.type = ST_SEC_CONNTRACK;
+		c->sec.size = sizeof(*c);
+		read_ct(skb, &c->ct);
+		off += sizeof(*c);
+	}
+	if (with_stack) {
+		struct st_sec_stack *st = rec + off;
+
+		st->sec.type = ST_SEC_STACK;
+		st->sec.size = sizeof(*st);
+		fill_stack(ctx, st->ips, &st->nr_frames);
+	}
 	submit(rec);
 }
 
-/* One record layout per combination: the conntrack entry (--ct) and the kernel
- * stack each follow the event when present. */
-static __always_inline void emit(void *ctx, struct st_event *e, bool with_stack, struct sk_buff *skb)
+static __always_inline void emit(void *ctx, const struct st_event *e, enum st_probe_id probe, bool with_stack,
+				 struct sk_buff *skb, struct sock *sk)
 {
 	__u32 zero = 0;
 	struct st_loss *loss = bpf_map_lookup_elem(&lost_events, &zero);
 
 	if (!loss)
 		return;
-	if (with_stack)
-		e->flags |= ST_EVF_STACK;
-	if (cfg.ct && has_ct(skb)) {
-		emit_ct(ctx, e, with_stack, skb, loss);
-		return;
-	}
-	if (with_stack) {
-		struct st_stack_event *rec = reserve_record(e, sizeof(*rec), loss);
-
-		if (!rec)
-			return;
-		fill_stack(ctx, rec->ips, &rec->nr_frames);
-		rec->pad = 0;
-		submit(rec);
-		return;
-	}
-	struct st_event *rec = reserve_record(e, sizeof(*rec), loss);
-
-	if (rec)
-		submit(rec);
+	if (cfg.ct && has_ct(skb))
+		emit_record(ctx, e, probe, with_stack, true, skb, sk, loss);
+	else
+		emit_record(ctx, e, probe, with_stack, false, skb, sk, loss);
 }
 
 #endif

@@ -19,45 +19,45 @@ static __always_inline bool addr_equal(const __u8 *a, const volatile struct st_a
 	return true;
 }
 
-static __always_inline bool addr_family_matches(const struct st_event *e, const volatile struct st_addr_filter *f)
+static __always_inline bool addr_family_matches(const struct st_packet *pkt, const volatile struct st_addr_filter *f)
 {
-	if (!(e->flags & ST_EVF_L3))
+	if (!(pkt->flags & ST_PKT_L3))
 		return false;
 	if (f->family == 4)
-		return e->l3_proto == ETH_P_IP || e->l3_proto == ETH_P_ARP;
-	return e->l3_proto == ETH_P_IPV6;
+		return pkt->l3_proto == ETH_P_IP || pkt->l3_proto == ETH_P_ARP;
+	return pkt->l3_proto == ETH_P_IPV6;
 }
 
 /* The address filters on one tuple: the packet's own, or its conntrack entry's
  * (ct_tuple_matches). The family is the packet's: NAT keeps it. */
-static __always_inline bool addrs_match(const struct st_event *e, const __u8 *saddr, const __u8 *daddr)
+static __always_inline bool addrs_match(const struct st_packet *pkt, const __u8 *saddr, const __u8 *daddr)
 {
 	__u32 on = cfg.filter_flags;
 
 	if (on & ST_F_ADDR) {
-		if (!addr_family_matches(e, &cfg.filter_addr))
+		if (!addr_family_matches(pkt, &cfg.filter_addr))
 			return false;
 		if (!addr_equal(saddr, &cfg.filter_addr) && !addr_equal(daddr, &cfg.filter_addr))
 			return false;
 	}
 	if (on & ST_F_SADDR) {
-		if (!addr_family_matches(e, &cfg.filter_saddr) || !addr_equal(saddr, &cfg.filter_saddr))
+		if (!addr_family_matches(pkt, &cfg.filter_saddr) || !addr_equal(saddr, &cfg.filter_saddr))
 			return false;
 	}
 	if (on & ST_F_DADDR) {
-		if (!addr_family_matches(e, &cfg.filter_daddr) || !addr_equal(daddr, &cfg.filter_daddr))
+		if (!addr_family_matches(pkt, &cfg.filter_daddr) || !addr_equal(daddr, &cfg.filter_daddr))
 			return false;
 	}
 	return true;
 }
 
 /* The port filters on one tuple (as addrs_match); the protocol is the packet's. */
-static __always_inline bool ports_match(const struct st_event *e, __u16 sport, __u16 dport)
+static __always_inline bool ports_match(const struct st_packet *pkt, __u16 sport, __u16 dport)
 {
 	__u32 on = cfg.filter_flags;
 
 	if (on & (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)) {
-		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_TCP && e->l4_proto != IPPROTO_UDP))
+		if (!(pkt->flags & ST_PKT_L4) || (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP))
 			return false;
 		if ((on & ST_F_PORT) && sport != cfg.filter_port && dport != cfg.filter_port)
 			return false;
@@ -70,56 +70,56 @@ static __always_inline bool ports_match(const struct st_event *e, __u16 sport, _
 }
 
 /* The L3 filters NAT does not rewrite: protocols and the IP length. */
-static __always_inline bool l3_kept_matches(const struct st_event *e)
+static __always_inline bool l3_kept_matches(const struct st_packet *pkt)
 {
 	__u32 on = cfg.filter_flags;
 
-	if ((on & ST_F_L3_PROTO) && e->l3_proto != cfg.filter_l3_proto)
+	if ((on & ST_F_L3_PROTO) && pkt->l3_proto != cfg.filter_l3_proto)
 		return false;
-	if ((on & ST_F_L4_PROTO) && (!(e->flags & ST_EVF_L3) || e->l4_proto != cfg.filter_l4_proto))
+	if ((on & ST_F_L4_PROTO) && (!(pkt->flags & ST_PKT_L3) || pkt->l4_proto != cfg.filter_l4_proto))
 		return false;
 	/* The IP length as printed (IP_LEN): IPv4 and IPv6 headers only, not a
 	 * tuple taken from the socket (that event has no packet length). */
 	if (on & ST_F_IP_LEN) {
-		if ((e->flags & (ST_EVF_L3 | ST_EVF_FROM_SOCK)) != ST_EVF_L3 ||
-		    (e->l3_proto != ETH_P_IP && e->l3_proto != ETH_P_IPV6))
+		if ((pkt->flags & (ST_PKT_L3 | ST_PKT_FROM_SOCK)) != ST_PKT_L3 ||
+		    (pkt->l3_proto != ETH_P_IP && pkt->l3_proto != ETH_P_IPV6))
 			return false;
-		if (e->ip_len < cfg.filter_ip_len_min || e->ip_len > cfg.filter_ip_len_max)
+		if (pkt->ip_len < cfg.filter_ip_len_min || pkt->ip_len > cfg.filter_ip_len_max)
 			return false;
 	}
 	return true;
 }
 
 /* The L4 filters NAT does not rewrite: ICMP id, TCP flags. */
-static __always_inline bool l4_kept_matches(const struct st_event *e)
+static __always_inline bool l4_kept_matches(const struct st_packet *pkt)
 {
 	__u32 on = cfg.filter_flags;
 
 	if (on & ST_F_ICMP_ID) {
-		if (!(e->flags & ST_EVF_L4) || (e->l4_proto != IPPROTO_ICMP && e->l4_proto != IPPROTO_ICMPV6))
+		if (!(pkt->flags & ST_PKT_L4) || (pkt->l4_proto != IPPROTO_ICMP && pkt->l4_proto != IPPROTO_ICMPV6))
 			return false;
-		if (e->icmp_id != cfg.filter_icmp_id)
+		if (pkt->icmp_id != cfg.filter_icmp_id)
 			return false;
 	}
 	if (on & ST_F_TCP_FLAGS) {
-		if (!(e->flags & ST_EVF_L4) || e->l4_proto != IPPROTO_TCP)
+		if (!(pkt->flags & ST_PKT_L4) || pkt->l4_proto != IPPROTO_TCP)
 			return false;
-		if ((e->tcp_flags & cfg.filter_tcp_flags) != cfg.filter_tcp_flags)
+		if ((pkt->tcp_flags & cfg.filter_tcp_flags) != cfg.filter_tcp_flags)
 			return false;
 	}
 	return true;
 }
 
 /* L3 filters: protocols, addresses, IP length. */
-static __always_inline bool l3_matches(const struct st_event *e)
+static __always_inline bool l3_matches(const struct st_packet *pkt)
 {
-	return l3_kept_matches(e) && addrs_match(e, e->saddr, e->daddr);
+	return l3_kept_matches(pkt) && addrs_match(pkt, pkt->saddr, pkt->daddr);
 }
 
 /* L4 filters: ports, ICMP id, TCP flags. */
-static __always_inline bool l4_matches(const struct st_event *e)
+static __always_inline bool l4_matches(const struct st_packet *pkt)
 {
-	return ports_match(e, e->sport, e->dport) && l4_kept_matches(e);
+	return ports_match(pkt, pkt->sport, pkt->dport) && l4_kept_matches(pkt);
 }
 
 static __always_inline bool ifname_matches(const char *name)

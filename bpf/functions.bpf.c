@@ -54,7 +54,7 @@ static __always_inline int function_probe(struct pt_regs *ctx, __u64 arg)
 	if (arg < KERNEL_SPACE_START)
 		return 0;
 	skb = bpf_rdonly_cast((void *)arg, bpf_core_type_id_kernel(struct sk_buff));
-	return st_trace_skb(ctx, ST_PROBE_FUNCTION, skb, NULL, 0, 0, 0);
+	return st_trace_skb(ctx, ST_PROBE_FUNCTION, skb, NULL, 0, 0);
 }
 
 #define FUNCTION_PROBES(pos)                                    \

@@ -1,4 +1,4 @@
-/* Reading an skb's headers into an st_event: L2, L3 (IPv4, IPv6 with its
+/* Reading an skb's headers into an st_packet: L2, L3 (IPv4, IPv6 with its
  * extension headers, ARP), L4; or the tuple from the socket when the skb has
  * no headers yet. */
 #ifndef SKBTRACER_PARSE_BPF_H
@@ -11,7 +11,7 @@
  * parsing was verified again for every path that reaches it (each filter and
  * tracking outcome); making it global cut the load time of the default probes
  * from about 1 s to 0.35 s, and with tracking from 1.9 s to 0.5 s. Only scalars
- * and the event cross the call, so no argument tag (kernel 6.8+) is needed:
+ * and the packet cross the call, so no argument tag (kernel 6.8+) is needed:
  * the header offsets travel packed into numbers. */
 
 /* Reads packet bytes at head + off. Packet memory is not BTF-typed, so direct
@@ -21,58 +21,58 @@ static __always_inline int read_packet(void *dst, __u32 size, __u64 head, __u32 
 	return bpf_probe_read_kernel(dst, size, (const void *)(head + off));
 }
 
-__noinline int parse_l4(struct st_event *e, __u64 head, __u32 off)
+__noinline int parse_l4(struct st_packet *pkt, __u64 head, __u32 off)
 {
-	if (!e)
+	if (!pkt)
 		return 0;
 	__u8 l4[14];
 
-	switch (e->l4_proto) {
+	switch (pkt->l4_proto) {
 	case IPPROTO_TCP:
 		if (read_packet(l4, 14, head, off))
 			return 0;
-		e->sport = (l4[0] << 8) | l4[1];
-		e->dport = (l4[2] << 8) | l4[3];
-		__builtin_memcpy(e->tcp_seq, &l4[4], 4);
-		e->tcp_flags = l4[13];
+		pkt->sport = (l4[0] << 8) | l4[1];
+		pkt->dport = (l4[2] << 8) | l4[3];
+		__builtin_memcpy(pkt->tcp_seq, &l4[4], 4);
+		pkt->tcp_flags = l4[13];
 		break;
 	case IPPROTO_UDP:
 		if (read_packet(l4, 4, head, off))
 			return 0;
-		e->sport = (l4[0] << 8) | l4[1];
-		e->dport = (l4[2] << 8) | l4[3];
+		pkt->sport = (l4[0] << 8) | l4[1];
+		pkt->dport = (l4[2] << 8) | l4[3];
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		if (read_packet(l4, 8, head, off))
 			return 0;
-		e->icmp_type = l4[0];
-		e->icmp_code = l4[1];
-		e->icmp_id = (l4[4] << 8) | l4[5];
-		e->icmp_seq = (l4[6] << 8) | l4[7];
+		pkt->icmp_type = l4[0];
+		pkt->icmp_code = l4[1];
+		pkt->icmp_id = (l4[4] << 8) | l4[5];
+		pkt->icmp_seq = (l4[6] << 8) | l4[7];
 		break;
 	default:
 		return 0;
 	}
-	e->flags |= ST_EVF_L4;
+	pkt->flags |= ST_PKT_L4;
 	return 0;
 }
 
 /* The parse_* functions fill the L3 fields and return the offset of the L4
  * header, or 0 when there is none to read: L4 is parsed only after the L3
  * filters passed, so packets that do not match cost one read less. */
-static __always_inline __u32 parse_ipv4(struct st_event *e, const __u8 *ip, __u32 off)
+static __always_inline __u32 parse_ipv4(struct st_packet *pkt, const __u8 *ip, __u32 off)
 {
 	if ((ip[0] >> 4) != 4)
 		return 0;
-	e->l3_proto = ETH_P_IP;
-	e->ip_len = (ip[2] << 8) | ip[3]; /* 0 for BIG TCP: fixed up from skb->len */
-	e->ip_id = (ip[4] << 8) | ip[5];
-	e->ttl = ip[8];
-	e->l4_proto = ip[9];
-	__builtin_memcpy(e->saddr, &ip[12], 4);
-	__builtin_memcpy(e->daddr, &ip[16], 4);
-	e->flags |= ST_EVF_L3;
+	pkt->l3_proto = ETH_P_IP;
+	pkt->ip_len = (ip[2] << 8) | ip[3]; /* 0 for BIG TCP: fixed up from skb->len */
+	pkt->ip_id = (ip[4] << 8) | ip[5];
+	pkt->ttl = ip[8];
+	pkt->l4_proto = ip[9];
+	__builtin_memcpy(pkt->saddr, &ip[12], 4);
+	__builtin_memcpy(pkt->daddr, &ip[16], 4);
+	pkt->flags |= ST_PKT_L3;
 	/* Only the first fragment carries the L4 header. */
 	if ((((ip[6] << 8) | ip[7]) & 0x1fff) != 0)
 		return 0;
@@ -130,52 +130,52 @@ static long ipv6_ext_step(__u32 index, void *ctx)
 
 /* Returns the offset after the fixed header, with the next header in l4_proto:
  * the caller walks extension headers (parse_ipv6_ext) before trusting either. */
-static __always_inline __u32 parse_ipv6(struct st_event *e, const __u8 *ip, __u32 off)
+static __always_inline __u32 parse_ipv6(struct st_packet *pkt, const __u8 *ip, __u32 off)
 {
 	if ((ip[0] >> 4) != 6)
 		return 0;
-	e->l3_proto = ETH_P_IPV6;
+	pkt->l3_proto = ETH_P_IPV6;
 	/* payload_len 0: a jumbo/BIG TCP packet, fixed up from skb->len */
-	e->ip_len = ((ip[4] << 8) | ip[5]) ? ((ip[4] << 8) | ip[5]) + 40 : 0;
-	e->ttl = ip[7];
-	__builtin_memcpy(e->saddr, &ip[8], 16);
-	__builtin_memcpy(e->daddr, &ip[24], 16);
-	e->flags |= ST_EVF_L3;
-	e->l4_proto = ip[6];
+	pkt->ip_len = ((ip[4] << 8) | ip[5]) ? ((ip[4] << 8) | ip[5]) + 40 : 0;
+	pkt->ttl = ip[7];
+	__builtin_memcpy(pkt->saddr, &ip[8], 16);
+	__builtin_memcpy(pkt->daddr, &ip[24], 16);
+	pkt->flags |= ST_PKT_L3;
+	pkt->l4_proto = ip[6];
 	return off + 40;
 }
 
-/* Walks IPv6 extension headers from off, where header e->l4_proto starts; sets
+/* Walks IPv6 extension headers from off, where header pkt->l4_proto starts; sets
  * the transport protocol and returns its offset, or 0 when there is none to
  * read. A function of its own, called by the program itself, not from
  * parse_packet(): bpf_loop()'s callback is a frame too, and the program's,
  * parse_packet()'s and the callback's stacks together must fit in 512 bytes. */
-__noinline __u32 parse_ipv6_ext(struct st_event *e, __u64 head, __u32 off)
+__noinline __u32 parse_ipv6_ext(struct st_packet *pkt, __u64 head, __u32 off)
 {
 	struct ipv6_walk w = { .head = head, .off = off };
 
-	if (!e)
+	if (!pkt)
 		return 0;
-	w.next = e->l4_proto;
+	w.next = pkt->l4_proto;
 	bpf_loop(IPV6_EXT_HEADERS_MAX, ipv6_ext_step, &w, 0);
 	if (w.failed) {
-		e->l4_proto = 0;
+		pkt->l4_proto = 0;
 		return 0;
 	}
-	e->l4_proto = w.next;
+	pkt->l4_proto = w.next;
 	return w.no_l4 ? 0 : w.off;
 }
 
-static __always_inline void parse_arp(struct st_event *e, const __u8 *arp)
+static __always_inline void parse_arp(struct st_packet *pkt, const __u8 *arp)
 {
 	/* Ethernet/IPv4 ARP only: sender and target protocol addresses. */
 	if (arp[4] != 6 || arp[5] != 4)
 		return;
-	e->l3_proto = ETH_P_ARP;
-	e->icmp_type = arp[7]; /* ARP opcode (1 request, 2 reply) */
-	__builtin_memcpy(e->saddr, &arp[14], 4);
-	__builtin_memcpy(e->daddr, &arp[24], 4);
-	e->flags |= ST_EVF_L3;
+	pkt->l3_proto = ETH_P_ARP;
+	pkt->icmp_type = arp[7]; /* ARP opcode (1 request, 2 reply) */
+	__builtin_memcpy(pkt->saddr, &arp[14], 4);
+	__builtin_memcpy(pkt->daddr, &arp[24], 4);
+	pkt->flags |= ST_PKT_L3;
 }
 
 /* Finds the L2 and L3 headers. The network header is not reliable on every probe:
@@ -184,6 +184,7 @@ static __always_inline void parse_arp(struct st_event *e, const __u8 *arp)
  * MAC header on Ethernet-like devices, else the network header, else give up. */
 __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __u32 ethernet)
 {
+	struct st_packet *pkt;
 	__u64 head;
 	/* headers: mac_header << 32 | network_header << 16 | protocol (network order);
 	 * lengths: skb->len << 32 | skb->data - skb->head. */
@@ -201,13 +202,16 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 
 	if (!e)
 		return 0;
-	head = e->skb; /* skb->head, passed by the caller (kept for it) */
+	pkt = &e->pkt;
+	/* skb->head, passed by the caller in the header's skb field: as an
+	 * argument it is a pointer, which a global function may not take. */
+	head = e->hdr.skb;
 	if (mac != MAC_HEADER_UNSET && ethernet) {
 		if (read_packet(buf, ETH_HLEN + L3_READ, head, mac))
 			return 0;
-		__builtin_memcpy(e->dmac, buf, 6);
-		__builtin_memcpy(e->smac, buf + 6, 6);
-		e->flags |= ST_EVF_MAC;
+		__builtin_memcpy(pkt->dmac, buf, 6);
+		__builtin_memcpy(pkt->smac, buf + 6, 6);
+		pkt->flags |= ST_PKT_MAC;
 		proto = (buf[12] << 8) | buf[13];
 		l3_off = mac + ETH_HLEN;
 		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
@@ -229,26 +233,26 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 		/* The local output path sets skb->protocol late: sniff the version. */
 		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
-	e->l3_proto = proto;
+	pkt->l3_proto = proto;
 	if (proto == ETH_P_IP || proto == ETH_P_IPV6) {
-		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(e, l3, l3_off) : parse_ipv6(e, l3, l3_off);
+		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(pkt, l3, l3_off) : parse_ipv6(pkt, l3, l3_off);
 
 		/* GSO packets over 64 KiB (BIG TCP) carry a length of 0, and the
 		 * 16-bit field saturates: count the bytes from L3 to the end instead. */
-		if (e->ip_len == 0 && (e->flags & ST_EVF_L3)) {
+		if (pkt->ip_len == 0 && (pkt->flags & ST_PKT_L3)) {
 			__s64 bytes = (__s64)(lengths >> 32) - ((__s64)l3_off - (__s64)(__u32)lengths);
 
-			e->ip_len = bytes > 0xffff ? 0xffff : bytes > 0 ? bytes : 0;
+			pkt->ip_len = bytes > 0xffff ? 0xffff : bytes > 0 ? bytes : 0;
 		}
 		return l4_off;
 	}
 	if (proto == ETH_P_ARP)
-		parse_arp(e, l3);
+		parse_arp(pkt, l3);
 	return 0;
 }
 
 /* When the skb has no headers yet, the owning socket still knows the flow. */
-static __always_inline void tuple_from_sock(struct st_event *e, struct sock *sk)
+static __always_inline void tuple_from_sock(struct st_packet *pkt, struct sock *sk)
 {
 	unsigned short family = sk->__sk_common.skc_family;
 
@@ -266,20 +270,20 @@ static __always_inline void tuple_from_sock(struct st_event *e, struct sock *sk)
 	if (family == AF_INET) {
 		__u32 s = sk->__sk_common.skc_rcv_saddr, d = sk->__sk_common.skc_daddr;
 
-		__builtin_memcpy(e->saddr, &s, 4);
-		__builtin_memcpy(e->daddr, &d, 4);
-		e->l3_proto = ETH_P_IP;
+		__builtin_memcpy(pkt->saddr, &s, 4);
+		__builtin_memcpy(pkt->daddr, &d, 4);
+		pkt->l3_proto = ETH_P_IP;
 	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr);
-		e->l3_proto = ETH_P_IPV6;
+		BPF_CORE_READ_INTO(&pkt->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&pkt->daddr, sk, __sk_common.skc_v6_daddr);
+		pkt->l3_proto = ETH_P_IPV6;
 	} else {
 		return;
 	}
-	e->l4_proto = sk->sk_protocol;
-	e->sport = sk->__sk_common.skc_num;
-	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	e->flags |= ST_EVF_L3 | ST_EVF_L4 | ST_EVF_FROM_SOCK;
+	pkt->l4_proto = sk->sk_protocol;
+	pkt->sport = sk->__sk_common.skc_num;
+	pkt->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	pkt->flags |= ST_PKT_L3 | ST_PKT_L4 | ST_PKT_FROM_SOCK;
 }
 
 #endif

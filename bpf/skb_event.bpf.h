@@ -52,7 +52,7 @@ static __always_inline bool notes_route(enum st_probe_id probe)
 }
 
 static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
-					__u32 drop_reason, __u64 location, __u32 event_flags)
+					__u32 drop_reason, __u64 location)
 {
 	struct st_event e = {};
 	struct net_device *dev = NULL;
@@ -72,7 +72,6 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * callback share 512 bytes (Debian's 6.12 refused kfree_skb by 80). */
 	e.drop_reason = drop_reason;
 	e.location = location;
-	e.flags = (__u8)event_flags;
 	/* Read flows_active only when flow tracking is configured, and keep clang
 	 * from folding the read into an unconditional one: the verifier then knows
 	 * follow_flows is false in every other trace and skips the flow paths
@@ -98,15 +97,15 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
 	pid_tgid = bpf_get_current_pid_tgid();
-	e.pid = pid_tgid >> 32;
-	e.tid = (__u32)pid_tgid;
-	if ((on & ST_F_PID) && e.pid != cfg.filter_pid) {
+	e.ctx.pid = pid_tgid >> 32;
+	e.ctx.tid = (__u32)pid_tgid;
+	if ((on & ST_F_PID) && e.ctx.pid != cfg.filter_pid) {
 		if (!tracked)
 			return 0;
 		scope_ok = false;
 	}
-	e.mark = skb->mark;
-	if ((on & ST_F_MARK) && (e.mark & cfg.filter_mark_mask) != cfg.filter_mark) {
+	e.ctx.mark = skb->mark;
+	if ((on & ST_F_MARK) && (e.ctx.mark & cfg.filter_mark_mask) != cfg.filter_mark) {
 		if (!tracked)
 			return 0;
 		scope_ok = false;
@@ -127,14 +126,14 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	if ((__u64)dev < KERNEL_SPACE_START)
 		dev = NULL;
 	if (dev) {
-		e.netns = dev->nd_net.net->ns.inum;
-		e.ifindex = dev->ifindex;
+		e.ctx.netns = dev->nd_net.net->ns.inum;
+		e.ctx.ifindex = dev->ifindex;
 	} else {
-		e.ifindex = skb->skb_iif;
+		e.ctx.ifindex = skb->skb_iif;
 		if (sk)
-			e.netns = sk->__sk_common.skc_net.net->ns.inum;
+			e.ctx.netns = sk->__sk_common.skc_net.net->ns.inum;
 		else if (on & ST_F_NETNS) /* else only once the event passed the filters */
-			e.netns = netns_without_dev(skb, tracked);
+			e.ctx.netns = netns_without_dev(skb, tracked);
 	}
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
@@ -142,8 +141,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (last) {
 			last->skb = (__u64)skb;
 			last->ts_ns = bpf_ktime_get_ns();
-			last->netns = e.netns;
-			last->ifindex = e.ifindex;
+			last->netns = e.ctx.netns;
+			last->ifindex = e.ctx.ifindex;
 			bool list = probe == ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY;
 
 			last->receive = list || probe == ST_PROBE_NETIF_RECEIVE_SKB || probe == ST_PROBE_NETIF_RECEIVE_SKB_ENTRY;
@@ -153,14 +152,14 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			last->passed = 0;
 		}
 	}
-	if ((on & ST_F_NETNS) && e.netns != cfg.filter_netns) {
+	if ((on & ST_F_NETNS) && e.ctx.netns != cfg.filter_netns) {
 		if (!tracked)
 			return 0;
 		scope_ok = false;
 	}
 	if (dev && (on & ST_F_IFNAME)) {
-		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
-		if (!ifname_matches(e.ifname)) {
+		bpf_probe_read_kernel(e.ctx.ifname, sizeof(e.ctx.ifname), dev->name);
+		if (!ifname_matches(e.ctx.ifname)) {
 			if (!tracked)
 				return 0;
 			scope_ok = false;
@@ -180,25 +179,25 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * without its base register (`r2 = 200; r2 = *(u64 *)(r2 + 0)`, rejected by the
 	 * verifier) in some programs of some builds, as if it had proved skb NULL. */
 	barrier_var(skb);
-	e.skb = (__u64)skb->head;
+	e.hdr.skb = (__u64)skb->head;
 	l4_off = parse_packet(&e, (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol,
 			      (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
 			      dev && dev->hard_header_len == ETH_HLEN);
-	if (l4_off && e.l3_proto == ETH_P_IPV6)
-		l4_off = parse_ipv6_ext(&e, e.skb, l4_off);
-	/* skb->head stays in e.skb until the event is emitted, for the same
+	if (l4_off && e.pkt.l3_proto == ETH_P_IPV6)
+		l4_off = parse_ipv6_ext(&e.pkt, e.hdr.skb, l4_off);
+	/* skb->head stays in e.hdr.skb until the event is emitted, for the same
 	 * reason: not one more stack slot. */
-	if (!(e.flags & ST_EVF_L3) && sk)
-		tuple_from_sock(&e, sk);
+	if (!(e.pkt.flags & ST_PKT_L3) && sk)
+		tuple_from_sock(&e.pkt, sk);
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
 	 * unless a NATed flow or their conntrack entry could still claim them. */
-	if (!tracked && !follow_flows && !l3_matches(&e) && !ct_addrs_match(&e, skb))
+	if (!tracked && !follow_flows && !l3_matches(&e.pkt) && !ct_addrs_match(&e.pkt, skb))
 		return 0;
 	if (l4_off)
-		parse_l4(&e, e.skb, l4_off);
+		parse_l4(&e.pkt, e.hdr.skb, l4_off);
 	/* Another packet at a tracked address: forget the stale entry and let the
 	 * filter decide about the new packet. */
-	if (tracked && tracked_is_stale(tracked, &e, e.skb)) {
+	if (tracked && tracked_is_stale(tracked, &e.pkt, e.hdr.skb)) {
 		__u64 key = (__u64)skb;
 
 		bpf_map_delete_elem(&tracked_skbs, &key);
@@ -208,37 +207,34 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
-	by_filter = tracked || (l3_matches(&e) && l4_matches(&e)) || ct_matches(&e, skb);
+	by_filter = tracked || (l3_matches(&e.pkt) && l4_matches(&e.pkt)) || ct_matches(&e.pkt, skb);
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {
-		if (!follow_flows || !flow_tracked(&e))
+		if (!follow_flows || !flow_tracked(&e.pkt))
 			return 0;
-		e.match = ST_MATCH_FLOW;
+		e.hdr.match = ST_MATCH_FLOW;
 	}
 	if (tracked)
-		e.match = ST_MATCH_SKB;
+		e.hdr.match = ST_MATCH_SKB;
 
 	if (dev && !(on & ST_F_IFNAME))
-		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
+		bpf_probe_read_kernel(e.ctx.ifname, sizeof(e.ctx.ifname), dev->name);
 	else if (!dev && !sk && !(on & ST_F_NETNS))
-		e.netns = netns_without_dev(skb, tracked);
-	e.kind = ST_RECORD_EVENT;
-	e.size = sizeof(e);
-	e.probe = probe;
-	e.cpu = bpf_get_smp_processor_id();
-	e.ts_ns = bpf_ktime_get_ns();
-	e.skb = (__u64)skb;
+		e.ctx.netns = netns_without_dev(skb, tracked);
+	e.hdr.kind = ST_RECORD_EVENT;
+	e.ctx.sec.type = ST_SEC_CONTEXT;
+	e.ctx.sec.size = sizeof(e.ctx);
+	e.pkt_sec.type = ST_SEC_PACKET;
+	e.pkt_sec.size = sizeof(struct st_sec_packet);
+	e.hdr.probe = probe;
+	e.hdr.cpu = bpf_get_smp_processor_id();
+	e.hdr.ts_ns = bpf_ktime_get_ns();
+	e.hdr.skb = (__u64)skb;
 	e.location = ST_EVENT_LOCATION(ctx, e.location);
-	/* Arithmetic, not a branch: a value only stored stays imprecise for the
-	 * verifier, so the filter and flow paths merge here instead of each being
-	 * verified to the end. */
-	e.flags |= (__u8)((e.match != 0) << 7); /* ST_EVF_TRACKED */
-	e.skb_len = skb->len;
-	e.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
-	bpf_get_current_comm(e.comm, sizeof(e.comm));
-	if (cfg.owner)
-		read_sock(sk, &e);
+	e.ctx.skb_len = skb->len;
+	e.ctx.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
+	bpf_get_current_comm(e.ctx.comm, sizeof(e.ctx.comm));
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, skb, tracked, &e);
 	if (notes_route(probe)) {
@@ -251,7 +247,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	if (cfg.skb_dump)
 		emit_skb_dump(skb, &e);
-	emit(ctx, &e, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB), skb);
+	emit(ctx, &e, probe, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB),
+	     skb, sk);
 	return 0;
 }
 

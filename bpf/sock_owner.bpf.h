@@ -64,19 +64,24 @@ static __always_inline __u32 sock_inode(struct sock *sk)
  * (tcp_retransmit_skb, tcp_send_reset, sock_rcvqueue_full, kfree_skb's
  * receiving socket), else the skb's; st_trace_skb() passes the same one to the
  * --owner-pid filter. */
-static __always_inline void read_sock(struct sock *sk, struct st_event *e)
+static __always_inline void read_sock(struct sock *sk, struct st_sec_socket *s)
 {
+	s->sec.type = ST_SEC_SOCKET;
+	s->sec.size = sizeof(*s);
+	s->ino = 0;
+	s->uid = 0;
+	s->pad = 0;
 	if (sk)
 		sk = full_sock(sk);
 	if (!sk)
 		return;
-	e->sock_ino = sock_inode(sk);
-	if (!e->sock_ino)
+	s->ino = sock_inode(sk);
+	if (!s->ino)
 		return;
 	if (!BPF_CORE_READ(sk, sk_socket, file))
-		e->sock_uid = ST_SOCK_KERNEL;
+		s->uid = ST_SOCK_KERNEL;
 	else if (bpf_core_field_exists(sk->sk_uid))
-		e->sock_uid = BPF_CORE_READ(sk, sk_uid.val);
+		s->uid = BPF_CORE_READ(sk, sk_uid.val);
 }
 
 /* --owner-pid: the socket is one the map says this process uses. */

@@ -39,20 +39,16 @@ static __always_inline int tp_probe(__u64 *ctx, enum st_probe_id probe)
 	__u8 location_idx = cfg.probe_args[probe].location;
 	struct sk_buff *skb = (struct sk_buff *)tp_arg(ctx, skb_idx);
 	struct sock *sk = NULL;
-	__u32 reason = 0, flags = 0;
+	__u32 reason = 0;
 	__u64 location = 0;
 
 	if (sk_idx != ST_ARG_NONE)
 		sk = (struct sock *)tp_arg(ctx, sk_idx);
-	if (reason_idx != ST_ARG_NONE) {
+	if (reason_idx != ST_ARG_NONE)
 		reason = (__u32)tp_arg(ctx, reason_idx);
-		flags |= ST_EVF_DROP;
-	}
-	if (location_idx != ST_ARG_NONE) {
+	if (location_idx != ST_ARG_NONE)
 		location = tp_arg(ctx, location_idx);
-		flags |= ST_EVF_LOCATION;
-	}
-	return st_trace_skb(ctx, probe, skb, sk, reason, location, flags);
+	return st_trace_skb(ctx, probe, skb, sk, reason, location);
 }
 
 /* One program per row of skbtracer_probes.def: tp_<name> on tp_btf/<name>,

@@ -98,7 +98,7 @@ struct DecodeTests {
         #expect(ev.saddr?.description == "198.18.10.2")
         #expect(ev.daddr?.description == "198.18.10.3")
         #expect(ev.saddr?.isIPv4 == true)
-        #expect(ev.raw.icmp_type == 8 && ev.raw.icmp_id == 7 && ev.raw.icmp_seq == 1)
+        #expect(ev.packet.raw.icmp_type == 8 && ev.packet.raw.icmp_id == 7 && ev.packet.raw.icmp_seq == 1)
         #expect(ev.ifname == "ceth0")
         #expect(ev.comm == "ping")
         #expect(ev.probeName == "net_dev_queue")
@@ -112,8 +112,8 @@ struct DecodeTests {
         #expect(ev.saddr?.description == "2001:db8::1")
         #expect(ev.daddr?.description == "2001:db8::2")
         #expect(ev.saddr?.bytes.count == 16)
-        #expect(ev.raw.sport == 40000 && ev.raw.dport == 443)
-        #expect(ev.raw.tcp_flags == 0x02)
+        #expect(ev.packet.raw.sport == 40000 && ev.packet.raw.dport == 443)
+        #expect(ev.packet.raw.tcp_flags == 0x02)
         #expect(ev.probeName == "netif_receive_skb")
     }
 
@@ -122,7 +122,7 @@ struct DecodeTests {
         #expect(ev.isUDP && !ev.isTCP && ev.isIPv4)
         #expect(ev.saddr?.description == "10.0.0.1")
         #expect(ev.daddr?.description == "10.0.0.2")
-        #expect(ev.raw.sport == 5353 && ev.raw.dport == 53)
+        #expect(ev.packet.raw.sport == 5353 && ev.packet.raw.dport == 53)
     }
 
     @Test func arp() throws {
@@ -138,7 +138,7 @@ struct DecodeTests {
         let ev = try Fixtures.decode(Fixtures.bytes(of: Fixtures.kfreeSkbDrop()))
         #expect(ev.isDrop && ev.hasLocation)
         #expect(ev.raw.drop_reason == 2)
-        #expect(ev.raw.location == Fixtures.tcpV4Rcv + 0x10)
+        #expect(ev.location == Fixtures.tcpV4Rcv + 0x10)
         #expect(ev.probeName == "kfree_skb")
         #expect(ev.probe?.group == .life)
         #expect(ev.comm == "swapper/3")
@@ -190,14 +190,14 @@ struct DecodeTests {
         let ev = try shifted.withUnsafeBytes { buf in
             try TraceEvent(bytes: UnsafeRawBufferPointer(rebasing: buf[1...]))
         }
-        #expect(ev.raw.sport == 5353)
-        #expect(ev.raw.ts_ns == 6_500_000_000)
+        #expect(ev.packet.raw.sport == 5353)
+        #expect(ev.header.ts_ns == 6_500_000_000)
     }
 
     /// A longer buffer (ring padding) decodes the first record only.
     @Test func ignoresTrailingBytes() throws {
         let ev = try Fixtures.decode(Fixtures.bytes(of: Fixtures.udp()) + [UInt8](repeating: 0xff, count: 8))
-        #expect(ev.raw.dport == 53)
+        #expect(ev.packet.raw.dport == 53)
     }
 
     // MARK: Errors

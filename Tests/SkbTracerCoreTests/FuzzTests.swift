@@ -580,7 +580,7 @@ struct FuzzStream {
         } else {
             ev = FuzzEvents.fresh(&r, clock: &clock)
         }
-        if ev.isFree { lastBySkb[ev.raw.skb] = nil } else { lastBySkb[ev.raw.skb] = ev.raw }
+        if ev.isFree { lastBySkb[ev.header.skb] = nil } else { lastBySkb[ev.header.skb] = ev.raw }
         if lastBySkb.count > 64 { lastBySkb.removeAll() }
         if recent.count < 32 { recent.append(ev.raw) } else { recent[r.below(32)] = ev.raw }
         return ev
@@ -970,8 +970,8 @@ struct FuzzTests {
                 var r = FuzzRandom(seed: ~seed, index: i)
                 func what() -> String { "event:\(i)" }
 
-                if ev.raw.lost_before > 0 {
-                    let lost = UInt64(ev.raw.lost_before), cpu = r.oneIn(8) ? UInt32.max : ev.raw.cpu
+                if ev.header.lost_before > 0 {
+                    let lost = UInt64(ev.header.lost_before), cpu = r.oneIn(8) ? UInt32.max : ev.header.cpu
                     run.report(FuzzCheck.text(FuzzRun.render { text[0].lost(count: lost, cpu: cpu, into: &$0) }, lines: 1), what() + " (lost, text)")
                     run.report(FuzzCheck.json(FuzzRun.render { json.lost(count: lost, cpu: cpu, into: &$0) }), what() + " (lost, json)")
                     dropWatches.forEach { $0.lost(count: lost, cpu: cpu) }
@@ -995,7 +995,7 @@ struct FuzzTests {
                 if r.oneIn(50) {
                     // A poll round: journeys time out (also at absurd times), dropwatch prints.
                     now += UInt64(r.below(5_000_000))
-                    finished(tracker.expire(nowNs: r.oneIn(8) ? r.next() : ev.raw.ts_ns &+ UInt64(r.below(100_000_000))), at: i)
+                    finished(tracker.expire(nowNs: r.oneIn(8) ? r.next() : ev.header.ts_ns &+ UInt64(r.below(100_000_000))), at: i)
                     dropWatches.forEach { $0.tick(nowNs: now) }
                 }
                 if run.full { break }
@@ -1075,7 +1075,7 @@ struct FuzzFindingTests {
     @Test func timeBefore1970() {
         let ev = Self.event(ts: 7_676_728_373_296_693_347)
         #expect(Self.jsonTime(Self.text { JSONFormatter(context: Self.context()).event(ev, into: &$0) }) == "1682-07-31T23:11:39.587141Z")
-        #expect(Self.text { Self.clock.appendISO8601(ev.raw.ts_ns, to: &$0) } == "1682-07-31T23:11:39.587141Z")
+        #expect(Self.text { Self.clock.appendISO8601(ev.header.ts_ns, to: &$0) } == "1682-07-31T23:11:39.587141Z")
         #expect(Self.text { TextFormatter(context: Self.context()).event(ev, into: &$0) }.hasPrefix("00:11:39.587141 "))
     }
 
@@ -1189,6 +1189,6 @@ extension FuzzRun {
         report(FuzzCheck.timeColumn(line, format), what + " (text)")
         let object = FuzzRun.render { json.event(ev, into: &$0) }
         report(FuzzCheck.eventJSON(object, ev, symbols: symbols), what + " (json)")
-        report(FuzzCheck.jsonTime(object, ts: ev.raw.ts_ns, clock: FuzzRun.clock), what + " (json)")
+        report(FuzzCheck.jsonTime(object, ts: ev.header.ts_ns, clock: FuzzRun.clock), what + " (json)")
     }
 }

@@ -120,21 +120,21 @@ import Testing
         let last = events.last!
         func function(_ ts: UInt64) -> TraceEvent {
             var e = last
-            e.raw.probe = UInt16(ST_PROBE_FUNCTION)
+            e.header.probe = UInt16(ST_PROBE_FUNCTION)
             e.raw.flags &= ~(Fixtures.DROP | Fixtures.LOC)
-            e.raw.ts_ns = ts
+            e.header.ts_ns = ts
             e.function = "skb_release_data"
             return e
         }
         var first = events[0]
-        first.raw.probe = UInt16(ST_PROBE_FUNCTION)
+        first.header.probe = UInt16(ST_PROBE_FUNCTION)
         first.function = "ip_output"
         var ended = tracker.add(first)
         for e in events { ended += tracker.add(e) }
         #expect(ended.count == 1 && ended[0].events.count == 6)
-        #expect(tracker.add(function(last.raw.ts_ns + 5_000)).isEmpty && tracker.openCount == 0)
+        #expect(tracker.add(function(last.header.ts_ns + 5_000)).isEmpty && tracker.openCount == 0)
         #expect(tracker.teardownEvents == 1)
-        _ = tracker.add(function(last.raw.ts_ns + 2_000_000))
+        _ = tracker.add(function(last.header.ts_ns + 2_000_000))
         #expect(tracker.openCount == 1, "2 ms later: another packet at the same address")
     }
 
@@ -149,8 +149,8 @@ import Testing
         all.append(Self.free(reply, consume: false, at: Self.pingRcv + 0xab, reason: 2, ns: Self.nsC1, ts: 1_030_000, skb: 0xffff_8881_0000_b000))
         let journeys = Self.feed(tracker, all)
         #expect(journeys.count == 2)
-        let req = journeys.first { $0.first.raw.icmp_type == 8 }!
-        let rep = journeys.first { $0.first.raw.icmp_type == 0 }!
+        let req = journeys.first { $0.first.packet.raw.icmp_type == 8 }!
+        let rep = journeys.first { $0.first.packet.raw.icmp_type == 0 }!
         #expect(req.replyTo == nil)
         #expect(rep.replyTo == req.id)
         // Another sequence number is not a reply to this request.

@@ -62,7 +62,7 @@ struct RecordTests {
         return FuzzRun.render { b in
             if format == .text { formatter.header(into: &b) }
             for e in events {
-                if e.raw.lost_before > 0 { formatter.lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu, into: &b) }
+                if e.header.lost_before > 0 { formatter.lost(count: UInt64(e.header.lost_before), cpu: e.header.cpu, into: &b) }
                 formatter.event(e, into: &b)
             }
         }
@@ -84,7 +84,7 @@ struct RecordTests {
         let path = Self.tempPath()
         defer { unlink(path) }
         let events = Self.events(3000)
-        #expect(events.contains { $0.stack != nil } && events.contains { $0.isDrop } && events.contains { $0.raw.lost_before > 0 })
+        #expect(events.contains { $0.stack != nil } && events.contains { $0.isDrop } && events.contains { $0.header.lost_before > 0 })
         #expect(events.contains { FuzzEvents.owners[$0.raw.sock_ino] != nil && $0.raw.sock_uid != ST_SOCK_KERNEL })
         try Self.record(events, to: path)
         let (out, summary) = try Self.replay(path) { $0.format = format }
@@ -95,7 +95,7 @@ struct RecordTests {
         #expect(out == expected, "line \(firstDiff ?? -1) of \(outLines.count)/\(expectedLines.count):\n replay: \(firstDiff.map { outLines[$0] } ?? "")\n live:   \(firstDiff.map { expectedLines[$0] } ?? "")")
         #expect(summary.events == 3000 && summary.complete)
         #expect(summary.recorded?.events == 3000)
-        #expect(summary.lost == events.reduce(0) { $0 + UInt64($1.raw.lost_before) })
+        #expect(summary.lost == events.reduce(0) { $0 + UInt64($1.header.lost_before) })
         #expect(summary.damage == RecordReader.Damage())
     }
 
@@ -479,9 +479,9 @@ struct EventMatcherTests {
             (try Self.filter { $0.saddr = "2001:db8::1" }, [false, syn6.saddr?.description == "2001:db8::1", false]),
             (try Self.filter { $0.icmpID = "7" }, [true, false, false]),
             (try Self.filter { $0.tcpFlags = "S" }, [false, true, false]),
-            (try Self.filter { $0.port = "\(udp.raw.dport)" }, [false, syn6.raw.sport == udp.raw.dport || syn6.raw.dport == udp.raw.dport, true]),
+            (try Self.filter { $0.port = "\(udp.packet.raw.dport)" }, [false, syn6.packet.raw.sport == udp.packet.raw.dport || syn6.packet.raw.dport == udp.packet.raw.dport, true]),
             (try Self.filter { $0.ifname = "ceth0" }, [icmp.ifname == "ceth0", syn6.ifname == "ceth0", udp.ifname == "ceth0"]),
-            (try Self.filter { $0.mark = "0x1/0x1" }, [icmp.raw.mark & 1 == 1, syn6.raw.mark & 1 == 1, udp.raw.mark & 1 == 1]),
+            (try Self.filter { $0.mark = "0x1/0x1" }, [icmp.context.mark & 1 == 1, syn6.context.mark & 1 == 1, udp.context.mark & 1 == 1]),
         ]
         for (f, expected) in cases {
             #expect([icmp, syn6, udp].map { f.matches($0) } == expected, "\(f)")

@@ -74,7 +74,7 @@ import Testing
         let decoded = try Fixtures.decode(bytes)
         let r = try #require(decoded.route)
         #expect(r.table == 254 && r.gw_family == 4 && r.iif == 3)
-        #expect(decoded.stack == nil && decoded.raw.skb == ev.raw.skb)
+        #expect(decoded.stack == nil && decoded.header.skb == ev.header.skb)
         // One byte short of a route record is not one.
         #expect(throws: TraceEvent.DecodeError.truncated(bytes.count - 1)) { try Fixtures.decode(Array(bytes.dropLast())) }
         var wrong = bytes

@@ -13,11 +13,14 @@
 #define ST_IFNAMSIZ 16
 #define ST_COMMSIZ 16
 #define ST_ARG_NONE 0xff
-#define ST_SOCK_KERNEL 0xffffffffu /* st_event.sock_uid: (uid_t)-1, no socket's uid */
 
-/* Every ring-buffer record starts with a kind and its own size. */
+/* Ring-buffer records: a header (struct st_record) with a kind and the record's
+ * own size. An event record is the header followed by tagged sections (struct
+ * st_section and what follows it), each saying its type and size: a reader walks
+ * them, takes the ones it knows and steps over the others, so a new kind of fact
+ * is a new section, not a new record layout. */
 enum st_record_kind {
-	ST_RECORD_EVENT = 1,
+	ST_RECORD_EVENT = 1,    /* struct st_record, then sections */
 	ST_RECORD_SKB_DUMP = 2, /* struct st_skb_dump (--output-skb) */
 };
 
@@ -37,76 +40,120 @@ enum st_probe_id {
 
 /* What a probe's body reads and writes (the kind column of skbtracer_probes.def). */
 enum st_probe_kind {
-	ST_PROBE_KIND_skb = 0,   /* an skb: struct st_event and its longer forms */
-	ST_PROBE_KIND_route = 1, /* a route lookup: struct st_route_event */
+	ST_PROBE_KIND_skb = 0,   /* an skb: an event with a packet section */
+	ST_PROBE_KIND_route = 1, /* a route lookup: an event with a route section */
 };
 
-/* st_event.probe of a kernel function probe (the kprobe and kprobe-multi
- * backends): location holds the probed function's address, which names it. */
+/* st_record.probe of a kernel function probe (the kprobe and kprobe-multi
+ * backends): its ST_SEC_LOCATION section holds the probed function's address,
+ * which names it. */
 #define ST_PROBE_FUNCTION 0x8000
 
-/* st_event.match */
+/* st_record.match */
 enum st_match {
 	ST_MATCH_FILTER = 0,  /* the filter matched (a new packet, or tracking is off or full) */
 	ST_MATCH_SKB = 1,     /* a tracked skb: the same packet as before at this address */
 	ST_MATCH_FLOW = 2,    /* the reply of a NATed tracked packet (tracked_flows) */
 };
 
-/* st_event.flags */
-enum st_event_flags {
-	ST_EVF_MAC = 1 << 0,       /* dmac/smac are valid */
-	ST_EVF_L3 = 1 << 1,        /* l3_proto, addresses, ip_len are valid */
-	ST_EVF_L4 = 1 << 2,        /* ports or ICMP fields are valid */
-	ST_EVF_FROM_SOCK = 1 << 3, /* tuple taken from the socket, not the packet */
-	ST_EVF_DROP = 1 << 4,      /* drop_reason and location are valid */
-	ST_EVF_LOCATION = 1 << 5,  /* location is valid (kfree_skb, consume_skb) */
-	ST_EVF_STACK = 1 << 6,     /* the record is a struct st_stack_event */
-	ST_EVF_TRACKED = 1 << 7,   /* followed by skb address or by a NATed flow, not by the filter */
-};
-
-struct st_event {
+struct st_record {
 	__u16 kind;        /* ST_RECORD_EVENT */
-	__u16 size;        /* sizeof(struct st_event) */
-	__u16 probe;       /* enum st_probe_id */
-	__u16 l3_proto;    /* ETH_P_*, host byte order; 0 if unknown */
+	__u16 size;        /* the whole record: this header and every section */
+	__u16 probe;       /* enum st_probe_id, or ST_PROBE_FUNCTION */
+	__u8 match;        /* enum st_match: why this event was emitted */
+	__u8 pad;
 	__u32 cpu;
 	__u32 lost_before; /* records this CPU failed to write since its previous record */
 	__u64 ts_ns;       /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
-	__u64 skb;         /* sk_buff address */
-	__u64 location;    /* kfree_skb/consume_skb caller address */
-	__u32 pid;         /* tgid of the task the probe fired in */
-	__u32 tid;
-	__u32 netns;       /* network namespace inode */
+	__u64 skb;         /* sk_buff address; 0 for a route lookup that is no packet's */
+};
+
+/* Section types, in the order BPF writes them. Every event has a context and a
+ * packet section; the rest only when they apply. */
+enum st_section_type {
+	ST_SEC_CONTEXT = 1,   /* struct st_sec_context: where and in which task the probe fired */
+	ST_SEC_PACKET = 2,    /* struct st_sec_packet: the headers (or a route lookup's flow) */
+	ST_SEC_DROP = 3,      /* struct st_sec_location: kfree_skb's reason and location */
+	ST_SEC_LOCATION = 4,  /* struct st_sec_location: where consume_skb freed the skb, or
+			       * the function a function probe fired in (drop_reason 0) */
+	ST_SEC_SOCKET = 5,    /* struct st_sec_socket (--owner) */
+	ST_SEC_ROUTE = 6,     /* struct st_sec_route: a route lookup's result */
+	ST_SEC_CONNTRACK = 7, /* struct st_sec_ct (--ct): the skb's conntrack entry */
+	ST_SEC_STACK = 8,     /* struct st_sec_stack (--dropstack, --callstack) */
+};
+
+/* Each section starts with this. size covers the section, this included, and
+ * is a multiple of 8 so every section starts 8-byte aligned. */
+struct st_section {
+	__u16 type; /* enum st_section_type */
+	__u16 size;
+};
+
+struct st_sec_context {
+	struct st_section sec; /* ST_SEC_CONTEXT */
+	__u32 netns;           /* network namespace inode; 0 if unknown */
 	__u32 ifindex;
 	__u32 mark;
 	__u32 skb_len;
-	__u32 drop_reason; /* enum skb_drop_reason of the running kernel */
+	__u32 pid;             /* tgid of the task the probe fired in */
+	__u32 tid;
+	__u8 pkt_type;         /* PACKET_HOST, PACKET_BROADCAST, ... */
+	__u8 pad[3];
+	char ifname[ST_IFNAMSIZ];
+	char comm[ST_COMMSIZ];
+};
+
+/* st_packet.flags: which parts were read. */
+enum st_packet_flags {
+	ST_PKT_MAC = 1 << 0,       /* dmac/smac are valid */
+	ST_PKT_L3 = 1 << 1,        /* l3_proto, addresses, ip_len, ttl are valid */
+	ST_PKT_L4 = 1 << 2,        /* ports, TCP flags and seq, or ICMP fields are valid */
+	ST_PKT_FROM_SOCK = 1 << 3, /* tuple taken from the socket, not the packet */
+};
+
+/* A packet's headers as far as they were read. Which fields apply follows from
+ * flags, l3_proto and l4_proto; the Swift Packet type owns those rules. */
+struct st_packet {
+	__u16 l3_proto;    /* ETH_P_*, host byte order; 0 if unknown */
+	__u8 l4_proto;     /* IPPROTO_*; 0 if unknown */
+	__u8 flags;        /* enum st_packet_flags */
 	__u16 ip_len;      /* IPv4 total length, IPv6 payload length + 40 */
+	__u16 ip_id;       /* IPv4 identification; 0 for IPv6 */
+	__u8 ttl;          /* IPv4 TTL or IPv6 hop limit */
+	__u8 tcp_flags;    /* FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80 */
+	__u8 icmp_type;    /* ARP: the opcode */
+	__u8 icmp_code;
 	__u16 sport;       /* host byte order */
 	__u16 dport;
 	__u16 icmp_id;
 	__u16 icmp_seq;
-	__u8 l4_proto;     /* IPPROTO_*; 0 if unknown */
-	__u8 tcp_flags;    /* FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20 ECE=0x40 CWR=0x80 */
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 pkt_type;     /* PACKET_HOST, PACKET_BROADCAST, ... */
-	__u8 flags;        /* enum st_event_flags */
-	__u8 ttl;          /* IPv4 TTL or IPv6 hop limit */
-	__u8 match;        /* enum st_match: why this event was emitted */
+	__u8 tcp_seq[4];   /* network byte order */
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u8 saddr[16];    /* IPv4 uses the first 4 bytes */
+	__u8 saddr[16];    /* IPv4 (and ARP's protocol addresses) in the first 4 bytes */
 	__u8 daddr[16];
-	char ifname[ST_IFNAMSIZ];
-	char comm[ST_COMMSIZ];
-	__u16 ip_id;       /* IPv4 identification; 0 for IPv6 */
-	__u8 tcp_seq[4];   /* TCP sequence number, network byte order (4-byte aligned
-			    * fields would move the struct's size) */
-	__u32 sock_ino;    /* --owner: inode of the skb's socket (socket:[INODE] in
-			    * /proc/PID/fd, ss -e); 0: none, or not a full socket */
-	__u32 sock_uid;    /* --owner: the socket's uid (sk_uid) when sock_ino is set;
-			    * ST_SOCK_KERNEL for a kernel socket (no file, no process) */
+};
+
+struct st_sec_packet {
+	struct st_section sec; /* ST_SEC_PACKET */
+	struct st_packet pkt;
+};
+
+struct st_sec_location {
+	struct st_section sec; /* ST_SEC_DROP or ST_SEC_LOCATION */
+	__u32 drop_reason;     /* enum skb_drop_reason of the running kernel (ST_SEC_DROP) */
+	__u64 location;        /* caller address, or the probed function's */
+};
+
+#define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
+
+struct st_sec_socket {
+	struct st_section sec; /* ST_SEC_SOCKET */
+	__u32 ino;             /* the skb's socket's inode (socket:[INODE] in /proc/PID/fd,
+				* ss -e); 0: none, or not a full socket */
+	__u32 uid;             /* the socket's uid (sk_uid) when ino is set; ST_SOCK_KERNEL
+				* for a kernel socket (no file, no process) */
+	__u32 pad;
 };
 
 /* Where a tracepoint keeps each argument, read from the running kernel's BTF
@@ -175,7 +222,7 @@ struct st_config {
 	__u8 route;         /* enum st_route_mode */
 	__u8 ct;            /* --ct: add the skb's conntrack entry to its events */
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
-	__u8 owner;         /* --owner: fill sock_ino and sock_uid */
+	__u8 owner;         /* --owner: a socket section in each event */
 	__u8 skb_dump;      /* --output-skb: a struct st_skb_dump before each event */
 	__u8 pad[2];
 	__u32 filter_owner_pid; /* --owner-pid: tgid */
@@ -205,12 +252,11 @@ enum st_stack_mode {
 
 #define ST_STACK_MAX 32
 
-/* An event with the kernel stack at the probe (bpf_get_stack), innermost first.
- * event.size is sizeof(struct st_stack_event) and event.flags has ST_EVF_STACK. */
-struct st_stack_event {
-	struct st_event event;
+/* The kernel stack at the probe (bpf_get_stack), innermost first. BPF reserves
+ * room for ST_STACK_MAX frames; nr_frames says how many were written. */
+struct st_sec_stack {
+	struct st_section sec; /* ST_SEC_STACK */
 	__u32 nr_frames;
-	__u32 pad;
 	__u64 ips[ST_STACK_MAX];
 };
 
@@ -248,11 +294,10 @@ struct st_track_stats {
 	__u64 flows;      /* NAT rewrites of tracked packets seen (reply flows added or refreshed) */
 };
 
-/* The result of a route lookup (fib:fib_table_lookup, fib6:fib6_table_lookup).
- * A route record is an st_event (probe ST_PROBE_FIB*_TABLE_LOOKUP, size
- * sizeof(struct st_route_event)) followed by this. The input lookup of the packet
- * this CPU has just received carries that packet's event and skb; any other
- * lookup's tuple is its flow and skb is 0. */
+/* The result of a route lookup (fib:fib_table_lookup, fib6:fib6_table_lookup),
+ * in an event of probe ST_PROBE_FIB*_TABLE_LOOKUP. The input lookup of the packet
+ * this CPU has just received carries that packet's context, packet section and
+ * skb; any other lookup's packet section is its flow and skb is 0. */
 struct st_route {
 	__u32 table;           /* routing table id: 254 main, 255 local, ... */
 	__s32 err;             /* 0, or -errno: EAGAIN (no route matches in this table), EHOSTUNREACH
@@ -265,11 +310,12 @@ struct st_route {
 	__u8 saddr[16];        /* the addresses looked up (the packet's may differ: */
 	__u8 daddr[16];        /* DNAT or de-SNAT in PREROUTING runs before routing) */
 	__u8 gw_family;        /* 0 (directly connected or no route), 4 or 6 */
-	__u8 pad[15];          /* 96 bytes: each record layout has its own size */
+	__u8 pad[15];
 };
 
-struct st_route_event {
-	struct st_event event;
+struct st_sec_route {
+	struct st_section sec; /* ST_SEC_ROUTE */
+	__u32 pad;
 	struct st_route route;
 };
 
@@ -282,8 +328,7 @@ struct st_ct_tuple {
 };
 
 /* The skb's conntrack entry (--ct): skb->_nfct, the nf_conn it points to and the
- * packet's ctinfo. It follows the st_event in st_ct_event and st_ct_stack_event
- * (told apart by size); events of skbs without an entry stay plain. */
+ * packet's ctinfo. Events of skbs without an entry have no such section. */
 struct st_ct {
 	struct st_ct_tuple orig;  /* the connection as its first packet had it */
 	struct st_ct_tuple reply; /* as replies carry it: differs from orig reversed under NAT */
@@ -297,17 +342,10 @@ struct st_ct {
 	__u8 pad[3];
 };
 
-struct st_ct_event {
-	struct st_event event;
-	struct st_ct ct;
-};
-
-struct st_ct_stack_event {
-	struct st_event event;
-	struct st_ct ct;
-	__u32 nr_frames;
+struct st_sec_ct {
+	struct st_section sec; /* ST_SEC_CONNTRACK */
 	__u32 pad;
-	__u64 ips[ST_STACK_MAX];
+	struct st_ct ct;
 };
 
 /* Value of map sock_owners (key: the socket's inode): the process last seen
@@ -342,23 +380,22 @@ struct st_loss {
 	__u64 functions;                /* total of all kernel function probes */
 };
 
-#define ST_EVENT_SIZE 176
 #define ST_CONFIG_SIZE 216
-#define ST_ROUTE_EVENT_SIZE (ST_EVENT_SIZE + 96)
 #define ST_CT_SIZE 88
-#define ST_CT_EVENT_SIZE (ST_EVENT_SIZE + ST_CT_SIZE)
-#define ST_CT_STACK_EVENT_SIZE (ST_STACK_EVENT_SIZE + ST_CT_SIZE)
-#define ST_STACK_EVENT_SIZE (ST_EVENT_SIZE + 8 + 8 * ST_STACK_MAX)
 
-_Static_assert(sizeof(struct st_event) == ST_EVENT_SIZE, "st_event size changed: update ST_EVENT_SIZE and the Swift decoder");
+_Static_assert(sizeof(struct st_record) == 32, "st_record size");
+_Static_assert(sizeof(struct st_sec_context) == 64, "st_sec_context size");
+_Static_assert(sizeof(struct st_packet) == 68, "st_packet size");
+_Static_assert(sizeof(struct st_sec_packet) == 72, "st_sec_packet size");
+_Static_assert(sizeof(struct st_sec_location) == 16, "st_sec_location size");
+_Static_assert(sizeof(struct st_sec_socket) == 16, "st_sec_socket size");
+_Static_assert(sizeof(struct st_sec_stack) == 8 + 8 * ST_STACK_MAX, "st_sec_stack size");
+_Static_assert(sizeof(struct st_sec_route) == 104, "st_sec_route size");
+_Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");
+_Static_assert(sizeof(struct st_sec_ct) == 8 + ST_CT_SIZE, "st_sec_ct size");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_loss) == 32 + 8 * ST_PROBE_COUNT, "st_loss size");
-_Static_assert(sizeof(struct st_stack_event) == ST_STACK_EVENT_SIZE, "st_stack_event size");
-_Static_assert(sizeof(struct st_route_event) == ST_ROUTE_EVENT_SIZE, "st_route_event size");
-_Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");
-_Static_assert(sizeof(struct st_ct_event) == ST_CT_EVENT_SIZE, "st_ct_event size");
-_Static_assert(sizeof(struct st_ct_stack_event) == ST_CT_STACK_EVENT_SIZE, "st_ct_stack_event size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");
 _Static_assert(sizeof(struct st_skb_dump) == 24 + ST_SKB_DUMP_MAX, "st_skb_dump size");

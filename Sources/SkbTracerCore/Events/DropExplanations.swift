@@ -78,7 +78,7 @@ public enum DropExplanations {
         // accept_ra off, a report for a group we are not in. NS_OTHERHOST: a solicitation for
         // another address that shares our solicited-node group (the last 24 bits). Malformed
         // ND (bad options, hop limit, code) is not included: that is a broken sender.
-        if event.isIPv6, event.isICMP, ndiscAndMLDTypes.contains(event.raw.icmp_type),
+        if event.isIPv6, event.isICMP, ndiscAndMLDTypes.contains(event.packet.raw.icmp_type),
            let daddr, isMulticast(daddr) {
             if reason == "IPV6_NDISC_NS_OTHERHOST" {
                 return "neighbour solicitation for another host's address; solicited-node multicast groups are shared"
@@ -94,7 +94,7 @@ public enum DropExplanations {
         // Unicast without a listener is NO_SOCKET and stays a failure.
         if reason == "NOT_SPECIFIED", event.isUDP, let fn, udpReceiveFunctions.contains(fn),
            isBroadcastOrMulticast(event) {
-            return "no socket on this host listens on UDP port \(event.raw.dport) for this broadcast or multicast (counted as IgnoredMulti, not as an error)"
+            return "no socket on this host listens on UDP port \(event.packet.raw.dport) for this broadcast or multicast (counted as IgnoredMulti, not as an error)"
         }
 
         // IPv4 multicast to a group nobody joined is refused by the input route lookup and
@@ -107,7 +107,7 @@ public enum DropExplanations {
         // A reset for a connection that no longer exists has nothing to reset; TCP discards
         // it by design (RFC 9293 3.10.7.1) and never answers a RST. It shows up whenever a
         // peer resets after our side has already forgotten the connection.
-        if reason == "NO_SOCKET", event.isTCP, event.raw.tcp_flags & 0x04 != 0,
+        if reason == "NO_SOCKET", event.isTCP, event.packet.raw.tcp_flags & 0x04 != 0,
            fn.map(tcpReceiveFunctions.contains) ?? true {
             return "a reset for a connection this host no longer has; there is nothing to reset"
         }
@@ -117,7 +117,7 @@ public enum DropExplanations {
         // nothing consumes them. The event's l3_proto is the frame's type/length field.
         if reason == "UNHANDLED_PROTO" || reason == "PTYPE_ABSENT",
            fn.map { $0.hasPrefix("__netif_receive_skb") } ?? true {
-            let type = event.raw.l3_proto
+            let type = event.packet.raw.l3_proto
             if type == 0x88CC {
                 return "LLDP from a switch or neighbour; nothing on this host handles LLDP"
             }
@@ -167,7 +167,7 @@ public enum DropExplanations {
     /// ICMP echo reply (0) or extended echo reply (43); ICMPv6 129 or 161.
     private static func isEchoReply(_ e: TraceEvent) -> Bool {
         guard e.isICMP else { return false }
-        let t = e.raw.icmp_type
+        let t = e.packet.raw.icmp_type
         return e.isIPv4 ? (t == 0 || t == 43) : (t == 129 || t == 161)
     }
 
@@ -181,8 +181,8 @@ public enum DropExplanations {
     /// subnet-directed broadcasts such as 10.0.0.255.
     private static func isBroadcastOrMulticast(_ e: TraceEvent) -> Bool {
         if let d = e.daddr, isMulticast(d) || d.bytes == [255, 255, 255, 255] { return true }
-        if e.raw.pkt_type == 1 || e.raw.pkt_type == 2 { return true } // PACKET_BROADCAST, PACKET_MULTICAST
-        return e.hasMAC && e.raw.dmac.0 & 1 == 1
+        if e.context.pkt_type == 1 || e.context.pkt_type == 2 { return true } // PACKET_BROADCAST, PACKET_MULTICAST
+        return e.hasMAC && e.packet.raw.dmac.0 & 1 == 1
     }
 
     // MARK: The table

@@ -30,7 +30,7 @@ final class SkbDumps {
     }
 
     /// A dump record as the ring holds it (the recorder writes dumps back this way).
-    static func record(for e: st_event, text: String) -> [UInt8] {
+    static func record(for e: TraceEvent, text: String) -> [UInt8] {
         let header = MemoryLayout<st_skb_dump>.offset(of: \st_skb_dump.text)!
         let body = Array(text.utf8.prefix(Int(ST_SKB_DUMP_MAX) - 1)) + [0]
         var b = [UInt8](repeating: 0, count: header)
@@ -38,7 +38,7 @@ final class SkbDumps {
         withUnsafeBytes(of: UInt16(header + body.count)) { b.replaceSubrange(2..<4, with: $0) }
         withUnsafeBytes(of: e.cpu) { b.replaceSubrange(4..<8, with: $0) }
         withUnsafeBytes(of: e.skb) { b.replaceSubrange(8..<16, with: $0) }
-        withUnsafeBytes(of: e.ts_ns) { b.replaceSubrange(16..<24, with: $0) }
+        withUnsafeBytes(of: e.time) { b.replaceSubrange(16..<24, with: $0) }
         return b + body
     }
 
@@ -51,10 +51,10 @@ final class SkbDumps {
     }
 
     /// The event's dump, taken out; nil when none came.
-    func take(for e: st_event) -> String? {
+    func take(for e: TraceEvent) -> String? {
         // Most traces have no dumps: no key to hash for every event.
         if pending.isEmpty { return nil }
-        let key = Key(cpu: e.cpu, skb: e.skb, ts: e.ts_ns)
+        let key = Key(cpu: e.cpu, skb: e.skb, ts: e.time)
         guard let text = pending.removeValue(forKey: key) else { return nil }
         if let i = waiting[key.cpu]?.firstIndex(of: key) { waiting[key.cpu]?.remove(at: i) }
         return text

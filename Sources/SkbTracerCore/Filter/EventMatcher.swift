@@ -7,18 +7,20 @@ extension TraceFilter {
 
     /// `owners`: who owns each socket, for --owner-pid (a replay's, from the recording).
     public func matches(_ e: TraceEvent, owners: SocketOwners? = nil) -> Bool {
-        let r = e.raw
-        if let pid, r.pid != pid { return false }
-        if let ownerPid, SocketText.isKernel(r) || owners?.owner(r.sock_ino)?.pid != ownerPid { return false }
+        let p = e.packet, r = p.raw
+        if let pid, e.context.pid != pid { return false }
+        if let ownerPid {
+            guard let s = e.socket, !s.isKernel, owners?.owner(s.inode)?.pid == ownerPid else { return false }
+        }
         // As in BPF: a route lookup that is no packet's has no mark, interface or length to compare.
         if e.isRouteFlow && (mark != nil || ifname != nil || ipLen != nil) { return false }
-        if let mark, r.mark & markMask != mark { return false }
-        if let netns, r.netns != netns { return false }
+        if let mark, e.context.mark & markMask != mark { return false }
+        if let netns, e.netns != netns { return false }
         if let ifname, e.ifname != ifname { return false }
         if let l3Proto, r.l3_proto != l3Proto { return false }
-        if let l4Proto, !e.hasL3 || r.l4_proto != l4Proto { return false }
+        if let l4Proto, !p.hasL3 || r.l4_proto != l4Proto { return false }
         if let ipLen {
-            guard e.hasL3, e.isIPv4 || e.isIPv6, !e.tupleFromSocket, ipLen.contains(r.ip_len) else { return false }
+            guard let length = p.ipLength, ipLen.contains(length) else { return false }
         }
         // Addresses are decoded only when a filter asks for them (this runs for every replayed event).
         if hasTupleFilter, !tupleMatches(e, Tuple(saddr: e.saddr, daddr: e.daddr, sport: r.sport, dport: r.dport)) {
@@ -54,7 +56,7 @@ extension TraceFilter {
         if let saddr, t.saddr != saddr { return false }
         if let daddr, t.daddr != daddr { return false }
         if port != nil || sport != nil || dport != nil {
-            guard e.hasL4, e.raw.l4_proto == 6 || e.raw.l4_proto == 17 else { return false }
+            guard e.hasL4, e.packet.raw.l4_proto == 6 || e.packet.raw.l4_proto == 17 else { return false }
             if let port, t.sport != port, t.dport != port { return false }
             if let sport, t.sport != sport { return false }
             if let dport, t.dport != dport { return false }

@@ -82,7 +82,7 @@ public final class Diagnosis {
         flows[i].outcomes[j.outcome.kind, default: 0] += 1
 
         if case .dropped(let reason, let location, let noise) = j.outcome {
-            var key = DropKey(reason: reason, location: location, netns: j.last.raw.netns, noise: noise != nil)
+            var key = DropKey(reason: reason, location: location, netns: j.last.context.netns, noise: noise != nil)
             if dropIndex[key] == nil && drops.count >= maxDropKinds - 1 { key = Self.otherDrops }
             if let d = dropIndex[key] {
                 drops[d].count += 1
@@ -90,13 +90,13 @@ public final class Diagnosis {
             } else {
                 dropIndex[key] = drops.count
                 drops.append(DropCounts(key: key, count: 1, noise: noise, exampleJourney: printed ? j.id : nil,
-                                        exampleSkb: j.last.raw.skb, exampleTsNs: j.last.raw.ts_ns))
+                                        exampleSkb: j.last.header.skb, exampleTsNs: j.last.header.ts_ns))
             }
         }
     }
 
     static func nonIPLabel(_ e: TraceEvent) -> String {
-        e.isARP ? "arp" : e.raw.l3_proto != 0 ? "l3 \(PacketText.l3Name(e.raw.l3_proto))" : "unknown"
+        e.isARP ? "arp" : e.packet.raw.l3_proto != 0 ? "l3 \(PacketText.l3Name(e.packet.raw.l3_proto))" : "unknown"
     }
 
     /// Drops, most frequent first; real failures before known noise.

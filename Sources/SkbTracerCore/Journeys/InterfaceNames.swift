@@ -23,18 +23,18 @@ final class InterfaceNames {
 
     /// Writes the name of `e.ifindex` into an empty `e.ifname`; leaves the event
     /// as it is when the namespace or the index is unknown.
-    func fill(_ e: inout st_event) {
-        guard e.ifindex != 0, e.netns != 0, e.ifname.0 == 0 else { return }
+    func fill(_ e: inout TraceEvent) {
+        guard e.ifindex != 0, e.netns != 0, e.context.ifname.0 == 0 else { return }
         let key = Key(netns: e.netns, ifindex: e.ifindex)
         var entry = cache[key]
-        if entry == nil || e.ts_ns &- entry!.tsNs > 1_000_000_000 {
+        if entry == nil || e.time &- entry!.tsNs > 1_000_000_000 {
             guard let path = e.netns == netns.hostInode ? "" : netns.path(e.netns) else { return }
-            entry = Entry(name: lookup(path, e.ifindex) ?? [], tsNs: e.ts_ns)
+            entry = Entry(name: lookup(path, e.ifindex) ?? [], tsNs: e.time)
             if cache.count > 4096 { cache.removeAll() } // bounded: interfaces come and go
             cache[key] = entry
         }
         guard let name = entry?.name, !name.isEmpty else { return }
-        withUnsafeMutableBytes(of: &e.ifname) { buf in
+        withUnsafeMutableBytes(of: &e.context.ifname) { buf in
             for (i, b) in name.prefix(buf.count - 1).enumerated() { buf[i] = b }
         }
     }

@@ -23,14 +23,14 @@ public struct Journey: Sendable {
 
     init(id: Int, first: TraceEvent) {
         self.id = id
-        skb = first.raw.skb
+        skb = first.header.skb
         events = [first]
     }
 
     public var first: TraceEvent { events[0] }
     public var last: TraceEvent { events[events.count - 1] }
-    public var startNs: UInt64 { first.raw.ts_ns }
-    public var lastNs: UInt64 { last.raw.ts_ns }
+    public var startNs: UInt64 { first.header.ts_ns }
+    public var lastNs: UInt64 { last.header.ts_ns }
     /// Time from the first to the last event.
     public var durationNs: UInt64 { lastNs > startNs ? lastNs - startNs : 0 }
 
@@ -47,9 +47,9 @@ public struct Journey: Sendable {
         for e in events where !e.tupleFromSocket {
             guard let t = FlowTuple(e) else { continue }
             if let c = current, c.tuple != t {
-                result.append(TupleChange(from: c.tuple, to: t, at: e, lengthBefore: c.length, lengthAfter: e.raw.ip_len))
+                result.append(TupleChange(from: c.tuple, to: t, at: e, lengthBefore: c.length, lengthAfter: e.packet.raw.ip_len))
             }
-            current = (t, e.raw.ip_len)
+            current = (t, e.packet.raw.ip_len)
         }
         return result
     }
@@ -67,7 +67,7 @@ public struct Journey: Sendable {
             static func == (a: Self, b: Self) -> Bool { a.netns == b.netns && a.name == b.name } }
         var inputs: [Interface] = []
         for e in events {
-            var raw = e.raw.ifname
+            var raw = e.context.ifname
             // The name up to its NUL: what follows may be stale bytes.
             withUnsafeMutableBytes(of: &raw) { b in
                 if let nul = b.firstIndex(of: 0) { for i in nul..<b.count { b[i] = 0 } }
@@ -77,8 +77,8 @@ public struct Journey: Sendable {
             }
             // An empty name: no interface (a socket-level probe).
             guard name.0 & 0xff != 0 else { continue }
-            let here = Interface(netns: e.raw.netns, name: name)
-            switch e.raw.probe {
+            let here = Interface(netns: e.context.netns, name: name)
+            switch e.header.probe {
             case UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), UInt16(ST_PROBE_NETIF_RECEIVE_SKB_ENTRY.rawValue),
                  UInt16(ST_PROBE_NETIF_RECEIVE_SKB_LIST_ENTRY.rawValue), UInt16(ST_PROBE_NAPI_GRO_RECEIVE_ENTRY.rawValue):
                 if !inputs.contains(here) { inputs.append(here) }
@@ -139,13 +139,13 @@ public struct FlowTuple: Hashable, Sendable, CustomStringConvertible {
 
     public init?(_ e: TraceEvent) {
         guard e.hasL3, e.isIPv4 || e.isIPv6, let s = e.saddr, let d = e.daddr else { return nil }
-        l4 = e.raw.l4_proto
+        l4 = e.packet.raw.l4_proto
         saddr = s
         daddr = d
-        if e.hasL4 && (e.isTCP || e.isUDP) {
-            sport = e.raw.sport; dport = e.raw.dport
-        } else if e.hasL4 && e.isICMP && PacketText.isEcho(e.raw) {
-            sport = e.raw.icmp_id; dport = e.raw.icmp_id
+        if let ports = e.packet.ports {
+            sport = ports.sport; dport = ports.dport
+        } else if let echo = e.packet.echo {
+            sport = echo.id; dport = echo.id
         } else {
             sport = 0; dport = 0
         }

@@ -15,7 +15,7 @@ public final class JourneyNames: @unchecked Sendable {
 
     /// `symbol+0xoff` of a free's caller.
     public func location(_ e: TraceEvent) -> String {
-        e.hasLocation && e.raw.location != 0 ? symbols.symbolize(e.raw.location) : "?"
+        e.hasLocation && e.location != 0 ? symbols.symbolize(e.location) : "?"
     }
 
     /// The function part of `symbol+0xoff`.
@@ -37,7 +37,7 @@ public final class JourneyNames: @unchecked Sendable {
     /// read (tcpdump) is no evidence that the pinger got its reply.
     func hasRawSocketRead(_ j: Journey) -> Bool {
         j.copies.contains { c in
-            guard c.events.contains(where: { $0.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) else { return false }
+            guard c.events.contains(where: { $0.header.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) else { return false }
             guard c.last.isFree else { return true }
             return Self.rawReceiveFunctions.contains(Self.function(of: location(c.last)))
         }
@@ -49,7 +49,7 @@ public final class JourneyNames: @unchecked Sendable {
     /// (inlined in __neigh_event_send) clones the packet waiting for the
     /// neighbour and frees the clone once the solicitation is sent.
     func isNeighbourCopy(_ e: TraceEvent) -> Bool {
-        guard e.raw.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) else { return false }
+        guard e.header.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) else { return false }
         let fn = Self.function(of: location(e))
         return Self.neighbourFunctions.contains(fn)
     }
@@ -66,8 +66,8 @@ public final class JourneyNames: @unchecked Sendable {
         guard end.isFree else { return .inFlight }
         let loc = location(end)
         let fn = Self.function(of: loc)
-        if end.raw.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) {
-            let reason = dropReasons.name(end.raw.drop_reason)
+        if end.header.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) {
+            let reason = dropReasons.name(end.dropReason ?? 0)
             // Routine only with the evidence: a copy of this reply reached a socket.
             if DropExplanations.isUnclaimedEchoReply(reason: reason, function: fn, event: end) {
                 return .dropped(reason: reason, location: loc, noise: hasRawSocketRead(j) ? DropExplanations.rawCopyRead : nil)
@@ -75,13 +75,13 @@ public final class JourneyNames: @unchecked Sendable {
             return .dropped(reason: reason, location: loc,
                             noise: DropExplanations.noise(reason: reason, function: fn, event: end))
         }
-        if let copy = j.events.last(where: { $0.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) {
+        if let copy = j.events.last(where: { $0.header.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue) }) {
             // comm is the task's own choice of bytes: only printable ones get through.
             let comm = String(copy.comm.unicodeScalars.map { $0.value >= 0x20 && $0.value != 0x7f ? Character($0) : "?" })
-            return .delivered(at: "socket read by \(comm)/\(copy.raw.pid)")
+            return .delivered(at: "socket read by \(comm)/\(copy.context.pid)")
         }
         // A route lookup between the receive and the free (--route) says nothing of the fate.
-        let before = j.events.dropLast().last(where: { $0.route == nil })?.raw.probe ?? UInt16.max
+        let before = j.events.dropLast().last(where: { $0.route == nil })?.header.probe ?? UInt16.max
         switch before {
         case UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), UInt16(ST_PROBE_NET_DEV_START_XMIT.rawValue),
              UInt16(ST_PROBE_NET_DEV_XMIT.rawValue), UInt16(ST_PROBE_QDISC_DEQUEUE.rawValue):

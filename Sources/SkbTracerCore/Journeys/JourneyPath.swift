@@ -15,8 +15,8 @@ public struct JourneyPath: Sendable {
         for e in j.events {
             let name = e.ifname
             guard !name.isEmpty else { continue }
-            if let last = hops.last, last.netns == e.raw.netns, last.ifname == name { continue }
-            hops.append(Hop(netns: e.raw.netns, netnsName: names.name(e.raw.netns), ifname: name))
+            if let last = hops.last, last.netns == e.context.netns, last.ifname == name { continue }
+            hops.append(Hop(netns: e.context.netns, netnsName: names.name(e.context.netns), ifname: name))
         }
         self.hops = hops
     }

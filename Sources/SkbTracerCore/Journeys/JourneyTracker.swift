@@ -79,7 +79,7 @@ public final class JourneyTracker {
         let identity: Identity
         init?(_ e: TraceEvent) {
             guard let identity = JourneyTracker.identity(e) else { return nil }
-            l3 = e.raw.l3_proto
+            l3 = e.packet.raw.l3_proto
             self.identity = identity
         }
     }
@@ -98,10 +98,10 @@ public final class JourneyTracker {
         // A route lookup that is no packet's has no journey to join.
         if e.isRouteFlow { return [] }
         var out: [Journey] = []
-        let skb = e.raw.skb
+        let skb = e.header.skb
         if e.isFunction { sawFunctions = true }
-        if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.raw.ts_ns >= freed,
-           e.raw.ts_ns - freed < Self.teardownNs {
+        if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.header.ts_ns >= freed,
+           e.header.ts_ns - freed < Self.teardownNs {
             teardownEvents += 1
             return []
         }
@@ -115,7 +115,7 @@ public final class JourneyTracker {
                 // Appended in place (the dictionary's modify accessor): copying the
                 // journey out and back would copy its events on every hop.
                 open[skb]!.events.append(e)
-                if !Self.sameTuple(e.raw, last.raw), !open[skb]!.isCopy { index(e, of: open[skb]!.id) }
+                if !e.packet.hasSameTuple(as: last.packet), !open[skb]!.isCopy { index(e, of: open[skb]!.id) }
                 if e.isFree {
                     var j = remove(skb)
                     j.outcome = names.outcome(of: j)
@@ -145,11 +145,11 @@ public final class JourneyTracker {
         }
         // A socket read of an skb never seen before, the same packet as one seen:
         // a clone queued to a second socket (a raw socket's copy of an echo reply).
-        if let key, e.raw.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue),
+        if let key, e.header.probe == UInt16(ST_PROBE_SKB_COPY_DATAGRAM_IOVEC.rawValue),
            let original = byPacket[key], let tuple = finalTuple(of: original), tuple == FlowTuple(e) {
             var copy = Journey(id: original, first: e)
             copy.isCopy = true
-            open[e.raw.skb] = copy
+            open[e.header.skb] = copy
             return
         }
         started += 1
@@ -171,8 +171,8 @@ public final class JourneyTracker {
             ended(j, into: &out)
             noteFree(e)
         } else {
-            open[e.raw.skb] = j
-            openSkb[j.id] = e.raw.skb
+            open[e.header.skb] = j
+            openSkb[j.id] = e.header.skb
         }
     }
 
@@ -180,7 +180,7 @@ public final class JourneyTracker {
     /// IPv4 id tells packets apart on its own (the clone may be seen after NAT,
     /// the original before); without one (IPv6, id 0) the tuples must agree.
     static func sameCopy(_ copy: TraceEvent, _ tuple: FlowTuple?) -> Bool {
-        (copy.isIPv4 && copy.raw.ip_id != 0) || (tuple != nil && FlowTuple(copy) == tuple)
+        (copy.isIPv4 && copy.packet.raw.ip_id != 0) || (tuple != nil && FlowTuple(copy) == tuple)
     }
 
     /// The tuple a journey (open, waiting or ended) last had, while the tracker still holds it.
@@ -275,16 +275,7 @@ public final class JourneyTracker {
     private func noteFree(_ e: TraceEvent) {
         guard sawFunctions else { return }
         if freedAt.count >= 1 << 16 { freedAt.removeAll(keepingCapacity: true) }
-        freedAt[e.raw.skb] = e.raw.ts_ns
-    }
-
-    /// Same addresses, protocol, ports and echo id, compared in place: this runs
-    /// for every event, and building FlowTuples would allocate.
-    static func sameTuple(_ a: st_event, _ b: st_event) -> Bool {
-        a.l3_proto == b.l3_proto && a.l4_proto == b.l4_proto && a.sport == b.sport && a.dport == b.dport
-            && a.icmp_id == b.icmp_id
-            && withUnsafeBytes(of: a.saddr) { x in withUnsafeBytes(of: b.saddr) { y in x.elementsEqual(y) } }
-            && withUnsafeBytes(of: a.daddr) { x in withUnsafeBytes(of: b.daddr) { y in x.elementsEqual(y) } }
+        freedAt[e.header.skb] = e.header.ts_ns
     }
 
     /// Journeys with no event for `timeoutNs` before `nowNs` (CLOCK_MONOTONIC),
@@ -340,9 +331,9 @@ public final class JourneyTracker {
         if e.isSameTrackedSkb { return false }
         if let now = Self.identity(e), let before = Self.identity(last), now != before { return true }
         guard last.hasL3, e.hasL3 else { return false }
-        if Self.sameTuple(e.raw, last.raw) {
+        if e.packet.hasSameTuple(as: last.packet) {
             // Same flow: a new echo sequence number is still a new packet.
-            return PacketText.isEcho(e.raw) && PacketText.isEcho(last.raw) && e.raw.icmp_seq != last.raw.icmp_seq
+            return e.packet.isEcho && last.packet.isEcho && e.packet.raw.icmp_seq != last.packet.raw.icmp_seq
         }
         return true
     }
@@ -357,7 +348,7 @@ public final class JourneyTracker {
 
     static func identity(_ e: TraceEvent) -> Identity? {
         guard e.hasL4, !e.tupleFromSocket else { return nil }
-        let r = e.raw
+        let r = e.packet.raw
         let seq = withUnsafeBytes(of: r.tcp_seq) { UInt64($0.loadUnaligned(as: UInt32.self)) }
         return Identity(proto: UInt64(r.l4_proto) | UInt64(r.tcp_flags) << 8 | UInt64(r.icmp_type) << 16
                             | UInt64(r.icmp_seq) << 24 | UInt64(r.ip_len) << 40,
@@ -366,8 +357,8 @@ public final class JourneyTracker {
 
     private func index(_ e: TraceEvent, of id: Int) {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return }
-        if e.hasL4, e.isICMP, e.raw.icmp_type == 8 || e.raw.icmp_type == 128 {
-            echoRequests.set(EchoKey(tuple: t, seq: e.raw.icmp_seq), id)
+        if e.hasL4, e.isICMP, e.packet.raw.icmp_type == 8 || e.packet.raw.icmp_type == 128 {
+            echoRequests.set(EchoKey(tuple: t, seq: e.packet.raw.icmp_seq), id)
         }
         byTuple.set(t, id)
         if let key = PacketKey(e) { byPacket.set(key, id) }
@@ -378,9 +369,9 @@ public final class JourneyTracker {
     private func requestAnswered(by e: TraceEvent) -> Int? {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return nil }
         if e.hasL4, e.isICMP {
-            guard e.raw.icmp_type == 0 || e.raw.icmp_type == 129 else { return nil }
+            guard e.packet.raw.icmp_type == 0 || e.packet.raw.icmp_type == 129 else { return nil }
             // Every tuple a request had is indexed, so this holds after NAT too.
-            return echoRequests[EchoKey(tuple: t.reversed, seq: e.raw.icmp_seq)]
+            return echoRequests[EchoKey(tuple: t.reversed, seq: e.packet.raw.icmp_seq)]
         }
         guard t.sport != 0 || t.dport != 0 else { return nil }
         return byTuple[t.reversed]

@@ -58,8 +58,8 @@ public enum Demo {
         let labNetns = Set([lab.container1, lab.container2, lab.routed].compactMap { lab.netnsInode($0) })
         let prefix = lab.prefix
         session.acceptEvent = { e in
-            guard e.isICMP, e.hasL4, [0, 8, 128, 129].contains(e.raw.icmp_type) else { return false }
-            return labNetns.contains(e.raw.netns) || e.ifname.hasPrefix(prefix)
+            guard e.isICMP, e.hasL4, [0, 8, 128, 129].contains(e.packet.raw.icmp_type) else { return false }
+            return labNetns.contains(e.context.netns) || e.ifname.hasPrefix(prefix)
         }
         try session.start()
         for w in session.warnings { log("skbtracer: warning: \(w)") }

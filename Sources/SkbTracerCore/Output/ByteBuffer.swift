@@ -29,6 +29,12 @@ public struct ByteBuffer: ~Copyable {
 
     public mutating func removeAll() { count = 0 }
 
+    /// Overwrites bytes already written: a record's size, known once its sections are.
+    public mutating func patch<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
+        UnsafeMutableRawPointer(base + offset).storeBytes(of: value, as: T.self)
+    }
+
     @inline(__always) private mutating func reserve(_ n: Int) {
         if count + n > capacity { grow(count + n) }
     }

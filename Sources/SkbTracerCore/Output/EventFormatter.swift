@@ -54,19 +54,19 @@ public final class FormatContext: @unchecked Sendable {
     /// location and packet kind: it works on strings, and drops can be most
     /// of a stream.
     func dropNoise(_ ev: TraceEvent) -> String? {
-        let e = ev.raw
-        let location = ev.hasLocation ? e.location : 0
+        let e = ev.packet.raw, reason = ev.dropReason ?? 0
+        let location = ev.hasLocation ? ev.location : 0
         let (hi, lo) = withUnsafeBytes(of: e.daddr) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
         // pkt_type and the destination MAC's group bit: the UDP broadcast/multicast rule reads them.
-        let key = NoiseKey(reason: e.drop_reason, location: location,
+        let key = NoiseKey(reason: reason, location: location,
                            proto: UInt64(e.l3_proto) | UInt64(e.l4_proto) << 16 | UInt64(e.icmp_type) << 24
                                | UInt64(e.tcp_flags) << 32 | UInt64(e.flags) << 40
-                               | UInt64(e.pkt_type) << 48 | UInt64(e.dmac.0 & 1) << 56,
+                               | UInt64(ev.context.pkt_type) << 48 | UInt64(e.dmac.0 & 1) << 56,
                            dport: e.dport, daddrHi: hi, daddrLo: lo)
         // Drops come in runs of one kind: the last answer first, without hashing.
         if let last = lastNoise, last.key == key { return last.noise }
         if let hit = noiseCache[key] { lastNoise = (key, hit); return hit }
-        let noise = DropExplanations.noise(reason: dropReasons.name(e.drop_reason),
+        let noise = DropExplanations.noise(reason: dropReasons.name(reason),
                                            function: location == 0 ? nil : locationFunction(location), event: ev)
         if noiseCache.count >= 4096 { noiseCache.removeAll(keepingCapacity: true) }
         noiseCache[key] = noise
@@ -83,7 +83,7 @@ public final class FormatContext: @unchecked Sendable {
     /// Whether this is the stream's first drop of its reason, location and noise
     /// verdict (the text view explains those once).
     func firstOfItsKind(_ ev: TraceEvent, noise: String?) -> Bool {
-        let kind = DropKind(reason: ev.raw.drop_reason, location: ev.hasLocation ? ev.raw.location : 0, noise: noise != nil)
+        let kind = DropKind(reason: ev.dropReason ?? 0, location: ev.hasLocation ? ev.location : 0, noise: noise != nil)
         if kind == lastDropKind { return false }
         lastDropKind = kind
         // Only corrupt records make thousands of kinds: then explain again rather than grow.

@@ -5,30 +5,28 @@ import Foundation
 /// consumer-throughput benchmark (`skbtracer bench-format`). The mix is what a
 /// path trace sees: ICMP echo, UDP, TCP over IPv4 and IPv6, and drops.
 public enum FormatBenchmark {
-    public static func sampleEvents() -> [st_event] {
-        func make(_ probe: st_probe_id, l3: UInt16, l4: UInt8, v6: Bool, drop: Bool = false) -> st_event {
-            var e = st_event()
-            e.kind = UInt16(ST_RECORD_EVENT.rawValue)
-            e.size = UInt16(MemoryLayout<st_event>.size)
-            e.probe = UInt16(probe.rawValue)
+    public static func sampleEvents() -> [TraceEvent] {
+        func make(_ probe: st_probe_id, l3: UInt16, l4: UInt8, v6: Bool, drop: Bool = false) -> TraceEvent {
+            var ev = TraceEvent()
+            ev.header.probe = UInt16(probe.rawValue)
+            ev.header.cpu = 1
+            ev.header.ts_ns = 3_338_453_724_047
+            ev.header.skb = 0xffff_8881_1bde_4900
+            ev.context.pid = 4242; ev.context.tid = 4242
+            ev.context.netns = 4_026_531_833
+            ev.context.ifindex = 7
+            var e = st_packet()
             e.l3_proto = l3
             e.l4_proto = l4
-            e.cpu = 1
-            e.ts_ns = 3_338_453_724_047
-            e.skb = 0xffff_8881_1bde_4900
-            e.pid = 4242; e.tid = 4242
-            e.netns = 4_026_531_833
-            e.ifindex = 7
             e.ip_len = 84
             e.sport = 40000; e.dport = 9000
             e.icmp_type = 8; e.icmp_id = 77; e.icmp_seq = 3
             e.tcp_flags = 0x12
             e.ttl = 64
-            e.flags = UInt8(ST_EVF_MAC.rawValue | ST_EVF_L3.rawValue | ST_EVF_L4.rawValue)
+            e.flags = UInt8(ST_PKT_MAC.rawValue | ST_PKT_L3.rawValue | ST_PKT_L4.rawValue)
             if drop {
-                e.flags |= UInt8(ST_EVF_DROP.rawValue | ST_EVF_LOCATION.rawValue)
-                e.drop_reason = 2
-                e.location = 0xffff_ffff_8206_e0eb
+                ev.dropReason = 2
+                ev.location = 0xffff_ffff_8206_e0eb
             }
             withUnsafeMutableBytes(of: &e.dmac) { for i in 0..<6 { $0[i] = UInt8(0x10 + i) } }
             withUnsafeMutableBytes(of: &e.saddr) { a in
@@ -37,9 +35,10 @@ public enum FormatBenchmark {
             withUnsafeMutableBytes(of: &e.daddr) { a in
                 if v6 { for i in 0..<16 { a[i] = UInt8(i) }; a[0] = 0xfd; a[15] = 3 } else { a[0] = 198; a[1] = 18; a[2] = 250; a[3] = 2 }
             }
-            withUnsafeMutableBytes(of: &e.ifname) { n in for (i, c) in "stl1234-h1".utf8.enumerated() { n[i] = c } }
-            withUnsafeMutableBytes(of: &e.comm) { n in for (i, c) in "python3".utf8.enumerated() { n[i] = c } }
-            return e
+            withUnsafeMutableBytes(of: &ev.context.ifname) { n in for (i, c) in "stl1234-h1".utf8.enumerated() { n[i] = c } }
+            withUnsafeMutableBytes(of: &ev.context.comm) { n in for (i, c) in "python3".utf8.enumerated() { n[i] = c } }
+            ev.packet = Packet(raw: e)
+            return ev
         }
         return [
             make(ST_PROBE_NET_DEV_QUEUE, l3: 0x0800, l4: 17, v6: false),
@@ -56,7 +55,7 @@ public enum FormatBenchmark {
     /// Decodes and formats `count` events into a reused buffer that is discarded
     /// every 64 KiB (as the sink would write it). Returns events per second.
     public static func run(format: OutputFormat, count: Int) -> (eventsPerSecond: Double, bytes: Int) {
-        let records = sampleEvents().map { e in withUnsafeBytes(of: e) { Array($0) } }
+        let records = sampleEvents().map(EventRecord.bytes)
         let symbols = KernelSymbols(symbols: [(0xffff_ffff_8206_e040, "ping_rcv")])
         let context = FormatContext(dropReasons: DropReasons(names: [2: "NOT_SPECIFIED"]), symbols: symbols,
                                     clock: Clock(realtimeOffsetNs: 1_700_000_000_000_000_000, utcOffsetSeconds: 0))

@@ -17,17 +17,17 @@ public func makeJourneyFormatter(_ format: OutputFormat, context: FormatContext,
 enum JourneyText {
     /// `ICMP echo request 10.0.0.1 > 10.0.0.2 id 7 seq 1`, `TCP 10.0.0.1:5000 > 10.0.0.2:80 [SYN]`.
     static func headline(_ e: TraceEvent) -> String {
-        let r = e.raw
+        let r = e.packet.raw
         guard e.hasL3, let s = e.saddr, let d = e.daddr else {
-            return e.raw.l3_proto != 0 ? "L3 \(PacketText.l3Name(e.raw.l3_proto))" : "unknown packet"
+            return e.packet.raw.l3_proto != 0 ? "L3 \(PacketText.l3Name(e.packet.raw.l3_proto))" : "unknown packet"
         }
         if e.isARP { return "ARP \(r.icmp_type == 1 ? "request" : r.icmp_type == 2 ? "reply" : "op \(r.icmp_type)") \(s) > \(d)" }
         if e.isICMP {
             let family = e.isIPv6 ? "ICMPv6" : "ICMP"
             guard e.hasL4 else { return "\(family) \(s) > \(d)" }
-            if PacketText.isEcho(r) {
+            if let echo = e.packet.echo {
                 let kind = r.icmp_type == 8 || r.icmp_type == 128 ? "echo request" : "echo reply"
-                return "\(family) \(kind) \(s) > \(d) id \(r.icmp_id) seq \(r.icmp_seq)"
+                return "\(family) \(kind) \(s) > \(d) id \(echo.id) seq \(echo.seq)"
             }
             let name = PacketText.icmpTypeName(r.icmp_type, v6: e.isIPv6) ?? "type \(r.icmp_type)"
             return "\(family) \(name) code \(r.icmp_code) \(s) > \(d)"
@@ -65,7 +65,7 @@ enum JourneyText {
 
     /// `netns:ifname probe` of the event where a change first showed.
     static func place(_ e: TraceEvent, names: NetnsNames) -> String {
-        let at = JourneyPath.printable(e.ifname.isEmpty ? names.name(e.raw.netns) : "\(names.name(e.raw.netns)):\(e.ifname)")
+        let at = JourneyPath.printable(e.ifname.isEmpty ? names.name(e.context.netns) : "\(names.name(e.context.netns)):\(e.ifname)")
         return "\(at) \(e.probeName)"
     }
 
@@ -111,23 +111,23 @@ public struct JourneyTextFormatter: JourneyFormatter {
         b.append(string: ", \(j.events.count) event\(j.events.count == 1 ? "" : "s") in \(JourneyText.duration(j.durationNs))\n")
         var prev = j.startNs
         for e in j.events {
-            let ts = e.raw.ts_ns
+            let ts = e.header.ts_ns
             var s = b.count
             b.append("  +"); b.append(string: JourneyText.duration(ts > j.startNs ? ts - j.startNs : 0)); b.pad(from: s, to: 12); s = b.count
             b.append(" +"); b.append(string: JourneyText.duration(ts > prev ? ts - prev : 0)); b.pad(from: s, to: 12); s = b.count
             prev = max(prev, ts)
-            b.append(" "); b.append(string: names.netns.name(e.raw.netns)); b.pad(from: s, to: 14); s = b.count
+            b.append(" "); b.append(string: names.netns.name(e.context.netns)); b.pad(from: s, to: 14); s = b.count
             b.append(" ")
-            if !e.ifname.isEmpty { b.appendPrintableCString(e.raw.ifname) } else if e.raw.ifindex != 0 {
-                b.append("if"); b.appendDecimal(e.raw.ifindex)
+            if !e.ifname.isEmpty { b.appendPrintableCString(e.context.ifname) } else if e.context.ifindex != 0 {
+                b.append("if"); b.appendDecimal(e.context.ifindex)
             } else { b.append("-") }
             b.pad(from: s, to: 18); s = b.count
             b.append(" "); b.append(contentsOf: e.probeNameBytes); b.pad(from: s, to: 27)
             b.append(" ")
             TextFormatter.appendPacketInfo(e, to: &b)
-            if e.isDrop { b.append(" drop="); b.append(string: names.dropReasons.name(e.raw.drop_reason)) }
-            if e.hasLocation && e.raw.location != 0 { b.append(" at="); b.append(string: names.symbols.symbolize(e.raw.location)) }
-            if let route = e.route { RouteText.append(e.raw, route, to: &b) }
+            if let reason = e.dropReason { b.append(" drop="); b.append(string: names.dropReasons.name(reason)) }
+            if e.hasLocation { b.append(" at="); b.append(string: names.symbols.symbolize(e.location)) }
+            if let route = e.route { RouteText.append(e, route, to: &b) }
             if let ct = e.ct { ConntrackText.append(ct, to: &b) }
             b.append(UInt8(ascii: "\n"))
             if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }
@@ -151,10 +151,10 @@ public struct JourneyTextFormatter: JourneyFormatter {
             if let noise {
                 b.append(string: "  known noise: \(reason) at \(location): \(noise)\n")
             } else if let x = DropExplanations.explain(reason) {
-                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns)): \(x.explanation)\n")
+                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns)): \(x.explanation)\n")
                 b.append(string: "  hint: \(x.hint)\n")
             } else {
-                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.raw.netns))\n")
+                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns))\n")
             }
         }
         if let note = j.note { b.append(string: "  note: \(note)\n") }
@@ -274,11 +274,11 @@ public struct JourneyJSONFormatter: JourneyFormatter {
         var prev = j.startNs
         for (i, e) in j.events.enumerated() {
             if i > 0 { b.append(",") }
-            let ts = e.raw.ts_ns
+            let ts = e.header.ts_ns
             b.append("{\"since_start_ns\":"); b.appendDecimal(ts > j.startNs ? ts - j.startNs : 0)
             b.append(",\"since_prev_ns\":"); b.appendDecimal(ts > prev ? ts - prev : 0)
             prev = max(prev, ts)
-            b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(e.raw.netns))
+            b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(e.context.netns))
             b.append(",")
             events.appendFields(e, into: &b)
             b.append("}")
@@ -298,7 +298,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
         b.append(",\"at\":"); appendOptional(at, into: &b)
         b.append(",\"reason\":"); appendOptional(reason, into: &b)
         b.append(",\"location\":"); appendOptional(location, into: &b)
-        b.append(",\"netns\":"); if reason != nil { b.appendDecimal(j.last.raw.netns) } else { b.append("null") }
+        b.append(",\"netns\":"); if reason != nil { b.appendDecimal(j.last.context.netns) } else { b.append("null") }
         b.append(",\"explanation\":"); appendOptional(explained?.explanation, into: &b)
         b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
         b.append(",\"noise\":"); appendOptional(noise, into: &b)
@@ -309,7 +309,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
     private func appendChange(_ c: TupleChange, into b: inout ByteBuffer) {
         b.append("\"from\":"); appendTuple(c.from, into: &b)
         b.append(",\"to\":"); appendTuple(c.to, into: &b)
-        b.append(",\"netns\":"); b.appendDecimal(c.at.raw.netns)
+        b.append(",\"netns\":"); b.appendDecimal(c.at.context.netns)
         b.append(",\"ifname\":"); b.appendJSONString(c.at.ifname)
         b.append(",\"probe\":"); b.appendJSONString(c.at.probeName); b.append("}")
     }

@@ -133,10 +133,6 @@ enum PacketText {
         }
     }
 
-    static func isEcho(_ e: st_event) -> Bool {
-        e.l4_proto == 1 ? (e.icmp_type == 0 || e.icmp_type == 8) : (e.icmp_type == 128 || e.icmp_type == 129)
-    }
-
     static func l4Name(_ p: UInt8) -> String {
         switch p {
         case 1: return "icmp"

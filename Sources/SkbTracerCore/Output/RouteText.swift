@@ -48,17 +48,17 @@ enum RouteText {
         PacketText.appendAddress(r.gateway, ipv6: r.gw_family == 6, to: &b)
     }
 
-    static func isIPv6(_ e: st_event) -> Bool { e.probe == UInt16(ST_PROBE_FIB6_TABLE_LOOKUP.rawValue) }
+    static func isIPv6(_ e: TraceEvent) -> Bool { e.probeID == UInt16(ST_PROBE_FIB6_TABLE_LOOKUP.rawValue) }
 
     /// Whether the addresses looked up are the event's (not after DNAT or de-SNAT).
-    static func lookedUpOwnAddresses(_ e: st_event, _ r: st_route) -> Bool {
-        withUnsafeBytes(of: e.saddr) { a in withUnsafeBytes(of: r.saddr) { a.elementsEqual($0) } }
-            && withUnsafeBytes(of: e.daddr) { a in withUnsafeBytes(of: r.daddr) { a.elementsEqual($0) } }
+    static func lookedUpOwnAddresses(_ e: TraceEvent, _ r: st_route) -> Bool {
+        withUnsafeBytes(of: e.packet.raw.saddr) { a in withUnsafeBytes(of: r.saddr) { a.elementsEqual($0) } }
+            && withUnsafeBytes(of: e.packet.raw.daddr) { a in withUnsafeBytes(of: r.daddr) { a.elementsEqual($0) } }
     }
 
     /// ` route=TABLE via GW dev DEV`, or ` route=TABLE ERRNO (what it means)`; a
     /// packet's lookup for other addresses than its own adds ` lookup=SADDR->DADDR`.
-    static func append(_ e: st_event, _ r: st_route, to b: inout ByteBuffer) {
+    static func append(_ e: TraceEvent, _ r: st_route, to b: inout ByteBuffer) {
         if !lookedUpOwnAddresses(e, r) {
             let v6 = isIPv6(e)
             b.append(" lookup="); PacketText.appendAddress(r.saddr, ipv6: v6, to: &b)
@@ -76,7 +76,7 @@ enum RouteText {
 
     /// `{"table":254,"table_name":"main","result":"found","error":null,"gateway":"10.0.0.1","dev":"eth0",
     /// "saddr":"10.0.0.2","daddr":"10.1.0.2","iif":2,"oif":0}`
-    static func appendJSON(_ e: st_event, _ r: st_route, to b: inout ByteBuffer) {
+    static func appendJSON(_ e: TraceEvent, _ r: st_route, to b: inout ByteBuffer) {
         let v6 = isIPv6(e)
         b.append("{\"table\":"); b.appendDecimal(r.table)
         b.append(",\"table_name\":"); b.appendJSONString(tableName(r.table))

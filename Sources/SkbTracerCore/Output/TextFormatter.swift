@@ -51,14 +51,14 @@ public struct TextFormatter: EventFormatter {
     }
 
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
-        let e = ev.raw
+        let e = ev.context, p = ev.packet
         var s = b.count
         if hasTimeColumn {
-            Self.appendTime(e.ts_ns, context: context, to: &b)
+            Self.appendTime(ev.time, context: context, to: &b)
             b.pad(from: s, to: timeColumn); s = b.count
         }
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
-        b.appendDecimal(e.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
+        b.appendDecimal(ev.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
             let end = name.firstIndex(of: 0) ?? name.count
             if end > 0 { b.appendPrintableCString(e.ifname) } else if e.ifindex != 0 {
@@ -66,30 +66,30 @@ public struct TextFormatter: EventFormatter {
             } else { b.append("-") }
         }
         b.pad(from: s, to: Self.ifWidth); s = b.count
-        if ev.hasMAC { PacketText.appendMAC(e.dmac, to: &b) } else { b.append("-") }
+        if p.hasMAC { PacketText.appendMAC(p.raw.dmac, to: &b) } else { b.append("-") }
         b.pad(from: s, to: Self.macWidth); s = b.count
-        if ev.hasL3 && (ev.isIPv4 || ev.isIPv6) && !ev.tupleFromSocket && !ev.isRouteFlow { b.appendDecimal(e.ip_len) } else { b.append("-") }
+        if let length = p.ipLength, !ev.isRouteFlow { b.appendDecimal(length) } else { b.append("-") }
         b.pad(from: s, to: Self.lenWidth); s = b.count
         Self.appendPacketInfo(ev, to: &b)
         b.pad(from: s, to: Self.pktWidth)
 
         if ev.isRouteFlow { b.append("-:") } else {
-            b.appendHex(e.skb); b.append(UInt8(ascii: "."))
+            b.appendHex(ev.skb); b.append(UInt8(ascii: "."))
             b.append(string: PacketText.pktType(e.pkt_type)); b.append(UInt8(ascii: ":"))
         }
         b.append(contentsOf: ev.probeNameBytes)
         b.append(UInt8(ascii: " "))
         b.appendPrintableCString(e.comm)
         b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
-        if e.sock_ino != 0 { SocketText.append(e, owners: context.owners, to: &b) }
+        if let socket = ev.socket, socket.inode != 0 { SocketText.append(socket, owners: context.owners, to: &b) }
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
-        if ev.isDrop {
-            b.append(" drop="); b.append(string: context.dropReasons.name(e.drop_reason))
+        if let reason = ev.dropReason {
+            b.append(" drop="); b.append(string: context.dropReasons.name(reason))
         }
-        if ev.hasLocation && e.location != 0 {
-            b.append(" at="); b.append(string: context.symbols.symbolize(e.location))
+        if ev.hasLocation {
+            b.append(" at="); b.append(string: context.symbols.symbolize(ev.location))
         }
-        if let route = ev.route { RouteText.append(e, route, to: &b) }
+        if let route = ev.route { RouteText.append(ev, route, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         b.append(UInt8(ascii: "\n"))
         if ev.isDrop { appendDropExplanation(ev, to: &b) }
@@ -106,7 +106,7 @@ public struct TextFormatter: EventFormatter {
         guard context.firstOfItsKind(ev, noise: noise) else { return }
         if let noise {
             b.append("    known noise: "); b.append(string: noise); b.append(UInt8(ascii: "\n"))
-        } else if let x = DropExplanations.explain(context.dropReasons.name(ev.raw.drop_reason)) {
+        } else if let x = DropExplanations.explain(context.dropReasons.name(ev.dropReason ?? 0)) {
             b.append("    why: "); b.append(string: x.explanation); b.append(UInt8(ascii: "\n"))
             b.append("    hint: "); b.append(string: x.hint); b.append(UInt8(ascii: "\n"))
         }
@@ -146,7 +146,7 @@ public struct TextFormatter: EventFormatter {
     /// A route lookup's flow: `U:a:sport->b:dport`, `T:...`, `I:a->b`, `I6:a->b`, or
     /// `a->b` when the caller left the protocol open (0.0.0.0: source not chosen yet).
     static func appendFlowInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
-        let e = ev.raw, v6 = ev.isIPv6, ports = ev.hasL4
+        let e = ev.packet.raw, v6 = ev.isIPv6, ports = ev.hasL4
         switch e.l4_proto {
         case 6: b.append("T:")
         case 17: b.append("U:")
@@ -160,7 +160,7 @@ public struct TextFormatter: EventFormatter {
     /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,
     /// `I6_reply:...`, `A_request:a->b` (ARP), `P_47:a->b`, `L3_0x88cc`, or `-`.
     public static func appendPacketInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
-        let e = ev.raw
+        let p = ev.packet, e = p.raw
         if ev.isRouteFlow { appendFlowInfo(ev, to: &b); return }
         guard ev.hasL3 else {
             if e.l3_proto != 0 { b.append("L3_"); b.append(string: PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
@@ -196,13 +196,13 @@ public struct TextFormatter: EventFormatter {
                 if let name = PacketText.icmpTypeName(e.icmp_type, v6: v6) { b.append(string: name) } else {
                     b.append("type"); b.appendDecimal(e.icmp_type)
                 }
-                if !PacketText.isEcho(e) && e.icmp_code != 0 { b.append("/"); b.appendDecimal(e.icmp_code) }
+                if !p.isEcho && e.icmp_code != 0 { b.append("/"); b.appendDecimal(e.icmp_code) }
             }
             b.append(UInt8(ascii: ":"))
             PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("->")
             PacketText.appendAddress(e.daddr, ipv6: v6, to: &b)
-            if ev.hasL4 && PacketText.isEcho(e) {
-                b.append(" id="); b.appendDecimal(e.icmp_id); b.append(" seq="); b.appendDecimal(e.icmp_seq)
+            if let echo = p.echo {
+                b.append(" id="); b.appendDecimal(echo.id); b.append(" seq="); b.appendDecimal(echo.seq)
             }
             return
         }

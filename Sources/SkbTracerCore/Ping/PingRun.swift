@@ -202,7 +202,7 @@ public final class PingRun {
             if let (j, dir) = dead, case .dropped(let reason, let location, _) = j.outcome {
                 b.append(string: "{\"direction\":\"\(dir)\",\"journey\":\(j.id),\"reason\":"); b.appendJSONString(reason)
                 b.append(",\"location\":"); b.appendJSONString(location)
-                b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(j.last.raw.netns))
+                b.append(",\"netns_name\":"); b.appendJSONString(names.netns.name(j.last.context.netns))
                 let x = DropExplanations.explain(reason)
                 b.append(",\"explanation\":"); if let x { b.appendJSONString(x.explanation) } else { b.append("null") }
                 b.append(",\"hint\":"); if let x { b.appendJSONString(x.hint) } else { b.append("null") }
@@ -222,7 +222,7 @@ public final class PingRun {
         for j in req { b.append(string: "  request #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
         for j in rep { b.append(string: "  reply   #\(j.id): \(JourneyPath(j, names: names.netns).line(outcome: j.outcome))\n") }
         if let (j, dir) = dead, case .dropped(let reason, let location, _) = j.outcome {
-            let hop = JourneyPath(j, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? names.netns.name(j.last.raw.netns)
+            let hop = JourneyPath(j, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? names.netns.name(j.last.context.netns)
             b.append(string: "  the \(dir) died after \(hop): \(reason) at \(location)")
             if let x = DropExplanations.explain(reason) { b.append(string: ": \(x.explanation)\n  hint: \(x.hint)\n") } else { b.append("\n") }
         } else if r.reply == nil {
@@ -292,10 +292,10 @@ public final class PingRun {
                 var seenHere = Set<String>()
                 for j in journeys {
                     for e in j.events where !e.ifname.isEmpty {
-                        let ns = session.names.netns.name(e.raw.netns)
+                        let ns = session.names.netns.name(e.context.netns)
                         let key = "\(direction)|\(ns)|\(e.ifname)"
                         guard seenHere.insert(key).inserted else { continue }
-                        let since = e.raw.ts_ns > r.sentNs ? e.raw.ts_ns - r.sentNs : 0
+                        let since = e.header.ts_ns > r.sentNs ? e.header.ts_ns - r.sentNs : 0
                         if let s = sums[key] {
                             rows[s.index].seen += 1
                             sums[key] = (s.index, s.total + since)

@@ -17,12 +17,12 @@ public enum RecordFormat {
     /// would drop those records without a word, so it must refuse the file.
     /// 3: st_event grew by 8 bytes (the socket, `--owner`), socket-owner records, and
     /// sk_buff dumps (`--output-skb`, ring records of kind ST_RECORD_SKB_DUMP).
-    public static let version: UInt16 = 3
-    /// Versions this reader takes: 1 is 2 without route and conntrack records; 1
-    /// and 2 have 168-byte events, widened on reading (no socket).
-    public static let readableVersions: ClosedRange<UInt16> = 1...3
-    /// st_event's size in versions 1 and 2.
-    static let legacyEventSize = 168
+    /// 4: events are a header and tagged sections (skbtracer_abi.h), not one of
+    /// five structs told apart by size; a reader steps over sections it does not know.
+    public static let version: UInt16 = 4
+    /// Versions this reader takes: 1 to 3 through LegacyEvent (1 is 2 without route
+    /// and conntrack records; 1 and 2 have 168-byte events, without the socket).
+    public static let readableVersions: ClosedRange<UInt16> = 1...4
     public static let headerSize = 64
     /// Written in native order: reads back as another value on a machine of the
     /// other byte order.
@@ -71,26 +71,25 @@ public enum RecordFormat {
     /*
      * Header layout (64 bytes):
      *   0  magic "SKBTRACE"       8  u16 version     10 u16 header size
-     *   12 u16 event size         14 u16 stack event size
+     *   12 u16 record header size (format 4: st_record; 1-3: st_event)
+     *   14 u16 zero (1-3: stack event size)
      *   16 u32 byte-order mark    20 u32 host netns inode
      *   24 i64 realtime offset    32 i64 UTC offset (s)
-     *   40 u64 start (monotonic)  48 u16 route event size  50 u16 conntrack event size
-     *   52 reserved, zero (files before --route and --ct have 0 at 48 and 50)
+     *   40 u64 start (monotonic)  48 u16 zero (2-3: route event size)  50 u16 zero (2-3: conntrack event size)
+     *   52 reserved, zero
      */
     static func appendHeader(_ h: Header, to b: inout ByteBuffer) {
         let start = b.count
         b.append(contentsOf: magic)
         appendInteger(version, to: &b)
         appendInteger(UInt16(headerSize), to: &b)
-        appendInteger(UInt16(MemoryLayout<st_event>.size), to: &b)
-        appendInteger(UInt16(MemoryLayout<st_stack_event>.size), to: &b)
+        appendInteger(UInt16(MemoryLayout<st_record>.size), to: &b)
+        appendInteger(UInt16(0), to: &b)
         appendInteger(byteOrderMark, to: &b)
         appendInteger(h.hostNetns, to: &b)
         appendInteger(h.realtimeOffsetNs, to: &b)
         appendInteger(h.utcOffsetSeconds, to: &b)
         appendInteger(h.startNs, to: &b)
-        appendInteger(UInt16(MemoryLayout<st_route_event>.size), to: &b)
-        appendInteger(UInt16(MemoryLayout<st_ct_event>.size), to: &b)
         while b.count - start < headerSize { b.append(0) }
     }
 
@@ -107,32 +106,9 @@ public enum RecordFormat {
         b.append(contentsOf: Array(bytes))
     }
 
-    /// An event as the ring gave it: st_event, st_stack_event when it has a stack,
-    /// st_route_event for a route lookup, st_ct_event / st_ct_stack_event with --ct.
+    /// An event as BPF writes it: a header and its sections.
     static func appendEvent(_ e: TraceEvent, to b: inout ByteBuffer) {
-        var raw = e.raw
-        raw.kind = UInt16(ST_RECORD_EVENT.rawValue)
-        if var route = e.route {
-            raw.size = UInt16(MemoryLayout<st_route_event>.size)
-            withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
-            withUnsafeBytes(of: &route) { b.append(bytes: $0) }
-            return
-        }
-        let ctBytes = e.ct == nil ? 0 : MemoryLayout<st_ct>.size
-        guard let stack = e.stack else {
-            raw.size = UInt16(MemoryLayout<st_event>.size + ctBytes)
-            withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
-            if var ct = e.ct { withUnsafeBytes(of: &ct) { b.append(bytes: $0) } }
-            return
-        }
-        raw.size = UInt16(MemoryLayout<st_stack_event>.size + ctBytes)
-        raw.flags |= UInt8(ST_EVF_STACK.rawValue)
-        withUnsafeBytes(of: &raw) { b.append(bytes: $0) }
-        if var ct = e.ct { withUnsafeBytes(of: &ct) { b.append(bytes: $0) } }
-        let n = min(stack.count, Int(ST_STACK_MAX))
-        appendInteger(UInt32(n), to: &b)
-        appendInteger(UInt32(0), to: &b)
-        for i in 0..<Int(ST_STACK_MAX) { appendInteger(i < n ? stack[i] : 0, to: &b) }
+        EventRecord.append(e, to: &b)
     }
 
     static func appendInteger<T: FixedWidthInteger>(_ v: T, to b: inout ByteBuffer) {

@@ -33,9 +33,9 @@ public final class RecordReader {
     }
 
     public let header: RecordFormat.Header
-    /// Bytes each event record lacks against this build's st_event (8 in files
-    /// of versions 1 and 2), inserted after the event as zeros when reading.
-    let eventWidening: Int
+    /// Files of versions 1 to 3: the size of their st_event (LegacyEvent); 0 for
+    /// this build's records of a header and sections.
+    let legacyEventSize: Int
     public private(set) var damage = Damage()
     private let fd: Int32
     private let path: String
@@ -58,7 +58,7 @@ public final class RecordReader {
         var head = [UInt8](repeating: 0, count: RecordFormat.headerSize)
         let n = head.withUnsafeMutableBytes { Self.readFully(fd, $0) }
         do {
-            (header, eventWidening) = try Self.parseHeader(head[..<max(n, 0)], path: path)
+            (header, legacyEventSize) = try Self.parseHeader(head[..<max(n, 0)], path: path)
         } catch {
             close(fd)
             throw error
@@ -68,12 +68,12 @@ public final class RecordReader {
 
     deinit { close(fd) }
 
-    static func parseHeader(_ head: ArraySlice<UInt8>, path: String) throws -> (RecordFormat.Header, widening: Int) {
+    static func parseHeader(_ head: ArraySlice<UInt8>, path: String) throws -> (RecordFormat.Header, legacyEventSize: Int) {
         let hint = "give a file written by `skbtracer --record FILE`"
         guard head.count == RecordFormat.headerSize, Array(head.prefix(8)) == RecordFormat.magic else {
             throw RuntimeError("\(path) is not a skbtracer recording", hint: hint)
         }
-        return try head.withUnsafeBytes { raw throws -> (RecordFormat.Header, widening: Int) in
+        return try head.withUnsafeBytes { raw throws -> (RecordFormat.Header, legacyEventSize: Int) in
             func u16(_ o: Int) -> UInt16 { raw.loadUnaligned(fromByteOffset: o, as: UInt16.self) }
             guard raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self) == RecordFormat.byteOrderMark else {
                 throw RuntimeError("\(path) was recorded on a machine of the other byte order",
@@ -84,23 +84,23 @@ public final class RecordReader {
                 throw RuntimeError("\(path) is a version \(version) recording; this skbtracer reads versions \(RecordFormat.readableVersions.lowerBound) to \(RecordFormat.readableVersions.upperBound)",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
-            // 0: a file from before route and conntrack records, which holds none.
-            // Versions 1 and 2 have the event 8 bytes shorter (no socket): every
-            // layout is then that much shorter, and is widened when read.
+            // Versions 1 to 3 give their struct sizes (route and conntrack: 0 in
+            // files from before those records, which hold none).
+            let legacy = version < 4 ? LegacyEvent.eventSize(version: version) : 0
             let route = Int(u16(48)), ct = Int(u16(50))
-            let widening = version < 3 ? MemoryLayout<st_event>.size - RecordFormat.legacyEventSize : 0
-            guard Int(u16(12)) + widening == MemoryLayout<st_event>.size,
-                  Int(u16(14)) + widening == MemoryLayout<st_stack_event>.size,
-                  route == 0 || route + widening == MemoryLayout<st_route_event>.size,
-                  ct == 0 || ct + widening == MemoryLayout<st_ct_event>.size else {
-                throw RuntimeError("\(path) holds events of another layout (\(u16(12)) bytes, this skbtracer: \(MemoryLayout<st_event>.size))",
+            let layoutOK = legacy == 0
+                ? Int(u16(12)) == MemoryLayout<st_record>.size
+                : Int(u16(12)) == legacy && Int(u16(14)) == legacy + LegacyEvent.stackSize
+                    && (route == 0 || route == legacy + LegacyEvent.routeSize) && (ct == 0 || ct == legacy + LegacyEvent.ctSize)
+            guard layoutOK else {
+                throw RuntimeError("\(path) holds events of another layout (\(u16(12)) bytes, this skbtracer: \(legacy == 0 ? MemoryLayout<st_record>.size : legacy))",
                                    hint: "replay it with the skbtracer version that recorded it")
             }
             return (RecordFormat.Header(
                 realtimeOffsetNs: raw.loadUnaligned(fromByteOffset: 24, as: Int64.self),
                 utcOffsetSeconds: raw.loadUnaligned(fromByteOffset: 32, as: Int64.self),
                 hostNetns: raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
-                startNs: raw.loadUnaligned(fromByteOffset: 40, as: UInt64.self)), widening)
+                startNs: raw.loadUnaligned(fromByteOffset: 40, as: UInt64.self)), legacy)
         }
     }
 
@@ -123,7 +123,7 @@ public final class RecordReader {
             }
             guard buffered(size) else { break }
             let item = buffer.withUnsafeBytes { raw in
-                Self.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + size]), widening: eventWidening)
+                Self.decode(UnsafeRawBufferPointer(rebasing: raw[start..<start + size]), legacyEventSize: legacyEventSize)
             }
             start += size
             offset += UInt64(size)
@@ -145,11 +145,11 @@ public final class RecordReader {
         return true
     }
 
-    static func decode(_ r: UnsafeRawBufferPointer, widening: Int = 0) -> Item? {
+    static func decode(_ r: UnsafeRawBufferPointer, legacyEventSize: Int = 0) -> Item? {
         let kind = r.loadUnaligned(fromByteOffset: 0, as: UInt16.self)
         if kind == UInt16(ST_RECORD_EVENT.rawValue) {
-            guard widening > 0 else { return (try? TraceEvent(bytes: r)).map(Item.event) }
-            return widen(r, by: widening).withUnsafeBytes { (try? TraceEvent(bytes: $0)).map(Item.event) }
+            guard legacyEventSize > 0 else { return (try? TraceEvent(bytes: r)).map(Item.event) }
+            return LegacyEvent.decode(r, eventSize: legacyEventSize).map(Item.event)
         }
         if kind == UInt16(ST_RECORD_SKB_DUMP.rawValue) {
             return SkbDumps.decode(r).map { .skbDump(cpu: $0.key.cpu, skb: $0.key.skb, ts: $0.key.ts, text: $0.text) }
@@ -179,17 +179,6 @@ public final class RecordReader {
             let comm = String(decoding: r[min(16, r.count)...].prefix(64), as: UTF8.self)
             return .socketOwner(inode: word, owner: SocketOwner(pid: UInt32(pid), comm: comm))
         }
-    }
-
-    /// An event record of an older layout as this build's: zeros inserted after
-    /// the old st_event (the fields it lacked), the size field grown to match.
-    static func widen(_ r: UnsafeRawBufferPointer, by n: Int) -> [UInt8] {
-        let old = RecordFormat.legacyEventSize
-        guard r.count >= old else { return [UInt8](r) } // too short: fails to decode as it is
-        var bytes = [UInt8](r.prefix(old)) + [UInt8](repeating: 0, count: n) + [UInt8](r.dropFirst(old))
-        let size = UInt16(truncatingIfNeeded: Int(r.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) + n)
-        withUnsafeBytes(of: size) { bytes[2] = $0[0]; bytes[3] = $0[1] }
-        return bytes
     }
 
     /// Names from a file are input: the formatters print drop-reason names and

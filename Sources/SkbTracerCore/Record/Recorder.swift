@@ -49,10 +49,10 @@ public final class Recorder: TraceConsumer {
         describe(e)
         // --output-skb: the dump before its event, as the ring had it ("" when
         // none came, so a replay says so too).
-        if let dump = e.skbDump { sink.write { $0.append(contentsOf: SkbDumps.record(for: e.raw, text: dump)) } }
+        if let dump = e.skbDump { sink.write { $0.append(contentsOf: SkbDumps.record(for: e, text: dump)) } }
         sink.write { RecordFormat.appendEvent(e, to: &$0) }
         emitted += 1
-        lost += UInt64(e.raw.lost_before)
+        lost += UInt64(e.header.lost_before)
     }
 
     /// Losses carried by events (lost_before) travel inside them; only those found
@@ -86,20 +86,20 @@ public final class Recorder: TraceConsumer {
     }
 
     private func describe(_ e: TraceEvent) {
-        let inode = e.raw.netns
+        let inode = e.context.netns
         if inode != 0, netnsWritten[inode] == nil {
             if netnsWritten.count >= Self.maxRemembered { netnsWritten.removeAll() }
             writeNetns(inode, netns.name(inode))
         }
         // --owner: a socket's owner once it is known, and again when it changes
         // (the later record wins in a replay).
-        let sock = e.raw.sock_ino
-        if sock != 0, let owner = SocketText.owner(e.raw, owners), ownersWritten[sock] != owner {
+        if let socket = e.socket, case let sock = socket.inode, sock != 0, let owner = SocketText.owner(socket, owners),
+           ownersWritten[sock] != owner {
             if ownersWritten.count >= Self.maxRemembered { ownersWritten.removeAll() }
             ownersWritten[sock] = owner
             sink.write { RecordFormat.appendRecord(.socketOwner, sock, [UInt64(owner.pid)], text: owner.comm, to: &$0) }
         }
-        if e.hasLocation || e.isFunction { describeAddress(e.raw.location) }
+        if e.hasLocation || e.isFunction { describeAddress(e.location) }
         for ip in e.stack ?? [] where ip != 0 { describeAddress(ip) }
     }
 

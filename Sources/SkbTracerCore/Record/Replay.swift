@@ -115,7 +115,7 @@ public final class Replay {
             // The trace's filters on recorded events, and --track's following
             // (none to ask without a filter).
             if !filter.isEmpty || netnsName != nil { p.select = { [filter, netnsName, netns] e in
-                let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.raw.netns) == $0 }) ?? true
+                let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.context.netns) == $0 }) ?? true
                 return tracker.keeps(e, matched: matched)
             } }
             p.onEvent = onEvent
@@ -149,10 +149,10 @@ public final class Replay {
                 let p = started()
                 // Ids the file does not name (none in a file made by hand, or one the
                 // recording build did not know either) stay as they are.
-                if let mapped = probeIDs[e.raw.probe] {
-                    if let id = mapped { e.raw.probe = id } else {
+                if let mapped = probeIDs[e.header.probe] {
+                    if let id = mapped { e.header.probe = id } else {
                         summary.unknownProbes += 1
-                        e.raw.probe = UInt16.max
+                        e.header.probe = UInt16.max
                     }
                 }
                 if !p.event(&e) { stopped = true; return false }
@@ -193,7 +193,7 @@ final class SkbFollower {
 
     func keeps(_ e: TraceEvent, matched: Bool) -> Bool {
         guard enabled else { return matched }
-        let skb = e.raw.skb
+        let skb = e.header.skb
         let known = followed.contains(skb)
         if e.isFree {
             if known { followed.remove(skb) }

@@ -6,7 +6,7 @@ public struct DropTally: Sendable {
     public init() {}
 
     public mutating func add(_ e: TraceEvent) {
-        if e.isDrop { byCode[e.raw.drop_reason, default: 0] += 1 }
+        if e.isDrop { byCode[e.dropReason ?? 0, default: 0] += 1 }
     }
 
     /// Most frequent first, then by name.

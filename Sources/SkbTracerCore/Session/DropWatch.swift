@@ -38,9 +38,9 @@ public final class DropWatch: TraceConsumer {
 
     public func consume(_ e: TraceEvent) {
         guard e.isDrop else { return }
-        let reason = names.dropReasons.name(e.raw.drop_reason)
+        let reason = names.dropReasons.name(e.dropReason ?? 0)
         let location = names.location(e)
-        var key = Key(reason: reason, location: location, netns: e.raw.netns)
+        var key = Key(reason: reason, location: location, netns: e.context.netns)
         if counts[key] == nil && counts.count >= maxKeys { key = Key(reason: "other", location: "?", netns: 0) }
         if counts[key] == nil {
             counts[key] = Counts(noise: DropExplanations.noise(reason: reason, function: JourneyNames.function(of: location), event: e))
@@ -51,7 +51,7 @@ public final class DropWatch: TraceConsumer {
         }
         counts[key]!.total += 1
         counts[key]!.new += 1
-        lastTs = e.raw.ts_ns
+        lastTs = e.header.ts_ns
         emitted += 1
     }
 

@@ -57,14 +57,14 @@ final class TracePipeline {
         // drains the ring after the limit; replay stops reading there).
         if countReached { return false }
         // Enrichment. Route lookups come from other programs, with no dump.
-        if let dump = skbDumps.take(for: e.raw) { e.skbDump = dump } else if dumpExpected, e.route == nil { e.skbDump = "" }
-        if e.isFunction { e.function = symbols.functionName(e.raw.location) }
+        if let dump = skbDumps.take(for: e) { e.skbDump = dump } else if dumpExpected, e.route == nil { e.skbDump = "" }
+        if e.isFunction { e.function = symbols.functionName(e.location) }
         // Losses belong to the stream, whatever the selection keeps.
-        if e.raw.lost_before > 0 { lost(count: UInt64(e.raw.lost_before), cpu: e.raw.cpu) }
+        if e.header.lost_before > 0 { lost(count: UInt64(e.header.lost_before), cpu: e.header.cpu) }
         // Selection.
         if let select, !select(e) { return true }
         if tickOnEventTime {
-            let ts = e.raw.ts_ns
+            let ts = e.header.ts_ns
             if lastTickNs.map({ ts >= $0 && ts - $0 >= Self.tickNs }) ?? true {
                 lastTickNs = ts
                 consumer.tick(nowNs: ts)

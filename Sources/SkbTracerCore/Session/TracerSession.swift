@@ -437,7 +437,7 @@ public final class TracerSession {
             return true
         }
         // Names from this machine, before anything reads them: a recording keeps them too.
-        if event.route == nil { interfaceNames.fill(&event.raw) }
+        if event.route == nil { interfaceNames.fill(&event) }
         let more = pipeline.event(&event)
         summary.events = pipeline.events
         summary.printed = pipeline.emitted

@@ -11,6 +11,9 @@ ip -n ${P}a addr add 10.99.77.1/24 dev ${P}va; ip -n ${P}b addr add 10.99.77.2/2
 ip -n ${P}a link set ${P}va up; ip -n ${P}b link set ${P}vb up
 ip -n ${P}a link set lo up; ip -n ${P}b link set lo up
 ip netns exec ${P}b iptables -A INPUT -p udp --dport 9 -j DROP
+# conntrack in both namespaces, so events carry entries (--ct)
+ip netns exec ${P}a iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
+ip netns exec ${P}b iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
 rm -f rdy; $B trace -H 10.99.77.2 --track --route --ct --owner --dropstack --output-skb --record format3.rec --ready-file rdy --duration 8 2>trace.err &
 T=$!
 for i in $(seq 50); do [ -e rdy ] && break; sleep 0.2; done
