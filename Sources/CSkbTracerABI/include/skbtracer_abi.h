@@ -79,7 +79,9 @@ enum st_section_type {
 	ST_SEC_SOCKET = 5,    /* struct st_sec_socket (--owner) */
 	ST_SEC_ROUTE = 6,     /* struct st_sec_route: a route lookup's result */
 	ST_SEC_CONNTRACK = 7, /* struct st_sec_ct (--ct): the skb's conntrack entry */
-	ST_SEC_STACK = 8,     /* struct st_sec_stack (--dropstack, --callstack) */
+	ST_SEC_TUNNEL = 8,    /* struct st_sec_tunnel: the packet inside a tunnel packet */
+	ST_SEC_STACK = 9,     /* struct st_sec_stack (--dropstack, --callstack): last, as
+			       * its size varies in files (only the frames there are) */
 };
 
 /* Each section starts with this. size covers the section, this included, and
@@ -146,6 +148,34 @@ struct st_sec_location {
 };
 
 #define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
+
+/* Tunnels whose inner packet BPF reads, and how it knows them: the outer
+ * header's UDP destination port or IP protocol. One list for BPF and Swift. */
+enum st_tunnel_kind {
+	ST_TUNNEL_VXLAN = 1,  /* UDP to ST_PORT_VXLAN or ST_PORT_VXLAN_LINUX; VNI */
+	ST_TUNNEL_GENEVE = 2, /* UDP to ST_PORT_GENEVE; VNI */
+	ST_TUNNEL_GRE = 3,    /* IP protocol 47, carrying IPv4 or IPv6 (no key read) */
+	ST_TUNNEL_IPIP = 4,   /* IP protocol 4: IPv4 inside */
+	ST_TUNNEL_IP6 = 5,    /* IP protocol 41: IPv6 inside (SIT, ip6ip6) */
+};
+
+#define ST_PORT_VXLAN 4789
+#define ST_PORT_VXLAN_LINUX 8472 /* Linux's VXLAN port before IANA's */
+#define ST_PORT_VXLAN_GPE 4790   /* recognised by name only: its inner packet is not read */
+#define ST_PORT_GENEVE 6081
+#define ST_IPPROTO_IPIP 4
+#define ST_IPPROTO_IPV6 41
+#define ST_IPPROTO_GRE 47
+
+/* A tunnel packet's inner packet (pwru's --output-tunnel): its headers as far as
+ * they were read, in the same form as the outer ones. */
+struct st_sec_tunnel {
+	struct st_section sec; /* ST_SEC_TUNNEL */
+	__u8 kind;             /* enum st_tunnel_kind */
+	__u8 pad[3];
+	__u32 vni;             /* VXLAN and GENEVE: the virtual network identifier */
+	struct st_packet inner;
+};
 
 struct st_sec_socket {
 	struct st_section sec; /* ST_SEC_SOCKET */
@@ -389,6 +419,7 @@ _Static_assert(sizeof(struct st_packet) == 68, "st_packet size");
 _Static_assert(sizeof(struct st_sec_packet) == 72, "st_sec_packet size");
 _Static_assert(sizeof(struct st_sec_location) == 16, "st_sec_location size");
 _Static_assert(sizeof(struct st_sec_socket) == 16, "st_sec_socket size");
+_Static_assert(sizeof(struct st_sec_tunnel) == 80, "st_sec_tunnel size");
 _Static_assert(sizeof(struct st_sec_stack) == 8 + 8 * ST_STACK_MAX, "st_sec_stack size");
 _Static_assert(sizeof(struct st_sec_route) == 104, "st_sec_route size");
 _Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");

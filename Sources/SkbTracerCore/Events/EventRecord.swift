@@ -37,6 +37,9 @@ enum EventRecord {
                                 pad: 0, ct: ct)
             withUnsafeBytes(of: &sec) { b.append(bytes: $0) }
         }
+        if var tunnel = e.tunnel?.section {
+            withUnsafeBytes(of: &tunnel) { b.append(bytes: $0) }
+        }
         if let stack = e.stack {
             // Only the frames there are: a reader takes the count from the size too.
             let n = min(stack.count, Int(ST_STACK_MAX))

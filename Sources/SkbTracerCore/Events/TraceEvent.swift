@@ -23,6 +23,8 @@ public struct TraceEvent: @unchecked Sendable {
     public var route: st_route?
     /// The skb's conntrack entry (`--ct`); nil when it had none or --ct is off.
     public var ct: st_ct?
+    /// The packet inside, for a tunnel packet whose inner headers BPF read.
+    public var tunnel: Tunnel?
     /// `--output-skb`: the sk_buff as BTF prints it; "" when asked for but none
     /// came (the ring was full), nil when not asked for.
     public var skbDump: String?
@@ -103,6 +105,8 @@ public struct TraceEvent: @unchecked Sendable {
             route = try load(st_sec_route.self).route
         case ST_SEC_CONNTRACK.rawValue:
             ct = try load(st_sec_ct.self).ct
+        case ST_SEC_TUNNEL.rawValue:
+            tunnel = Tunnel(try load(st_sec_tunnel.self))
         case ST_SEC_STACK.rawValue:
             guard length >= 8 else { throw .badSection(type) }
             let frames = (length - 8) / 8

@@ -43,13 +43,14 @@ public struct Journey: Sendable {
     /// tuple first showed: NAT rewrites, encapsulation and decapsulation.
     public var tupleChanges: [TupleChange] {
         var result: [TupleChange] = []
-        var current: (tuple: FlowTuple, length: UInt16)?
+        var current: (tuple: FlowTuple, length: UInt16, tunnel: Tunnel?)?
         for e in events where !e.tupleFromSocket {
             guard let t = FlowTuple(e) else { continue }
             if let c = current, c.tuple != t {
-                result.append(TupleChange(from: c.tuple, to: t, at: e, lengthBefore: c.length, lengthAfter: e.packet.raw.ip_len))
+                result.append(TupleChange(from: c.tuple, to: t, at: e, lengthBefore: c.length, lengthAfter: e.packet.raw.ip_len,
+                                          outerBefore: c.tunnel))
             }
-            current = (t, e.packet.raw.ip_len)
+            current = (t, e.packet.raw.ip_len, e.tunnel)
         }
         return result
     }

@@ -16,39 +16,34 @@ public struct TupleChange: Sendable {
     /// The event where the new tuple first showed.
     public let at: TraceEvent
     public let kind: Kind
+    /// The tunnel's VXLAN or GENEVE network identifier, when BPF read the
+    /// tunnel header (the outer packet's tunnel section).
+    public let vni: UInt32?
 
     /// NAT rewrites addresses and ports and keeps the length (but for helpers
     /// rewriting payloads, as FTP's); a tunnel adds or removes outer headers.
-    init(from: FlowTuple, to: FlowTuple, at: TraceEvent, lengthBefore: UInt16, lengthAfter: UInt16) {
+    /// `outerBefore`: the tunnel section of the event before `at`, if any.
+    init(from: FlowTuple, to: FlowTuple, at: TraceEvent, lengthBefore: UInt16, lengthAfter: UInt16,
+         outerBefore: Tunnel? = nil) {
         self.from = from
         self.to = to
         self.at = at
         if let tunnel = Self.tunnel(to), lengthAfter > lengthBefore {
             kind = .encapsulation(tunnel)
+            vni = at.tunnel?.vni
         } else if let tunnel = Self.tunnel(from), lengthAfter < lengthBefore {
             kind = .decapsulation(tunnel)
+            vni = outerBefore?.vni
         } else {
             kind = .nat
+            vni = nil
         }
     }
 
     public var isNAT: Bool { kind == .nat }
 
-    /// The tunnel a tuple is the outer header of: UDP to a tunnel's registered
-    /// port (and Linux's old VXLAN port), or an IP protocol that carries IP.
+    /// The tunnel a tuple is the outer header of (Tunnel.name).
     public static func tunnel(_ t: FlowTuple) -> String? {
-        switch t.l4 {
-        case 17:
-            switch t.dport {
-            case 4789, 8472: return "VXLAN"
-            case 4790: return "VXLAN-GPE"
-            case 6081: return "GENEVE"
-            default: return nil
-            }
-        case 4: return t.saddr.isIPv4 ? "IPIP" : "IPv4-in-IPv6"
-        case 41: return t.saddr.isIPv4 ? "SIT (IPv6-in-IPv4)" : "IPv6-in-IPv6"
-        case 47: return "GRE"
-        default: return nil
-        }
+        Tunnel.name(l4: t.l4, dport: t.dport, ipv4: t.saddr.isIPv4)
     }
 }

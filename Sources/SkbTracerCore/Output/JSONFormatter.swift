@@ -22,11 +22,8 @@ public struct JSONFormatter: EventFormatter {
 
     /// The event's fields without braces: shared by events and journey hops.
     func appendFields(_ ev: TraceEvent, into b: inout ByteBuffer) {
-        let c = ev.context, p = ev.packet, e = p.raw
-        let l3 = p.hasL3
-        let ip = l3 && (p.isIPv4 || p.isIPv6)
+        let c = ev.context, p = ev.packet
         let length = ev.isRouteFlow ? nil : p.ipLength // the length and TTL are a packet's
-        let v6 = p.isIPv6
         b.append("\"time\":\"")
         context.appendISO8601(ev.time, to: &b)
         b.append("\",\"ts_ns\":"); b.appendDecimal(ev.time)
@@ -40,35 +37,8 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"netns\":"); b.appendDecimal(c.netns)
         b.append(",\"ifindex\":"); b.appendDecimal(c.ifindex)
         b.append(",\"ifname\":"); b.appendJSONCString(c.ifname)
-        b.append(",\"dmac\":")
-        if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.dmac, to: &b); b.append("\"") } else { b.append("null") }
-        b.append(",\"smac\":")
-        if ev.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
-        b.append(",\"l3_proto\":")
-        if e.l3_proto != 0 { b.append("\""); b.append(string: PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
-        b.append(",\"ip_len\":"); if let length { b.appendDecimal(length) } else { b.append("null") }
-        b.append(",\"ttl\":"); if length != nil { b.appendDecimal(e.ttl) } else { b.append("null") }
-        b.append(",\"saddr\":")
-        if l3 { b.append("\""); PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
-        b.append(",\"daddr\":")
-        if l3 { b.append("\""); PacketText.appendAddress(e.daddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
-        b.append(",\"l4_proto\":")
-        if ip { b.append("\""); b.append(string: PacketText.l4Name(e.l4_proto)); b.append("\"") } else { b.append("null") }
-        let ports = p.ports
-        b.append(",\"sport\":"); if let ports { b.appendDecimal(ports.sport) } else { b.append("null") }
-        b.append(",\"dport\":"); if let ports { b.appendDecimal(ports.dport) } else { b.append("null") }
-        b.append(",\"tcp_flags\":")
-        if ev.hasL4 && ev.isTCP && !ev.tupleFromSocket {
-            b.append("\""); PacketText.appendTCPFlags(e.tcp_flags, to: &b); b.append("\"")
-        } else { b.append("null") }
-        let icmp = ev.hasL4 && ev.isICMP
-        let echo = p.echo
-        b.append(",\"icmp_type\":"); if icmp { b.appendDecimal(e.icmp_type) } else { b.append("null") }
-        b.append(",\"icmp_code\":"); if icmp { b.appendDecimal(e.icmp_code) } else { b.append("null") }
-        b.append(",\"icmp_id\":"); if let echo { b.appendDecimal(echo.id) } else { b.append("null") }
-        b.append(",\"icmp_seq\":"); if let echo { b.appendDecimal(echo.seq) } else { b.append("null") }
-        b.append(",\"arp_op\":"); if l3 && ev.isARP { b.appendDecimal(e.icmp_type) } else { b.append("null") }
-        b.append(",\"tuple_from_socket\":"); b.append(ev.tupleFromSocket ? "true" : "false")
+        b.append(",")
+        appendPacketFields(p, length: length, to: &b)
         if ev.isRouteFlow {
             b.append(",\"skb\":null,\"pkt_type\":null")
         } else {
@@ -107,6 +77,56 @@ public struct JSONFormatter: EventFormatter {
         if let socket = ev.socket, socket.inode != 0 { SocketText.appendJSON(socket, owners: context.owners, to: &b) } else { b.append("null") }
         b.append(",\"skb_dump\":")
         if let dump = ev.skbDump, !dump.isEmpty { b.appendJSONString(dump) } else { b.append("null") }
+        if let tunnel = ev.tunnel { appendTunnel(tunnel, to: &b) }
         b.append(",\"lost_before\":"); b.appendDecimal(ev.header.lost_before)
+    }
+
+    /// A packet's fields, from `"dmac"` to `"tuple_from_socket"`: the event's
+    /// own and a tunnel's inner packet. `length`: the IP length and TTL apply.
+    func appendPacketFields(_ p: Packet, length: UInt16?, to b: inout ByteBuffer) {
+        let e = p.raw
+        let l3 = p.hasL3
+        let ip = l3 && (p.isIPv4 || p.isIPv6)
+        let v6 = p.isIPv6
+        b.append("\"dmac\":")
+        if p.hasMAC { b.append("\""); PacketText.appendMAC(e.dmac, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"smac\":")
+        if p.hasMAC { b.append("\""); PacketText.appendMAC(e.smac, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"l3_proto\":")
+        if e.l3_proto != 0 { b.append("\""); b.append(string: PacketText.l3Name(e.l3_proto)); b.append("\"") } else { b.append("null") }
+        b.append(",\"ip_len\":"); if let length { b.appendDecimal(length) } else { b.append("null") }
+        b.append(",\"ttl\":"); if length != nil { b.appendDecimal(e.ttl) } else { b.append("null") }
+        b.append(",\"saddr\":")
+        if l3 { b.append("\""); PacketText.appendAddress(e.saddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"daddr\":")
+        if l3 { b.append("\""); PacketText.appendAddress(e.daddr, ipv6: v6, to: &b); b.append("\"") } else { b.append("null") }
+        b.append(",\"l4_proto\":")
+        if ip { b.append("\""); b.append(string: PacketText.l4Name(e.l4_proto)); b.append("\"") } else { b.append("null") }
+        let ports = p.ports
+        b.append(",\"sport\":"); if let ports { b.appendDecimal(ports.sport) } else { b.append("null") }
+        b.append(",\"dport\":"); if let ports { b.appendDecimal(ports.dport) } else { b.append("null") }
+        b.append(",\"tcp_flags\":")
+        if p.hasL4 && p.isTCP && !p.fromSocket {
+            b.append("\""); PacketText.appendTCPFlags(e.tcp_flags, to: &b); b.append("\"")
+        } else { b.append("null") }
+        let icmp = p.hasL4 && p.isICMP
+        let echo = p.echo
+        b.append(",\"icmp_type\":"); if icmp { b.appendDecimal(e.icmp_type) } else { b.append("null") }
+        b.append(",\"icmp_code\":"); if icmp { b.appendDecimal(e.icmp_code) } else { b.append("null") }
+        b.append(",\"icmp_id\":"); if let echo { b.appendDecimal(echo.id) } else { b.append("null") }
+        b.append(",\"icmp_seq\":"); if let echo { b.appendDecimal(echo.seq) } else { b.append("null") }
+        b.append(",\"arp_op\":"); if l3 && p.isARP { b.appendDecimal(e.icmp_type) } else { b.append("null") }
+        b.append(",\"tuple_from_socket\":"); b.append(p.fromSocket ? "true" : "false")
+    }
+
+    /// Only for a tunnel packet whose inner headers were read (pwru's --output-tunnel):
+    /// `,"tunnel":{"kind":"vxlan","vni":42,"inner":{"dmac":...}}`.
+    func appendTunnel(_ t: Tunnel, to b: inout ByteBuffer) {
+        b.append(",\"tunnel\":{\"kind\":"); b.appendJSONString(t.kind.name)
+        b.append(",\"vni\":")
+        if let vni = t.vni { b.appendDecimal(vni) } else { b.append("null") }
+        b.append(",\"inner\":{")
+        appendPacketFields(t.inner, length: t.inner.ipLength, to: &b)
+        b.append("}}")
     }
 }

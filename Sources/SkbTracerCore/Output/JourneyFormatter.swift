@@ -69,14 +69,15 @@ enum JourneyText {
         return "\(at) \(e.probeName)"
     }
 
-    /// `encapsulated in VXLAN: 10.0.0.1:5000 > 10.0.0.2:4789 (first seen at ...)`.
+    /// `encapsulated in VXLAN (VNI 42): 10.0.0.1:5000 > 10.0.0.2:4789 (first seen at ...)`.
     static func tunnelText(_ c: TupleChange, names: NetnsNames) -> String? {
+        let vni = c.vni.map { " (VNI \($0))" } ?? ""
         switch c.kind {
         case .nat: return nil
         case .encapsulation(let tunnel):
-            return "encapsulated in \(tunnel): \(c.to) (first seen at \(place(c.at, names: names)))"
+            return "encapsulated in \(tunnel)\(vni): \(c.to) (first seen at \(place(c.at, names: names)))"
         case .decapsulation(let tunnel):
-            return "decapsulated from \(tunnel): \(c.to) (first seen at \(place(c.at, names: names)))"
+            return "decapsulated from \(tunnel)\(vni): \(c.to) (first seen at \(place(c.at, names: names)))"
         }
     }
 
@@ -251,6 +252,8 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             case .encapsulation(let t): b.append("{\"kind\":\"encapsulation\",\"tunnel\":"); b.appendJSONString(t)
             case .decapsulation(let t): b.append("{\"kind\":\"decapsulation\",\"tunnel\":"); b.appendJSONString(t)
             }
+            b.append(",\"vni\":")
+            if let vni = c.vni { b.appendDecimal(vni) } else { b.append("null") }
             b.append(",")
             appendChange(c, into: &b)
         }

@@ -91,6 +91,7 @@ public struct TextFormatter: EventFormatter {
         }
         if let route = ev.route { RouteText.append(ev, route, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
+        if let tunnel = ev.tunnel { Self.appendTunnel(tunnel, to: &b) }
         b.append(UInt8(ascii: "\n"))
         if ev.isDrop { appendDropExplanation(ev, to: &b) }
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
@@ -160,22 +161,33 @@ public struct TextFormatter: EventFormatter {
     /// `T_SYN,ACK:10.0.0.1:22->10.0.0.2:5000`, `U:...`, `I_request:a->b id=1 seq=2`,
     /// `I6_reply:...`, `A_request:a->b` (ARP), `P_47:a->b`, `L3_0x88cc`, or `-`.
     public static func appendPacketInfo(_ ev: TraceEvent, to b: inout ByteBuffer) {
-        let p = ev.packet, e = p.raw
         if ev.isRouteFlow { appendFlowInfo(ev, to: &b); return }
-        guard ev.hasL3 else {
+        appendPacketInfo(ev.packet, to: &b)
+    }
+
+    /// ` tunnel=vxlan vni=42 inner=I_request:10.0.0.1->10.0.0.2 id=7 seq=1`.
+    static func appendTunnel(_ t: Tunnel, to b: inout ByteBuffer) {
+        b.append(" tunnel="); b.append(string: t.kind.name)
+        if let vni = t.vni { b.append(" vni="); b.appendDecimal(vni) }
+        b.append(" inner="); appendPacketInfo(t.inner, to: &b)
+    }
+
+    static func appendPacketInfo(_ p: Packet, to b: inout ByteBuffer) {
+        let e = p.raw
+        guard p.hasL3 else {
             if e.l3_proto != 0 { b.append("L3_"); b.append(string: PacketText.l3Name(e.l3_proto)) } else { b.append("-") }
             return
         }
-        let v6 = ev.isIPv6
-        if ev.isARP {
+        let v6 = p.isIPv6
+        if p.isARP {
             b.append(e.icmp_type == 1 ? "A_request:" : e.icmp_type == 2 ? "A_reply:" : "A:")
             PacketText.appendIPv4(e.saddr, to: &b); b.append("->"); PacketText.appendIPv4(e.daddr, to: &b)
             return
         }
-        if ev.isTCP || ev.isUDP {
-            if ev.isTCP {
+        if p.isTCP || p.isUDP {
+            if p.isTCP {
                 // A tuple from the socket has no flags to show.
-                if ev.hasL4 && !ev.tupleFromSocket {
+                if p.hasL4 && !p.fromSocket {
                     b.append("T_"); PacketText.appendTCPFlags(e.tcp_flags, to: &b); b.append(UInt8(ascii: ":"))
                 } else {
                     b.append("T:")
@@ -184,15 +196,15 @@ public struct TextFormatter: EventFormatter {
                 b.append("U:")
             }
             // No L4 header (a non-first fragment): addresses only, no made-up ports.
-            let ports = ev.hasL4
+            let ports = p.hasL4
             PacketText.appendEndpoints(e.saddr, e.sport, e.daddr, e.dport, ipv6: v6, ports: ports, to: &b)
             if !ports { b.append(" (fragment)") }
-            if ev.tupleFromSocket { b.append(" (socket)") }
+            if p.fromSocket { b.append(" (socket)") }
             return
         }
-        if ev.isICMP {
+        if p.isICMP {
             b.append(v6 ? "I6_" : "I_")
-            if ev.hasL4 {
+            if p.hasL4 {
                 if let name = PacketText.icmpTypeName(e.icmp_type, v6: v6) { b.append(string: name) } else {
                     b.append("type"); b.appendDecimal(e.icmp_type)
                 }
