@@ -7,7 +7,6 @@ extension TraceFilter {
 
     /// `owners`: who owns each socket, for --owner-pid (a replay's, from the recording).
     public func matches(_ e: TraceEvent, owners: SocketOwners? = nil) -> Bool {
-        let p = e.packet, r = p.raw
         if let pid, e.context.pid != pid { return false }
         if let ownerPid {
             guard let s = e.socket, !s.isKernel, owners?.owner(s.inode)?.pid == ownerPid else { return false }
@@ -17,21 +16,32 @@ extension TraceFilter {
         if let mark, e.context.mark & markMask != mark { return false }
         if let netns, e.netns != netns { return false }
         if let ifname, e.ifname != ifname { return false }
+        if packetMatches(e.packet, event: e) { return true }
+        // A tunnel packet also matches by the packet it carries (BPF: the same
+        // filters on the tunnel section's inner headers).
+        if let inner = e.tunnel?.inner, packetMatches(inner, event: nil) { return true }
+        return false
+    }
+
+    /// The filters on one packet's headers (BPF: l3_matches, l4_matches, and
+    /// ct_matches when `event` has a conntrack entry to try).
+    func packetMatches(_ p: Packet, event e: TraceEvent?) -> Bool {
+        let r = p.raw
         if let l3Proto, r.l3_proto != l3Proto { return false }
         if let l4Proto, !p.hasL3 || r.l4_proto != l4Proto { return false }
         if let ipLen {
             guard let length = p.ipLength, ipLen.contains(length) else { return false }
         }
         // Addresses are decoded only when a filter asks for them (this runs for every replayed event).
-        if hasTupleFilter, !tupleMatches(e, Tuple(saddr: e.saddr, daddr: e.daddr, sport: r.sport, dport: r.dport)) {
+        if hasTupleFilter, !tupleMatches(p, Tuple(saddr: p.saddr, daddr: p.daddr, sport: r.sport, dport: r.dport)) {
             // As BPF under --ct (ST_F_CT_TUPLE): a recording made with --ct carries the entry.
-            guard let t = e.initiatorTuple, tupleMatches(e, t) else { return false }
+            guard let t = e?.initiatorTuple, tupleMatches(p, t) else { return false }
         }
         if let icmpID {
-            guard e.hasL4, r.l4_proto == 1 || r.l4_proto == 58, r.icmp_id == icmpID else { return false }
+            guard p.hasL4, r.l4_proto == Packet.Number.icmp || r.l4_proto == Packet.Number.icmpv6, r.icmp_id == icmpID else { return false }
         }
         if let tcpFlags {
-            guard e.hasL4, r.l4_proto == 6, r.tcp_flags & tcpFlags == tcpFlags else { return false }
+            guard p.hasL4, r.l4_proto == Packet.Number.tcp, r.tcp_flags & tcpFlags == tcpFlags else { return false }
         }
         return true
     }
@@ -49,14 +59,14 @@ extension TraceFilter {
     /// The address and port filters on one tuple, the packet's own or its
     /// conntrack entry's (BPF: addrs_match, ports_match); family and protocol
     /// are the packet's.
-    func tupleMatches(_ e: TraceEvent, _ t: Tuple) -> Bool {
+    func tupleMatches(_ p: Packet, _ t: Tuple) -> Bool {
         // IPAddress equality includes the family; an IPv4 address also matches
         // ARP's IPv4 addresses, as in BPF.
         if let addr, t.saddr != addr, t.daddr != addr { return false }
         if let saddr, t.saddr != saddr { return false }
         if let daddr, t.daddr != daddr { return false }
         if port != nil || sport != nil || dport != nil {
-            guard e.hasL4, e.packet.raw.l4_proto == 6 || e.packet.raw.l4_proto == 17 else { return false }
+            guard p.hasL4, p.raw.l4_proto == Packet.Number.tcp || p.raw.l4_proto == Packet.Number.udp else { return false }
             if let port, t.sport != port, t.dport != port { return false }
             if let sport, t.sport != sport { return false }
             if let dport, t.dport != dport { return false }
