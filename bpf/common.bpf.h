@@ -48,7 +48,7 @@ struct st_event {
 	struct st_packet pkt;
 	__u64 location;
 	__u32 drop_reason;
-	__u16 location_sec; /* ST_SEC_DROP, ST_SEC_LOCATION, or 0: no location section */
+	__u16 l4_off;       /* where the L4 header starts (from skb->head); 0: not read */
 	__u16 pad;
 };
 

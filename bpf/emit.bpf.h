@@ -6,6 +6,7 @@
 
 #include "conntrack.bpf.h"
 #include "sock_owner.bpf.h"
+#include "tunnel.bpf.h"
 
 static __always_inline void count_loss(struct st_loss *loss, __u16 probe)
 {
@@ -137,17 +138,19 @@ static __always_inline void *reserve_record(const struct st_event *e, __u32 size
 	return rec;
 }
 
-/* The event's record: its head, then the sections that apply, in the order of
- * enum st_section_type. Which ones a program writes follows from its probe and
- * the read-only config, so the size and every offset are constants; only the
- * conntrack section depends on the packet, hence emit()'s two calls. */
+/* The event's record: its head, then the sections that apply. Which ones a
+ * program writes follows from its probe and the read-only config, so the size
+ * reserved and every offset are constants; the conntrack section depends on
+ * the packet, hence emit()'s two calls, and so does the tunnel section, which
+ * comes last with room reserved for it: a record without one is shorter than
+ * its reservation (its header says how long). */
 static __always_inline void emit_record(void *ctx, const struct st_event *e, enum st_probe_id probe, bool with_stack,
 					bool with_ct, struct sk_buff *skb, struct sock *sk, struct st_loss *loss)
 {
 	__u16 loc_sec = location_section(probe);
 	__u32 size = ST_EVENT_HEAD + (loc_sec ? sizeof(struct st_sec_location) : 0) +
 		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
-		     (with_stack ? sizeof(struct st_sec_stack) : 0);
+		     (with_stack ? sizeof(struct st_sec_stack) : 0) + (cfg.tunnel ? sizeof(struct st_sec_tunnel) : 0);
 	__u32 off = ST_EVENT_HEAD;
 	void *rec = reserve_record(e, size, loss);
 
@@ -181,6 +184,19 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 		st->sec.type = ST_SEC_STACK;
 		st->sec.size = sizeof(*st);
 		fill_stack(ctx, st->ips, &st->nr_frames);
+		off += sizeof(*st);
+	}
+	if (cfg.tunnel) {
+		__u32 kind = tunnel_kind(&e->pkt);
+		__u64 head;
+
+		/* Written in the ring: the program's stack has no room for 80 more
+		 * bytes. skb->head through a helper: loaded directly it is a
+		 * pointer, which a global function may not take (tunnels are few). */
+		if (kind && e->l4_off && !bpf_probe_read_kernel(&head, sizeof(head), &skb->head) &&
+		    parse_tunnel(rec + off, head, e->l4_off, kind))
+			off += sizeof(struct st_sec_tunnel);
+		((struct st_record *)rec)->size = off;
 	}
 	submit(rec);
 }

@@ -195,6 +195,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		return 0;
 	if (l4_off)
 		parse_l4(&e.pkt, e.hdr.skb, l4_off);
+	e.l4_off = l4_off; /* for the tunnel section */
 	/* Another packet at a tracked address: forget the stale entry and let the
 	 * filter decide about the new packet. */
 	if (tracked && tracked_is_stale(tracked, &e.pkt, e.hdr.skb)) {

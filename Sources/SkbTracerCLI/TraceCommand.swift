@@ -45,6 +45,8 @@ struct TraceCommand: ParsableCommand {
     var owner = false
     @Flag(help: "Print each event's sk_buff, every non-zero field, as the kernel's BTF describes it (pwru's --output-skb; about 2-3 KB an event).")
     var outputSkb = false
+    @Flag(help: "Show the packet inside each VXLAN, GENEVE, GRE, IPIP or IPv6-in-IP packet: the tunnel, its VNI and the inner headers (pwru's --output-tunnel). Filters match the inner packet with or without it.")
+    var outputTunnel = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
 
@@ -60,7 +62,8 @@ struct TraceCommand: ParsableCommand {
             throw UsageError("--output-skb prints dumps under events, and the text journey view has no room for them",
                              hint: "add --json (each hop carries skb_dump), or drop --timeline")
         }
-        if journeys.drop, let (option, _) = [("--ct", ct), ("--owner", owner), ("--output-skb", outputSkb)].first(where: { $0.1 }) {
+        if journeys.drop, let (option, _) = [("--ct", ct), ("--owner", owner), ("--output-skb", outputSkb),
+                                             ("--output-tunnel", outputTunnel)].first(where: { $0.1 }) {
             throw UsageError("--drop prints counts of drops, not events: \(option) would show nothing",
                              hint: "use \(option) with -t life (every drop as an event) instead of --drop")
         }
@@ -111,6 +114,7 @@ struct TraceCommand: ParsableCommand {
         o.owner = owner || o.filter.ownerPid != nil
         if let pid = o.filter.ownerPid { try Self.checkProcess(pid) }
         o.skbDump = outputSkb
+        o.tunnel = outputTunnel
         try journeys.apply(to: &o, probesGiven: probes.given)
         return o
     }

@@ -68,8 +68,10 @@ struct st_record {
 	__u64 skb;         /* sk_buff address; 0 for a route lookup that is no packet's */
 };
 
-/* Section types, in the order BPF writes them. Every event has a context and a
- * packet section; the rest only when they apply. */
+/* Section types. Every event has a context and a packet section, first; the
+ * rest only when they apply. BPF writes the tunnel section last (a packet that
+ * is none just ends earlier), files the stack last (only the frames there
+ * are): readers take sections in any order. */
 enum st_section_type {
 	ST_SEC_CONTEXT = 1,   /* struct st_sec_context: where and in which task the probe fired */
 	ST_SEC_PACKET = 2,    /* struct st_sec_packet: the headers (or a route lookup's flow) */
@@ -254,7 +256,8 @@ struct st_config {
 	struct st_probe_args probe_args[ST_PROBE_COUNT];
 	__u8 owner;         /* --owner: a socket section in each event */
 	__u8 skb_dump;      /* --output-skb: a struct st_skb_dump before each event */
-	__u8 pad[2];
+	__u8 tunnel;        /* --output-tunnel: a tunnel section in each tunnel packet's event */
+	__u8 pad;
 	__u32 filter_owner_pid; /* --owner-pid: tgid */
 };
 

@@ -32,6 +32,8 @@ public struct TracerOptions: Sendable {
     public var owner = false
     /// `--output-skb`: each event's sk_buff as BTF prints it (pwru's --output-skb).
     public var skbDump = false
+    /// `--output-tunnel`: a tunnel packet's inner headers (pwru's --output-tunnel).
+    public var tunnel = false
 
     /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
     public var view: TraceView = .events

@@ -1,0 +1,137 @@
+/* Tunnel packets: which outer headers carry a packet BPF can read (VXLAN,
+ * GENEVE, GRE, IPIP, IPv6 in IP; enum st_tunnel_kind), and reading that inner
+ * packet into a tunnel section, so the filters can match it (-H INNER finds the
+ * packet on the underlay) and --output-tunnel can show it. */
+#ifndef SKBTRACER_TUNNEL_BPF_H
+#define SKBTRACER_TUNNEL_BPF_H
+
+#include "parse.bpf.h"
+
+#define ETH_P_TEB 0x6558 /* transparent Ethernet bridging: GENEVE's and gretap's Ethernet payload */
+#define GRE_CSUM 0x8000
+#define GRE_KEY 0x2000
+#define GRE_SEQ 0x1000
+#define GRE_VERSION 0x0007
+
+/* The tunnel a packet's outer headers announce, or 0. UDP tunnels need the
+ * destination port, so the L4 header must have been read. */
+static __always_inline __u8 tunnel_kind(const struct st_packet *pkt)
+{
+	if ((pkt->flags & (ST_PKT_L3 | ST_PKT_FROM_SOCK)) != ST_PKT_L3)
+		return 0;
+	if (pkt->l3_proto != ETH_P_IP && pkt->l3_proto != ETH_P_IPV6)
+		return 0;
+	switch (pkt->l4_proto) {
+	case IPPROTO_UDP:
+		if (!(pkt->flags & ST_PKT_L4))
+			return 0;
+		if (pkt->dport == ST_PORT_VXLAN || pkt->dport == ST_PORT_VXLAN_LINUX)
+			return ST_TUNNEL_VXLAN;
+		if (pkt->dport == ST_PORT_GENEVE)
+			return ST_TUNNEL_GENEVE;
+		return 0;
+	case ST_IPPROTO_GRE:
+		return ST_TUNNEL_GRE;
+	case ST_IPPROTO_IPIP:
+		return ST_TUNNEL_IPIP;
+	case ST_IPPROTO_IPV6:
+		return ST_TUNNEL_IP6;
+	default:
+		return 0;
+	}
+}
+
+/* Where the tunnel's payload starts, from its header at `off` (the outer L4
+ * offset: UDP, GRE, or the inner IP header itself for IPIP and IPv6 in IP);
+ * sets *ethernet when the payload is an Ethernet frame and t->vni. 0: not a
+ * payload this reads (GRE version 1, another GENEVE protocol, a failed read). */
+static __always_inline __u32 tunnel_payload(struct st_sec_tunnel *t, __u64 head, __u32 off, __u32 *ethernet)
+{
+	__u8 h[16];
+	__u16 proto;
+
+	switch (t->kind) {
+	case ST_TUNNEL_VXLAN: /* UDP (8), VXLAN (8: flags, reserved, VNI, reserved), Ethernet */
+		if (read_packet(h, 16, head, off))
+			return 0;
+		t->vni = h[12] << 16 | h[13] << 8 | h[14];
+		*ethernet = 1;
+		return off + 16;
+	case ST_TUNNEL_GENEVE: /* UDP (8), GENEVE (8: options length, flags, protocol, VNI), options */
+		if (read_packet(h, 16, head, off))
+			return 0;
+		proto = h[10] << 8 | h[11];
+		t->vni = h[12] << 16 | h[13] << 8 | h[14];
+		*ethernet = proto == ETH_P_TEB;
+		if (proto != ETH_P_TEB && proto != ETH_P_IP && proto != ETH_P_IPV6)
+			return 0;
+		return off + 16 + (h[8] & 0x3f) * 4;
+	case ST_TUNNEL_GRE: /* flags and version, protocol, then checksum, key, sequence if flagged */
+		if (read_packet(h, 4, head, off))
+			return 0;
+		proto = h[2] << 8 | h[3];
+		if (((h[0] << 8 | h[1]) & GRE_VERSION) != 0)
+			return 0;
+		*ethernet = proto == ETH_P_TEB;
+		if (proto != ETH_P_TEB && proto != ETH_P_IP && proto != ETH_P_IPV6)
+			return 0;
+		return off + 4 + ((h[0] << 8) & GRE_CSUM ? 4 : 0) + ((h[0] << 8) & GRE_KEY ? 4 : 0) +
+		       ((h[0] << 8) & GRE_SEQ ? 4 : 0);
+	case ST_TUNNEL_IPIP:
+	case ST_TUNNEL_IP6:
+		*ethernet = 0;
+		return off;
+	default:
+		return 0;
+	}
+}
+
+/* Fills `t` (a section in map memory) with the inner packet of a tunnel packet
+ * of kind `kind` whose outer L4 header starts at `off`. Returns 1 when the
+ * inner L3 header was read. Global, so verified once; it calls parse_l4() for
+ * the inner transport header. Inner IPv6 extension headers are not walked:
+ * the inner L4 is read only when a transport header follows at once. */
+__noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u32 kind)
+{
+	__u8 frame[2 + ETH_HLEN + L3_READ] __attribute__((aligned(8)));
+	__u8 *buf = frame + 2;
+	const __u8 *l3 = buf + ETH_HLEN;
+	__u32 ethernet = 0, at, l4 = 0;
+	__u16 proto;
+
+	if (!t)
+		return 0;
+	__builtin_memset(t, 0, sizeof(*t));
+	t->sec.type = ST_SEC_TUNNEL;
+	t->sec.size = sizeof(*t);
+	t->kind = kind;
+	at = tunnel_payload(t, head, off, &ethernet);
+	if (!at)
+		return 0;
+	if (ethernet) {
+		if (read_packet(buf, ETH_HLEN + L3_READ, head, at))
+			return 0;
+		__builtin_memcpy(t->inner.dmac, buf, 6);
+		__builtin_memcpy(t->inner.smac, buf + 6, 6);
+		t->inner.flags |= ST_PKT_MAC;
+		proto = buf[12] << 8 | buf[13];
+		at += ETH_HLEN;
+	} else {
+		if (read_packet(buf + ETH_HLEN, L3_READ, head, at))
+			return 0;
+		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
+	}
+	t->inner.l3_proto = proto;
+	if (proto == ETH_P_IP)
+		l4 = parse_ipv4(&t->inner, l3, at);
+	else if (proto == ETH_P_IPV6)
+		l4 = parse_ipv6(&t->inner, l3, at);
+	else
+		return 0;
+	if (l4 && (t->inner.l4_proto == IPPROTO_TCP || t->inner.l4_proto == IPPROTO_UDP ||
+		   t->inner.l4_proto == IPPROTO_ICMP || t->inner.l4_proto == IPPROTO_ICMPV6))
+		parse_l4(&t->inner, head, l4);
+	return (t->inner.flags & ST_PKT_L3) != 0;
+}
+
+#endif
