@@ -100,6 +100,17 @@ public struct Packet: @unchecked Sendable {
         l4Proto == Number.icmp ? (type == 0 || type == 8) : (type == 128 || type == 129)
     }
 
+    /// ICMP echo request (8) or ICMPv6 echo request (128), its header read.
+    public var isEchoRequest: Bool { echo != nil && (raw.icmp_type == 8 || raw.icmp_type == 128) }
+    /// ICMP echo reply (0) or ICMPv6 echo reply (129), its header read.
+    public var isEchoReply: Bool { echo != nil && (raw.icmp_type == 0 || raw.icmp_type == 129) }
+
+    /// ARP's opcode as a word: `request`, `reply`, or nil for another.
+    public var arpOperation: String? {
+        guard case .arp(let op) = l3 else { return nil }
+        return op == 1 ? "request" : op == 2 ? "reply" : nil
+    }
+
     /// Id and sequence of an echo request or reply.
     public var echo: Echo? {
         hasL4 && isICMP && isEcho ? Echo(id: raw.icmp_id, seq: raw.icmp_seq) : nil

@@ -99,13 +99,13 @@ public struct TraceFilter: Equatable, Sendable {
     static func parseProto(_ s: String) throws(UsageError) -> (UInt16?, UInt8?) {
         switch s.lowercased() {
         case "any", "all": return (nil, nil)
-        case "ip", "ipv4", "ip4": return (0x0800, nil)
-        case "ip6", "ipv6": return (0x86DD, nil)
-        case "arp": return (0x0806, nil)
-        case "icmp": return (0x0800, 1)
-        case "icmp6", "icmpv6": return (0x86DD, 58)
-        case "tcp": return (nil, 6)
-        case "udp": return (nil, 17)
+        case "ip", "ipv4", "ip4": return (Packet.Number.ipv4, nil)
+        case "ip6", "ipv6": return (Packet.Number.ipv6, nil)
+        case "arp": return (Packet.Number.arp, nil)
+        case "icmp": return (Packet.Number.ipv4, Packet.Number.icmp)
+        case "icmp6", "icmpv6": return (Packet.Number.ipv6, Packet.Number.icmpv6)
+        case "tcp": return (nil, Packet.Number.tcp)
+        case "udp": return (nil, Packet.Number.udp)
         default:
             throw UsageError("unknown protocol '\(s)' for --proto", hint: "use one of \(protocolNames)")
         }

@@ -357,7 +357,7 @@ public final class JourneyTracker {
 
     private func index(_ e: TraceEvent, of id: Int) {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return }
-        if e.hasL4, e.isICMP, e.packet.raw.icmp_type == 8 || e.packet.raw.icmp_type == 128 {
+        if e.packet.isEchoRequest {
             echoRequests.set(EchoKey(tuple: t, seq: e.packet.raw.icmp_seq), id)
         }
         byTuple.set(t, id)
@@ -369,7 +369,7 @@ public final class JourneyTracker {
     private func requestAnswered(by e: TraceEvent) -> Int? {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return nil }
         if e.hasL4, e.isICMP {
-            guard e.packet.raw.icmp_type == 0 || e.packet.raw.icmp_type == 129 else { return nil }
+            guard e.packet.isEchoReply else { return nil }
             // Every tuple a request had is indexed, so this holds after NAT too.
             return echoRequests[EchoKey(tuple: t.reversed, seq: e.packet.raw.icmp_seq)]
         }

@@ -21,12 +21,12 @@ enum JourneyText {
         guard e.hasL3, let s = e.saddr, let d = e.daddr else {
             return e.packet.raw.l3_proto != 0 ? "L3 \(PacketText.l3Name(e.packet.raw.l3_proto))" : "unknown packet"
         }
-        if e.isARP { return "ARP \(r.icmp_type == 1 ? "request" : r.icmp_type == 2 ? "reply" : "op \(r.icmp_type)") \(s) > \(d)" }
+        if e.isARP { return "ARP \(e.packet.arpOperation ?? "op \(r.icmp_type)") \(s) > \(d)" }
         if e.isICMP {
             let family = e.isIPv6 ? "ICMPv6" : "ICMP"
             guard e.hasL4 else { return "\(family) \(s) > \(d)" }
             if let echo = e.packet.echo {
-                let kind = r.icmp_type == 8 || r.icmp_type == 128 ? "echo request" : "echo reply"
+                let kind = e.packet.isEchoRequest ? "echo request" : "echo reply"
                 return "\(family) \(kind) \(s) > \(d) id \(echo.id) seq \(echo.seq)"
             }
             let name = PacketText.icmpTypeName(r.icmp_type, v6: e.isIPv6) ?? "type \(r.icmp_type)"

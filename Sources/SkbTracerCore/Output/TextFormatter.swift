@@ -180,7 +180,7 @@ public struct TextFormatter: EventFormatter {
         }
         let v6 = p.isIPv6
         if p.isARP {
-            b.append(e.icmp_type == 1 ? "A_request:" : e.icmp_type == 2 ? "A_reply:" : "A:")
+            if let op = p.arpOperation { b.append("A_"); b.append(string: op); b.append(UInt8(ascii: ":")) } else { b.append("A:") }
             PacketText.appendIPv4(e.saddr, to: &b); b.append("->"); PacketText.appendIPv4(e.daddr, to: &b)
             return
         }
