@@ -21,40 +21,67 @@ static __always_inline int read_packet(void *dst, __u32 size, __u64 head, __u32 
 	return bpf_probe_read_kernel(dst, size, (const void *)(head + off));
 }
 
-__noinline int parse_l4(struct st_packet *pkt, __u64 head, __u32 off)
+/* The L4 header bytes a protocol's fields need (TCP up to its flags): 0 for a
+ * protocol whose header is not read. */
+static __always_inline __u32 l4_bytes(__u8 l4_proto)
 {
-	if (!pkt)
+	switch (l4_proto) {
+	case IPPROTO_TCP:
+		return 14;
+	case IPPROTO_UDP:
+		return 4;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return 8;
+	default:
 		return 0;
-	__u8 l4[14];
+	}
+}
 
+/* Fills the L4 fields from l4_bytes(pkt->l4_proto) bytes of header. */
+static __always_inline void decode_l4(struct st_packet *pkt, const __u8 *l4)
+{
 	switch (pkt->l4_proto) {
 	case IPPROTO_TCP:
-		if (read_packet(l4, 14, head, off))
-			return 0;
 		pkt->sport = (l4[0] << 8) | l4[1];
 		pkt->dport = (l4[2] << 8) | l4[3];
 		__builtin_memcpy(pkt->tcp_seq, &l4[4], 4);
 		pkt->tcp_flags = l4[13];
 		break;
 	case IPPROTO_UDP:
-		if (read_packet(l4, 4, head, off))
-			return 0;
 		pkt->sport = (l4[0] << 8) | l4[1];
 		pkt->dport = (l4[2] << 8) | l4[3];
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		if (read_packet(l4, 8, head, off))
-			return 0;
 		pkt->icmp_type = l4[0];
 		pkt->icmp_code = l4[1];
 		pkt->icmp_id = (l4[4] << 8) | l4[5];
 		pkt->icmp_seq = (l4[6] << 8) | l4[7];
 		break;
 	default:
-		return 0;
+		return;
 	}
 	pkt->flags |= ST_PKT_L4;
+}
+
+__noinline int parse_l4(struct st_packet *pkt, __u64 head, __u32 off)
+{
+	__u8 l4[14];
+	__u32 n;
+
+	if (!pkt)
+		return 0;
+	n = l4_bytes(pkt->l4_proto);
+	/* One constant-size read per protocol: the helper wants a bounded size. */
+	if (n == 14 && read_packet(l4, 14, head, off))
+		return 0;
+	if (n == 8 && read_packet(l4, 8, head, off))
+		return 0;
+	if (n == 4 && read_packet(l4, 4, head, off))
+		return 0;
+	if (n)
+		decode_l4(pkt, l4);
 	return 0;
 }
 

@@ -86,17 +86,18 @@ static __always_inline __u32 tunnel_payload(struct st_sec_tunnel *t, __u64 head,
 	}
 }
 
-/* Fills `t` (a section in map memory) with the inner packet of a tunnel packet
- * of kind `kind` whose outer L4 header starts at `off`. Returns 1 when the
- * inner L3 header was read. Global, so verified once; it calls parse_l4() for
- * the inner transport header. Inner IPv6 extension headers are not walked:
+/* Fills `t` with the inner packet of a tunnel packet of kind `kind` whose outer
+ * L4 header starts at `off`. Returns 1 when the inner L3 header was read.
+ * Global, so verified once. It reads the inner L4 itself rather than calling
+ * parse_l4(): on 6.1 the program, this function and a third frame exceed the
+ * 512 bytes of stack they share. Inner IPv6 extension headers are not walked:
  * the inner L4 is read only when a transport header follows at once. */
 __noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u32 kind)
 {
 	__u8 frame[2 + ETH_HLEN + L3_READ] __attribute__((aligned(8)));
 	__u8 *buf = frame + 2;
 	const __u8 *l3 = buf + ETH_HLEN;
-	__u32 ethernet = 0, at, l4 = 0;
+	__u32 ethernet = 0, at, l4 = 0, n;
 	__u16 proto;
 
 	if (!t)
@@ -128,9 +129,18 @@ __noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u3
 		l4 = parse_ipv6(&t->inner, l3, at);
 	else
 		return 0;
-	if (l4 && (t->inner.l4_proto == IPPROTO_TCP || t->inner.l4_proto == IPPROTO_UDP ||
-		   t->inner.l4_proto == IPPROTO_ICMP || t->inner.l4_proto == IPPROTO_ICMPV6))
-		parse_l4(&t->inner, head, l4);
+	/* The header's bytes: in the frame already after an IPv4 header without
+	 * options (L3_READ covers 20 more), else one more read into the frame. */
+	n = l4_bytes(t->inner.l4_proto);
+	if (l4 && n) {
+		__u32 in_frame = l4 - at;
+
+		if (in_frame <= L3_READ - 14) {
+			decode_l4(&t->inner, l3 + in_frame);
+		} else if (!read_packet(buf, 14, head, l4)) {
+			decode_l4(&t->inner, buf);
+		}
+	}
 	return (t->inner.flags & ST_PKT_L3) != 0;
 }
 
