@@ -326,6 +326,10 @@ struct DecodeTests {
         let zeroSection = sized(good + [UInt8](repeating: 0, count: 8), n + 8)
         let pastTheEnd = sized(good + [99, 0, 8, 0], n + 4)
         let halfHeader = sized(good + [99, 0], n + 2)
+        // Sections of 12 bytes (and 4 bytes of padding): an unknown one, and a
+        // stack of no frames, whose sizes are not multiples of 8.
+        let unknown12 = sized(good + [99, 0, 12, 0] + [UInt8](repeating: 0, count: 12), n + 16)
+        let stack12 = sized(good + [UInt8(ST_SEC_STACK.rawValue), 0, 12, 0] + [UInt8](repeating: 0, count: 12), n + 16)
         return [
             BadRecord(name: "empty", bytes: [], error: .truncated(0)),
             BadRecord(name: "3 bytes", bytes: [1, 0, UInt8(n)], error: .truncated(3)),
@@ -341,6 +345,8 @@ struct DecodeTests {
             BadRecord(name: "a section of size 0", bytes: zeroSection, error: .badSection(0)),
             BadRecord(name: "a section header past the record", bytes: pastTheEnd, error: .badSection(99)),
             BadRecord(name: "half a section header", bytes: halfHeader, error: .badSection(0)),
+            BadRecord(name: "unknown section of 12 bytes", bytes: unknown12, error: .badSection(99)),
+            BadRecord(name: "stack section of 12 bytes", bytes: stack12, error: .badSection(UInt16(ST_SEC_STACK.rawValue))),
             BadRecord(name: "packet section size not a multiple of 8", bytes: section(at: 96, size: 68), error: .badSection(packet)),
             BadRecord(name: "packet section past the record", bytes: section(at: 96, size: 80), error: .badSection(packet)),
             BadRecord(name: "context section a multiple of 8 but short", bytes: section(at: 32, size: 56), error: .badSection(context)),
