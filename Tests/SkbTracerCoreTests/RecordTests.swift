@@ -343,6 +343,22 @@ struct RecordTests {
         #expect(n == 10, "the recording was kept")
     }
 
+    /// Format 4: the header gives the record header's size; the old per-layout
+    /// sizes are zero (sections say their own sizes), and the reader takes it.
+    @Test func formatFourHeader() throws {
+        var b = ByteBuffer()
+        RecordFormat.appendHeader(.init(realtimeOffsetNs: 1, utcOffsetSeconds: 2, hostNetns: 3, startNs: 4), to: &b)
+        let h = b.bytes
+        func u16(_ o: Int) -> UInt16 { UInt16(h[o]) | UInt16(h[o + 1]) << 8 }
+        #expect(h.count == 64 && Array(h[0..<8]) == Array("SKBTRACE".utf8))
+        #expect(u16(8) == 4 && RecordFormat.version == 4 && u16(10) == 64 && u16(12) == 32)
+        #expect(u16(14) == 0 && u16(48) == 0 && u16(50) == 0)
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Data(h).write(to: URL(fileURLWithPath: path))
+        #expect(try RecordReader(path: path).header == RecordFormat.Header(realtimeOffsetNs: 1, utcOffsetSeconds: 2, hostNetns: 3, startNs: 4))
+    }
+
     /// Version-1 files (before route and conntrack records) have zeros there, and still replay.
     @Test func headerFromBeforeRouteAndConntrack() throws {
         let path = Self.tempPath()
