@@ -7,11 +7,104 @@ import Testing
 /// reordered, resized or repadded field fails here before it garbles events.
 @Suite("ABI layout")
 struct ABITests {
-    @Test func eventSizeMatchesPinnedConstant() {
-        #expect(MemoryLayout<st_event>.size == Int(ST_EVENT_SIZE))
-        #expect(MemoryLayout<st_event>.size == 176)
-        #expect(MemoryLayout<st_event>.stride == 176)
-        #expect(MemoryLayout<st_event>.alignment == 8)
+    /// A record is a 32-byte header, then sections of their own sizes.
+    @Test func recordAndSectionSizes() {
+        #expect(MemoryLayout<st_record>.size == 32)
+        #expect(MemoryLayout<st_record>.alignment == 8)
+        #expect(MemoryLayout<st_section>.size == 4)
+        #expect(MemoryLayout<st_sec_context>.size == 64)
+        #expect(MemoryLayout<st_packet>.size == 68)
+        #expect(MemoryLayout<st_sec_packet>.size == 72)
+        #expect(MemoryLayout<st_sec_location>.size == 16)
+        #expect(MemoryLayout<st_sec_socket>.size == 16)
+        #expect(MemoryLayout<st_route>.size == 96)
+        #expect(MemoryLayout<st_sec_route>.size == 104)
+        #expect(MemoryLayout<st_ct>.size == Int(ST_CT_SIZE))
+        #expect(MemoryLayout<st_ct>.size == 88)
+        #expect(MemoryLayout<st_sec_ct>.size == 96)
+        #expect(MemoryLayout<st_sec_stack>.size == 8 + 8 * 32)
+        #expect(ST_STACK_MAX == 32)
+    }
+
+    /// Every section keeps the next one 8-byte aligned: its size is a multiple of 8.
+    @Test func sectionSizesAreMultiplesOfEight() {
+        let sizes = [MemoryLayout<st_record>.size, MemoryLayout<st_sec_context>.size, MemoryLayout<st_sec_packet>.size,
+                     MemoryLayout<st_sec_location>.size, MemoryLayout<st_sec_socket>.size, MemoryLayout<st_sec_route>.size,
+                     MemoryLayout<st_sec_ct>.size, MemoryLayout<st_sec_stack>.size]
+        for size in sizes { #expect(size % 8 == 0, "\(size)") }
+    }
+
+    /// Section types are what recordings carry: they never change their values.
+    @Test func sectionTypeValues() {
+        #expect([ST_SEC_CONTEXT, ST_SEC_PACKET, ST_SEC_DROP, ST_SEC_LOCATION, ST_SEC_SOCKET, ST_SEC_ROUTE,
+                  ST_SEC_CONNTRACK, ST_SEC_STACK].map(\.rawValue) == Array(1...8))
+        #expect([ST_MATCH_FILTER, ST_MATCH_SKB, ST_MATCH_FLOW].map(\.rawValue) == [0, 1, 2])
+        #expect(ST_RECORD_SKB_DUMP.rawValue == 2)
+        #expect(ST_PROBE_FUNCTION == 0x8000)
+        #expect(ST_SOCK_KERNEL == 0xffff_ffff)
+    }
+
+    /// u16 kind@0 size@2 probe@4, u8 match@6 pad@7, u32 cpu@8 lost_before@12,
+    /// u64 ts_ns@16 skb@24, end 32.
+    @Test func recordOffsets() {
+        let fields: [(PartialKeyPath<st_record>, Int)] = [
+            (\st_record.kind, 0), (\st_record.size, 2), (\st_record.probe, 4), (\st_record.match, 6),
+            (\st_record.pad, 7), (\st_record.cpu, 8), (\st_record.lost_before, 12), (\st_record.ts_ns, 16),
+            (\st_record.skb, 24),
+        ]
+        for (field, expected) in fields {
+            #expect(MemoryLayout<st_record>.offset(of: field) == expected, "\(field)")
+        }
+        #expect(MemoryLayout<st_section>.offset(of: \.type) == 0)
+        #expect(MemoryLayout<st_section>.offset(of: \.size) == 2)
+    }
+
+    /// sec@0, u32 netns@4 ifindex@8 mark@12 skb_len@16 pid@20 tid@24,
+    /// u8 pkt_type@28, ifname@32 comm@48, end 64.
+    @Test func contextOffsets() {
+        let fields: [(PartialKeyPath<st_sec_context>, Int)] = [
+            (\st_sec_context.sec, 0), (\st_sec_context.netns, 4), (\st_sec_context.ifindex, 8),
+            (\st_sec_context.mark, 12), (\st_sec_context.skb_len, 16), (\st_sec_context.pid, 20),
+            (\st_sec_context.tid, 24), (\st_sec_context.pkt_type, 28), (\st_sec_context.ifname, 32),
+            (\st_sec_context.comm, 48),
+        ]
+        for (field, expected) in fields {
+            #expect(MemoryLayout<st_sec_context>.offset(of: field) == expected, "\(field)")
+        }
+        #expect(MemoryLayout.size(ofValue: st_sec_context().ifname) == Int(ST_IFNAMSIZ))
+        #expect(MemoryLayout.size(ofValue: st_sec_context().comm) == Int(ST_COMMSIZ))
+    }
+
+    /// u16 l3_proto@0, u8 l4_proto@2 flags@3, u16 ip_len@4 ip_id@6, u8 ttl@8
+    /// tcp_flags@9 icmp_type@10 icmp_code@11, u16 sport@12 dport@14 icmp_id@16
+    /// icmp_seq@18, tcp_seq@20 dmac@24 smac@30 saddr@36 daddr@52, end 68; the
+    /// packet section puts it at 4.
+    @Test func packetOffsets() {
+        let fields: [(PartialKeyPath<st_packet>, Int)] = [
+            (\st_packet.l3_proto, 0), (\st_packet.l4_proto, 2), (\st_packet.flags, 3), (\st_packet.ip_len, 4),
+            (\st_packet.ip_id, 6), (\st_packet.ttl, 8), (\st_packet.tcp_flags, 9), (\st_packet.icmp_type, 10),
+            (\st_packet.icmp_code, 11), (\st_packet.sport, 12), (\st_packet.dport, 14), (\st_packet.icmp_id, 16),
+            (\st_packet.icmp_seq, 18), (\st_packet.tcp_seq, 20), (\st_packet.dmac, 24), (\st_packet.smac, 30),
+            (\st_packet.saddr, 36), (\st_packet.daddr, 52),
+        ]
+        for (field, expected) in fields {
+            #expect(MemoryLayout<st_packet>.offset(of: field) == expected, "\(field)")
+        }
+        #expect(MemoryLayout.size(ofValue: st_packet().saddr) == 16)
+        #expect(MemoryLayout.size(ofValue: st_packet().tcp_seq) == 4)
+        #expect(MemoryLayout<st_sec_packet>.offset(of: \.pkt) == 4)
+    }
+
+    /// The other sections: their header, then 8-byte aligned contents.
+    @Test func sectionOffsets() {
+        #expect(MemoryLayout<st_sec_location>.offset(of: \.drop_reason) == 4)
+        #expect(MemoryLayout<st_sec_location>.offset(of: \.location) == 8)
+        #expect(MemoryLayout<st_sec_socket>.offset(of: \.ino) == 4)
+        #expect(MemoryLayout<st_sec_socket>.offset(of: \.uid) == 8)
+        #expect(MemoryLayout<st_sec_route>.offset(of: \.route) == 8)
+        #expect(MemoryLayout<st_sec_ct>.offset(of: \.ct) == 8)
+        #expect(MemoryLayout<st_sec_stack>.offset(of: \.nr_frames) == 4)
+        #expect(MemoryLayout<st_sec_stack>.offset(of: \.ips) == 8)
     }
 
     @Test func configSizeMatchesPinnedConstant() {
@@ -22,45 +115,6 @@ struct ABITests {
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
         #expect(MemoryLayout<st_loss>.size == 32 + 8 * Int(ST_PROBE_COUNT.rawValue))
-    }
-
-    /// Offsets: u16 kind@0 size@2 probe@4 l3_proto@6, u32 cpu@8 lost_before@12,
-    /// u64 ts_ns@16 skb@24 location@32, u32 pid@40 tid@44 netns@48 ifindex@52
-    /// mark@56 skb_len@60 drop_reason@64, u16 ip_len@68 sport@70 dport@72
-    /// icmp_id@74 icmp_seq@76, u8 l4_proto@78 tcp_flags@79 icmp_type@80
-    /// icmp_code@81 pkt_type@82 flags@83 ttl@84 match@85, dmac@86 smac@92
-    /// saddr@98 daddr@114 ifname@130 comm@146 ip_id@162 tcp_seq@164,
-    /// sock_ino@168 sock_uid@172, end 176.
-    @Test func eventScalarOffsets() {
-        let fields: [(PartialKeyPath<st_event>, Int)] = [
-        (\st_event.kind, 0), (\st_event.size, 2), (\st_event.probe, 4), (\st_event.l3_proto, 6),
-        (\st_event.cpu, 8), (\st_event.lost_before, 12),
-        (\st_event.ts_ns, 16), (\st_event.skb, 24), (\st_event.location, 32),
-        (\st_event.pid, 40), (\st_event.tid, 44), (\st_event.netns, 48), (\st_event.ifindex, 52),
-        (\st_event.mark, 56), (\st_event.skb_len, 60), (\st_event.drop_reason, 64),
-        (\st_event.ip_len, 68), (\st_event.sport, 70), (\st_event.dport, 72),
-        (\st_event.icmp_id, 74), (\st_event.icmp_seq, 76),
-        (\st_event.l4_proto, 78), (\st_event.tcp_flags, 79), (\st_event.icmp_type, 80),
-        (\st_event.icmp_code, 81), (\st_event.pkt_type, 82), (\st_event.flags, 83), (\st_event.ttl, 84),
-        (\st_event.sock_ino, 168), (\st_event.sock_uid, 172),
-        ]
-        for (field, expected) in fields {
-            #expect(MemoryLayout<st_event>.offset(of: field) == expected, "\(field)")
-        }
-    }
-
-    @Test func eventArrayOffsets() {
-        #expect(MemoryLayout<st_event>.offset(of: \.dmac) == 86)
-        #expect(MemoryLayout<st_event>.offset(of: \.smac) == 92)
-        #expect(MemoryLayout<st_event>.offset(of: \.saddr) == 98)
-        #expect(MemoryLayout<st_event>.offset(of: \.daddr) == 114)
-        #expect(MemoryLayout<st_event>.offset(of: \.ifname) == 130)
-        #expect(MemoryLayout<st_event>.offset(of: \.comm) == 146)
-        #expect(MemoryLayout<st_event>.offset(of: \.ip_id) == 162)
-        #expect(MemoryLayout<st_event>.offset(of: \.tcp_seq) == 164)
-        #expect(MemoryLayout.size(ofValue: st_event().saddr) == 16)
-        #expect(MemoryLayout.size(ofValue: st_event().ifname) == Int(ST_IFNAMSIZ))
-        #expect(MemoryLayout.size(ofValue: st_event().comm) == Int(ST_COMMSIZ))
     }
 
     /// u32 filter_flags@0, u16 l3@4, u8 l4@6 tcp_flags@7, addr filters (20 bytes)
@@ -94,8 +148,8 @@ struct ABITests {
 
     /// Bits the decoder and the filter writer test; each must be a distinct power of two.
     @Test func flagValues() {
-        #expect([ST_EVF_MAC, ST_EVF_L3, ST_EVF_L4, ST_EVF_FROM_SOCK, ST_EVF_DROP, ST_EVF_LOCATION].map(\.rawValue)
-                == [1, 2, 4, 8, 16, 32])
+        // The values formats 1-3 had in their flags: LegacyEvent copies them over.
+        #expect([ST_PKT_MAC, ST_PKT_L3, ST_PKT_L4, ST_PKT_FROM_SOCK].map(\.rawValue) == [1, 2, 4, 8])
         #expect([ST_F_L3_PROTO, ST_F_L4_PROTO, ST_F_ADDR, ST_F_SADDR, ST_F_DADDR, ST_F_PORT, ST_F_SPORT,
                  ST_F_DPORT, ST_F_ICMP_ID, ST_F_TCP_FLAGS, ST_F_NETNS, ST_F_IFNAME, ST_F_MARK, ST_F_PID,
                  ST_F_IP_LEN].map(\.rawValue)

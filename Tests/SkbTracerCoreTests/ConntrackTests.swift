@@ -92,11 +92,11 @@ import Testing
     @Test func decodeAndRecord() throws {
         for stack in [nil, [UInt64(0xffff_ffff_8100_0010), 0xffff_ffff_8100_0020]] {
             var raw = Fixtures.udp()
-            if stack != nil { raw.flags |= UInt8(ST_EVF_STACK.rawValue) }
+            if stack != nil { raw.flags |= FlatEvent.STACK }
             let ev = TraceEvent(raw: raw, stack: stack, ct: Self.entry(snat: true))
             var b = ByteBuffer()
             RecordFormat.appendEvent(ev, to: &b)
-            #expect(b.count == (stack == nil ? MemoryLayout<st_ct_event>.size : MemoryLayout<st_ct_stack_event>.size))
+            #expect(b.count == FlatEvent.plainSize + MemoryLayout<st_sec_ct>.size + (stack.map { 8 + 8 * $0.count } ?? 0))
             let back = try Fixtures.decode(b.bytes)
             #expect(back.stack == stack)
             #expect(Self.text(back) == Self.text(ev))

@@ -114,7 +114,7 @@ struct DropExplanationsTests {
     // MARK: Known noise
 
     /// `e` as freed by kfree_skb with a drop location.
-    static func dropped(_ e: st_event) -> TraceEvent {
+    static func dropped(_ e: FlatEvent) -> TraceEvent {
         var e = e
         e.probe = UInt16(ST_PROBE_KFREE_SKB.rawValue)
         e.flags |= Fixtures.DROP | Fixtures.LOC
@@ -122,7 +122,7 @@ struct DropExplanationsTests {
     }
 
     /// The reply to Fixtures.icmpEchoRequest(), coming back.
-    static func echoReply() -> st_event {
+    static func echoReply() -> FlatEvent {
         var e = Fixtures.icmpEchoRequest()
         e.icmp_type = 0
         Fixtures.set(&e.saddr, Fixtures.v4_198_18_10_3)
@@ -131,7 +131,7 @@ struct DropExplanationsTests {
     }
 
     /// ICMPv6 of `type` from 2001:db8::1 to `daddr`.
-    static func icmp6(type: UInt8, to daddr: String) throws -> st_event {
+    static func icmp6(type: UInt8, to daddr: String) throws -> FlatEvent {
         var e = Fixtures.ipv6TCPSyn()
         e.l4_proto = 58
         e.sport = 0; e.dport = 0; e.tcp_flags = 0
@@ -140,7 +140,7 @@ struct DropExplanationsTests {
         return e
     }
 
-    static func udp(to daddr: [UInt8], pktType: UInt8 = 0) -> st_event {
+    static func udp(to daddr: [UInt8], pktType: UInt8 = 0) -> FlatEvent {
         var e = Fixtures.udp()
         Fixtures.set(&e.daddr, daddr)
         e.pkt_type = pktType

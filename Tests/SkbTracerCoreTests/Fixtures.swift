@@ -16,7 +16,7 @@ enum Fixtures {
 
     static func set<T>(_ field: inout T, string: String) { set(&field, Array(string.utf8)) }
 
-    static func bytes(of e: st_event) -> [UInt8] { withUnsafeBytes(of: e) { Array($0) } }
+    static func bytes(of e: FlatEvent) -> [UInt8] { e.bytes }
 
     static func decode(_ bytes: [UInt8]) throws(TraceEvent.DecodeError) -> TraceEvent {
         let result = bytes.withUnsafeBytes { buf in
@@ -38,26 +38,24 @@ enum Fixtures {
 
     // MARK: Flags
 
-    static let MAC = UInt8(ST_EVF_MAC.rawValue)
-    static let L3 = UInt8(ST_EVF_L3.rawValue)
-    static let L4 = UInt8(ST_EVF_L4.rawValue)
-    static let SOCK = UInt8(ST_EVF_FROM_SOCK.rawValue)
-    static let DROP = UInt8(ST_EVF_DROP.rawValue)
-    static let LOC = UInt8(ST_EVF_LOCATION.rawValue)
+    static let MAC = UInt8(ST_PKT_MAC.rawValue)
+    static let L3 = UInt8(ST_PKT_L3.rawValue)
+    static let L4 = UInt8(ST_PKT_L4.rawValue)
+    static let SOCK = UInt8(ST_PKT_FROM_SOCK.rawValue)
+    static let DROP = FlatEvent.DROP
+    static let LOC = FlatEvent.LOCATION
 
     // MARK: Events
 
     /// A valid, otherwise empty record for `probe`.
-    static func base(_ probe: st_probe_id = ST_PROBE_NET_DEV_QUEUE) -> st_event {
-        var e = st_event()
-        e.kind = UInt16(ST_RECORD_EVENT.rawValue)
-        e.size = UInt16(ST_EVENT_SIZE)
+    static func base(_ probe: st_probe_id = ST_PROBE_NET_DEV_QUEUE) -> FlatEvent {
+        var e = FlatEvent()
         e.probe = UInt16(probe.rawValue)
         return e
     }
 
     /// ping 198.18.10.2 -> 198.18.10.3, echo request id 7 seq 1, leaving ceth0.
-    static func icmpEchoRequest() -> st_event {
+    static func icmpEchoRequest() -> FlatEvent {
         var e = base(ST_PROBE_NET_DEV_QUEUE)
         e.ts_ns = 5_123_456_789
         e.cpu = 1
@@ -87,7 +85,7 @@ enum Fixtures {
     }
 
     /// TCP SYN [2001:db8::1]:40000 -> [2001:db8::2]:443 entering the stack on eth0, mark 0x10.
-    static func ipv6TCPSyn() -> st_event {
+    static func ipv6TCPSyn() -> FlatEvent {
         var e = base(ST_PROBE_NETIF_RECEIVE_SKB)
         e.ts_ns = 6_000_001_000
         e.cpu = 12
@@ -115,7 +113,7 @@ enum Fixtures {
 
     /// UDP 10.0.0.1:5353 -> 10.0.0.2:53 sent by a driver.
     /// tcp_retransmit_skb with the tuple taken from the socket (no packet headers).
-    static func socketTuple() -> st_event {
+    static func socketTuple() -> FlatEvent {
         var e = base(ST_PROBE_TCP_RETRANSMIT_SKB)
         e.flags = L3 | L4 | SOCK
         e.l3_proto = 0x0800
@@ -127,7 +125,7 @@ enum Fixtures {
         return e
     }
 
-    static func udp() -> st_event {
+    static func udp() -> FlatEvent {
         var e = base(ST_PROBE_NET_DEV_XMIT)
         e.ts_ns = 6_500_000_000
         e.cpu = 0
@@ -155,7 +153,7 @@ enum Fixtures {
     }
 
     /// ARP who-has 10.0.0.2 tell 10.0.0.1, broadcast.
-    static func arpRequest() -> st_event {
+    static func arpRequest() -> FlatEvent {
         var e = base(ST_PROBE_NETIF_RECEIVE_SKB)
         e.ts_ns = 6_600_000_000
         e.cpu = 2
@@ -176,7 +174,7 @@ enum Fixtures {
     }
 
     /// kfree_skb of a SYN to a closed port: NO_SOCKET (2) at tcp_v4_rcv+0x10.
-    static func kfreeSkbDrop() -> st_event {
+    static func kfreeSkbDrop() -> FlatEvent {
         var e = base(ST_PROBE_KFREE_SKB)
         e.ts_ns = 7_000_000_000
         e.cpu = 3
@@ -218,7 +216,7 @@ enum Fixtures {
                       clock: clock, timeFormat: time)
     }
 
-    static func text(_ events: [st_event], _ time: TimeFormat = .wallClock) -> [String] {
+    static func text(_ events: [FlatEvent], _ time: TimeFormat = .wallClock) -> [String] {
         let f = TextFormatter(context: context(time))
         return events.map { e in
             var b = ByteBuffer()
@@ -227,7 +225,7 @@ enum Fixtures {
         }
     }
 
-    static func packetInfo(_ e: st_event) -> String {
+    static func packetInfo(_ e: FlatEvent) -> String {
         var b = ByteBuffer()
         TextFormatter.appendPacketInfo(TraceEvent(raw: e), to: &b)
         return String(decoding: b.bytes, as: UTF8.self)

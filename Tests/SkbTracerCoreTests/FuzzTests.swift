@@ -121,19 +121,31 @@ private let installCrashHandler: Void = {
 // MARK: - Decoder inputs
 
 enum FuzzInput {
-    static let recordSize = MemoryLayout<st_event>.size
-    static let stackRecordSize = MemoryLayout<st_stack_event>.size
-    static let routeRecordSize = MemoryLayout<st_route_event>.size
-    static let ctRecordSize = MemoryLayout<st_ct_event>.size
-    static let ctStackRecordSize = MemoryLayout<st_ct_stack_event>.size
+    static let headerSize = MemoryLayout<st_record>.size
+    /// Each known section type's size (the stack's is its largest).
+    static let sectionSizes: [UInt16: Int] = [
+        UInt16(ST_SEC_CONTEXT.rawValue): MemoryLayout<st_sec_context>.size,
+        UInt16(ST_SEC_PACKET.rawValue): MemoryLayout<st_sec_packet>.size,
+        UInt16(ST_SEC_DROP.rawValue): MemoryLayout<st_sec_location>.size,
+        UInt16(ST_SEC_LOCATION.rawValue): MemoryLayout<st_sec_location>.size,
+        UInt16(ST_SEC_SOCKET.rawValue): MemoryLayout<st_sec_socket>.size,
+        UInt16(ST_SEC_ROUTE.rawValue): MemoryLayout<st_sec_route>.size,
+        UInt16(ST_SEC_CONNTRACK.rawValue): MemoryLayout<st_sec_ct>.size,
+        UInt16(ST_SEC_STACK.rawValue): MemoryLayout<st_sec_stack>.size,
+    ]
+    static let stackType = UInt16(ST_SEC_STACK.rawValue)
+    /// A record with every section at its largest.
+    static let maxRecordSize = headerSize + sectionSizes.values.reduce(0, +)
 
-    /// Bytes for TraceEvent(bytes:), 0...2*sizeof(st_stack_event) long: anything;
-    /// valid headers with garbage bodies; truncated records; bad sizes and kinds;
-    /// stack records with nr_frames past ST_STACK_MAX; valid events with bytes
-    /// flipped, cut or added.
+    /// Bytes for TraceEvent(bytes:), 0...2*maxRecordSize long: anything; valid
+    /// headers with random sections (known types of the right, a wrong or a
+    /// misaligned size, unknown types, context or packet missing) and garbage
+    /// bodies; truncated records; bad sizes and kinds; stack sections with
+    /// nr_frames past ST_STACK_MAX or past the section; valid events with bytes
+    /// flipped, cut or added, or an unknown section inserted.
     static func record(seed: UInt64, index: Int) -> [UInt8] {
         var r = FuzzRandom(seed: seed, index: index)
-        let maxLength = 2 * ctStackRecordSize
+        let maxLength = 2 * maxRecordSize
         func garbage(_ n: Int) -> [UInt8] {
             // Eight bytes per draw: byte by byte was most of the time in a debug build.
             [UInt8](unsafeUninitializedCapacity: n) { buf, initialized in
@@ -145,71 +157,100 @@ enum FuzzInput {
                 initialized = n
             }
         }
+        func put16(_ v: UInt16, at o: Int, in b: inout [UInt8]) {
+            if o < b.count { b[o] = UInt8(v & 0xff) }
+            if o + 1 < b.count { b[o + 1] = UInt8(v >> 8) }
+        }
+        func put32(_ v: UInt32, at o: Int, in b: inout [UInt8]) {
+            put16(UInt16(truncatingIfNeeded: v), at: o, in: &b); put16(UInt16(truncatingIfNeeded: v >> 16), at: o + 2, in: &b)
+        }
         func header(_ b: inout [UInt8], kind: UInt16, size: UInt16) {
-            for (i, v) in [UInt8(kind & 0xff), UInt8(kind >> 8), UInt8(size & 0xff), UInt8(size >> 8)].enumerated() where i < b.count {
-                b[i] = v
-            }
+            put16(kind, at: 0, in: &b); put16(size, at: 2, in: &b)
         }
         /// A length near `size`: exact, one short or long, much shorter or longer, a header only.
         func lengthAround(_ size: Int) -> Int {
             switch r.below(8) {
             case 0, 1, 2: return size
             case 3: return size - 1
-            case 4: return size + 1 + r.below(maxLength - size)
+            case 4: return size + 1 + r.below(max(1, maxLength - size))
             case 5: return r.below(size)
             case 6: return r.pick([0, 1, 2, 3, 4, 5, 8, 16])
             default: return r.below(maxLength + 1)
             }
+        }
+        /// A section of garbage: mostly its type's size, sometimes another.
+        func section(_ type: UInt16) -> [UInt8] {
+            let right = sectionSizes[type] ?? 8 * (1 + r.below(8))
+            let size: Int
+            switch r.below(12) {
+            case 0: size = right + r.pick([-8, 8, -1, 1, -4, 4])
+            case 1: size = r.pick([0, 2, 4, 6, 8, 12])
+            default: size = type == stackType ? 8 + 8 * r.below(Int(ST_STACK_MAX) + 1) : right
+            }
+            var b = garbage(max(size, 4))
+            put16(type, at: 0, in: &b); put16(UInt16(truncatingIfNeeded: size), at: 2, in: &b)
+            if type == stackType {
+                let nr: UInt32 = r.pick([0, 1, 31, 32, 33, 64, 1000, UInt32.max, UInt32(Int32.max), UInt32(Int32.max) + 1, r.u32()])
+                put32(nr, at: 4, in: &b)
+            }
+            return b
+        }
+        /// Header, context and packet (sometimes missing or repeated), then other sections in any order.
+        func sections(stack: Bool) -> [UInt8] {
+            var b = garbage(headerSize)
+            var types: [UInt16] = []
+            if !r.oneIn(20) { types.append(UInt16(ST_SEC_CONTEXT.rawValue)) }
+            if !r.oneIn(20) { types.append(UInt16(ST_SEC_PACKET.rawValue)) }
+            for _ in 0..<r.below(5) {
+                types.insert(r.oneIn(6) ? r.pick([0, 9, 99, 0x100, 0xffff, r.u16()]) : UInt16(1 + r.below(8)),
+                             at: r.below(types.count + 1))
+            }
+            if stack { types.insert(stackType, at: r.below(types.count + 1)) }
+            for t in types { b += section(t) }
+            let size = b.count
+            // Cut short, or followed by ring padding.
+            let n = lengthAround(size)
+            var out = n <= size ? Array(b.prefix(n)) : b + garbage(n - size)
+            header(&out, kind: UInt16(ST_RECORD_EVENT.rawValue), size: UInt16(truncatingIfNeeded: size))
+            return out
         }
         let kindEvent = UInt16(ST_RECORD_EVENT.rawValue)
         switch r.below(8) {
         case 0:
             return garbage(r.below(maxLength + 1))
         case 1:
-            // Plain, route (--route) and conntrack (--ct) layouts: a tail after the event.
-            let size = r.pick([recordSize, recordSize, routeRecordSize, ctRecordSize])
-            var b = garbage(lengthAround(size))
-            header(&b, kind: kindEvent, size: UInt16(size))
-            return b
+            return sections(stack: false)
         case 2, 3:
-            let ct = r.oneIn(3)
-            let size = ct ? ctStackRecordSize : stackRecordSize, nrAt = recordSize + (ct ? ctRecordSize - recordSize : 0)
-            var b = garbage(lengthAround(size))
-            header(&b, kind: kindEvent, size: UInt16(size))
-            let nr: UInt32 = r.pick([0, 1, 31, 32, 33, 64, 1000, UInt32.max, UInt32(Int32.max), UInt32(Int32.max) + 1, r.u32()])
-            for i in 0..<4 where nrAt + i < b.count { b[nrAt + i] = UInt8(truncatingIfNeeded: nr >> (8 * UInt32(i))) }
-            return b
+            return sections(stack: true)
         case 4:
             var b = garbage(r.below(maxLength + 1))
-            let size: UInt16 = r.pick([0, 1, 4, UInt16(recordSize - 1), UInt16(recordSize + 1), UInt16(stackRecordSize - 1),
-                                       UInt16(stackRecordSize + 1), UInt16(routeRecordSize + 1), UInt16(ctRecordSize - 1),
-                                       UInt16(ctStackRecordSize + 1), UInt16(maxLength), 0x7fff, 0x8000, 0xffff, r.u16()])
+            let size: UInt16 = r.pick([0, 1, 4, 8, UInt16(headerSize - 1), UInt16(headerSize), UInt16(headerSize + 1),
+                                       UInt16(headerSize + 4), UInt16(maxRecordSize), UInt16(maxLength), 0x7fff, 0x8000, 0xffff, r.u16()])
             header(&b, kind: kindEvent, size: size)
             return b
         case 5:
-            var b = garbage(lengthAround(r.oneIn(2) ? recordSize : stackRecordSize))
+            var b = sections(stack: r.oneIn(2))
             let kind: UInt16 = r.pick([0, 2, 3, 0x100, 0x101, 0x8001, 0xffff, r.u16()])
-            header(&b, kind: kind, size: r.oneIn(2) ? UInt16(recordSize) : UInt16(stackRecordSize))
+            header(&b, kind: kind, size: UInt16(truncatingIfNeeded: b.count))
             return b
         default:
             var clock = r.next() >> 2
-            let ev = FuzzEvents.fresh(&r, clock: &clock)
-            var b = withUnsafeBytes(of: ev.raw) { Array($0) }
+            var b = EventRecord.bytes(FuzzEvents.fresh(&r, clock: &clock))
             if r.oneIn(3) {
-                b[2] = UInt8(stackRecordSize & 0xff); b[3] = UInt8(stackRecordSize >> 8)
-                let frames = ev.stack ?? []
-                var tail = [UInt8](repeating: 0, count: stackRecordSize - recordSize)
-                let nr = r.oneIn(4) ? r.u32() : UInt32(frames.count)
-                for i in 0..<4 { tail[i] = UInt8(truncatingIfNeeded: nr >> (8 * UInt32(i))) }
-                for (i, ip) in frames.prefix(Int(ST_STACK_MAX)).enumerated() {
-                    for k in 0..<8 { tail[8 + 8 * i + k] = UInt8(truncatingIfNeeded: ip >> (8 * UInt64(k))) }
+                // A section of a newer build, after the header or after any section.
+                var at = headerSize, starts = [at]
+                while at + 4 <= b.count {
+                    at += Int(UInt16(b[at + 2]) | UInt16(b[at + 3]) << 8)
+                    starts.append(at)
                 }
-                b += tail
+                let unknown = section(r.pick([0, 9, 99, 0xffff]))
+                b.insert(contentsOf: unknown, at: min(r.pick(starts), b.count))
+                header(&b, kind: kindEvent, size: UInt16(truncatingIfNeeded: b.count))
             }
             for _ in 0..<r.below(4) { b[r.below(b.count)] = r.byte() }
             switch r.below(6) {
             case 0: b.removeLast(1 + r.below(b.count))
-            case 1: b += garbage(r.below(maxLength - b.count + 1))
+            case 1: b += garbage(r.below(max(1, maxLength - b.count + 1)))
             default: break
             }
             return b
@@ -341,11 +382,11 @@ enum FuzzEvents {
         }
     }
 
-    static func setFree(_ e: inout st_event, _ r: inout FuzzRandom) {
+    static func setFree(_ e: inout FlatEvent, _ r: inout FuzzRandom) {
         e.probe = UInt16(r.oneIn(2) ? ST_PROBE_KFREE_SKB.rawValue : ST_PROBE_CONSUME_SKB.rawValue)
         if !r.oneIn(8) {
-            e.flags |= UInt8(ST_EVF_LOCATION.rawValue)
-            if e.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) { e.flags |= UInt8(ST_EVF_DROP.rawValue) }
+            e.flags |= FlatEvent.LOCATION
+            if e.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) { e.flags |= FlatEvent.DROP }
         }
         e.location = location(&r)
         e.drop_reason = reason(&r)
@@ -369,10 +410,10 @@ enum FuzzEvents {
     /// A drop made for one of the known-noise rules (function, reason, protocol,
     /// addresses as the rule wants them), often with one thing changed so the rule
     /// may or may not hold: random events almost never reach them.
-    static func noiseShaped(_ e: inout st_event, _ r: inout FuzzRandom) {
+    static func noiseShaped(_ e: inout FlatEvent, _ r: inout FuzzRandom) {
         e.probe = UInt16(ST_PROBE_KFREE_SKB.rawValue)
-        e.flags = UInt8(ST_EVF_L3.rawValue | ST_EVF_L4.rawValue | ST_EVF_DROP.rawValue | ST_EVF_LOCATION.rawValue)
-            | (r.oneIn(2) ? UInt8(ST_EVF_MAC.rawValue) : 0)
+        e.flags = UInt8(ST_PKT_L3.rawValue | ST_PKT_L4.rawValue | UInt32(FlatEvent.DROP) | UInt32(FlatEvent.LOCATION))
+            | (r.oneIn(2) ? UInt8(ST_PKT_MAC.rawValue) : 0)
         var v6 = r.oneIn(2)
         let functions: [String], reasons: [String]
         switch r.below(9) {
@@ -383,7 +424,7 @@ enum FuzzEvents {
             functions = ["skb_release_data"]; reasons = ["NOT_SPECIFIED"]
         case 2: // IPv6 multicast nobody joined
             functions = ["ip6_mc_input"]; reasons = ["NOT_SPECIFIED"]; v6 = true
-            e.daddr = st_event().daddr; fillAddress(&e.daddr, v6: true, &r); e.daddr.0 = 0xff
+            e.daddr = FlatEvent().daddr; fillAddress(&e.daddr, v6: true, &r); e.daddr.0 = 0xff
         case 3: // neighbour discovery and MLD of no use here
             functions = ["icmpv6_rcv", "ndisc_rcv", "mld_query_work"]; reasons = ["NOT_SPECIFIED", "IPV6_NDISC_NS_OTHERHOST"]; v6 = true
             e.l4_proto = 58; e.icmp_type = r.pick([130, 131, 132, 133, 134, 135, 136, 137, 143]); e.daddr.0 = 0xff
@@ -409,7 +450,7 @@ enum FuzzEvents {
         switch r.below(8) {
         case 0: e.location = r.pick(symbols).0 + 0x10
         case 1: e.drop_reason = r.pick(noisyReasons)
-        case 2: e.flags &= ~UInt8(ST_EVF_LOCATION.rawValue)
+        case 2: e.flags &= ~FlatEvent.LOCATION
         case 3: e.l3_proto = v6 ? 0x0800 : 0x86DD
         case 4: e.pkt_type = UInt8(r.below(8))
         default: break
@@ -427,9 +468,7 @@ enum FuzzEvents {
 
     /// A record with every field random.
     static func fresh(_ r: inout FuzzRandom, clock: inout UInt64) -> TraceEvent {
-        var e = st_event()
-        e.kind = UInt16(ST_RECORD_EVENT.rawValue)
-        e.size = UInt16(FuzzInput.recordSize)
+        var e = FlatEvent()
         if r.oneIn(20) {
             e.probe = r.pick([UInt16(ST_PROBE_COUNT.rawValue), UInt16(ST_PROBE_COUNT.rawValue) + 1, 0xff, 0x100, 0xffff, r.u16()])
         } else {
@@ -438,7 +477,7 @@ enum FuzzEvents {
         e.l3_proto = r.oneIn(10) ? r.u16() : r.pick([0x0800, 0x0800, 0x86DD, 0x86DD, 0x0806, 0, 0x88CC, 0x0026, 0x8100])
         e.l4_proto = r.oneIn(10) ? r.byte() : r.pick([1, 6, 17, 58, 1, 6, 17, 58, 132, 47, 50, 0])
         e.flags = r.oneIn(3) ? r.byte()
-            : UInt8(ST_EVF_MAC.rawValue | ST_EVF_L3.rawValue | ST_EVF_L4.rawValue) | (r.byte() & r.byte() & r.byte() & ~UInt8(ST_EVF_STACK.rawValue))
+            : UInt8(ST_PKT_MAC.rawValue | ST_PKT_L3.rawValue | ST_PKT_L4.rawValue) | (r.byte() & r.byte() & r.byte() & ~FlatEvent.STACK)
         e.match = r.oneIn(10) ? r.byte() : UInt8(r.below(3))
         e.cpu = r.oneIn(10) ? r.u32() : UInt32(r.below(8))
         e.lost_before = r.oneIn(20) ? (r.oneIn(2) ? r.u32() : UInt32(r.below(100))) : 0
@@ -475,7 +514,7 @@ enum FuzzEvents {
         if r.oneIn(8) { noiseShaped(&e, &r) }
         var stack: [UInt64]?
         if r.oneIn(8) {
-            e.flags |= UInt8(ST_EVF_STACK.rawValue)
+            e.flags |= FlatEvent.STACK
             stack = Self.stack(&r)
         }
         // Route lookups (sometimes a flow: no skb) and conntrack entries, of any bytes.
@@ -513,8 +552,8 @@ struct FuzzStream {
     let seed: UInt64
     private(set) var index = 0
     private var clock: UInt64 = 1_000_000_000
-    private var lastBySkb: [UInt64: st_event] = [:]
-    private var recent: [st_event] = []
+    private var lastBySkb: [UInt64: FlatEvent] = [:]
+    private var recent: [FlatEvent] = []
 
     init(seed: UInt64) { self.seed = seed }
 
@@ -529,7 +568,7 @@ struct FuzzStream {
             e.probe = UInt16(r.below(Int(ST_PROBE_COUNT.rawValue)))
             e.ts_ns = FuzzEvents.time(&r, clock: &clock)
             e.match = r.oneIn(5) ? UInt8(r.below(3)) : UInt8(ST_MATCH_SKB.rawValue)
-            e.flags = (e.flags | (r.oneIn(2) ? UInt8(ST_EVF_TRACKED.rawValue) : 0)) & ~UInt8(ST_EVF_STACK.rawValue | ST_EVF_DROP.rawValue | ST_EVF_LOCATION.rawValue)
+            e.flags = (e.flags | (r.oneIn(2) ? FlatEvent.TRACKED : 0)) & ~UInt8(UInt32(FlatEvent.STACK) | UInt32(FlatEvent.DROP) | UInt32(FlatEvent.LOCATION))
             e.lost_before = r.oneIn(30) ? UInt32(r.below(10)) : 0
             if r.oneIn(2) { e.netns = r.pick(FuzzEvents.netnsPool) }
             if r.oneIn(2) { FuzzEvents.fillName(&e.ifname, &r) }
@@ -545,17 +584,17 @@ struct FuzzStream {
             }
             if r.oneIn(10) {
                 // Any byte but the header.
-                withUnsafeMutableBytes(of: &e) { $0[4 + r.below(FuzzInput.recordSize - 4)] = r.byte() }
+                withUnsafeMutableBytes(of: &e) { $0[4 + r.below(MemoryLayout<FlatEvent>.size - 4)] = r.byte() }
             }
             if r.oneIn(5) { FuzzEvents.setFree(&e, &r) }
             var stack: [UInt64]?
-            if r.oneIn(8) { e.flags |= UInt8(ST_EVF_STACK.rawValue); stack = FuzzEvents.stack(&r) }
+            if r.oneIn(8) { e.flags |= FlatEvent.STACK; stack = FuzzEvents.stack(&r) }
             ev = TraceEvent(raw: e, stack: stack)
         } else if choice == 5, !recent.isEmpty {
             // A clone, as a bridge floods one to every port: the same headers (and,
             // for a drop, the same reason and place) with its own skb, MAC header
             // and packet type.
-            let drops = recent.filter { $0.flags & UInt8(ST_EVF_DROP.rawValue) != 0 }
+            let drops = recent.filter { $0.flags & FlatEvent.DROP != 0 }
             var e = drops.isEmpty || r.oneIn(3) ? r.pick(recent) : r.pick(drops)
             e.skb = r.pick(FuzzEvents.skbPool)
             e.pkt_type = UInt8(r.below(8))
@@ -566,14 +605,14 @@ struct FuzzStream {
         } else if choice < 8, !recent.isEmpty {
             // A reply: ends swapped, echo request -> reply, SYN -> SYN-ACK, a new skb.
             var e = r.pick(recent)
-            swap(&e.saddr, &e.daddr)
-            swap(&e.sport, &e.dport)
+            (e.saddr, e.daddr) = (e.daddr, e.saddr)
+            (e.sport, e.dport) = (e.dport, e.sport)
             if e.icmp_type == 8 { e.icmp_type = 0 } else if e.icmp_type == 128 { e.icmp_type = 129 }
             if e.tcp_flags & 0x02 != 0 { e.tcp_flags |= 0x10 }
             e.skb = r.oneIn(10) ? r.next() : r.pick(FuzzEvents.skbPool)
             e.probe = UInt16(r.below(Int(ST_PROBE_COUNT.rawValue)))
             e.match = UInt8(r.below(3))
-            e.flags &= ~UInt8(ST_EVF_STACK.rawValue | ST_EVF_DROP.rawValue | ST_EVF_LOCATION.rawValue)
+            e.flags &= ~UInt8(UInt32(FlatEvent.STACK) | UInt32(FlatEvent.DROP) | UInt32(FlatEvent.LOCATION))
             e.ts_ns = FuzzEvents.time(&r, clock: &clock)
             if r.oneIn(2) { e.netns = r.pick(FuzzEvents.netnsPool) }
             ev = TraceEvent(raw: e)
@@ -851,6 +890,7 @@ struct FuzzTests {
                 case .truncated: rejected["truncated", default: 0] += 1
                 case .unknownKind: rejected["unknownKind", default: 0] += 1
                 case .sizeMismatch: rejected["sizeMismatch", default: 0] += 1
+                case .badSection: rejected["badSection", default: 0] += 1
                 }
                 continue
             }
@@ -862,24 +902,42 @@ struct FuzzTests {
         print("fuzz decode: \(count) records, \(decoded) decoded (\(stacks) with stacks), rejected \(rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); \(FuzzRun.seconds(since: start)) s, seed \(FuzzConfig.hex(seed))")
         #expect(run.problems.isEmpty, "\(run.summary)")
         // The generator must reach every branch of the decoder.
-        #expect(count < 1000 || decoded > count / 20 && stacks > count / 50 && rejected.count == 3,
+        #expect(count < 1000 || decoded > count / 20 && stacks > count / 50 && rejected.count == 4,
                 "decoded \(decoded), stacks \(stacks), rejected \(rejected) (seed \(FuzzConfig.hex(seed)))")
     }
 
     /// The decoder's contract, from the record's bytes alone.
     static func decodeProblem(_ bytes: [UInt8], _ result: Result<TraceEvent, TraceEvent.DecodeError>) -> String? {
-        let plain = FuzzInput.recordSize, stacked = FuzzInput.stackRecordSize
-        let valid = [plain, stacked, FuzzInput.routeRecordSize, FuzzInput.ctRecordSize, FuzzInput.ctStackRecordSize]
         // Little-endian, as BPF writes on x86-64 and arm64.
         func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> UInt32 { UInt32(u16(o)) | UInt32(u16(o + 2)) << 16 }
         func u64(_ o: Int) -> UInt64 { UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 }
-        let expected: TraceEvent.DecodeError?
-        if bytes.count < 4 { expected = .truncated(bytes.count) }
-        else if u16(0) != UInt16(ST_RECORD_EVENT.rawValue) { expected = .unknownKind(u16(0)) }
-        else if !valid.contains(Int(u16(2))) { expected = .sizeMismatch(u16(2)) }
-        else if bytes.count < Int(u16(2)) { expected = .truncated(bytes.count) }
-        else { expected = nil }
+        let context = UInt16(ST_SEC_CONTEXT.rawValue), packet = UInt16(ST_SEC_PACKET.rawValue)
+        let drop = UInt16(ST_SEC_DROP.rawValue), location = UInt16(ST_SEC_LOCATION.rawValue)
+        // The record's rules, from skbtracer_abi.h: where each section type last starts.
+        var last: [UInt16: (at: Int, size: Int)] = [:]
+        var lastLocation: (type: UInt16, at: Int)?
+        func walk() -> TraceEvent.DecodeError? {
+            if bytes.count < 4 { return .truncated(bytes.count) }
+            if u16(0) != UInt16(ST_RECORD_EVENT.rawValue) { return .unknownKind(u16(0)) }
+            let size = Int(u16(2))
+            if size < FuzzInput.headerSize { return .sizeMismatch(u16(2)) }
+            if bytes.count < size { return .truncated(bytes.count) }
+            var at = FuzzInput.headerSize
+            while at < size {
+                if size - at < 4 { return .badSection(0) }
+                let type = u16(at), length = Int(u16(at + 2))
+                if length < 8 || length % 8 != 0 || length > size - at { return .badSection(type) }
+                if let known = FuzzInput.sectionSizes[type], type != FuzzInput.stackType, length != known { return .badSection(type) }
+                last[type] = (at, length)
+                if type == drop || type == location { lastLocation = (type, at) }
+                at += length
+            }
+            if last[context] == nil { return .badSection(context) }
+            if last[packet] == nil { return .badSection(packet) }
+            return nil
+        }
+        let expected = walk()
         switch (result, expected) {
         case (.failure(let got), let want?):
             return got == want ? nil : "decode error \(got), expected \(want)"
@@ -888,25 +946,31 @@ struct FuzzTests {
         case (.success, let want?):
             return "decoded a record that should fail with \(want)"
         case (.success(let ev), nil):
-            let same = withUnsafeBytes(of: ev.raw) { raw in bytes.withUnsafeBytes { memcmp(raw.baseAddress!, $0.baseAddress!, plain) == 0 } }
-            if !same { return "decoded fields differ from the record" }
-            let size = Int(u16(2))
-            let hasRoute = size == FuzzInput.routeRecordSize
-            let hasCT = size == FuzzInput.ctRecordSize || size == FuzzInput.ctStackRecordSize
-            let hasStack = size == stacked || size == FuzzInput.ctStackRecordSize
-            if (ev.route != nil) != hasRoute { return "route tail \(ev.route != nil) for a record of \(size) bytes" }
-            if (ev.ct != nil) != hasCT { return "conntrack tail \(ev.ct != nil) for a record of \(size) bytes" }
-            if let route = ev.route, !withUnsafeBytes(of: route, { $0.elementsEqual(bytes[plain..<FuzzInput.routeRecordSize]) }) {
-                return "route tail is not the record's"
+            func same<T>(_ value: T, at o: Int) -> Bool {
+                withUnsafeBytes(of: value) { $0.elementsEqual(bytes[o..<o + $0.count]) }
             }
-            if let ct = ev.ct, !withUnsafeBytes(of: ct, { $0.elementsEqual(bytes[plain..<FuzzInput.ctRecordSize]) }) {
-                return "conntrack tail is not the record's"
+            if !same(ev.header, at: 0) { return "header differs from the record" }
+            if !same(ev.context, at: last[context]!.at) { return "context is not the record's last" }
+            if !same(ev.packet.raw, at: last[packet]!.at + 4) { return "packet is not the record's last" }
+            if let l = lastLocation {
+                if ev.location != u64(l.at + 8) { return "location is not the record's" }
+                if ev.dropReason != (l.type == drop ? u32(l.at + 4) : nil) { return "drop reason \(String(describing: ev.dropReason)) for a section of type \(l.type)" }
+            } else if ev.location != 0 || ev.dropReason != nil {
+                return "a location or drop reason without their section"
             }
-            if !hasStack { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
-            guard let stack = ev.stack else { return "a stack record decoded without its stack" }
-            let at = hasCT ? FuzzInput.ctRecordSize : plain
-            let n = min(Int(u32(at)), Int(ST_STACK_MAX))
-            if stack != (0..<n).map({ u64(at + 8 + 8 * $0) }) { return "stack \(stack) is not the record's (nr_frames \(u32(at)))" }
+            if let sock = last[UInt16(ST_SEC_SOCKET.rawValue)] {
+                if ev.socket != TraceEvent.Socket(inode: u32(sock.at + 4), uid: u32(sock.at + 8)) { return "socket is not the record's" }
+            } else if ev.socket != nil { return "a socket without its section" }
+            if let route = last[UInt16(ST_SEC_ROUTE.rawValue)] {
+                guard let got = ev.route, same(got, at: route.at + 8) else { return "route is not the record's" }
+            } else if ev.route != nil { return "a route without its section" }
+            if let ct = last[UInt16(ST_SEC_CONNTRACK.rawValue)] {
+                guard let got = ev.ct, same(got, at: ct.at + 8) else { return "conntrack entry is not the record's" }
+            } else if ev.ct != nil { return "a conntrack entry without its section" }
+            guard let stack = last[FuzzInput.stackType] else { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
+            guard let frames = ev.stack else { return "a stack section decoded without its stack" }
+            let n = min(Int(u32(stack.at + 4)), (stack.size - 8) / 8, Int(ST_STACK_MAX))
+            if frames != (0..<n).map({ u64(stack.at + 8 + 8 * $0) }) { return "stack \(frames) is not the record's (nr_frames \(u32(stack.at + 4)))" }
             return nil
         }
     }
@@ -1032,9 +1096,7 @@ struct FuzzTests {
         if show.hasPrefix("record") {
             let bytes = FuzzInput.record(seed: seed, index: index)
             print("record:\(index) (seed \(FuzzConfig.hex(seed))), \(bytes.count) bytes: \(bytes)")
-            if bytes.count >= FuzzInput.recordSize {
-                print("as st_event: \(bytes.withUnsafeBytes { $0.loadUnaligned(as: st_event.self) })")
-            }
+            if let ev = try? bytes.withUnsafeBytes({ try TraceEvent(bytes: $0) }) { print("decoded: \(ev.raw)") }
         } else {
             let ev = FuzzStream.event(seed: seed, index: index)
             print("event:\(index) (seed \(FuzzConfig.hex(seed))): \(ev.raw)\nstack: \(String(describing: ev.stack))")
@@ -1116,15 +1178,15 @@ struct FuzzFindingTests {
         var first = Fixtures.udp()
         first.probe = UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue)
         first.netns = 4_026_532_003
-        first.ifname = st_event().ifname
+        first.ifname = FlatEvent().ifname
         Fixtures.set(&first.ifname, ifname)
         var second = first
         second.probe = UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue)
         second.netns = FuzzEvents.hostNetns
-        second.ifname = st_event().ifname
+        second.ifname = FlatEvent().ifname
         Fixtures.set(&second.ifname, esc)
         second.match = UInt8(ST_MATCH_SKB.rawValue)
-        second.daddr = st_event().daddr
+        second.daddr = FlatEvent().daddr
         Fixtures.set(&second.daddr, [10, 0, 0, 9])   // DNAT
         let tracker = JourneyTracker(names: Self.names())
         _ = tracker.add(TraceEvent(raw: first))
@@ -1152,9 +1214,7 @@ struct FuzzFindingTests {
     /// to a multicast MAC is noise; the same datagram to a unicast MAC is not; the
     /// second one printed the first one's answer.
     @Test func dropNoiseCacheSeesPacketTypeAndMAC() throws {
-        var e = st_event()
-        e.kind = UInt16(ST_RECORD_EVENT.rawValue)
-        e.size = UInt16(ST_EVENT_SIZE)
+        var e = FlatEvent()
         e.probe = UInt16(ST_PROBE_KFREE_SKB.rawValue)
         e.flags = Fixtures.MAC | Fixtures.L3 | Fixtures.L4 | Fixtures.DROP | Fixtures.LOC   // 55
         e.l3_proto = 0x86DD
@@ -1167,7 +1227,7 @@ struct FuzzFindingTests {
         multicastMAC.pkt_type = 4; multicastMAC.dmac.0 = 33   // event:1114
         unicastMAC.pkt_type = 0; unicastMAC.dmac.0 = 2
         broadcastType.pkt_type = 1; broadcastType.dmac.0 = 2
-        func noise(_ events: [st_event]) throws -> [Bool] {
+        func noise(_ events: [FlatEvent]) throws -> [Bool] {
             let json = JSONFormatter(context: Self.context())
             return try events.map { raw in
                 let bytes = FuzzRun.render { json.event(TraceEvent(raw: raw), into: &$0) }

@@ -14,7 +14,7 @@ struct JSONFormatterTests {
         "tracked", "stack", "route", "ct", "sock", "skb_dump", "lost_before",
     ]
 
-    static func render(_ events: [st_event], context: FormatContext = Fixtures.context()) -> [String] {
+    static func render(_ events: [FlatEvent], context: FormatContext = Fixtures.context()) -> [String] {
         let f = JSONFormatter(context: context)
         return events.map { e in
             var b = ByteBuffer()
@@ -24,7 +24,7 @@ struct JSONFormatterTests {
     }
 
     /// The formatter's output exactly as written, before any String repair.
-    static func renderBytes(_ e: st_event, context: FormatContext = Fixtures.context()) -> [UInt8] {
+    static func renderBytes(_ e: FlatEvent, context: FormatContext = Fixtures.context()) -> [UInt8] {
         var b = ByteBuffer()
         JSONFormatter(context: context).event(TraceEvent(raw: e), into: &b)
         return b.bytes
@@ -44,14 +44,14 @@ struct JSONFormatterTests {
         return (0...(h.count - n.count)).filter { h[$0..<($0 + n.count)].elementsEqual(n) }.count
     }
 
-    static func parse(_ e: st_event) throws -> [String: Any] { try object(render([e])[0]) }
+    static func parse(_ e: FlatEvent) throws -> [String: Any] { try object(render([e])[0]) }
 
     static func int(_ o: [String: Any], _ k: String) -> Int64? { (o[k] as? NSNumber)?.int64Value }
     static func uint(_ o: [String: Any], _ k: String) -> UInt64? { (o[k] as? NSNumber)?.uint64Value }
     static func str(_ o: [String: Any], _ k: String) -> String? { o[k] as? String }
     static func isNull(_ o: [String: Any], _ k: String) -> Bool { o[k] is NSNull }
 
-    static let all: [(String, st_event)] = [
+    static let all: [(String, FlatEvent)] = [
         ("icmp", Fixtures.icmpEchoRequest()), ("tcp6", Fixtures.ipv6TCPSyn()), ("udp", Fixtures.udp()),
         ("arp", Fixtures.arpRequest()), ("drop", Fixtures.kfreeSkbDrop()), ("empty", Fixtures.base()),
     ]
@@ -275,7 +275,7 @@ struct JSONFormatterTests {
             (5_000_000_000 + 6_400_000_000_000 + 86_400_000_000_000 * 47, "2024-01-01T00:00:00.000000Z"),
             (5_000_000_000 + 6_400_000_000_000 + 86_400_000_000_000 * 107, "2024-03-01T00:00:00.000000Z"),
         ]
-        var events: [st_event] = []
+        var events: [FlatEvent] = []
         for (ts, _) in cases {
             var e = Fixtures.udp()
             e.ts_ns = ts

@@ -367,7 +367,7 @@ struct JourneyJSONSchemaTests {
 
     // MARK: --drop
 
-    static func dropEvent(reason: UInt32, at location: UInt64, ns: UInt32, ts: UInt64, base: st_event = Fixtures.udp()) -> TraceEvent {
+    static func dropEvent(reason: UInt32, at location: UInt64, ns: UInt32, ts: UInt64, base: FlatEvent = Fixtures.udp()) -> TraceEvent {
         J.free(base, consume: false, at: location, reason: reason, ns: ns, ts: ts)
     }
 

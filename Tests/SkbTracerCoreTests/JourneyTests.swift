@@ -19,33 +19,33 @@ import Testing
     }
 
     /// `base` moved to another probe, place, time and skb.
-    static func hop(_ base: st_event, _ probe: st_probe_id, ns: UInt32, ifname: String, ts: UInt64,
+    static func hop(_ base: FlatEvent, _ probe: st_probe_id, ns: UInt32, ifname: String, ts: UInt64,
                     skb: UInt64 = 0xffff_8881_0000_a000, tracked: Bool = false, flow: Bool = false) -> TraceEvent {
         var e = base
         e.probe = UInt16(probe.rawValue)
         e.netns = ns
-        e.ifname = st_event().ifname
+        e.ifname = FlatEvent().ifname
         Fixtures.set(&e.ifname, string: ifname)
         e.ts_ns = ts
         e.skb = skb
-        if tracked || flow { e.flags |= UInt8(ST_EVF_TRACKED.rawValue) }
+        if tracked || flow { e.flags |= FlatEvent.TRACKED }
         e.match = UInt8(flow ? ST_MATCH_FLOW.rawValue : tracked ? ST_MATCH_SKB.rawValue : ST_MATCH_FILTER.rawValue)
         return TraceEvent(raw: e)
     }
 
-    static func free(_ base: st_event, consume: Bool, at location: UInt64, reason: UInt32 = 0, ns: UInt32, ts: UInt64,
+    static func free(_ base: FlatEvent, consume: Bool, at location: UInt64, reason: UInt32 = 0, ns: UInt32, ts: UInt64,
                      skb: UInt64 = 0xffff_8881_0000_a000) -> TraceEvent {
         var e = hop(base, consume ? ST_PROBE_CONSUME_SKB : ST_PROBE_KFREE_SKB, ns: ns, ifname: "", ts: ts, skb: skb, tracked: true).raw
         e.location = location
-        e.flags |= UInt8(ST_EVF_LOCATION.rawValue)
+        e.flags |= FlatEvent.LOCATION
         if !consume {
-            e.flags |= UInt8(ST_EVF_DROP.rawValue)
+            e.flags |= FlatEvent.DROP
             e.drop_reason = reason
         }
         return TraceEvent(raw: e)
     }
 
-    static func echo(type: UInt8, from: [UInt8], to: [UInt8], seq: UInt16 = 1) -> st_event {
+    static func echo(type: UInt8, from: [UInt8], to: [UInt8], seq: UInt16 = 1) -> FlatEvent {
         var e = Fixtures.icmpEchoRequest()
         e.icmp_type = type
         e.icmp_seq = seq
@@ -67,7 +67,7 @@ import Testing
     }
 
     /// r 10.0.0.1:40000 -> VIP 10.0.0.2:8080, DNATed to 198.18.10.3:80, and the SYN-ACK back.
-    static func dnatHandshake() -> (syn: st_event, natted: st_event, synack: st_event) {
+    static func dnatHandshake() -> (syn: FlatEvent, natted: FlatEvent, synack: FlatEvent) {
         var syn = Fixtures.udp()
         syn.l4_proto = 6; syn.tcp_flags = 0x02; syn.sport = 40000; syn.dport = 8080
         var natted = syn
@@ -240,7 +240,7 @@ import Testing
         #expect(j2[0].outcome == .transmitted(at: "__dev_kfree_skb_any"))
 
         var copy = Fixtures.udp()
-        copy.comm = st_event().comm
+        copy.comm = FlatEvent().comm
         Fixtures.set(&copy.comm, string: "nc")
         copy.pid = 99
         let j3 = Self.feed(JourneyTracker(names: names), [
@@ -389,23 +389,17 @@ import Testing
     }
 
     @Test func stackRecordsDecodeAndDropTheTracerFrames() throws {
-        var rec = st_stack_event()
-        rec.event = Fixtures.kfreeSkbDrop()
-        rec.event.size = UInt16(MemoryLayout<st_stack_event>.size)
-        rec.event.flags |= UInt8(ST_EVF_STACK.rawValue)
-        rec.nr_frames = 4
         let bpfProg: UInt64 = 0xffff_ffff_c000_1000, traceRun: UInt64 = 0xffff_ffff_8100_0000
-        withUnsafeMutableBytes(of: &rec.ips) { ips in
-            let p = ips.bindMemory(to: UInt64.self)
-            p[0] = bpfProg; p[1] = traceRun + 0x40; p[2] = Fixtures.tcpV4Rcv + 0x10; p[3] = Fixtures.ipRcv + 0x20
-        }
-        let bytes = withUnsafeBytes(of: rec) { Array($0) }
+        var drop = Fixtures.kfreeSkbDrop()
+        drop.flags |= FlatEvent.STACK
+        let rec = TraceEvent(raw: drop, stack: [bpfProg, traceRun + 0x40, Fixtures.tcpV4Rcv + 0x10, Fixtures.ipRcv + 0x20])
+        let bytes = EventRecord.bytes(rec)
         let e = try Fixtures.decode(bytes)
         #expect(e.stack == [bpfProg, traceRun + 0x40, Fixtures.tcpV4Rcv + 0x10, Fixtures.ipRcv + 0x20])
         let symbols = KernelSymbols(symbols: [(traceRun, "bpf_trace_run3"), (Fixtures.tcpV4Rcv, "tcp_v4_rcv"), (Fixtures.ipRcv, "ip_rcv")])
         #expect(StackFrames.symbolize(e.stack!, symbols: symbols) == ["tcp_v4_rcv+0x10", "ip_rcv+0x20"])
         // A stack record cut short is refused, not read past its end.
-        #expect(throws: TraceEvent.DecodeError.truncated(200)) { try Fixtures.decode(Array(bytes.prefix(200))) }
+        #expect(throws: TraceEvent.DecodeError.truncated(bytes.count - 8)) { try Fixtures.decode(Array(bytes.dropLast(8))) }
     }
 }
 

@@ -189,7 +189,7 @@ struct RecordTests {
                     o.format = format
                     o.view = i % 3 == 0 ? .timeline : i % 3 == 1 ? .drops : .events
                 }
-                #expect(summary.events <= UInt64(bytes.count / MemoryLayout<st_event>.size))
+                #expect(summary.events <= UInt64(bytes.count / FlatEvent.plainSize))
                 if format == .json { #expect(FuzzCheck.json(out) == nil, "input \(i)") }
             }
         }
@@ -343,6 +343,22 @@ struct RecordTests {
         #expect(n == 10, "the recording was kept")
     }
 
+    /// Format 4: the header gives the record header's size; the old per-layout
+    /// sizes are zero (sections say their own sizes), and the reader takes it.
+    @Test func formatFourHeader() throws {
+        var b = ByteBuffer()
+        RecordFormat.appendHeader(.init(realtimeOffsetNs: 1, utcOffsetSeconds: 2, hostNetns: 3, startNs: 4), to: &b)
+        let h = b.bytes
+        func u16(_ o: Int) -> UInt16 { UInt16(h[o]) | UInt16(h[o + 1]) << 8 }
+        #expect(h.count == 64 && Array(h[0..<8]) == Array("SKBTRACE".utf8))
+        #expect(u16(8) == 4 && RecordFormat.version == 4 && u16(10) == 64 && u16(12) == 32)
+        #expect(u16(14) == 0 && u16(48) == 0 && u16(50) == 0)
+        let path = Self.tempPath()
+        defer { unlink(path) }
+        try Data(h).write(to: URL(fileURLWithPath: path))
+        #expect(try RecordReader(path: path).header == RecordFormat.Header(realtimeOffsetNs: 1, utcOffsetSeconds: 2, hostNetns: 3, startNs: 4))
+    }
+
     /// Version-1 files (before route and conntrack records) have zeros there, and still replay.
     @Test func headerFromBeforeRouteAndConntrack() throws {
         let path = Self.tempPath()
@@ -351,38 +367,44 @@ struct RecordTests {
         _ = try RecordReader(path: path)
     }
 
-    /// Versions 1 and 2 have 168-byte events (no socket): their records, every
-    /// layout, are widened on reading and replay as they did.
-    @Test func legacyEventsAreWidened() throws {
-        let path = Self.tempPath(), legacyPath = Self.tempPath("v2")
+    /// Versions 1 and 2 have 168-byte events (no socket), version 3 176-byte ones
+    /// (the socket at 168), each followed by a route result, a conntrack entry
+    /// and/or a stack, told apart by size: their records, every layout, are read
+    /// through LegacyEvent and replay as the same events recorded now do.
+    @Test(arguments: [UInt16(2), 3])
+    func legacyEventsAreWidened(version: UInt16) throws {
+        let path = Self.tempPath(), legacyPath = Self.tempPath("v\(version)")
         defer { unlink(path); unlink(legacyPath) }
+        let eventSize = version < 3 ? 168 : 176
         let events = Self.events(2000, seed: 21).map { e -> TraceEvent in
             var e = e
-            e.raw.sock_ino = 0
-            e.raw.sock_uid = 0
+            if version < 3 { e.socket = nil }
             return e
         }
         #expect(events.contains { $0.stack != nil } && events.contains { $0.route != nil } && events.contains { $0.ct != nil })
+        #expect(events.contains { $0.ct != nil && $0.stack != nil } && events.contains { $0.isDrop })
+        #expect(version < 3 || events.contains { $0.socket != nil })
         let bytes = try Self.record(events, to: path)
-        // The same file as a version-2 build wrote it: 8 bytes fewer after each event's first 168.
-        var legacy = Self.header(version: 2, eventSize: 168, stackSize: 432, routeSize: 264, ctSize: 256)
+        // The same file as a build of that version wrote it: its header, the same
+        // file-only records, each event in the flat layout.
+        var legacy = Self.header(version: version, eventSize: UInt16(eventSize), stackSize: UInt16(eventSize + 264),
+                                 routeSize: UInt16(eventSize + 96), ctSize: UInt16(eventSize + 88))
         legacy.replaceSubrange(20..<48, with: bytes[20..<48]) // host netns, clocks and start as recorded
         var at = RecordFormat.headerSize
-        var narrowed = 0
+        var flattened = 0
         while at + 4 <= bytes.count {
             let kind = UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
             let size = Int(UInt16(bytes[at + 2]) | UInt16(bytes[at + 3]) << 8)
-            var record = Array(bytes[at..<at + size])
+            let record = Array(bytes[at..<at + size])
             if kind == UInt16(ST_RECORD_EVENT.rawValue) {
-                record.removeSubrange(168..<176)
-                let n = UInt16(size - 8)
-                record[2] = UInt8(n & 0xff); record[3] = UInt8(n >> 8)
-                narrowed += 1
+                legacy += Self.legacyRecord(try Fixtures.decode(record), eventSize: eventSize)
+                flattened += 1
+            } else {
+                legacy += record
             }
-            legacy += record
             at += size
         }
-        #expect(narrowed == events.count)
+        #expect(flattened == events.count)
         try Data(legacy).write(to: URL(fileURLWithPath: legacyPath))
         for format in [OutputFormat.text, .json] {
             let (out, summary) = try Self.replay(legacyPath) { $0.format = format }
@@ -394,14 +416,55 @@ struct RecordTests {
         }
     }
 
+    /// An event as builds of formats 1-3 wrote it, laid out by hand: struct
+    /// st_event (168 bytes, 176 with the socket), then the route result (96), or
+    /// the conntrack entry (88) and/or the stack (nr_frames, pad, 32 frames).
+    static func legacyRecord(_ e: TraceEvent, eventSize: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: eventSize)
+        func put<T>(_ v: T, at o: Int) {
+            withUnsafeBytes(of: v) { b.replaceSubrange(o..<o + $0.count, with: $0) }
+        }
+        let p = e.packet.raw, c = e.context
+        var flags = p.flags & 0x0F                               // MAC, L3, L4, FROM_SOCK
+        if e.dropReason != nil { flags |= 1 << 4 }               // DROP
+        if e.location != 0 && !e.isFunction { flags |= 1 << 5 }  // LOCATION
+        if e.stack != nil { flags |= 1 << 6 }                    // STACK
+        if e.isTracked { flags |= 1 << 7 }                       // TRACKED
+        put(UInt16(ST_RECORD_EVENT.rawValue), at: 0)
+        put(e.header.probe, at: 4); put(p.l3_proto, at: 6)
+        put(e.header.cpu, at: 8); put(e.header.lost_before, at: 12)
+        put(e.header.ts_ns, at: 16); put(e.header.skb, at: 24); put(e.location, at: 32)
+        put(c.pid, at: 40); put(c.tid, at: 44); put(c.netns, at: 48); put(c.ifindex, at: 52)
+        put(c.mark, at: 56); put(c.skb_len, at: 60); put(e.dropReason ?? 0, at: 64)
+        put(p.ip_len, at: 68); put(p.sport, at: 70); put(p.dport, at: 72); put(p.icmp_id, at: 74); put(p.icmp_seq, at: 76)
+        put(p.l4_proto, at: 78); put(p.tcp_flags, at: 79); put(p.icmp_type, at: 80); put(p.icmp_code, at: 81)
+        put(c.pkt_type, at: 82); put(flags, at: 83); put(p.ttl, at: 84); put(e.header.match, at: 85)
+        put(p.dmac, at: 86); put(p.smac, at: 92); put(p.saddr, at: 98); put(p.daddr, at: 114)
+        put(c.ifname, at: 130); put(c.comm, at: 146); put(p.ip_id, at: 162); put(p.tcp_seq, at: 164)
+        if eventSize == 176, let s = e.socket { put(s.inode, at: 168); put(s.uid, at: 172) }
+        if let route = e.route { withUnsafeBytes(of: route) { b += $0 } }
+        if let ct = e.ct { withUnsafeBytes(of: ct) { b += $0 } }
+        if let stack = e.stack {
+            var tail = [UInt8](repeating: 0, count: 8 + 8 * 32)
+            withUnsafeBytes(of: UInt32(stack.count)) { tail.replaceSubrange(0..<4, with: $0) }
+            for (i, ip) in stack.prefix(32).enumerated() { withUnsafeBytes(of: ip) { tail.replaceSubrange(8 + 8 * i..<16 + 8 * i, with: $0) } }
+            b += tail
+        }
+        put(UInt16(b.count), at: 2)
+        return b
+    }
+
     @Test("files that are not recordings of this version fail with one clear error", arguments: [
         ("empty", [UInt8](), "is not a skbtracer recording"),
         ("text", Array("TIME NETWORK_NS CPU INTERFACE\n".utf8) + [UInt8](repeating: 0x20, count: 64), "is not a skbtracer recording"),
         ("version", RecordTests.header(version: 9), "version 9 recording"),
         ("byte order", RecordTests.header(byteOrder: 0x0403_0201), "other byte order"),
-        ("event size", RecordTests.header(eventSize: 160), "another layout"),
-        ("route event size", RecordTests.header(routeSize: 200), "another layout"),
-        ("conntrack event size", RecordTests.header(ctSize: 300), "another layout"),
+        ("record header size", RecordTests.header(eventSize: 40), "another layout"),
+        ("version-3 event size", RecordTests.header(version: 3, eventSize: 168, stackSize: 168 + 264), "another layout"),
+        ("version-2 event size", RecordTests.header(version: 2, eventSize: 176, stackSize: 176 + 264), "another layout"),
+        ("version-3 stack event size", RecordTests.header(version: 3, eventSize: 176, stackSize: 176 + 256), "another layout"),
+        ("version-3 route event size", RecordTests.header(version: 3, eventSize: 176, stackSize: 176 + 264, routeSize: 200), "another layout"),
+        ("version-3 conntrack event size", RecordTests.header(version: 3, eventSize: 176, stackSize: 176 + 264, ctSize: 300), "another layout"),
     ])
     func badHeaders(_ name: String, _ bytes: [UInt8], _ message: String) throws {
         let path = Self.tempPath()
@@ -417,10 +480,8 @@ struct RecordTests {
     }
 
     static func header(version: UInt16 = RecordFormat.version, byteOrder: UInt32 = RecordFormat.byteOrderMark,
-                       eventSize: UInt16 = UInt16(MemoryLayout<st_event>.size),
-                       stackSize: UInt16 = UInt16(MemoryLayout<st_stack_event>.size),
-                       routeSize: UInt16 = UInt16(MemoryLayout<st_route_event>.size),
-                       ctSize: UInt16 = UInt16(MemoryLayout<st_ct_event>.size)) -> [UInt8] {
+                       eventSize: UInt16 = UInt16(MemoryLayout<st_record>.size),
+                       stackSize: UInt16 = 0, routeSize: UInt16 = 0, ctSize: UInt16 = 0) -> [UInt8] {
         var b = ByteBuffer()
         RecordFormat.appendHeader(.init(realtimeOffsetNs: 0, utcOffsetSeconds: 0, hostNetns: 0, startNs: 0), to: &b)
         var bytes = b.bytes
@@ -511,7 +572,7 @@ struct EventMatcherTests {
                                   ("0-\(len - 1)", false), ("\(len + 1)-65535", false), ("0-65535", true)] {
             #expect(try Self.filter { $0.pktLen = range }.matches(TraceEvent(raw: icmp)) == expected, "\(range)")
         }
-        icmp.flags |= UInt8(ST_EVF_FROM_SOCK.rawValue)
+        icmp.flags |= UInt8(ST_PKT_FROM_SOCK.rawValue)
         #expect(try !Self.filter { $0.pktLen = "0-65535" }.matches(TraceEvent(raw: icmp)))
         var arp = Fixtures.icmpEchoRequest()
         arp.l3_proto = 0x0806

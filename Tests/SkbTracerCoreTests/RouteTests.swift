@@ -25,7 +25,6 @@ import Testing
     static func packetLookup(_ r: st_route, lookup: ([UInt8], [UInt8])? = nil) -> TraceEvent {
         var e = Fixtures.udp()
         e.probe = UInt16(ST_PROBE_FIB_TABLE_LOOKUP.rawValue)
-        e.size = UInt16(ST_ROUTE_EVENT_SIZE)
         var r = r
         r.saddr = e.saddr
         r.daddr = e.daddr
@@ -36,7 +35,6 @@ import Testing
     /// A socket choosing its route: a flow, no skb, source not chosen yet.
     static func flowLookup(_ r: st_route, proto: UInt8 = 17) -> TraceEvent {
         var e = Fixtures.base(ST_PROBE_FIB_TABLE_LOOKUP)
-        e.size = UInt16(ST_ROUTE_EVENT_SIZE)
         e.ts_ns = 6_000_000_000
         e.netns = 4_026_532_001
         e.flags = Fixtures.L3 | (proto == 17 ? Fixtures.L4 : 0)
@@ -66,22 +64,20 @@ import Testing
 
     @Test func decodesTheRouteTail() throws {
         let ev = Self.packetLookup(Self.route(gateway: [10, 0, 0, 254]))
-        var rec = st_route_event()
-        rec.event = ev.raw
-        rec.route = try #require(ev.route)
-        let bytes = withUnsafeBytes(of: rec) { Array($0) }
-        #expect(bytes.count == Int(ST_ROUTE_EVENT_SIZE))
+        let bytes = EventRecord.bytes(ev)
+        #expect(bytes.count == FlatEvent.routeSize)
         let decoded = try Fixtures.decode(bytes)
         let r = try #require(decoded.route)
         #expect(r.table == 254 && r.gw_family == 4 && r.iif == 3)
         #expect(decoded.stack == nil && decoded.header.skb == ev.header.skb)
         // One byte short of a route record is not one.
         #expect(throws: TraceEvent.DecodeError.truncated(bytes.count - 1)) { try Fixtures.decode(Array(bytes.dropLast())) }
+        // A record size one short of it leaves the route section running past the record.
         var wrong = bytes
-        let short = UInt16(ST_ROUTE_EVENT_SIZE - 1)
+        let short = UInt16(FlatEvent.routeSize - 1)
         wrong[2] = UInt8(short & 0xff)
         wrong[3] = UInt8(short >> 8)
-        #expect(throws: TraceEvent.DecodeError.sizeMismatch(UInt16(ST_ROUTE_EVENT_SIZE - 1))) { try Fixtures.decode(wrong) }
+        #expect(throws: TraceEvent.DecodeError.badSection(UInt16(ST_SEC_ROUTE.rawValue))) { try Fixtures.decode(wrong) }
     }
 
     @Test func textShowsTableGatewayDeviceOrError() {
@@ -169,7 +165,7 @@ import Testing
         for ev in [Self.packetLookup(Self.route(gateway: [10, 0, 0, 254])), Self.flowLookup(Self.route(err: -101))] {
             var b = ByteBuffer()
             RecordFormat.appendEvent(ev, to: &b)
-            #expect(b.count == Int(ST_ROUTE_EVENT_SIZE))
+            #expect(b.count == FlatEvent.routeSize)
             let back = try Fixtures.decode(b.bytes)
             #expect(Self.text(back) == Self.text(ev))
         }

@@ -8,12 +8,12 @@ import Testing
 @Suite struct SkbDumpTests {
     static let dump = "(struct sk_buff){\n .len = (unsigned int)98,\n .protocol = (__be16)8,\n}"
 
-    static func event(cpu: UInt32 = 1, skb: UInt64 = 0xffff_8881_0000_a000, ts: UInt64 = 5_000) -> st_event {
+    static func event(cpu: UInt32 = 1, skb: UInt64 = 0xffff_8881_0000_a000, ts: UInt64 = 5_000) -> TraceEvent {
         var e = Fixtures.udp()
         e.cpu = cpu
         e.skb = skb
         e.ts_ns = ts
-        return e
+        return e.event
     }
 
     @Test func recordRoundTripAndBadRecords() throws {
@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func printedUnderTheEventAndInJSON() throws {
-        var ev = TraceEvent(raw: Self.event())
+        var ev = Self.event()
         ev.skbDump = Self.dump
         var b = ByteBuffer()
         TextFormatter(context: Fixtures.context()).event(ev, into: &b)
