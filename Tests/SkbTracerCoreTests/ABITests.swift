@@ -30,14 +30,15 @@ struct ABITests {
     @Test func sectionSizesAreMultiplesOfEight() {
         let sizes = [MemoryLayout<st_record>.size, MemoryLayout<st_sec_context>.size, MemoryLayout<st_sec_packet>.size,
                      MemoryLayout<st_sec_location>.size, MemoryLayout<st_sec_socket>.size, MemoryLayout<st_sec_route>.size,
-                     MemoryLayout<st_sec_ct>.size, MemoryLayout<st_sec_stack>.size]
+                     MemoryLayout<st_sec_ct>.size, MemoryLayout<st_sec_tunnel>.size, MemoryLayout<st_sec_stack>.size]
         for size in sizes { #expect(size % 8 == 0, "\(size)") }
     }
 
     /// Section types are what recordings carry: they never change their values.
     @Test func sectionTypeValues() {
         #expect([ST_SEC_CONTEXT, ST_SEC_PACKET, ST_SEC_DROP, ST_SEC_LOCATION, ST_SEC_SOCKET, ST_SEC_ROUTE,
-                  ST_SEC_CONNTRACK, ST_SEC_STACK].map(\.rawValue) == Array(1...8))
+                  ST_SEC_CONNTRACK, ST_SEC_TUNNEL, ST_SEC_STACK].map(\.rawValue) == Array(1...9))
+        #expect([ST_TUNNEL_VXLAN, ST_TUNNEL_GENEVE, ST_TUNNEL_GRE, ST_TUNNEL_IPIP, ST_TUNNEL_IP6].map(\.rawValue) == Array(1...5))
         #expect([ST_MATCH_FILTER, ST_MATCH_SKB, ST_MATCH_FLOW].map(\.rawValue) == [0, 1, 2])
         #expect(ST_RECORD_SKB_DUMP.rawValue == 2)
         #expect(ST_PROBE_FUNCTION == 0x8000)

@@ -131,6 +131,7 @@ enum FuzzInput {
         UInt16(ST_SEC_SOCKET.rawValue): MemoryLayout<st_sec_socket>.size,
         UInt16(ST_SEC_ROUTE.rawValue): MemoryLayout<st_sec_route>.size,
         UInt16(ST_SEC_CONNTRACK.rawValue): MemoryLayout<st_sec_ct>.size,
+        UInt16(ST_SEC_TUNNEL.rawValue): MemoryLayout<st_sec_tunnel>.size,
         UInt16(ST_SEC_STACK.rawValue): MemoryLayout<st_sec_stack>.size,
     ]
     static let stackType = UInt16(ST_SEC_STACK.rawValue)
@@ -967,6 +968,12 @@ struct FuzzTests {
             if let ct = last[UInt16(ST_SEC_CONNTRACK.rawValue)] {
                 guard let got = ev.ct, same(got, at: ct.at + 8) else { return "conntrack entry is not the record's" }
             } else if ev.ct != nil { return "a conntrack entry without its section" }
+            // A tunnel section of an unknown kind (1 to 5 are known) is no tunnel.
+            if let t = last[UInt16(ST_SEC_TUNNEL.rawValue)], (1...5).contains(bytes[t.at + 4]) {
+                guard let got = ev.tunnel, got.kind.rawValue == bytes[t.at + 4] else { return "tunnel kind is not the record's" }
+                let vni: UInt32? = bytes[t.at + 4] <= 2 ? u32(t.at + 8) : nil
+                if got.vni != vni || !same(got.inner.raw, at: t.at + 12) { return "tunnel is not the record's" }
+            } else if ev.tunnel != nil { return "a tunnel without its section" }
             guard let stack = last[FuzzInput.stackType] else { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
             guard let frames = ev.stack else { return "a stack section decoded without its stack" }
             let n = min(Int(u32(stack.at + 4)), (stack.size - 8) / 8, Int(ST_STACK_MAX))

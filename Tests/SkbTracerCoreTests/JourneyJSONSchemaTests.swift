@@ -12,7 +12,7 @@ enum JSONSchemaKeys {
         "type", "journey", "skb", "summary", "reply_to", "start_ns", "duration_ns", "forwarded", "outcome",
         "path_text", "path", "nat", "tunnels", "hops", "copies", "note",
     ]
-    static let tunnelEntry: Set<String> = ["kind", "tunnel", "from", "to", "netns", "ifname", "probe"]
+    static let tunnelEntry: Set<String> = ["kind", "tunnel", "vni", "from", "to", "netns", "ifname", "probe"]
     static let copyEntry: Set<String> = ["skb", "kind", "path_text", "hops"]
     static let outcome: Set<String> = ["kind", "at", "reason", "location", "netns", "explanation", "hint", "noise"]
     static let pathEntry: Set<String> = ["netns", "netns_name", "ifname"]

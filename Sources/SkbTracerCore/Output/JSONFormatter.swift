@@ -77,7 +77,8 @@ public struct JSONFormatter: EventFormatter {
         if let socket = ev.socket, socket.inode != 0 { SocketText.appendJSON(socket, owners: context.owners, to: &b) } else { b.append("null") }
         b.append(",\"skb_dump\":")
         if let dump = ev.skbDump, !dump.isEmpty { b.appendJSONString(dump) } else { b.append("null") }
-        if let tunnel = ev.tunnel { appendTunnel(tunnel, to: &b) }
+        b.append(",\"tunnel\":")
+        if let tunnel = ev.tunnel { appendTunnel(tunnel, to: &b) } else { b.append("null") }
         b.append(",\"lost_before\":"); b.appendDecimal(ev.header.lost_before)
     }
 
@@ -119,10 +120,10 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"tuple_from_socket\":"); b.append(p.fromSocket ? "true" : "false")
     }
 
-    /// Only for a tunnel packet whose inner headers were read (pwru's --output-tunnel):
-    /// `,"tunnel":{"kind":"vxlan","vni":42,"inner":{"dmac":...}}`.
+    /// A tunnel packet's inner headers (pwru's --output-tunnel):
+    /// `{"kind":"vxlan","vni":42,"inner":{"dmac":...}}`.
     func appendTunnel(_ t: Tunnel, to b: inout ByteBuffer) {
-        b.append(",\"tunnel\":{\"kind\":"); b.appendJSONString(t.kind.name)
+        b.append("{\"kind\":"); b.appendJSONString(t.kind.name)
         b.append(",\"vni\":")
         if let vni = t.vni { b.appendDecimal(vni) } else { b.append("null") }
         b.append(",\"inner\":{")
