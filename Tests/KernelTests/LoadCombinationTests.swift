@@ -8,8 +8,8 @@ extension KernelTests {
     /// at run time (it is dropped and the rest reloaded), so it must fail here.
     @Test("every probe loads and attaches under each mix of options", arguments: [
         ["-t", "all"],
-        ["-t", "all", "--route", "--ct", "--callstack", "--owner"],
-        ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb"],
+        ["-t", "all", "--route", "--ct", "--callstack", "--owner", "--output-tunnel"],
+        ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb", "--output-tunnel"],
         ["--timeline", "--route", "--ct", "--owner"],
         // The conntrack entry's tuple under the address and port filters (ST_F_CT_TUPLE).
         ["-t", "all", "--track", "--ct", "--callstack", "-s", "10.1.2.3", "-d", "10.1.2.4", "--port", "80",
@@ -33,7 +33,7 @@ extension KernelTests {
         ("plain", { _ in }),
         ("route, ct, callstack, owner", { o in
             o.probes = ProbeCatalogue.defaults + ProbeCatalogue.all.filter(\.isRoute)
-            o.conntrack = true; o.stacks = .all; o.owner = true
+            o.conntrack = true; o.stacks = .all; o.owner = true; o.tunnel = true
         }),
         ("ct, dropstack, track, output-skb, owner-pid", { o in
             o.conntrack = true; o.stacks = .drops; o.track = true; o.skbDump = true; o.owner = true; o.filter.ownerPid = 1

@@ -6,7 +6,7 @@
 load_mixes() {
   functions=$1
   n=0
-  for mix in "-t_all" "-t_all_--route_--ct_--callstack_--owner" "-t_all_--ct_--dropstack_--track_--output-skb" \
+  for mix in "-t_all" "-t_all_--route_--ct_--callstack_--owner_--output-tunnel" "-t_all_--ct_--dropstack_--track_--output-skb_--output-tunnel" \
       "--timeline_--route_--ct_--owner" "-t_all_--pkt-len_0-1500_-i_lo_--mark_1/1_--tcp-flags_S_--owner-pid_1_--route"; do
     n=$((n + 1))
     args=$(echo "$mix" | tr '_' ' ')
