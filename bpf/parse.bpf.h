@@ -103,6 +103,10 @@ static __always_inline __u32 parse_ipv4(struct st_packet *pkt, const __u8 *ip, _
 	/* Only the first fragment carries the L4 header. */
 	if ((((ip[6] << 8) | ip[7]) & 0x1fff) != 0)
 		return 0;
+	/* A UDP destination port already read with the IP header (no options):
+	 * enough to know a tunnel packet before L4 is read for real (tunnel.bpf.h). */
+	if ((ip[0] & 0x0f) == 5 && ip[9] == IPPROTO_UDP)
+		pkt->dport = (ip[22] << 8) | ip[23];
 	return off + (ip[0] & 0x0f) * 4;
 }
 

@@ -16,6 +16,7 @@
 #include "emit.bpf.h"
 #include "track.bpf.h"
 #include "sock_owner.bpf.h"
+#include "tunnel.bpf.h"
 
 /* Probes whose skb sits in a socket queue: skb->dev is reused there (UDP keeps
  * dev_scratch in it), so the interface comes from skb_iif and the netns from sk. */
@@ -191,7 +192,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		tuple_from_sock(&e.pkt, sk);
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
 	 * unless a NATed flow or their conntrack entry could still claim them. */
-	if (!tracked && !follow_flows && !l3_matches(&e.pkt) && !ct_addrs_match(&e.pkt, skb))
+	if (!tracked && !follow_flows && !l3_matches(&e.pkt) && !ct_addrs_match(&e.pkt, skb) &&
+	    !may_carry_tunnel(&e.pkt))
 		return 0;
 	if (l4_off)
 		parse_l4(&e.pkt, e.hdr.skb, l4_off);
@@ -208,7 +210,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
-	by_filter = tracked || (l3_matches(&e.pkt) && l4_matches(&e.pkt)) || ct_matches(&e.pkt, skb);
+	by_filter = tracked || (l3_matches(&e.pkt) && l4_matches(&e.pkt)) || ct_matches(&e.pkt, skb) ||
+		    inner_matches(&e.pkt, e.l4_off, skb);
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {

@@ -6,12 +6,19 @@
 #define SKBTRACER_TUNNEL_BPF_H
 
 #include "parse.bpf.h"
+#include "filter.bpf.h"
 
 #define ETH_P_TEB 0x6558 /* transparent Ethernet bridging: GENEVE's and gretap's Ethernet payload */
 #define GRE_CSUM 0x8000
 #define GRE_KEY 0x2000
 #define GRE_SEQ 0x1000
 #define GRE_VERSION 0x0007
+
+/* The filters that look at a packet's headers (l3_matches, l4_matches): the
+ * ones a tunnel packet's inner packet can pass in its place. */
+#define ST_F_PACKET_FILTERS                                                                           \
+	(ST_F_L3_PROTO | ST_F_L4_PROTO | ST_F_ADDR | ST_F_SADDR | ST_F_DADDR | ST_F_PORT | ST_F_SPORT | \
+	 ST_F_DPORT | ST_F_ICMP_ID | ST_F_TCP_FLAGS | ST_F_IP_LEN)
 
 /* The tunnel a packet's outer headers announce, or 0. UDP tunnels need the
  * destination port, so the L4 header must have been read. */
@@ -38,6 +45,27 @@ static __always_inline __u8 tunnel_kind(const struct st_packet *pkt)
 		return ST_TUNNEL_IP6;
 	default:
 		return 0;
+	}
+}
+
+/* Before L4 is read: whether a packet the filters rejected may be a tunnel
+ * packet whose inner packet they would pass. UDP tunnels by a destination port
+ * parse_ipv4() took from the bytes it read (an IPv4 header without options);
+ * an IPv6 underlay's UDP is not looked at before L4, so -H INNER finds VXLAN and
+ * GENEVE over IPv4 only (GRE and IP in IP over either). */
+static __always_inline bool may_carry_tunnel(const struct st_packet *pkt)
+{
+	if (!(cfg.filter_flags & ST_F_PACKET_FILTERS) || !(pkt->flags & ST_PKT_L3))
+		return false;
+	switch (pkt->l4_proto) {
+	case IPPROTO_UDP:
+		return pkt->dport == ST_PORT_VXLAN || pkt->dport == ST_PORT_VXLAN_LINUX || pkt->dport == ST_PORT_GENEVE;
+	case ST_IPPROTO_GRE:
+	case ST_IPPROTO_IPIP:
+	case ST_IPPROTO_IPV6:
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -142,6 +170,57 @@ __noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u3
 		}
 	}
 	return (t->inner.flags & ST_PKT_L3) != 0;
+}
+
+/* The inner headers while the filters look at them: 80 bytes the program's
+ * stack has no room for. One slot per nesting level: a probe in process
+ * context can be interrupted by a softirq's probe on the same CPU. */
+#define TUNNEL_NEST 3
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TUNNEL_NEST);
+	__type(key, __u32);
+	__type(value, struct st_sec_tunnel);
+} tunnel_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tunnel_nest SEC(".maps");
+
+/* Whether a tunnel packet that failed the filters carries a packet that passes
+ * them, as if it were the packet: `-H INNER` finds the underlay packets of a
+ * flow. `pkt` has its L4 header read (UDP tunnels are known by port). */
+static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_off, struct sk_buff *skb)
+{
+	__u32 kind = tunnel_kind(pkt), zero = 0, level;
+	struct st_sec_tunnel *t;
+	bool ok = false;
+	__u32 *nest;
+	__u64 head;
+
+	if (!(cfg.filter_flags & ST_F_PACKET_FILTERS) || !kind || !l4_off)
+		return false;
+	nest = bpf_map_lookup_elem(&tunnel_nest, &zero);
+	if (!nest)
+		return false;
+	level = *nest;
+	if (level >= TUNNEL_NEST)
+		return false;
+	t = bpf_map_lookup_elem(&tunnel_scratch, &level);
+	if (!t)
+		return false;
+	/* Programs nest last in, first out on one CPU: a plain counter will do. */
+	*nest = level + 1;
+	/* skb->head through a helper: loaded directly it is a pointer, which a
+	 * global function may not take. */
+	if (!bpf_probe_read_kernel(&head, sizeof(head), &skb->head) && parse_tunnel(t, head, l4_off, kind))
+		ok = l3_matches(&t->inner) && l4_matches(&t->inner);
+	*nest = level;
+	return ok;
 }
 
 #endif

@@ -74,6 +74,11 @@ extension TraceFilter {
         return true
     }
 
+    /// Filters on a packet's headers: a tunnel packet can pass them by its inner packet.
+    var hasPacketFilter: Bool {
+        hasTupleFilter || l3Proto != nil || l4Proto != nil || icmpID != nil || tcpFlags != nil || ipLen != nil
+    }
+
     /// Whether the filters can use the conntrack entry under `--track` or `--ct` (ST_F_CT_TUPLE).
     var hasTupleFilter: Bool {
         addr != nil || saddr != nil || daddr != nil || port != nil || sport != nil || dport != nil

@@ -35,6 +35,12 @@ public struct TracerOptions: Sendable {
     /// `--output-tunnel`: a tunnel packet's inner headers (pwru's --output-tunnel).
     public var tunnel = false
 
+    /// Tunnel packets' events carry their inner headers with --output-tunnel,
+    /// and also when filters on packet headers are on (a tunnel packet may
+    /// have matched by its inner packet: the event shows why) or when
+    /// recording (a replay's filters then see what BPF's saw).
+    public var writesTunnelSections: Bool { tunnel || recordPath != nil || filter.hasPacketFilter }
+
     /// What the run prints: events, journeys (`--timeline`), or drop counts (`--drop`).
     public var view: TraceView = .events
     /// Follow a matched skb by address until its free, through NAT and namespaces.

@@ -360,7 +360,7 @@ public final class TracerSession {
         config.ct = options.conntrack ? 1 : 0
         config.owner = options.owner ? 1 : 0
         config.skb_dump = options.skbDump ? 1 : 0
-        config.tunnel = options.tunnel ? 1 : 0
+        config.tunnel = options.writesTunnelSections ? 1 : 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {
