@@ -527,6 +527,33 @@ struct EventMatcherTests {
         return try TraceFilter.parse(opts)
     }
 
+    /// A VXLAN packet (UDP to 4789 between 10.0.0.1 and 10.0.0.2) carrying the
+    /// ICMP echo request 198.18.10.2 -> 198.18.10.3: filters match it by either
+    /// packet, each whole (BPF's inner_matches()).
+    @Test func tunnelPacketsMatchByTheirInnerPacket() throws {
+        var outer = Fixtures.udp()
+        Fixtures.set(&outer.packet.saddr, Fixtures.v4_10_0_0_1)
+        Fixtures.set(&outer.packet.daddr, Fixtures.v4_10_0_0_2)
+        outer.packet.dport = 4789
+        var e = outer.event
+        e.tunnel = Tunnel(kind: .vxlan, vni: 42, inner: TraceEvent(raw: Fixtures.icmpEchoRequest()).packet)
+        let plain = outer.event
+        let cases: [(TraceFilter, tunnel: Bool, plain: Bool)] = [
+            (try Self.filter { $0.addr = "198.18.10.3" }, true, false),
+            (try Self.filter { $0.addr = "198.18.10.3"; $0.proto = "icmp" }, true, false),
+            (try Self.filter { $0.addr = "10.0.0.2" }, true, true),
+            (try Self.filter { $0.port = "4789" }, true, true),
+            // Each packet whole: the inner address with the outer protocol is neither.
+            (try Self.filter { $0.addr = "198.18.10.3"; $0.proto = "udp" }, false, false),
+            (try Self.filter { $0.icmpID = "7" }, true, false),
+            (try Self.filter { $0.addr = "198.18.10.9" }, false, false),
+        ]
+        for c in cases {
+            #expect(c.0.matches(e) == c.tunnel, "\(c.0) on the tunnel packet")
+            #expect(c.0.matches(plain) == c.plain, "\(c.0) without the tunnel section")
+        }
+    }
+
     @Test func filtersMatchAsInBPF() throws {
         let icmp = TraceEvent(raw: Fixtures.icmpEchoRequest())
         let syn6 = TraceEvent(raw: Fixtures.ipv6TCPSyn())
