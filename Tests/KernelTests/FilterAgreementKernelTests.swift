@@ -7,12 +7,6 @@ import Testing
 /// recording of the same traffic (the filter in Swift, TraceFilter.matches)
 /// keep exactly the same events.
 extension KernelTests {
-    /// CLOCK_MONOTONIC, the clock of the events' ts_ns.
-    static func monotonicNs() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
-    }
 
     @Test("One table of filters: BPF (live) and the Swift matcher (replay) keep the same events")
     func filtersAgreeLiveAndReplayed() throws {
@@ -40,7 +34,7 @@ extension KernelTests {
             tracers.append(recorder)
             for c in cases { tracers.append(try KT.Tracer.start(scope + c)) }
 
-            let from = Self.monotonicNs()
+            let from = MonotonicClock.now()
             // ICMP echo, a UDP datagram to a closed port (an ICMP error back), a
             // TCP SYN to a closed port (a RST back), ARP where needed.
             try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 2, id: id)
@@ -51,7 +45,7 @@ extension KernelTests {
             // clock for all, bpf_ktime_get_ns); neighbour and router traffic
             // keeps coming while they stop one by one.
             usleep(500_000)
-            let to = Self.monotonicNs()
+            let to = MonotonicClock.now()
             for t in tracers { #expect(t.stop(settle: 0) == 0, "\(t.stderr)") }
             let inWindow = { (e: KT.Event) -> Bool in
                 let ts = UInt64(e.int("ts_ns") ?? 0)

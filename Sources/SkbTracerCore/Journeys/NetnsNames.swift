@@ -32,7 +32,7 @@ public final class NetnsNames: @unchecked Sendable {
 
     private func scan() {
         guard !directory.isEmpty else { return }
-        lastScanNs = Self.monotonicNs()
+        lastScanNs = MonotonicClock.now()
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         var fresh: [UInt32: String] = [:]
         for name in entries {
@@ -58,15 +58,9 @@ public final class NetnsNames: @unchecked Sendable {
         // Rescanned at most once a second, known names too: nsfs reuses the
         // inode of a deleted namespace at once for the next one.
         if lastScanNs != .max {
-            let now = Self.monotonicNs()
+            let now = MonotonicClock.now()
             if now > lastScanNs, now - lastScanNs > 1_000_000_000 { scan() }
         }
         return names[inode]
-    }
-
-    static func monotonicNs() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 }

@@ -78,8 +78,8 @@ public enum Demo {
             defer { for (ns, args) in step.teardown { _ = try? lab.exec(ns, args, timeout: 10) } }
             let p = try Subprocess(["ip", "netns", "exec", step.namespace] + step.command, capture: false)
             // Bounded: ping -c 1 -W 1 ends within about a second.
-            let deadline = Date().addingTimeInterval(5)
-            while p.isRunning && Date() < deadline && session.poll(timeoutMs: 50) {}
+            let deadline = MonotonicClock.deadline(after: 5)
+            while p.isRunning && MonotonicClock.now() < deadline && session.poll(timeoutMs: 50) {}
             let status = p.wait(timeout: 0)
             // Late events (the reply's free) arrive just after ping exits.
             for _ in 0..<3 { session.poll(timeoutMs: 50) }

@@ -98,7 +98,7 @@ public enum FormatBenchmark {
         let formatter = makeFormatter(format, context: context)
         var buffer = ByteBuffer()
         var bytes = 0
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = MonotonicClock.now()
         var i = 0
         for _ in 0..<count {
             let event = records[i].withUnsafeBytes { try? TraceEvent(bytes: $0) }
@@ -107,7 +107,7 @@ public enum FormatBenchmark {
             i = i + 1 == records.count ? 0 : i + 1
         }
         bytes += buffer.count
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let seconds = Double(MonotonicClock.now() - start) / 1e9
         return (Double(count) / seconds, bytes)
     }
 }

@@ -34,11 +34,10 @@ public struct Clock: Sendable {
     public let utcOffsetSeconds: Int64
 
     public init() {
-        var rt = timespec(), mono = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &mono)
+        var rt = timespec()
+        let mono = MonotonicClock.now()
         clock_gettime(CLOCK_REALTIME, &rt)
-        realtimeOffsetNs = (Int64(rt.tv_sec) - Int64(mono.tv_sec)) * 1_000_000_000
-            + Int64(rt.tv_nsec) - Int64(mono.tv_nsec)
+        realtimeOffsetNs = Int64(rt.tv_sec) * 1_000_000_000 + Int64(rt.tv_nsec) - Int64(mono)
         var t = time_t(rt.tv_sec)
         var parts = tm()
         localtime_r(&t, &parts)

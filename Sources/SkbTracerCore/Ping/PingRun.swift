@@ -109,7 +109,7 @@ public final class PingRun {
         for i in 0..<options.count {
             if StopSignals.requested { break }
             let seq = UInt16(truncatingIfNeeded: i + 1)
-            let sent = NetnsNames.monotonicNs()
+            let sent = MonotonicClock.now()
             let reply = try sender.probe(seq: seq, timeout: options.timeout)
             // Let the probe's last frees arrive (the request is freed after the reply is sent).
             settle(seconds: 0.15)
@@ -119,7 +119,7 @@ public final class PingRun {
             sink.write { self.appendProbeLine(last, into: &$0) }
             sink.flush()
             if i + 1 < options.count {
-                let rest = options.interval - Double(NetnsNames.monotonicNs() - sent) / 1e9
+                let rest = options.interval - Double(MonotonicClock.now() - sent) / 1e9
                 if rest > 0 { settle(seconds: rest) }
             }
         }
@@ -141,10 +141,10 @@ public final class PingRun {
     public var warnings: [String] { session.warnings }
 
     private func settle(seconds: Double) {
-        let end = NetnsNames.monotonicNs() + UInt64(max(0, seconds) * 1e9)
+        let end = MonotonicClock.now() + UInt64(max(0, seconds) * 1e9)
         while !StopSignals.requested {
             // One clock read per round: `end - now` must not underflow.
-            let now = NetnsNames.monotonicNs()
+            let now = MonotonicClock.now()
             guard now < end else { break }
             session.poll(timeoutMs: Int32(max(1, min(50, Double(end - now) / 1e6))))
         }

@@ -244,7 +244,7 @@ public final class ProbeSender {
     private func probeICMP(seq: UInt16, timeoutNs: UInt64) throws -> ProbeReply? {
         let id = icmpID ?? 0
         Self.drain(fd)
-        let t0 = Self.monotonicNs()
+        let t0 = MonotonicClock.now()
         let packet = Self.echoRequest(v6: isV6, id: id, seq: seq, timestampNs: t0)
         let dest = SocketAddress(destination, port: 0)
         let sent = packet.withUnsafeBytes { p in dest.withSockaddr { sendto(fd, p.baseAddress, p.count, 0, $0, $1) } }
@@ -271,7 +271,7 @@ public final class ProbeSender {
                     if err == EAGAIN || err == EWOULDBLOCK || err == EINTR { break }
                     throw Self.error("receive ICMP", err, hint: nil)
                 }
-                let now = Self.monotonicNs()
+                let now = MonotonicClock.now()
                 let bytes = Array(buf[0..<n])
                 let match: ICMPMatch?
                 if isV6 {
@@ -302,7 +302,7 @@ public final class ProbeSender {
         try Self.bind(s, SocketAddress.any(v6: v6, port: sourcePort ?? 0), "TCP")
 
         let dest = SocketAddress(destination, port: port)
-        let t0 = Self.monotonicNs()
+        let t0 = MonotonicClock.now()
         let rc = dest.withSockaddr { Glibc.connect(s, $0, $1) }
         var err: Int32 = 0
         if rc < 0 {
@@ -319,7 +319,7 @@ public final class ProbeSender {
                 err = soError
             }
         }
-        let rtt = Self.monotonicNs() &- t0
+        let rtt = MonotonicClock.now() &- t0
         if err == 0 { return ProbeReply(kind: .synAck, rttNs: rtt, responder: destination) }
         if let (ee, _) = Self.readErrorQueue(s) {
             return ProbeReply(kind: Self.classify(ee, udp: false), rttNs: rtt, responder: ee.offender)
@@ -332,7 +332,7 @@ public final class ProbeSender {
 
     private func probeUDP(seq: UInt16, timeoutNs: UInt64) throws -> ProbeReply? {
         Self.drain(fd)
-        let t0 = Self.monotonicNs()
+        let t0 = MonotonicClock.now()
         let payload = Self.udpPayload(seq: seq, timestampNs: t0)
         var sent = payload.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var sendErr = errno
@@ -351,12 +351,12 @@ public final class ProbeSender {
             if revents & Int16(POLLERR) != 0, let (ee, quoted) = Self.readErrorQueue(fd) {
                 // Linux quotes the whole datagram; an error about an earlier probe is stale.
                 if let q = Self.udpPayloadSeq(quoted), q != seq { continue }
-                return ProbeReply(kind: Self.classify(ee, udp: true), rttNs: Self.monotonicNs() &- t0,
+                return ProbeReply(kind: Self.classify(ee, udp: true), rttNs: MonotonicClock.now() &- t0,
                                   responder: ee.offender)
             }
             for _ in 0..<Self.maxBatch {
                 let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                let now = Self.monotonicNs()
+                let now = MonotonicClock.now()
                 if n < 0 {
                     let err = errno
                     if err == EAGAIN || err == EWOULDBLOCK || err == EINTR { break }
@@ -430,7 +430,7 @@ public final class ProbeSender {
     private static func wait(_ fd: Int32, events: Int16, deadline: UInt64) throws -> Int16 {
         for _ in 0..<maxWakeups {
             if shim_stop_requested() != 0 { return 0 }
-            let now = monotonicNs()
+            let now = MonotonicClock.now()
             guard now < deadline else { return 0 }
             // Round up, so a short remainder does not spin; at most 100 ms, to notice a stop.
             let ms = Int32(min((deadline - now + 999_999) / 1_000_000, 100))
@@ -453,18 +453,13 @@ public final class ProbeSender {
 
     private static func localFailure(_ what: String, _ err: Int32, since t0: UInt64) throws -> ProbeReply {
         guard localErrnos.contains(err) else { throw error(what, err, hint: nil) }
-        return ProbeReply(kind: .localError(errno: err), rttNs: monotonicNs() &- t0)
+        return ProbeReply(kind: .localError(errno: err), rttNs: MonotonicClock.now() &- t0)
     }
 
     static func error(_ what: String, _ err: Int32, hint: String?) -> RuntimeError {
         RuntimeError("\(what): \(String(cString: strerror(err))) (errno \(err))", hint: hint)
     }
 
-    static func monotonicNs() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
 }
 
 // MARK: - Packets (pure: built and parsed from bytes, tested with fixtures)

@@ -63,7 +63,7 @@ public final class SocketOwners: @unchecked Sendable {
         let k = known[inode]
         if let k, k.checkedNs == .max { return k.owner } // from a recording
         guard let lookupMap else { return k?.owner ?? scanned(inode) }
-        let now = NetnsNames.monotonicNs()
+        let now = MonotonicClock.now()
         if let k, now &- k.checkedNs < k.recheckNs { return k.owner }
         if let m = lookupMap(inode) {
             let o = SocketOwner(pid: m.tgid, comm: TraceEvent.string(m.comm))
@@ -81,7 +81,7 @@ public final class SocketOwners: @unchecked Sendable {
     private func scanned(_ inode: UInt32) -> SocketOwner? {
         guard let scanner else { return nil }
         if let o = scanner.owner(inode) {
-            remember(o, inode, now: NetnsNames.monotonicNs(), guessed: true)
+            remember(o, inode, now: MonotonicClock.now(), guessed: true)
             return o
         }
         scanner.request()
@@ -119,14 +119,14 @@ final class ProcSocketScanner: @unchecked Sendable {
     /// Starts a scan unless one runs or the last ended too recently.
     func request() {
         lock.lock()
-        let now = NetnsNames.monotonicNs()
+        let now = MonotonicClock.now()
         guard !running, now >= nextAllowedNs else { lock.unlock(); return }
         running = true
         lock.unlock()
         Thread.detachNewThread { [self] in
-            let start = NetnsNames.monotonicNs()
+            let start = MonotonicClock.now()
             let fresh = Self.scan(root)
-            let end = NetnsNames.monotonicNs()
+            let end = MonotonicClock.now()
             lock.lock()
             table = fresh
             running = false

@@ -84,7 +84,7 @@ public final class TracerSession {
         if options.recordPath != nil {
             let header = RecordFormat.Header(realtimeOffsetNs: context.clock.realtimeOffsetNs,
                                              utcOffsetSeconds: context.clock.utcOffsetSeconds,
-                                             hostNetns: names.netns.hostInode ?? 0, startNs: NetnsNames.monotonicNs())
+                                             hostNetns: names.netns.hostInode ?? 0, startNs: MonotonicClock.now())
             consumer = Recorder(sink: self.sink, header: header, dropReasons: context.dropReasons,
                                 symbols: context.symbols, netns: names.netns, owners: context.owners)
         } else {
@@ -235,9 +235,7 @@ public final class TracerSession {
         }
         ring = try RingBuffer(map: events) { [unowned self] bytes in self.handle(bytes) }
         consumer.begin()
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        startNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        startNs = MonotonicClock.now()
         if let ready = options.readyFile {
             guard FileManager.default.createFile(atPath: ready, contents: Data("ready\n".utf8)) else {
                 throw RuntimeError("cannot create ready file \(ready)", hint: "check the directory exists and is writable")
@@ -460,7 +458,7 @@ public final class TracerSession {
         ring.poll(timeoutMs: timeoutMs ?? options.pollTimeoutMs)
         // Producers wake the reader only in batches: read whatever is there.
         ring.consume()
-        let ns = NetnsNames.monotonicNs()
+        let ns = MonotonicClock.now()
         pipeline.tick(nowNs: ns)
         summary.printed = pipeline.emitted
         if options.track, ns - lastSweepNs >= 1_000_000_000 {

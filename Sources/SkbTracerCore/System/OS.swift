@@ -1,4 +1,27 @@
 import CBPFShim
+import Glibc
+
+/// The one monotonic clock: CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(),
+/// so times taken here compare with the events' own. Deadlines use it too: the
+/// wall clock can jump.
+public enum MonotonicClock {
+    /// Nanoseconds.
+    public static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
+    }
+
+    /// `seconds` from now, in nanoseconds.
+    public static func deadline(after seconds: Double) -> UInt64 {
+        now() &+ UInt64(max(0, seconds) * 1e9)
+    }
+
+    /// Seconds left until `deadline` (negative once past).
+    public static func secondsLeft(until deadline: UInt64) -> Double {
+        (Double(deadline) - Double(now())) / 1e9
+    }
+}
 
 /// Stop requests from SIGINT, SIGTERM, SIGHUP; SIGPIPE is ignored so a closed
 /// output pipe surfaces as EPIPE from write(). (An OS matter, not libbpf's: it

@@ -120,8 +120,8 @@ public final class Subprocess {
     /// Returns the exit status.
     @discardableResult
     public func wait(timeout: Double) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeout)
-        while isRunning && Date() < deadline { usleep(5_000) }
+        let deadline = MonotonicClock.deadline(after: timeout)
+        while isRunning && MonotonicClock.now() < deadline { usleep(5_000) }
         stop()
         return status ?? 128 + SIGKILL
     }
@@ -129,8 +129,8 @@ public final class Subprocess {
     private func stop() {
         guard isRunning else { return }
         kill(pid, SIGTERM)
-        let grace = Date().addingTimeInterval(1)
-        while isRunning && Date() < grace { usleep(5_000) }
+        let grace = MonotonicClock.deadline(after: 1)
+        while isRunning && MonotonicClock.now() < grace { usleep(5_000) }
         if isRunning { kill(pid, SIGKILL); _ = reap(blocking: true) }
     }
 
@@ -138,10 +138,10 @@ public final class Subprocess {
     /// cannot block the child) and waits for the exit, all within `timeout`.
     public func collect(timeout: Double) -> (status: Int32, stdout: [UInt8], stderr: [UInt8]) {
         var out: [UInt8] = [], err: [UInt8] = []
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = MonotonicClock.deadline(after: timeout)
         var chunk = [UInt8](repeating: 0, count: 65536)
         while outFD >= 0 || errFD >= 0 {
-            let left = deadline.timeIntervalSinceNow
+            let left = MonotonicClock.secondsLeft(until: deadline)
             if left <= 0 { stop(); break }
             var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
@@ -159,7 +159,7 @@ public final class Subprocess {
         }
         // Output closed: the child is ending (or handed its pipes on to a
         // daemon, which the deadline bounds).
-        let status = wait(timeout: max(deadline.timeIntervalSinceNow, 0))
+        let status = wait(timeout: max(MonotonicClock.secondsLeft(until: deadline), 0))
         return (status, out, err)
     }
 }
