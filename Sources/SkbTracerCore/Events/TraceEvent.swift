@@ -58,6 +58,16 @@ public struct TraceEvent: @unchecked Sendable {
     }
 
     static let headerSize = MemoryLayout<st_record>.size
+    static let contextSize = MemoryLayout<st_sec_context>.size
+    static let fixedStart = headerSize + contextSize + MemoryLayout<st_sec_packet>.size
+    /// A section's first four bytes (type, then size; little-endian hosts and
+    /// big-endian alike, as the file's byte order is the host's).
+    static func tag(_ type: st_section_type, size: Int) -> UInt32 {
+        var s = st_section(type: UInt16(type.rawValue), size: UInt16(size))
+        return withUnsafeBytes(of: &s) { $0.loadUnaligned(as: UInt32.self) }
+    }
+    static let contextTag = tag(ST_SEC_CONTEXT, size: contextSize)
+    static let packetTag = tag(ST_SEC_PACKET, size: MemoryLayout<st_sec_packet>.size)
 
     /// Checks kind and sizes, then takes the sections it knows and steps over the others.
     public init(bytes: UnsafeRawBufferPointer) throws(DecodeError) {
@@ -70,6 +80,16 @@ public struct TraceEvent: @unchecked Sendable {
         self.init(header: bytes.loadUnaligned(as: st_record.self))
         var at = Self.headerSize
         var sawContext = false, sawPacket = false
+        // BPF writes the context and packet sections first: taken without the
+        // walk's checks when they are there, as most events are decoded live.
+        if size >= Self.fixedStart, bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self) == Self.contextTag,
+           bytes.loadUnaligned(fromByteOffset: at + Self.contextSize, as: UInt32.self) == Self.packetTag {
+            context = bytes.loadUnaligned(fromByteOffset: at, as: st_sec_context.self)
+            packet = Packet(raw: bytes.loadUnaligned(fromByteOffset: at + Self.contextSize + 4, as: st_packet.self))
+            sawContext = true
+            sawPacket = true
+            at = Self.fixedStart
+        }
         while at < size {
             guard size - at >= 4 else { throw .badSection(0) }
             let type = bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)

@@ -11,12 +11,7 @@ enum PacketText {
     }
 
     static func appendIPv4<T>(_ addr: T, to b: inout ByteBuffer) {
-        withUnsafeBytes(of: addr) { a in
-            for i in 0..<4 {
-                if i > 0 { b.append(UInt8(ascii: ".")) }
-                b.appendDecimal(a[i])
-            }
-        }
+        withUnsafeBytes(of: addr) { b.appendDottedQuad($0) }
     }
 
     static func appendAddress<T>(_ addr: T, ipv6: Bool, to b: inout ByteBuffer) {
