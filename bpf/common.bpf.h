@@ -30,9 +30,10 @@
  * lower is not a kernel pointer on either. */
 #define KERNEL_SPACE_START 0xff00000000000000ULL
 #define IPV6_EXT_HEADERS_MAX 6
-/* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
- * fixed header (40), Ethernet/IPv4 ARP (28). */
-#define L3_READ 40
+/* L3 bytes read with the EtherType: IPv4 without options (20), the IPv6 fixed
+ * header (40), Ethernet/IPv4 ARP (28), and after IPv4 or IPv6 the TCP or UDP
+ * ports, which the packet filters' first look (peek_l3()) takes from there. */
+#define L3_READ 44
 
 
 /* st_event.location of an emitted event. A probe family may compute it only once

@@ -43,6 +43,43 @@ static __always_inline __u32 netns_without_dev(struct sk_buff *skb, const struct
 	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
 }
 
+/* The namespace: the device's, else the socket's, else netns_without_dev(). Read
+ * before the filters only when a filter or the route note needs it: the loads
+ * through dev and net are a rejected packet's cost otherwise. */
+static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *dev, struct sock *sk,
+				       const struct st_track *tracked)
+{
+	if (dev)
+		return dev->nd_net.net->ns.inum;
+	if (sk)
+		return sk->__sk_common.skc_net.net->ns.inum;
+	return netns_without_dev(skb, tracked);
+}
+
+/* The task the probe fired in (e.pid, e.tid): read before the filters only for
+ * --pid, else once the event passed them. */
+static __always_inline void note_task(struct st_event *e)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+}
+
+/* After peek_l3(), for an untracked packet: whether the filters certainly
+ * reject it, as the decision in st_trace_skb() would once everything is read:
+ * the L3 filters fail and the conntrack entry does not pass them either, or
+ * the ports fail and there is no conntrack entry that ct_matches() could try
+ * (it also needs the L4 fields peek_l3() does not read). */
+static __always_inline bool packet_rejected(const struct st_event *e, struct sk_buff *skb)
+{
+	if (!l3_matches(e))
+		return !ct_addrs_match(e, skb);
+	if ((cfg.filter_flags & ST_F_PORT_FILTERS) && peeked_ports(e) && !ports_match(e, e->sport, e->dport))
+		return !(cfg.filter_flags & ST_F_CT_TUPLE) || !(skb_nfct(skb) & ~7UL);
+	return false;
+}
+
 /* Whether this probe takes part in attributing route lookups: the receive
  * tracepoints note the packet, and the functions that run between them and the
  * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
@@ -61,7 +98,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bool follow_flows = false;
 	bool by_filter;
 	bool scope_ok = true; /* pid, mark, netns and interface filters */
-	__u64 pid_tgid;
+	bool netns_early;
 	__u32 l4_off;
 
 	if (!skb)
@@ -86,8 +123,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* A tracked skb skips every filter: NAT or a namespace change must not lose it. */
 	if (cfg.track & ST_TRACK_SKB) {
 		__u64 key = (__u64)skb;
+		__u32 any = skbs_tracked;
 
-		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
+		barrier_var(any); /* as flows_active: one read, not folded */
+		if (any)
+			tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
 	/* With route probes, forget the previous skb before any filter can return. */
 	if (notes_route(probe)) {
@@ -96,10 +136,27 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (last)
 			last->skb = 0;
 	}
+	if (!probe_in_socket(probe))
+		dev = skb->dev;
+	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
+	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
+	 * the BPF exception table, but each fault costs about 2 us: check that it
+	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
+	if ((__u64)dev < KERNEL_SPACE_START)
+		dev = NULL;
+	/* Most packets on a busy host match no filter: with L3 filters, a packet
+	 * they reject stops here, after one read of its L3 header and before
+	 * anything else is read. Not with the route note (every skb is noted),
+	 * nor when tracking, a NATed flow or its conntrack entry could claim it.
+	 * The same test as below, on the same fields: only earlier. */
+	if ((on & (ST_F_L3_FILTERS | ST_F_PORT_FILTERS)) && !notes_route(probe) && !tracked && !follow_flows) {
+		barrier_var(skb); /* as before parse_packet() below */
+		if (peek_l3(&e, (__u64)skb->head, skb_headers(skb), ethernet_dev(dev)) && packet_rejected(&e, skb))
+			return 0;
+	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
-	pid_tgid = bpf_get_current_pid_tgid();
-	e.pid = pid_tgid >> 32;
-	e.tid = (__u32)pid_tgid;
+	if (on & ST_F_PID)
+		note_task(&e);
 	if ((on & ST_F_PID) && e.pid != cfg.filter_pid) {
 		if (!tracked)
 			return 0;
@@ -118,24 +175,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			return 0;
 		scope_ok = false;
 	}
-	if (!probe_in_socket(probe))
-		dev = skb->dev;
-	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
-	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
-	 * the BPF exception table, but each fault costs about 2 us: check that it
-	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
-	if ((__u64)dev < KERNEL_SPACE_START)
-		dev = NULL;
-	if (dev) {
-		e.netns = dev->nd_net.net->ns.inum;
-		e.ifindex = dev->ifindex;
-	} else {
-		e.ifindex = skb->skb_iif;
-		if (sk)
-			e.netns = sk->__sk_common.skc_net.net->ns.inum;
-		else if (on & ST_F_NETNS) /* else only once the event passed the filters */
-			e.netns = netns_without_dev(skb, tracked);
-	}
+	e.ifindex = dev ? dev->ifindex : skb->skb_iif;
+	netns_early = (on & ST_F_NETNS) || notes_route(probe);
+	if (netns_early)
+		e.netns = skb_netns(skb, dev, sk, tracked);
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 
@@ -181,9 +224,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * verifier) in some programs of some builds, as if it had proved skb NULL. */
 	barrier_var(skb);
 	e.skb = (__u64)skb->head;
-	l4_off = parse_packet(&e, (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol,
-			      (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
-			      dev && dev->hard_header_len == ETH_HLEN);
+	l4_off = parse_packet(&e, skb_headers(skb), (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
+			      ethernet_dev(dev));
 	if (l4_off && e.l3_proto == ETH_P_IPV6)
 		l4_off = parse_ipv6_ext(&e, e.skb, l4_off);
 	/* skb->head stays in e.skb until the event is emitted, for the same
@@ -221,8 +263,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ifname, sizeof(e.ifname), dev->name);
-	else if (!dev && !sk && !(on & ST_F_NETNS))
-		e.netns = netns_without_dev(skb, tracked);
+	if (!netns_early)
+		e.netns = skb_netns(skb, dev, sk, tracked);
+	if (!(on & ST_F_PID))
+		note_task(&e);
+	read_macs(&e, skb, dev);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
 	e.probe = probe;
