@@ -267,6 +267,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		e.netns = skb_netns(skb, dev, sk, tracked);
 	if (!(on & ST_F_PID))
 		note_task(&e);
+	/* Opaque again (see above): without it clang emitted a load through the
+	 * shift of skb->pkt_type's bitfield read below in tp_consume_skb under
+	 * -N --track (`r2 = 61; w2 = *(u32 *)(r2 + 0)`), which the verifier refused. */
+	barrier_var(skb);
 	read_macs(&e, skb, dev);
 	e.kind = ST_RECORD_EVENT;
 	e.size = sizeof(e);
