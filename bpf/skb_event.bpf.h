@@ -144,9 +144,9 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
 	if ((__u64)dev < KERNEL_SPACE_START)
 		dev = NULL;
-	/* Most packets on a busy host match no filter: with L3 filters, a packet
-	 * they reject stops here, after one read of its L3 header and before
-	 * anything else is read. Not with the route note (every skb is noted),
+	/* Most packets on a busy host match no filter: with address, protocol,
+	 * length or port filters, a packet they reject stops here, after one read
+	 * of its L3 header and before anything else is read (peek_l3()). Not with the route note (every skb is noted),
 	 * nor when tracking, a NATed flow or its conntrack entry could claim it.
 	 * The same test as below, on the same fields: only earlier. */
 	if ((on & (ST_F_L3_FILTERS | ST_F_PORT_FILTERS)) && !notes_route(probe) && !tracked && !follow_flows) {
