@@ -99,15 +99,11 @@ fi
 [[ -n $perf_mode && -n ${PERF_MODE:-} ]] && perf_mode=$PERF_MODE  # PERF_MODE=record forces perf record
 
 # Mode `empty`: programs that return at once on the same tracepoints (bench/floor),
-# the ceiling for any tp_btf tracer here. Built with the Swift toolchain's clang
-# and cc + libbpf (scripts/install-deps.sh installs libbpf-dev).
+# the ceiling for any tp_btf tracer here.
+# shellcheck source=bench/floor/build.sh
+. "$here/floor/build.sh"
 have_empty=""
-bpf_clang=$(dirname "$(readlink -f "$(command -v swift 2>/dev/null || echo /nonexistent)")")/clang
-if [[ -x $bpf_clang ]] && command -v cc >/dev/null &&
-   "$bpf_clang" -O2 -target bpf -c "$here/floor/empty.bpf.c" -o "$tmp/empty.o" 2>/dev/null &&
-   cc -O2 "$here/floor/attach.c" -o "$tmp/attach" -lbpf 2>/dev/null; then
-  have_empty=1
-fi
+build_floor "$tmp" && have_empty=1
 
 # shellcheck source=bench/bridge_lab.sh
 . "$here/bridge_lab.sh"

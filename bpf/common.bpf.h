@@ -30,15 +30,16 @@
  * lower is not a kernel pointer on either. */
 #define KERNEL_SPACE_START 0xff00000000000000ULL
 #define IPV6_EXT_HEADERS_MAX 6
-/* L3 bytes read with the Ethernet header: IPv4 without options (20), the IPv6
- * fixed header (40), Ethernet/IPv4 ARP (28). */
-#define L3_READ 40
+/* L3 bytes read with the EtherType: IPv4 without options (20), the IPv6 fixed
+ * header (40), Ethernet/IPv4 ARP (28), and after IPv4 or IPv6 the TCP or UDP
+ * ports, which the packet filters' first look (peek_l3()) takes from there. */
+#define L3_READ 44
 
 
 /* The event an skb probe builds on its stack. Its first part is the record's
  * start as the ring holds it (header, context section, packet section: one
- * copy); the drop reason and location follow, which emit() writes as a section
- * of their own when the probe has them. Everything lives here rather than in
+ * copy); the location follows, which emit() writes as a section of its own
+ * (with the drop reason) when the probe has one. Everything lives here rather than in
  * registers: without the private stacks of Linux 6.13+ the program,
  * parse_packet() and bpf_loop()'s callback share 512 bytes. */
 struct st_event {
@@ -47,10 +48,15 @@ struct st_event {
 	struct st_section pkt_sec; /* with pkt, the layout of struct st_sec_packet */
 	struct st_packet pkt;
 	__u64 location;
-	__u32 drop_reason;
-	__u16 l4_off;       /* where the L4 header starts (from skb->head); 0: not read */
-	__u16 pad;
 };
+
+/* Until reserve_record() writes the record's real size and losses, those two
+ * header fields hold the drop reason the probe passed and where the L4 header
+ * starts (from skb->head; 0: not read). Fields of their own did not fit: the
+ * program's frame and parse_packet()'s share 512 bytes, and 8 more bytes of
+ * event tipped kfree_skb over under some option mixes. */
+#define ST_EVENT_DROP_REASON(e) ((e)->hdr.lost_before)
+#define ST_EVENT_L4_OFF(e) ((e)->hdr.size)
 
 /* Bytes of st_event copied to the ring as they are. */
 #define ST_EVENT_HEAD (sizeof(struct st_record) + sizeof(struct st_sec_context) + sizeof(struct st_sec_packet))

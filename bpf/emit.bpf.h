@@ -150,7 +150,8 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 	__u16 loc_sec = location_section(probe);
 	__u32 size = ST_EVENT_HEAD + (loc_sec ? sizeof(struct st_sec_location) : 0) +
 		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
-		     (with_stack ? sizeof(struct st_sec_stack) : 0) + (cfg.tunnel ? sizeof(struct st_sec_tunnel) : 0);
+		     (with_stack ? sizeof(struct st_sec_stack) : 0) +
+		     (cfg.tunnel ? sizeof(struct st_sec_tunnel) + sizeof(struct tunnel_buf) : 0);
 	__u32 off = ST_EVENT_HEAD;
 	void *rec = reserve_record(e, size, loss);
 
@@ -161,7 +162,7 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 
 		l->sec.type = loc_sec;
 		l->sec.size = sizeof(*l);
-		l->drop_reason = e->drop_reason;
+		l->drop_reason = ST_EVENT_DROP_REASON(e);
 		l->location = e->location;
 		off += sizeof(*l);
 	}
@@ -188,13 +189,14 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 	}
 	if (cfg.tunnel) {
 		__u32 kind = tunnel_kind(&e->pkt);
-		__u64 head;
+		__u64 *head = rec + off + sizeof(struct st_sec_tunnel); /* parse_tunnel()'s scratch, first used after */
 
-		/* Written in the ring: the program's stack has no room for 80 more
-		 * bytes. skb->head through a helper: loaded directly it is a
+		/* Written in the ring, with parse_tunnel()'s scratch after it (past
+		 * the record's end, never read): the program's stack has no room
+		 * for either. skb->head through a helper: loaded directly it is a
 		 * pointer, which a global function may not take (tunnels are few). */
-		if (kind && e->l4_off && !bpf_probe_read_kernel(&head, sizeof(head), &skb->head) &&
-		    parse_tunnel(rec + off, head, e->l4_off, kind))
+		if (kind && ST_EVENT_L4_OFF(e) && !bpf_probe_read_kernel(head, sizeof(*head), &skb->head) &&
+		    parse_tunnel(rec + off, rec + off + sizeof(struct st_sec_tunnel), *head, ST_EVENT_L4_OFF(e), kind))
 			off += sizeof(struct st_sec_tunnel);
 		((struct st_record *)rec)->size = off;
 	}

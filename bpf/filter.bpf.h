@@ -110,6 +110,12 @@ static __always_inline bool l4_kept_matches(const struct st_packet *pkt)
 	return true;
 }
 
+/* The filters l3_matches() applies: without any, it passes every packet. */
+#define ST_F_L3_FILTERS (ST_F_L3_PROTO | ST_F_L4_PROTO | ST_F_IP_LEN | ST_F_ADDR | ST_F_SADDR | ST_F_DADDR)
+
+/* The filters ports_match() applies. */
+#define ST_F_PORT_FILTERS (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)
+
 /* L3 filters: protocols, addresses, IP length. */
 static __always_inline bool l3_matches(const struct st_packet *pkt)
 {

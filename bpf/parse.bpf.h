@@ -209,61 +209,88 @@ static __always_inline void parse_arp(struct st_packet *pkt, const __u8 *arp)
 	pkt->flags |= ST_PKT_L3;
 }
 
-/* Finds the L2 and L3 headers. The network header is not reliable on every probe:
- * on receive before __netif_receive_skb_core it may not be reset yet, and on the
- * local output path the MAC header is unset until dev_queue_xmit. So: trust a set
- * MAC header on Ethernet-like devices, else the network header, else give up. */
-__noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __u32 ethernet)
+/* Where L3 starts. The network header is not reliable on every probe: on receive
+ * before __netif_receive_skb_core it may not be reset yet, and on the local output
+ * path the MAC header is unset until dev_queue_xmit. So: trust a set MAC header on
+ * Ethernet-like devices, else the network header, else there are no headers yet. */
+static __always_inline bool uses_mac_header(__u16 mac, __u32 ethernet)
 {
-	struct st_packet *pkt;
-	__u64 head;
-	/* headers: mac_header << 32 | network_header << 16 | protocol (network order);
-	 * lengths: skb->len << 32 | skb->data - skb->head. */
-	__u16 mac = headers >> 32, nh = headers >> 16, proto = bpf_ntohs((__u16)headers);
-	__u32 l3_off;
-	/* The Ethernet header and the first L3_READ bytes of L3, read with one
-	 * helper call: those calls are most of what a non-matching packet costs.
-	 * Two bytes in front put L3 on an 8-byte boundary, so the addresses are
-	 * copied a word at a time: byte copies spilled registers until this frame
-	 * took 136 bytes, too many beside the program's on 6.1, where the two
-	 * must fit in 512 (frames rounded up to 32). */
-	__u8 frame[2 + ETH_HLEN + L3_READ] __attribute__((aligned(8)));
-	__u8 *buf = frame + 2;
-	const __u8 *l3 = buf + ETH_HLEN;
+	return mac != MAC_HEADER_UNSET && ethernet;
+}
 
-	if (!e)
-		return 0;
-	pkt = &e->pkt;
-	/* skb->head, passed by the caller in the header's skb field: as an
-	 * argument it is a pointer, which a global function may not take. */
-	head = e->hdr.skb;
-	if (mac != MAC_HEADER_UNSET && ethernet) {
-		if (read_packet(buf, ETH_HLEN + L3_READ, head, mac))
+/* skb->mac_header << 32 | skb->network_header << 16 | skb->protocol (network
+ * order): the header offsets cross into parse_packet() as one number. */
+static __always_inline __u64 skb_headers(struct sk_buff *skb)
+{
+	return (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol;
+}
+
+/* Whether a set MAC header is an Ethernet header (uses_mac_header()). */
+static __always_inline __u32 ethernet_dev(struct net_device *dev)
+{
+	return dev && dev->hard_header_len == ETH_HLEN;
+}
+
+/* Reads the first L3_READ bytes of L3 to frame + 8 (frame: 8 + L3_READ bytes,
+ * 8-aligned), with one helper call: the EtherType comes in the same read (to
+ * frame + 6), and L3 lands on an 8-byte boundary, so addresses are copied a
+ * word at a time (byte copies spilled registers until parse_packet()'s frame
+ * took 136 bytes, too many beside the program's on 6.1, where the two must fit
+ * in 512, frames rounded up to 32). Sets *proto (host order; found by the IP
+ * version when the skb does not say yet) and returns L3's offset, or 0 when
+ * there are no headers or a read failed. */
+static __always_inline __u32 read_l3(__u8 *frame, __u64 head, __u64 headers, __u32 ethernet, __u16 *proto)
+{
+	__u16 mac = headers >> 32, nh = headers >> 16;
+	const __u8 *l3 = frame + 8;
+	__u32 l3_off;
+
+	*proto = bpf_ntohs((__u16)headers);
+	if (uses_mac_header(mac, ethernet)) {
+		if (read_packet(frame + 6, 2 + L3_READ, head, mac + 12))
 			return 0;
-		__builtin_memcpy(pkt->dmac, buf, 6);
-		__builtin_memcpy(pkt->smac, buf + 6, 6);
-		pkt->flags |= ST_PKT_MAC;
-		proto = (buf[12] << 8) | buf[13];
+		*proto = (frame[6] << 8) | frame[7];
 		l3_off = mac + ETH_HLEN;
-		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
-			/* Bytes 14-17 are the tag; L3 starts 4 bytes later. */
-			proto = (buf[16] << 8) | buf[17];
+		if (*proto == ETH_P_8021Q || *proto == ETH_P_8021AD) {
+			/* The tag's first two bytes are where L3 would be; L3 is 4 bytes later. */
+			*proto = (l3[2] << 8) | l3[3];
 			l3_off += 4;
-			if (read_packet(buf + ETH_HLEN, L3_READ, head, l3_off))
+			if (read_packet(frame + 8, L3_READ, head, l3_off))
 				return 0;
 		}
 	} else if (nh != 0) {
 		l3_off = nh;
-		if (read_packet(buf + ETH_HLEN, L3_READ, head, l3_off))
+		if (read_packet(frame + 8, L3_READ, head, l3_off))
 			return 0;
 	} else {
 		return 0; /* no headers built yet (e.g. an skb still in a TCP write queue) */
 	}
-
-	if (proto == 0) {
+	if (*proto == 0) {
 		/* The local output path sets skb->protocol late: sniff the version. */
-		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
+		*proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
+	return l3_off;
+}
+
+/* Finds the L3 header and fills the L3 fields; the MAC addresses are read only
+ * once the event passed the filters (read_macs()). Returns the L4 offset as
+ * parse_ipv4()/parse_ipv6() do. lengths: skb->len << 32 | skb->data - skb->head. */
+__noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __u32 ethernet)
+{
+	__u8 frame[8 + L3_READ] __attribute__((aligned(8)));
+	const __u8 *l3 = frame + 8;
+	__u32 l3_off;
+	struct st_packet *pkt;
+	__u16 proto;
+
+	if (!e)
+		return 0;
+	pkt = &e->pkt;
+	/* skb->head, passed by the caller in the header's skb field (kept for
+	 * it): as an argument it is a pointer, which a global function may not take. */
+	l3_off = read_l3(frame, e->hdr.skb, headers, ethernet, &proto);
+	if (!l3_off)
+		return 0;
 	pkt->l3_proto = proto;
 	if (proto == ETH_P_IP || proto == ETH_P_IPV6) {
 		__u32 l4_off = proto == ETH_P_IP ? parse_ipv4(pkt, l3, l3_off) : parse_ipv6(pkt, l3, l3_off);
@@ -280,6 +307,67 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
 	if (proto == ETH_P_ARP)
 		parse_arp(pkt, l3);
 	return 0;
+}
+
+/* The L3 fields of an IPv4 or IPv6 packet, filled as parse_packet() fills them
+ * (the same read, the same parse), inline in the program: with this kernel's
+ * return thunks (SRSO) a call and its return cost about as much as the helper
+ * call, and a rejected packet pays only this read. False when it cannot tell:
+ * no headers, another protocol, IPv6 extension headers, a BIG TCP length;
+ * parse_packet() then decides. */
+static __always_inline bool peek_l3(struct st_packet *pkt, __u64 head, __u64 headers, __u32 ethernet)
+{
+	__u8 frame[8 + L3_READ] __attribute__((aligned(8)));
+	__u32 l3_off, l4_off = 0;
+	__u16 proto;
+
+	l3_off = read_l3(frame, head, headers, ethernet, &proto);
+	if (!l3_off)
+		return false;
+	if (proto == ETH_P_IP) {
+		l4_off = parse_ipv4(pkt, frame + 8, l3_off);
+	} else if (proto == ETH_P_IPV6) {
+		l4_off = parse_ipv6(pkt, frame + 8, l3_off);
+		/* l4_proto is final only when no extension header follows
+		 * (parse_ipv6_ext() walks them): a transport protocol. */
+		if (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP && pkt->l4_proto != IPPROTO_ICMPV6)
+			return false;
+	}
+	if (!(pkt->flags & ST_PKT_L3) || pkt->ip_len == 0)
+		return false;
+	/* TCP or UDP ports in the same read, as parse_l4() takes them: after IPv4
+	 * without options or the IPv6 fixed header, constant offsets in the frame. */
+	if (l4_off && (pkt->l4_proto == IPPROTO_TCP || pkt->l4_proto == IPPROTO_UDP)) {
+		const __u8 *l4 = proto == ETH_P_IPV6 ? frame + 8 + 40 : (frame[8] & 0x0f) == 5 ? frame + 8 + 20 : NULL;
+
+		if (l4) {
+			pkt->sport = (l4[0] << 8) | l4[1];
+			pkt->dport = (l4[2] << 8) | l4[3];
+			pkt->flags |= ST_PKT_L4;
+		}
+	}
+	return true;
+}
+
+/* After peek_l3(): whether the port filters can be answered, i.e. the ports were
+ * read, or the packet is certainly neither TCP nor UDP. */
+static __always_inline bool peeked_ports(const struct st_packet *pkt)
+{
+	return (pkt->flags & ST_PKT_L4) || (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP);
+}
+
+/* The MAC addresses, for an event that passed the filters: a read of its own,
+ * so that a rejected packet's one read (parse_packet()) carries only the bytes
+ * the filters need. Where parse_packet() took L3 after the MAC header. */
+static __always_inline void read_macs(struct st_event *e, struct sk_buff *skb, struct net_device *dev)
+{
+	_Static_assert(__builtin_offsetof(struct st_packet, smac) == __builtin_offsetof(struct st_packet, dmac) + 6,
+		       "one read fills dmac and smac");
+
+	if (!uses_mac_header(skb->mac_header, ethernet_dev(dev)))
+		return;
+	if (!read_packet(e->pkt.dmac, 12, (__u64)skb->head, skb->mac_header))
+		e->pkt.flags |= ST_PKT_MAC;
 }
 
 /* When the skb has no headers yet, the owning socket still knows the flow. */

@@ -44,6 +44,46 @@ static __always_inline __u32 netns_without_dev(struct sk_buff *skb, const struct
 	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
 }
 
+/* The namespace: the device's, else the socket's, else netns_without_dev(). Read
+ * before the filters only when a filter or the route note needs it: the loads
+ * through dev and net are a rejected packet's cost otherwise. */
+static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *dev, struct sock *sk,
+				       const struct st_track *tracked)
+{
+	if (dev)
+		return dev->nd_net.net->ns.inum;
+	if (sk)
+		return sk->__sk_common.skc_net.net->ns.inum;
+	return netns_without_dev(skb, tracked);
+}
+
+/* The task the probe fired in (e.ctx.pid, e.ctx.tid): read before the filters only for
+ * --pid, else once the event passed them. */
+static __always_inline void note_task(struct st_event *e)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	e->ctx.pid = pid_tgid >> 32;
+	e->ctx.tid = (__u32)pid_tgid;
+}
+
+/* After peek_l3(), for an untracked packet: whether the filters certainly
+ * reject it, as the decision in st_trace_skb() would once everything is read:
+ * the L3 filters fail and the conntrack entry does not pass them either, or
+ * the ports fail and there is no conntrack entry that ct_matches() could try
+ * (it also needs the L4 fields peek_l3() does not read). Never a packet that
+ * may carry a tunnel: its inner packet can still pass (inner_matches()). */
+static __always_inline bool packet_rejected(const struct st_packet *pkt, struct sk_buff *skb)
+{
+	if (may_carry_tunnel(pkt))
+		return false;
+	if (!l3_matches(pkt))
+		return !ct_addrs_match(pkt, skb);
+	if ((cfg.filter_flags & ST_F_PORT_FILTERS) && peeked_ports(pkt) && !ports_match(pkt, pkt->sport, pkt->dport))
+		return !(cfg.filter_flags & ST_F_CT_TUPLE) || !(skb_nfct(skb) & ~7UL);
+	return false;
+}
+
 /* Whether this probe takes part in attributing route lookups: the receive
  * tracepoints note the packet, and the functions that run between them and the
  * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
@@ -62,7 +102,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bool follow_flows = false;
 	bool by_filter;
 	bool scope_ok = true; /* pid, mark, netns and interface filters */
-	__u64 pid_tgid;
+	bool netns_early;
 	__u32 l4_off;
 
 	if (!skb)
@@ -71,7 +111,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * live to the end: each would be a stack slot, and without the private
 	 * stacks of Linux 6.13+ the program, parse_packet() and bpf_loop()'s
 	 * callback share 512 bytes (Debian's 6.12 refused kfree_skb by 80). */
-	e.drop_reason = drop_reason;
+	ST_EVENT_DROP_REASON(&e) = drop_reason;
 	e.location = location;
 	/* Read flows_active only when flow tracking is configured, and keep clang
 	 * from folding the read into an unconditional one: the verifier then knows
@@ -86,8 +126,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* A tracked skb skips every filter: NAT or a namespace change must not lose it. */
 	if (cfg.track & ST_TRACK_SKB) {
 		__u64 key = (__u64)skb;
+		__u32 any = skbs_tracked;
 
-		tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
+		barrier_var(any); /* as flows_active: one read, not folded */
+		if (any)
+			tracked = bpf_map_lookup_elem(&tracked_skbs, &key);
 	}
 	/* With route probes, forget the previous skb before any filter can return. */
 	if (notes_route(probe)) {
@@ -96,10 +139,27 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (last)
 			last->skb = 0;
 	}
+	if (!probe_in_socket(probe))
+		dev = skb->dev;
+	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
+	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
+	 * the BPF exception table, but each fault costs about 2 us: check that it
+	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
+	if ((__u64)dev < KERNEL_SPACE_START)
+		dev = NULL;
+	/* Most packets on a busy host match no filter: with address, protocol,
+	 * length or port filters, a packet they reject stops here, after one read
+	 * of its L3 header and before anything else is read (peek_l3()). Not with the route note (every skb is noted),
+	 * nor when tracking, a NATed flow or its conntrack entry could claim it.
+	 * The same test as below, on the same fields: only earlier. */
+	if ((on & (ST_F_L3_FILTERS | ST_F_PORT_FILTERS)) && !notes_route(probe) && !tracked && !follow_flows) {
+		barrier_var(skb); /* as before parse_packet() below */
+		if (peek_l3(&e.pkt, (__u64)skb->head, skb_headers(skb), ethernet_dev(dev)) && packet_rejected(&e.pkt, skb))
+			return 0;
+	}
 	/* Cheapest filters first: most packets on a busy host do not match. */
-	pid_tgid = bpf_get_current_pid_tgid();
-	e.ctx.pid = pid_tgid >> 32;
-	e.ctx.tid = (__u32)pid_tgid;
+	if (on & ST_F_PID)
+		note_task(&e);
 	if ((on & ST_F_PID) && e.ctx.pid != cfg.filter_pid) {
 		if (!tracked)
 			return 0;
@@ -118,24 +178,10 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			return 0;
 		scope_ok = false;
 	}
-	if (!probe_in_socket(probe))
-		dev = skb->dev;
-	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
-	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
-	 * the BPF exception table, but each fault costs about 2 us: check that it
-	 * looks like a kernel address first (x86-64 and arm64 kernel space). */
-	if ((__u64)dev < KERNEL_SPACE_START)
-		dev = NULL;
-	if (dev) {
-		e.ctx.netns = dev->nd_net.net->ns.inum;
-		e.ctx.ifindex = dev->ifindex;
-	} else {
-		e.ctx.ifindex = skb->skb_iif;
-		if (sk)
-			e.ctx.netns = sk->__sk_common.skc_net.net->ns.inum;
-		else if (on & ST_F_NETNS) /* else only once the event passed the filters */
-			e.ctx.netns = netns_without_dev(skb, tracked);
-	}
+	e.ctx.ifindex = dev ? dev->ifindex : skb->skb_iif;
+	netns_early = (on & ST_F_NETNS) || notes_route(probe);
+	if (netns_early)
+		e.ctx.netns = skb_netns(skb, dev, sk, tracked);
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 
@@ -181,9 +227,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * verifier) in some programs of some builds, as if it had proved skb NULL. */
 	barrier_var(skb);
 	e.hdr.skb = (__u64)skb->head;
-	l4_off = parse_packet(&e, (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol,
-			      (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
-			      dev && dev->hard_header_len == ETH_HLEN);
+	l4_off = parse_packet(&e, skb_headers(skb), (__u64)skb->len << 32 | (__u32)(skb->data - skb->head),
+			      ethernet_dev(dev));
 	if (l4_off && e.pkt.l3_proto == ETH_P_IPV6)
 		l4_off = parse_ipv6_ext(&e.pkt, e.hdr.skb, l4_off);
 	/* skb->head stays in e.hdr.skb until the event is emitted, for the same
@@ -191,13 +236,14 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	if (!(e.pkt.flags & ST_PKT_L3) && sk)
 		tuple_from_sock(&e.pkt, sk);
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
-	 * unless a NATed flow or their conntrack entry could still claim them. */
+	 * unless a NATed flow, their conntrack entry or a tunnel's inner packet
+	 * could still claim them. */
 	if (!tracked && !follow_flows && !l3_matches(&e.pkt) && !ct_addrs_match(&e.pkt, skb) &&
 	    !may_carry_tunnel(&e.pkt))
 		return 0;
 	if (l4_off)
 		parse_l4(&e.pkt, e.hdr.skb, l4_off);
-	e.l4_off = l4_off; /* for the tunnel section */
+	ST_EVENT_L4_OFF(&e) = l4_off; /* for the tunnel section */
 	/* Another packet at a tracked address: forget the stale entry and let the
 	 * filter decide about the new packet. */
 	if (tracked && tracked_is_stale(tracked, &e.pkt, e.hdr.skb)) {
@@ -211,7 +257,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
 	by_filter = tracked || (l3_matches(&e.pkt) && l4_matches(&e.pkt)) || ct_matches(&e.pkt, skb) ||
-		    inner_matches(&e.pkt, e.l4_off, skb);
+		    inner_matches(&e.pkt, ST_EVENT_L4_OFF(&e), skb);
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {
@@ -224,8 +270,15 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (dev && !(on & ST_F_IFNAME))
 		bpf_probe_read_kernel(e.ctx.ifname, sizeof(e.ctx.ifname), dev->name);
-	else if (!dev && !sk && !(on & ST_F_NETNS))
-		e.ctx.netns = netns_without_dev(skb, tracked);
+	if (!netns_early)
+		e.ctx.netns = skb_netns(skb, dev, sk, tracked);
+	if (!(on & ST_F_PID))
+		note_task(&e);
+	/* Opaque again (see above): without it clang emitted a load through the
+	 * shift of skb->pkt_type's bitfield read below in tp_consume_skb under
+	 * -N --track (`r2 = 61; w2 = *(u32 *)(r2 + 0)`), which the verifier refused. */
+	barrier_var(skb);
+	read_macs(&e, skb, dev);
 	e.hdr.kind = ST_RECORD_EVENT;
 	e.ctx.sec.type = ST_SEC_CONTEXT;
 	e.ctx.sec.size = sizeof(e.ctx);

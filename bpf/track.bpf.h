@@ -184,6 +184,8 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		.netns = e->ctx.netns,
 	};
 
+	if (!skbs_tracked)
+		skbs_tracked = 1;
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
 		__sync_fetch_and_add(&track_stats.full, 1);
 }

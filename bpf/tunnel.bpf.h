@@ -72,10 +72,11 @@ static __always_inline bool may_carry_tunnel(const struct st_packet *pkt)
 /* Where the tunnel's payload starts, from its header at `off` (the outer L4
  * offset: UDP, GRE, or the inner IP header itself for IPIP and IPv6 in IP);
  * sets *ethernet when the payload is an Ethernet frame and t->vni. 0: not a
- * payload this reads (GRE version 1, another GENEVE protocol, a failed read). */
-static __always_inline __u32 tunnel_payload(struct st_sec_tunnel *t, __u64 head, __u32 off, __u32 *ethernet)
+ * payload this reads (GRE version 1, another GENEVE protocol, a failed read).
+ * `h`: 16 bytes of scratch. */
+static __always_inline __u32 tunnel_payload(struct st_sec_tunnel *t, __u8 *h, __u64 head, __u32 off,
+					    __u32 *ethernet)
 {
-	__u8 h[16];
 	__u16 proto;
 
 	switch (t->kind) {
@@ -114,57 +115,68 @@ static __always_inline __u32 tunnel_payload(struct st_sec_tunnel *t, __u64 head,
 	}
 }
 
+/* The inner IP header bytes read at once: the IPv6 fixed header, or IPv4's with
+ * the first 20 bytes after it (the ports, without options). */
+#define TUNNEL_L3_READ 40
+
+/* parse_tunnel()'s scratch, given by the caller rather than on its stack: the
+ * program's frame (which holds the event and the filters' first look) and
+ * this function's share 512 bytes, and 40 more did not fit. */
+struct tunnel_buf {
+	__u8 b[TUNNEL_L3_READ];
+} __attribute__((aligned(8))); /* addresses copied a word at a time: byte copies spilled registers */
+
 /* Fills `t` with the inner packet of a tunnel packet of kind `kind` whose outer
  * L4 header starts at `off`. Returns 1 when the inner L3 header was read.
- * Global, so verified once. It reads the inner L4 itself rather than calling
- * parse_l4(): on 6.1 the program, this function and a third frame exceed the
- * 512 bytes of stack they share. Inner IPv6 extension headers are not walked:
- * the inner L4 is read only when a transport header follows at once. */
-__noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u32 kind)
+ * Global, so verified once. `scratch` is reused for the tunnel header, the
+ * inner IP header and its L4 header; the MACs go straight into `t`. It reads
+ * the inner L4 itself rather than calling
+ * parse_l4(), for the same reason (a third frame). Inner IPv6 extension
+ * headers are not walked: the inner L4 is read only when a transport header
+ * follows at once. */
+__noinline int parse_tunnel(struct st_sec_tunnel *t, struct tunnel_buf *scratch, __u64 head, __u32 off, __u32 kind)
 {
-	__u8 frame[2 + ETH_HLEN + L3_READ] __attribute__((aligned(8)));
-	__u8 *buf = frame + 2;
-	const __u8 *l3 = buf + ETH_HLEN;
 	__u32 ethernet = 0, at, l4 = 0, n;
+	__u8 *buf;
 	__u16 proto;
 
-	if (!t)
+	if (!t || !scratch)
 		return 0;
+	buf = __builtin_assume_aligned(scratch->b, 8); /* word copies, as parse_packet()'s frame */
 	__builtin_memset(t, 0, sizeof(*t));
 	t->sec.type = ST_SEC_TUNNEL;
 	t->sec.size = sizeof(*t);
 	t->kind = kind;
-	at = tunnel_payload(t, head, off, &ethernet);
+	at = tunnel_payload(t, buf, head, off, &ethernet);
 	if (!at)
 		return 0;
 	if (ethernet) {
-		if (read_packet(buf, ETH_HLEN + L3_READ, head, at))
+		/* dmac and smac are adjacent in st_packet: one read. */
+		if (read_packet(t->inner.dmac, 12, head, at) || read_packet(buf, 2, head, at + 12))
 			return 0;
-		__builtin_memcpy(t->inner.dmac, buf, 6);
-		__builtin_memcpy(t->inner.smac, buf + 6, 6);
 		t->inner.flags |= ST_PKT_MAC;
-		proto = buf[12] << 8 | buf[13];
+		proto = buf[0] << 8 | buf[1];
 		at += ETH_HLEN;
-	} else {
-		if (read_packet(buf + ETH_HLEN, L3_READ, head, at))
-			return 0;
-		proto = (l3[0] >> 4) == 4 ? ETH_P_IP : (l3[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	}
+	if (read_packet(buf, TUNNEL_L3_READ, head, at))
+		return 0;
+	if (!ethernet)
+		proto = (buf[0] >> 4) == 4 ? ETH_P_IP : (buf[0] >> 4) == 6 ? ETH_P_IPV6 : 0;
 	t->inner.l3_proto = proto;
 	if (proto == ETH_P_IP)
-		l4 = parse_ipv4(&t->inner, l3, at);
+		l4 = parse_ipv4(&t->inner, buf, at);
 	else if (proto == ETH_P_IPV6)
-		l4 = parse_ipv6(&t->inner, l3, at);
+		l4 = parse_ipv6(&t->inner, buf, at);
 	else
 		return 0;
-	/* The header's bytes: in the frame already after an IPv4 header without
-	 * options (L3_READ covers 20 more), else one more read into the frame. */
+	/* The L4 header's bytes: in the buffer already after an IPv4 header without
+	 * options, else one more read into it. */
 	n = l4_bytes(t->inner.l4_proto);
 	if (l4 && n) {
-		__u32 in_frame = l4 - at;
+		__u32 in_buf = l4 - at;
 
-		if (in_frame <= L3_READ - 14) {
-			decode_l4(&t->inner, l3 + in_frame);
+		if (in_buf <= TUNNEL_L3_READ - 14) {
+			decode_l4(&t->inner, buf + in_buf);
 		} else if (!read_packet(buf, 14, head, l4)) {
 			decode_l4(&t->inner, buf);
 		}
@@ -177,11 +189,17 @@ __noinline int parse_tunnel(struct st_sec_tunnel *t, __u64 head, __u32 off, __u3
  * context can be interrupted by a softirq's probe on the same CPU. */
 #define TUNNEL_NEST 3
 
+struct tunnel_work {
+	struct st_sec_tunnel t;
+	struct tunnel_buf buf;
+	__u64 head; /* skb->head, read here rather than into the program's stack */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TUNNEL_NEST);
 	__type(key, __u32);
-	__type(value, struct st_sec_tunnel);
+	__type(value, struct tunnel_work);
 } tunnel_scratch SEC(".maps");
 
 struct {
@@ -197,10 +215,9 @@ struct {
 static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_off, struct sk_buff *skb)
 {
 	__u32 kind = tunnel_kind(pkt), zero = 0, level;
-	struct st_sec_tunnel *t;
+	struct tunnel_work *w;
 	bool ok = false;
 	__u32 *nest;
-	__u64 head;
 
 	if (!(cfg.filter_flags & ST_F_PACKET_FILTERS) || !kind || !l4_off)
 		return false;
@@ -210,15 +227,16 @@ static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_
 	level = *nest;
 	if (level >= TUNNEL_NEST)
 		return false;
-	t = bpf_map_lookup_elem(&tunnel_scratch, &level);
-	if (!t)
+	w = bpf_map_lookup_elem(&tunnel_scratch, &level);
+	if (!w)
 		return false;
 	/* Programs nest last in, first out on one CPU: a plain counter will do. */
 	*nest = level + 1;
 	/* skb->head through a helper: loaded directly it is a pointer, which a
 	 * global function may not take. */
-	if (!bpf_probe_read_kernel(&head, sizeof(head), &skb->head) && parse_tunnel(t, head, l4_off, kind))
-		ok = l3_matches(&t->inner) && l4_matches(&t->inner);
+	if (!bpf_probe_read_kernel(&w->head, sizeof(w->head), &skb->head) &&
+	    parse_tunnel(&w->t, &w->buf, w->head, l4_off, kind))
+		ok = l3_matches(&w->t.inner) && l4_matches(&w->t.inner);
 	*nest = level;
 	return ok;
 }
