@@ -1,5 +1,4 @@
 import Foundation
-import SkbTracerCore
 import Testing
 
 /// The BPF filter and the Swift matcher answer one table of cases alike: for
