@@ -1,6 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// The layers call each other per field of every event (ByteBuffer, PacketText, the formatters):
+// without cross-module optimization little is inlined across targets, and decoding and
+// formatting cost 18% (text) to 36% (JSON) more instructions per event (docs/design.md, "Targets").
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "skbtracer",
     platforms: [.macOS(.v13)],
@@ -27,19 +32,25 @@ let package = Package(
         .target(name: "BPFKit", dependencies: ["CBPFShim"]),
         // Layers, each depending only on the ones above it here (docs/design.md, "Targets").
         // System calls, errors, subprocesses, signals, setns: no packets.
-        .target(name: "SkbTracerSystem", dependencies: ["BPFKit", "CBPFShim"]),
+        .target(name: "SkbTracerSystem", dependencies: ["BPFKit", "CBPFShim"], swiftSettings: crossModule),
         // The event model: events decoded from records, packets, tunnels, drop reasons,
         // filters, the probe catalogue, socket owners, the byte buffer encoders write into.
         .target(
             name: "SkbTracerModel",
-            dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject"]
+            dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject"],
+            swiftSettings: crossModule
         ),
         // Journeys: tracking an skb through copies and tunnels, diagnosis, names.
-        .target(name: "SkbTracerAnalysis", dependencies: ["SkbTracerModel", "SkbTracerSystem", "CSkbTracerABI"]),
+        .target(
+            name: "SkbTracerAnalysis",
+            dependencies: ["SkbTracerModel", "SkbTracerSystem", "CSkbTracerABI"],
+            swiftSettings: crossModule
+        ),
         // Every renderer: text, JSON, journeys.
         .target(
             name: "SkbTracerOutput",
-            dependencies: ["SkbTracerAnalysis", "SkbTracerModel", "SkbTracerSystem", "CSkbTracerABI"]
+            dependencies: ["SkbTracerAnalysis", "SkbTracerModel", "SkbTracerSystem", "CSkbTracerABI"],
+            swiftSettings: crossModule
         ),
         // Kernel loading, the pipeline, recording and replay.
         .target(
@@ -47,7 +58,8 @@ let package = Package(
             dependencies: [
                 "SkbTracerOutput", "SkbTracerAnalysis", "SkbTracerModel", "SkbTracerSystem",
                 "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject",
-            ]
+            ],
+            swiftSettings: crossModule
         ),
         // skbtracer ping: probe packets sent and traced.
         .target(
