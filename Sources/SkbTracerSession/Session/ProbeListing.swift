@@ -1,6 +1,8 @@
 import BPFKit
 import SkbTracerModel
 
+// Here, not with the probe tree in the model: the listing asks the kernel which probes
+// it has, as a session's start does (TracerSession.resolveSupport).
 extension ProbeTree {
     /// `--list`: the probe tree with what this kernel has, then the kernel
     /// functions (`listing`: each one, as `--backend` would attach them).
