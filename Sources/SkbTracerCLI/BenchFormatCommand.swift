@@ -1,5 +1,7 @@
 import ArgumentParser
-import SkbTracerCore
+import SkbTracerOutput
+import SkbTracerSession
+import SkbTracerSystem
 
 /// Consumer throughput without a kernel: decode + format a replayed event mix.
 struct BenchFormatCommand: ParsableCommand {

@@ -1,5 +1,7 @@
 import ArgumentParser
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerSession
+import SkbTracerSystem
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,9 @@
 import ArgumentParser
-import SkbTracerCore
+import SkbTracerAnalysis
+import SkbTracerModel
+import SkbTracerOutput
+import SkbTracerSession
+import SkbTracerSystem
 
 /// Packet filters, evaluated in BPF.
 struct FilterOptions: ParsableArguments {

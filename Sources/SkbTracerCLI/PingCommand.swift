@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerPing
+import SkbTracerSystem
 
 /// `skbtracer ping DEST`: an L2 mtr.
 struct PingCommand: ParsableCommand {

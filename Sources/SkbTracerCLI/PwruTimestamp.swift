@@ -1,4 +1,4 @@
-import SkbTracerCore
+import SkbTracerOutput
 
 /// pwru's `--timestamp none|current|relative|absolute` next to skbtracer's bare
 /// `--timestamp` (monotonic seconds). ArgumentParser cannot have one name be a

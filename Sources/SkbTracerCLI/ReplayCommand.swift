@@ -1,5 +1,7 @@
 import ArgumentParser
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerSession
+import SkbTracerSystem
 
 /// Prints a recording made with `--record` as a live trace would have.
 struct ReplayCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 
 struct SkbTracer: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerSession
+import SkbTracerSystem
 
 struct TraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import Foundation
 import SkbTracerBPFObject
-import SkbTracerCore
+import SkbTracerSystem
 
 // The BPF objects a test's own tracer held, and skbtracer-named objects nobody
 // holds. Other tests (and other people) run tracers on this machine at the same

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// The benchmark scripts stay runnable (issue 4: "keep the scripts runnable by

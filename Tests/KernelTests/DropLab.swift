@@ -1,5 +1,6 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerSystem
 
 /// A routed chain of three namespaces, built to make packets die in known places:
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// Real drops, each provoked in a `DropLab` and traced with the built binary:

@@ -1,5 +1,6 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerSystem
 import Testing
 
 /// The BPF filter and the Swift matcher answer one table of cases alike: for

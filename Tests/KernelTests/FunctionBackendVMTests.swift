@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// The function backends cannot attach on this machine's kernel (no kprobes), so

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// `-i NAME -N NS` is NS's interface NAME (pwru's scoping); `-i NAME` alone is

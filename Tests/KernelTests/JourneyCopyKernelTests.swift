@@ -1,5 +1,4 @@
 import Foundation
-import SkbTracerCore
 import Testing
 
 /// Clones on the real kernel: the copy that carries an ARP/ND solicitation and

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// Journeys on the real kernel: tracking through NAT (MASQUERADE and DNAT) with

@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerSystem
 import Testing
 
 extension KernelTests {

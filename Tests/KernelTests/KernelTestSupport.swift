@@ -1,5 +1,6 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerSystem
 import Testing
 
 // Shared helpers of the real-kernel suite: find the built binary, run it as a

@@ -1,5 +1,6 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerSystem
 import Testing
 
 /// Issue 4: the tracer is stopped by SIGINT, SIGTERM, SIGKILL or by its output

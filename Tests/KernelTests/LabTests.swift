@@ -1,5 +1,6 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerSystem
 import Testing
 
 /// The real-kernel suite: the built `skbtracer` binary traces packets through a

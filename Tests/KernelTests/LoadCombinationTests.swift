@@ -1,5 +1,7 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerModel
+import SkbTracerSession
+import SkbTracerSystem
 import Testing
 
 extension KernelTests {

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// The root namespace's nft tables, compared before and after a test. Other

@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
 import Testing
 
 extension KernelTests {

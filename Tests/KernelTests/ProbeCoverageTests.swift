@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
 import Testing
 
 /// Every probe beyond the link layer, each provoked in the lab and checked for

@@ -1,5 +1,8 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerLab
+import SkbTracerModel
+import SkbTracerPing
+import SkbTracerSystem
 import Testing
 
 extension KernelTests {

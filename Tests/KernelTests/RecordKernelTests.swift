@@ -1,5 +1,5 @@
 import Foundation
-import SkbTracerCore
+import SkbTracerSystem
 import Testing
 
 /// `--record` on the real kernel, then `skbtracer replay`: the replay shows what a

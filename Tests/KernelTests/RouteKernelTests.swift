@@ -1,5 +1,4 @@
 import Foundation
-import SkbTracerCore
 import Testing
 
 extension KernelTests {

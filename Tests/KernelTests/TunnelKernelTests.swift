@@ -1,5 +1,4 @@
 import Foundation
-import SkbTracerCore
 import Testing
 
 /// Tunnels on the real kernel: a ping through a VXLAN pair keeps its skb from

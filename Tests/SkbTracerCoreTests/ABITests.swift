@@ -1,6 +1,6 @@
 import CSkbTracerABI
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// The structs in skbtracer_abi.h are the BPF/Swift contract. The expected
 /// numbers below are computed by hand from the header's field list, so a

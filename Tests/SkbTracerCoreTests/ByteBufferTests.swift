@@ -1,6 +1,7 @@
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 @Suite("ByteBuffer")
 struct ByteBufferTests {

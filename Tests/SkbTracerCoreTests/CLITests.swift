@@ -1,6 +1,8 @@
 import Foundation
-import SkbTracerCore
 @testable import SkbTracerCLI
+import SkbTracerModel
+import SkbTracerOutput
+import SkbTracerSystem
 import Testing
 
 /// Runs the built `skbtracer` binary. Only inputs rejected before any BPF work

@@ -1,7 +1,9 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// `--ct`: the conntrack entry after the event, decoded and printed.
 @Suite struct ConntrackTests {

@@ -1,7 +1,7 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
 import Testing
-@testable import SkbTracerCore
 
 @Suite("Decoding ring-buffer records")
 struct DecodeTests {

@@ -1,7 +1,10 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// The diagnosis names an example of each drop so the user can find it in the
 /// output: a journey number only when that journey was printed.

@@ -1,8 +1,8 @@
 import BPFKit
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
 import Testing
-@testable import SkbTracerCore
 
 @Suite("Drop explanations and known noise")
 struct DropExplanationsTests {

@@ -1,7 +1,8 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 /// Builds TraceFilter.Options from option names as the CLI spells them.
 func filterOptions(_ pairs: KeyValuePairs<String, String>) -> TraceFilter.Options {

@@ -1,6 +1,7 @@
 import CSkbTracerABI
 import Foundation
-@testable import SkbTracerCore
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
 
 /// Hand-built events and a deterministic formatting context shared by the tests.
 enum Fixtures {

@@ -1,5 +1,5 @@
 import CSkbTracerABI
-@testable import SkbTracerCore
+@testable import SkbTracerModel
 
 /// The fields of the flat `struct st_event` of formats 1-3, by their old names,
 /// so fixtures read as one list of facts. `event` turns it into the header and

@@ -1,7 +1,10 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 @Suite("Function probes: choosing functions, naming their events")
 struct FunctionProbeTests {

@@ -1,7 +1,11 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 // Fuzzing (issue 4): random ring-buffer records through the decoder, and random
 // but structurally valid events through everything downstream of it (text and

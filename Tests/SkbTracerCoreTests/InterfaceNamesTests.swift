@@ -1,6 +1,8 @@
 import CSkbTracerABI
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 /// Events without a device name get one from their input interface index, in their namespace.
 @Suite struct InterfaceNamesTests {

@@ -1,7 +1,8 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
 import Testing
-@testable import SkbTracerCore
 
 @Suite("JSON output")
 struct JSONFormatterTests {

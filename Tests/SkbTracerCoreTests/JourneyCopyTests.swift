@@ -1,6 +1,7 @@
 import CSkbTracerABI
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
 import Testing
-@testable import SkbTracerCore
 
 /// Copies (clones) folded into their packet's journey, the evidence an echo
 /// reply's noise needs, and journeys handed out in the order they started.

@@ -1,7 +1,10 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// The key sets of the journey, diagnosis, --drop and ping JSON records, as
 /// docs/json-schema.md lists them. The one place these sets are written down

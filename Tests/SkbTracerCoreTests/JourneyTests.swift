@@ -1,7 +1,11 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 /// Journeys from hand-built event sequences: grouping per skb, ends, reply
 /// linking through NAT, address reuse, bounds, paths and their rendering.

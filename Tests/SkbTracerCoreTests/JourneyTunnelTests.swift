@@ -1,7 +1,9 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
 import Testing
-@testable import SkbTracerCore
 
 /// A tunnel is not NAT: a packet put into a VXLAN (or GENEVE, IPIP, GRE) packet
 /// and taken out again keeps its skb, and its journey says so.

@@ -1,6 +1,6 @@
 import Foundation
+@testable import SkbTracerModel
 import Testing
-@testable import SkbTracerCore
 
 @Suite("Kernel symbols")
 struct KernelSymbolsTests {

@@ -1,6 +1,7 @@
 import Foundation
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// Files written by older builds still replay, and print what those builds printed.
 @Suite struct OldRecordingTests {

@@ -2,8 +2,9 @@ import BPFKit
 import CSkbTracerABI
 import Foundation
 import SkbTracerBPFObject
+@testable import SkbTracerModel
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// The probe list (skbtracer_probes.def) generates the C enum, the BPF programs and
 /// the Swift catalogue, and BPFEmbed reads each object's skeleton (its program and

@@ -1,6 +1,7 @@
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerPing
 import Testing
-@testable import SkbTracerCore
 
 /// The packets `skbtracer ping` builds and the answers it recognises, checked
 /// against bytes laid out by hand (no sockets, no root).

@@ -1,8 +1,9 @@
 import BPFKit
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 typealias Param = KernelBTF.Parameter
 

@@ -1,7 +1,10 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
+@testable import SkbTracerSystem
 import Testing
-@testable import SkbTracerCore
 
 /// `--record` files and `skbtracer replay`: a replay prints exactly what the live
 /// trace would have printed; damaged files are read as far as they go.

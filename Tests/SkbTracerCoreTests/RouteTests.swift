@@ -1,7 +1,10 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// Route lookups (`--route`): their records, text, JSON, recordings and journeys.
 @Suite struct RouteTests {

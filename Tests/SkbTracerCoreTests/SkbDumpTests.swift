@@ -1,7 +1,9 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+@testable import SkbTracerSession
 import Testing
-@testable import SkbTracerCore
 
 /// `--output-skb`: the dump record BPF writes before its event, joined to it,
 /// printed under it, recorded and replayed.

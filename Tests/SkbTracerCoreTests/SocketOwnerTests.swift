@@ -1,7 +1,8 @@
 import CSkbTracerABI
 import Foundation
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
 import Testing
-@testable import SkbTracerCore
 
 /// `--owner`: each event's socket and the process owning it, printed, and looked
 /// up in the BPF map first and in /proc/PID/fd after.

@@ -1,6 +1,7 @@
 import CSkbTracerABI
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
 import Testing
-@testable import SkbTracerCore
 
 /// Expected lines are written out in full; the columns are TIME (16), NETWORK_NS (11),
 /// CPU (4), INTERFACE (17), DEST_MAC (18), IP_LEN (7), PKT_INFO (52), then TRACE_INFO,

@@ -1,4 +1,5 @@
-@testable import SkbTracerCore
+@testable import SkbTracerModel
+@testable import SkbTracerSession
 import Testing
 
 /// The exit summary on stderr: says what needs saying, and nothing that is not so.

@@ -1,0 +1,54 @@
+import SkbTracerSystem
+/// `skbtracer --list`: the probe tree, marking what the running kernel supports.
+public enum ProbeTree {
+    /// `supports` nil means the kernel could not be asked (no BTF).
+    public static func render(supports: [ProbeSupport]?) -> String {
+        let byName = Dictionary(uniqueKeysWithValues: (supports ?? []).map { ($0.probe.name, $0) })
+        var out = "Probes of the tracepoint backend ([+] available on this kernel, [-] missing, * traced by default)\n"
+        out += "Select with -t/--trace GROUP|PROBE[,...]; `all` selects every skb probe (route lookups only by name or --route), `default` the starred ones.\n\n"
+        out += "all\n"
+        let groups = ProbeGroup.allCases
+        for (gi, group) in groups.enumerated() {
+            let lastGroup = gi == groups.count - 1
+            out += (lastGroup ? "└── " : "├── ") + group.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
+                + group.summary + "\n"
+            let probes = ProbeCatalogue.all.filter { $0.group == group }
+            for (pi, p) in probes.enumerated() {
+                let mark: String
+                switch byName[p.name]?.status {
+                case .available?: mark = "[+]"
+                case .missing?: mark = "[-]"
+                case nil: mark = "[?]"
+                }
+                var line = (lastGroup ? "    " : "│   ") + (pi == probes.count - 1 ? "└── " : "├── ")
+                line += "\(mark) \(p.name)\(p.isDefault ? " *" : "")"
+                line = line.padding(toLength: 46, withPad: " ", startingAt: 0)
+                line += p.summary
+                if case .missing(let why)? = byName[p.name]?.status { line += " (\(why))" }
+                out += line + "\n"
+            }
+        }
+        return out
+    }
+
+    /// The function backends' part of `--list`: whether this kernel has kprobes,
+    /// how many functions take an sk_buff, and with `--backend` the functions
+    /// themselves (narrowed by `--filter-func`), one per line.
+    public static func renderFunctions(candidates: [KernelFunction], traceable: (unique: Set<String>, ambiguous: Set<String>)?,
+                                       kprobes: Bool, listing: Bool, pattern: String?) throws(UsageError) -> String {
+        var out = "\nKernel functions (--backend kprobe-multi|kprobe|auto): "
+        out += kprobes ? "this kernel has kprobes" : "not on this kernel (no kprobes)"
+        let (chosen, _) = try FunctionProbes.select(candidates, traceable: traceable, pattern: pattern)
+        let (allTraceable, _) = try FunctionProbes.select(candidates, traceable: traceable, pattern: nil)
+        out += "; \(candidates.count) functions take an sk_buff among their first \(FunctionProbes.maxPosition) parameters"
+        if traceable != nil { out += ", \(allTraceable.count) of them traceable" }
+        if let pattern { out += ", \(chosen.count) match '\(pattern)'" }
+        out += "\n"
+        guard listing else { return out + "List them with --list --backend kprobe-multi [--filter-func REGEX].\n" }
+        for f in chosen.sorted(by: { $0.name < $1.name }) {
+            out += "  \(f.name)".padding(toLength: 46, withPad: " ", startingAt: 0)
+                + "sk_buff is argument \(f.position)\(f.module.map { " [\($0)]" } ?? "")\n"
+        }
+        return out
+    }
+}
