@@ -314,10 +314,10 @@ __noinline int parse_packet(struct st_event *e, __u64 headers, __u64 lengths, __
  * return thunks (SRSO) a call and its return cost about as much as the helper
  * call, and a rejected packet pays only this read. False when it cannot tell:
  * no headers, another protocol, IPv6 extension headers, a BIG TCP length;
- * parse_packet() then decides. */
-static __always_inline bool peek_l3(struct st_packet *pkt, __u64 head, __u64 headers, __u32 ethernet)
+ * parse_packet() then decides. `frame`: 8 + L3_READ bytes, 8-aligned, lent by
+ * the caller (see st_trace_skb()). */
+static __always_inline bool peek_l3(struct st_packet *pkt, __u8 *frame, __u64 head, __u64 headers, __u32 ethernet)
 {
-	__u8 frame[8 + L3_READ] __attribute__((aligned(8)));
 	__u32 l3_off, l4_off = 0;
 	__u16 proto;
 
