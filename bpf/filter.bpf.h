@@ -116,6 +116,10 @@ static __always_inline bool l4_kept_matches(const struct st_packet *pkt)
 /* The filters ports_match() applies. */
 #define ST_F_PORT_FILTERS (ST_F_PORT | ST_F_SPORT | ST_F_DPORT)
 
+/* Every filter on a packet's headers (l3_matches() and l4_matches()): the ones a
+ * tunnel packet's inner packet can pass in its place (tunnel.bpf.h). */
+#define ST_F_PACKET_FILTERS (ST_F_L3_FILTERS | ST_F_PORT_FILTERS | ST_F_ICMP_ID | ST_F_TCP_FLAGS)
+
 /* L3 filters: protocols, addresses, IP length. */
 static __always_inline bool l3_matches(const struct st_packet *pkt)
 {

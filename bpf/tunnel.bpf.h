@@ -14,11 +14,6 @@
 #define GRE_SEQ 0x1000
 #define GRE_VERSION 0x0007
 
-/* The filters that look at a packet's headers (l3_matches, l4_matches): the
- * ones a tunnel packet's inner packet can pass in its place. */
-#define ST_F_PACKET_FILTERS                                                                           \
-	(ST_F_L3_PROTO | ST_F_L4_PROTO | ST_F_ADDR | ST_F_SADDR | ST_F_DADDR | ST_F_PORT | ST_F_SPORT | \
-	 ST_F_DPORT | ST_F_ICMP_ID | ST_F_TCP_FLAGS | ST_F_IP_LEN)
 
 /* The tunnel a packet's outer headers announce, or 0. UDP tunnels need the
  * destination port, so the L4 header must have been read. */

@@ -1,5 +1,6 @@
 import CSkbTracerABI
 @testable import SkbTracerModel
+@testable import SkbTracerSession
 
 /// The fields of the flat `struct st_event` of formats 1-3, by their old names,
 /// so fixtures read as one list of facts. `event` turns it into the header and
@@ -17,8 +18,8 @@ struct FlatEvent {
     var sock_ino: UInt32 = 0
     var sock_uid: UInt32 = 0
 
-    static let DROP: UInt8 = 1 << 4
-    static let LOCATION: UInt8 = 1 << 5
+    static let DROP = LegacyEvent.flagDrop
+    static let LOCATION = LegacyEvent.flagLocation
     static let STACK: UInt8 = 1 << 6
     static let TRACKED: UInt8 = 1 << 7
     static let packetFlags: UInt8 = 0x0F
