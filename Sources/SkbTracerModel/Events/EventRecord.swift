@@ -43,10 +43,10 @@ public enum EventRecord {
         if let stack = e.stack {
             // Only the frames there are: a reader takes the count from the size too.
             let n = min(stack.count, Int(ST_STACK_MAX))
-            appendInteger(UInt16(ST_SEC_STACK.rawValue), to: &b)
-            appendInteger(UInt16(8 + 8 * n), to: &b)
-            appendInteger(UInt32(n), to: &b)
-            for frame in stack.prefix(n) { appendInteger(frame, to: &b) }
+            b.appendNative(UInt16(ST_SEC_STACK.rawValue))
+            b.appendNative(UInt16(8 + 8 * n))
+            b.appendNative(UInt32(n))
+            for frame in stack.prefix(n) { b.appendNative(frame) }
         }
         b.patch(UInt16(b.count - start), at: start + 2)
     }
@@ -57,8 +57,4 @@ public enum EventRecord {
         return b.bytes
     }
 
-    static func appendInteger<T: FixedWidthInteger>(_ v: T, to b: inout ByteBuffer) {
-        var v = v
-        withUnsafeBytes(of: &v) { b.append(bytes: $0) }
-    }
 }

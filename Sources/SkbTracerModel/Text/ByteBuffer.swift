@@ -91,6 +91,12 @@ public struct ByteBuffer: ~Copyable {
         s.withUTF8 { append(bytes: UnsafeRawBufferPointer($0)) }
     }
 
+    /// An integer's bytes in this machine's order (records and recordings are native-order).
+    public mutating func appendNative<T: FixedWidthInteger>(_ v: T) {
+        var v = v
+        Swift.withUnsafeBytes(of: &v) { append(bytes: $0) }
+    }
+
     @inlinable @inline(__always) public mutating func append(bytes raw: UnsafeRawBufferPointer) {
         guard let src = raw.baseAddress, raw.count > 0 else { return }
         reserve(raw.count)

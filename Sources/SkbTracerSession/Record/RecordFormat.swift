@@ -82,15 +82,15 @@ public enum RecordFormat {
     static func appendHeader(_ h: Header, to b: inout ByteBuffer) {
         let start = b.count
         b.append(contentsOf: magic)
-        appendInteger(version, to: &b)
-        appendInteger(UInt16(headerSize), to: &b)
-        appendInteger(UInt16(MemoryLayout<st_record>.size), to: &b)
-        appendInteger(UInt16(0), to: &b)
-        appendInteger(byteOrderMark, to: &b)
-        appendInteger(h.hostNetns, to: &b)
-        appendInteger(h.realtimeOffsetNs, to: &b)
-        appendInteger(h.utcOffsetSeconds, to: &b)
-        appendInteger(h.startNs, to: &b)
+        b.appendNative(version)
+        b.appendNative(UInt16(headerSize))
+        b.appendNative(UInt16(MemoryLayout<st_record>.size))
+        b.appendNative(UInt16(0))
+        b.appendNative(byteOrderMark)
+        b.appendNative(h.hostNetns)
+        b.appendNative(h.realtimeOffsetNs)
+        b.appendNative(h.utcOffsetSeconds)
+        b.appendNative(h.startNs)
         while b.count - start < headerSize { b.append(0) }
     }
 
@@ -100,10 +100,10 @@ public enum RecordFormat {
         // Names are short; a corrupt one is cut rather than overflow the 16-bit size.
         let bytes = text.utf8.prefix(1024)
         let size = 8 + 8 * wides.count + bytes.count
-        appendInteger(kind.rawValue, to: &b)
-        appendInteger(UInt16(size), to: &b)
-        appendInteger(word, to: &b)
-        for w in wides { appendInteger(w, to: &b) }
+        b.appendNative(kind.rawValue)
+        b.appendNative(UInt16(size))
+        b.appendNative(word)
+        for w in wides { b.appendNative(w) }
         b.append(contentsOf: Array(bytes))
     }
 
@@ -112,8 +112,4 @@ public enum RecordFormat {
         EventRecord.append(e, to: &b)
     }
 
-    static func appendInteger<T: FixedWidthInteger>(_ v: T, to b: inout ByteBuffer) {
-        var v = v
-        withUnsafeBytes(of: &v) { b.append(bytes: $0) }
-    }
 }
