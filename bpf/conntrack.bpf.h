@@ -97,20 +97,20 @@ __noinline int ct_tuple_matches(const struct st_packet *pkt, __u64 nfct, __u32 p
 	return !ports || ports_match(pkt, reply ? t.dport : t.sport, reply ? t.sport : t.dport);
 }
 
-/* Before L4 is read: whether the entry could still pass a packet whose own
+/* Before L4 is read: whether the entry (skb_nfct()) could still pass a packet whose own
  * addresses failed. Packets without an entry pay one load (skb->_nfct), those
  * whose entry NAT did not touch one read more. */
-static __always_inline bool ct_addrs_match(const struct st_packet *pkt, struct sk_buff *skb)
+static __always_inline bool ct_addrs_match(const struct st_packet *pkt, unsigned long nfct)
 {
-	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(pkt) && (skb_nfct(skb) & ~7UL) &&
-	       ct_tuple_matches(pkt, skb_nfct(skb), 0);
+	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(pkt) && (nfct & ~7UL) &&
+	       ct_tuple_matches(pkt, nfct, 0);
 }
 
 /* After L4: the whole decision on the entry's tuple. */
-static __always_inline bool ct_matches(const struct st_packet *pkt, struct sk_buff *skb)
+static __always_inline bool ct_matches(const struct st_packet *pkt, unsigned long nfct)
 {
 	return (cfg.filter_flags & ST_F_CT_TUPLE) && l3_kept_matches(pkt) && l4_kept_matches(pkt) &&
-	       (skb_nfct(skb) & ~7UL) && ct_tuple_matches(pkt, skb_nfct(skb), 1);
+	       (nfct & ~7UL) && ct_tuple_matches(pkt, nfct, 1);
 }
 
 #endif

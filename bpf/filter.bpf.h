@@ -7,13 +7,17 @@
 
 #include "maps.bpf.h"
 
-/* Byte by byte: cfg is volatile, and memcmp() would drop the qualifier. */
+/* A word at a time, from addresses 4-byte aligned in every caller (st_packet
+ * and st_ct_tuple keep them so): byte by byte, the 16 compares of each address
+ * were the largest share of the instructions the verifier walks, once per
+ * address filter on each path. cfg is volatile (memcmp() would drop that). */
 static __always_inline bool addr_equal(const __u8 *a, const volatile struct st_addr_filter *f)
 {
-	int n = f->family == 4 ? 4 : 16;
+	const __u32 *w = __builtin_assume_aligned(a, 4);
+	int words = f->family == 4 ? 1 : 4;
 
-	for (int i = 0; i < 16; i++) {
-		if (i < n && a[i] != f->addr[i])
+	for (int i = 0; i < 4; i++) {
+		if (i < words && w[i] != *(const volatile __u32 *)&f->addr[4 * i])
 			return false;
 	}
 	return true;

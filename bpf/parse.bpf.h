@@ -222,6 +222,9 @@ static __always_inline bool uses_mac_header(__u16 mac, __u32 ethernet)
  * order): the header offsets cross into parse_packet() as one number. */
 static __always_inline __u64 skb_headers(struct sk_buff *skb)
 {
+	/* Opaque to the optimizer (see st_trace_skb()): clang has emitted these CO-RE
+	 * loads without their base register, as if skb were NULL, in some programs. */
+	barrier_var(skb);
 	return (__u64)skb->mac_header << 32 | (__u64)skb->network_header << 16 | skb->protocol;
 }
 

@@ -73,15 +73,37 @@ static __always_inline void note_task(struct st_event *e)
  * the ports fail and there is no conntrack entry that ct_matches() could try
  * (it also needs the L4 fields peek_l3() does not read). Never a packet that
  * may carry a tunnel: its inner packet can still pass (inner_matches()). */
-static __always_inline bool packet_rejected(const struct st_packet *pkt, struct sk_buff *skb)
+static __always_inline bool packet_rejected(const struct st_packet *pkt, __u64 nfct)
 {
 	if (may_carry_tunnel(pkt))
-		return false;
+		return 0;
 	if (!l3_matches(pkt))
-		return !ct_addrs_match(pkt, skb);
+		return !ct_addrs_match(pkt, nfct);
 	if ((cfg.filter_flags & ST_F_PORT_FILTERS) && peeked_ports(pkt) && !ports_match(pkt, pkt->sport, pkt->dport))
-		return !(cfg.filter_flags & ST_F_CT_TUPLE) || !(skb_nfct(skb) & ~7UL);
-	return false;
+		return !(cfg.filter_flags & ST_F_CT_TUPLE) || !(nfct & ~7UL);
+	return 0;
+}
+
+/* After L3 is parsed, for an untracked packet: whether it can still pass,
+ * by its own L3 fields, its conntrack entry's, or a tunnel's inner packet. */
+__noinline int may_pass_after_l3(const struct st_packet *pkt, __u64 nfct)
+{
+	if (!pkt)
+		return 0;
+	return l3_matches(pkt) || ct_addrs_match(pkt, nfct) || may_carry_tunnel(pkt);
+}
+
+/* The filters' verdict on a parsed event (its L4 header read, skb->head still
+ * in e->hdr.skb): the packet itself, its conntrack entry (`nfct`, from
+ * skb_nfct()) as the initiator addressed it, or a tunnel packet's inner
+ * packet. Global, so the verifier checks it once per program: inline, it was
+ * checked again on every path that reached it, the largest share of start-up. */
+__noinline int passes_filters(struct st_event *e, __u64 nfct)
+{
+	if (!e)
+		return 0;
+	return (l3_matches(&e->pkt) && l4_matches(&e->pkt)) || ct_matches(&e->pkt, nfct) ||
+	       inner_matches(&e->pkt, ST_EVENT_L4_OFF(e), e->hdr.skb);
 }
 
 /* Whether this probe takes part in attributing route lookups: the receive
@@ -107,6 +129,18 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (!skb)
 		return 0;
+	/* The two pointers loaded from the skb, loaded first, before anything
+	 * branches, though most packets never need the socket: for every pointer
+	 * loaded from a trusted one the verifier looks up type names in the
+	 * kernel's whole BTF, once per path that reaches the load, and further down
+	 * (after the tracking lookups and the filters) those paths were many: with
+	 * --timeline a quarter of the start-up. */
+	if (!probe_in_socket(probe))
+		dev = skb->dev;
+	if (!sk)
+		sk = skb->sk;
+	barrier_var(dev);
+	barrier_var(sk);
 	/* The probe's own values go into the event at once instead of staying
 	 * live to the end: each would be a stack slot, and without the private
 	 * stacks of Linux 6.13+ the program, parse_packet() and bpf_loop()'s
@@ -139,8 +173,6 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		if (last)
 			last->skb = 0;
 	}
-	if (!probe_in_socket(probe))
-		dev = skb->dev;
 	/* Once UDP queued an skb, skb->dev holds dev_scratch (a small integer), and
 	 * consume_skb/kfree_skb still see it there. Loads through it are caught by
 	 * the BPF exception table, but each fault costs about 2 us: check that it
@@ -160,7 +192,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		_Static_assert(sizeof(e.ctx) >= 8 + L3_READ, "the first look's read fits in the context section");
 		barrier_var(skb); /* as before parse_packet() below */
 		if (peek_l3(&e.pkt, (__u8 *)&e.ctx, (__u64)skb->head, skb_headers(skb), ethernet_dev(dev)) &&
-		    packet_rejected(&e.pkt, skb))
+		    packet_rejected(&e.pkt, skb_nfct(skb)))
 			return 0;
 		__builtin_memset(&e.ctx, 0, sizeof(e.ctx));
 	}
@@ -178,8 +210,6 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			return 0;
 		scope_ok = false;
 	}
-	if (!sk)
-		sk = skb->sk;
 	if ((on & ST_F_OWNER_PID) && !owned_by(sk, cfg.filter_owner_pid)) {
 		if (!tracked)
 			return 0;
@@ -245,8 +275,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
 	 * unless a NATed flow, their conntrack entry or a tunnel's inner packet
 	 * could still claim them. */
-	if (!tracked && !follow_flows && !l3_matches(&e.pkt) && !ct_addrs_match(&e.pkt, skb) &&
-	    !may_carry_tunnel(&e.pkt))
+	if (!tracked && !follow_flows && !may_pass_after_l3(&e.pkt, skb_nfct(skb)))
 		return 0;
 	if (l4_off)
 		parse_l4(&e.pkt, e.hdr.skb, l4_off);
@@ -263,8 +292,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
-	by_filter = tracked || (l3_matches(&e.pkt) && l4_matches(&e.pkt)) || ct_matches(&e.pkt, skb) ||
-		    inner_matches(&e.pkt, ST_EVENT_L4_OFF(&e), skb);
+	by_filter = tracked || passes_filters(&e, skb_nfct(skb));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {
@@ -300,7 +328,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	e.ctx.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	bpf_get_current_comm(e.ctx.comm, sizeof(e.ctx.comm));
 	if (cfg.track & ST_TRACK_SKB)
-		track_skb(probe, skb, tracked, &e);
+		track_skb(probe, tracked, &e);
 	if (notes_route(probe)) {
 		struct st_last_packet *last = last_packet_slot();
 

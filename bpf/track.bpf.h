@@ -63,10 +63,15 @@ static __always_inline __u32 packet_serial(const struct st_packet *pkt)
 
 /* Whether a tracked entry belongs to another packet than the one this event
  * shows: the address and maybe even the data buffer were recycled after a free
- * no tracepoint saw (TCP's __kfree_skb, the NAPI skb cache). */
-static __always_inline bool tracked_is_stale(const struct st_track *t, const struct st_packet *pkt, __u64 head)
+ * no tracepoint saw (TCP's __kfree_skb, the NAPI skb cache). Global, as the
+ * filters' decision (skb_event.bpf.h): verified once, not on every path. */
+__noinline int tracked_is_stale(const struct st_track *t, const struct st_packet *pkt, __u64 head)
 {
-	__u32 serial = packet_serial(pkt);
+	__u32 serial;
+
+	if (!t || !pkt)
+		return 0;
+	serial = packet_serial(pkt);
 
 	/* Same protocol, another TCP seq / IPv4 id / ICMP seq: another packet. */
 	if (t->serial && serial && (t->serial >> 24) == (serial >> 24) && t->serial != serial)
@@ -139,25 +144,31 @@ static __always_inline void note_rewrite(const struct st_packet *pkt, __u64 ts_n
 }
 
 /* A free ends an skb's life: its tracking entry goes (the address is reused at once). */
-static __always_inline bool probe_frees(enum st_probe_id probe)
+static __always_inline bool probe_frees(__u32 probe)
 {
 	return probe == ST_PROBE_KFREE_SKB || probe == ST_PROBE_CONSUME_SKB;
 }
 
 /* Tracking bookkeeping once an event is emitted: a new match is remembered by
- * address, a tracked skb refreshes its entry (and notices NAT), a free forgets it. */
-static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *skb, struct st_track *tracked,
-				      const struct st_event *e)
+ * address (e->hdr.skb), a tracked skb refreshes its entry (and notices NAT), a
+ * free forgets it. Global, so verified once per program. */
+__noinline int track_skb(__u32 probe, struct st_track *tracked, const struct st_event *e)
 {
-	__u64 key = (__u64)skb;
+	__u64 key, head;
 
+	if (!e)
+		return 0;
+	key = e->hdr.skb;
+	/* A helper read: skb->head loaded directly is a pointer, which a global
+	 * function may not take; only emitted events pay it. */
+	head = (__u64)BPF_CORE_READ((struct sk_buff *)key, head);
 	if (tracked) {
 		if (probe_frees(probe)) {
 			bpf_map_delete_elem(&tracked_skbs, &key);
-			return;
+			return 0;
 		}
 		tracked->last_ns = e->hdr.ts_ns;
-		tracked->head = (__u64)skb->head;
+		tracked->head = head;
 		if (e->ctx.netns)
 			tracked->netns = e->ctx.netns;
 		/* Encapsulation and GRO change what the identity covers: follow it. */
@@ -170,17 +181,17 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		/* Only a tuple read from the packet itself tells whether NAT rewrote it. */
 		if ((e->pkt.flags & (ST_PKT_L3 | ST_PKT_L4 | ST_PKT_FROM_SOCK)) == (ST_PKT_L3 | ST_PKT_L4))
 			note_rewrite(&e->pkt, e->hdr.ts_ns, tracked, same_identity);
-		return;
+		return 0;
 	}
 	/* Functions follow a tracked skb but do not start tracking one: after the
 	 * free tracepoint, __kfree_skb() still hands the skb to
 	 * skb_release_head_state(), skb_release_data() and kfree_skbmem(), and an
 	 * entry made there would outlive the skb until user space expires it. */
 	if (probe_frees(probe) || probe == ST_PROBE_FUNCTION)
-		return;
+		return 0;
 	struct st_track t = {
 		.first_ns = e->hdr.ts_ns, .last_ns = e->hdr.ts_ns, .tuple_hash = tuple_hash(&e->pkt),
-		.head = (__u64)skb->head, .identity = packet_identity(&e->pkt), .serial = packet_serial(&e->pkt),
+		.head = head, .identity = packet_identity(&e->pkt), .serial = packet_serial(&e->pkt),
 		.netns = e->ctx.netns,
 	};
 
@@ -188,6 +199,7 @@ static __always_inline void track_skb(enum st_probe_id probe, struct sk_buff *sk
 		skbs_tracked = 1;
 	if (bpf_map_update_elem(&tracked_skbs, &key, &t, BPF_NOEXIST) == -7 /* E2BIG: full */)
 		__sync_fetch_and_add(&track_stats.full, 1);
+	return 0;
 }
 
 #endif

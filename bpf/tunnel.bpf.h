@@ -187,7 +187,6 @@ __noinline int parse_tunnel(struct st_sec_tunnel *t, struct tunnel_buf *scratch,
 struct tunnel_work {
 	struct st_sec_tunnel t;
 	struct tunnel_buf buf;
-	__u64 head; /* skb->head, read here rather than into the program's stack */
 };
 
 struct {
@@ -206,8 +205,9 @@ struct {
 
 /* Whether a tunnel packet that failed the filters carries a packet that passes
  * them, as if it were the packet: `-H INNER` finds the underlay packets of a
- * flow. `pkt` has its L4 header read (UDP tunnels are known by port). */
-static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_off, struct sk_buff *skb)
+ * flow. `pkt` has its L4 header read (UDP tunnels are known by port); `head`
+ * is skb->head. */
+static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_off, __u64 head)
 {
 	__u32 kind = tunnel_kind(pkt), zero = 0, level;
 	struct tunnel_work *w;
@@ -227,10 +227,7 @@ static __always_inline bool inner_matches(const struct st_packet *pkt, __u16 l4_
 		return false;
 	/* Programs nest last in, first out on one CPU: a plain counter will do. */
 	*nest = level + 1;
-	/* skb->head through a helper: loaded directly it is a pointer, which a
-	 * global function may not take. */
-	if (!bpf_probe_read_kernel(&w->head, sizeof(w->head), &skb->head) &&
-	    parse_tunnel(&w->t, &w->buf, w->head, l4_off, kind))
+	if (parse_tunnel(&w->t, &w->buf, head, l4_off, kind))
 		ok = l3_matches(&w->t.inner) && l4_matches(&w->t.inner);
 	*nest = level;
 	return ok;

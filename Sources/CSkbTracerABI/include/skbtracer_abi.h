@@ -426,6 +426,11 @@ _Static_assert(sizeof(struct st_sec_tunnel) == 80, "st_sec_tunnel size");
 _Static_assert(sizeof(struct st_sec_stack) == 8 + 8 * ST_STACK_MAX, "st_sec_stack size");
 _Static_assert(sizeof(struct st_sec_route) == 104, "st_sec_route size");
 _Static_assert(sizeof(struct st_ct) == ST_CT_SIZE, "st_ct size");
+/* BPF compares addresses a 32-bit word at a time (filter.bpf.h). */
+_Static_assert(__builtin_offsetof(struct st_packet, saddr) % 4 == 0 && __builtin_offsetof(struct st_packet, daddr) % 4 == 0,
+	       "st_packet addresses are word aligned");
+_Static_assert(__builtin_offsetof(struct st_sec_tunnel, inner) % 4 == 0, "the inner packet is word aligned");
+_Static_assert(__builtin_offsetof(struct st_ct_tuple, daddr) % 4 == 0, "st_ct_tuple addresses are word aligned");
 _Static_assert(sizeof(struct st_sec_ct) == 8 + ST_CT_SIZE, "st_sec_ct size");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
