@@ -167,7 +167,7 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 		off += sizeof(*l);
 	}
 	if (cfg.owner) {
-		read_sock(sk, rec + off);
+		read_sock(event_sock(skb, sk), rec + off);
 		off += sizeof(struct st_sec_socket);
 	}
 	if (with_ct) {

@@ -373,10 +373,11 @@ static __always_inline void read_macs(struct st_event *e, struct sk_buff *skb, s
 		e->pkt.flags |= ST_PKT_MAC;
 }
 
-/* When the skb has no headers yet, the owning socket still knows the flow. */
+/* When the skb has no headers yet, the owning socket still knows the flow.
+ * Helper reads only (event_sock() says why); few events take this path. */
 static __always_inline void tuple_from_sock(struct st_packet *pkt, struct sock *sk)
 {
-	unsigned short family = sk->__sk_common.skc_family;
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	/* An AF_INET6 socket talking to an IPv4 peer (v4-mapped) sends IPv4:
 	 * report it as IPv4 so IPv4 filters match its retransmits too. */
@@ -390,10 +391,8 @@ static __always_inline void tuple_from_sock(struct st_packet *pkt, struct sock *
 			family = AF_INET;
 	}
 	if (family == AF_INET) {
-		__u32 s = sk->__sk_common.skc_rcv_saddr, d = sk->__sk_common.skc_daddr;
-
-		__builtin_memcpy(pkt->saddr, &s, 4);
-		__builtin_memcpy(pkt->daddr, &d, 4);
+		BPF_CORE_READ_INTO((__u32 *)pkt->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)pkt->daddr, sk, __sk_common.skc_daddr);
 		pkt->l3_proto = ETH_P_IP;
 	} else if (family == AF_INET6) {
 		BPF_CORE_READ_INTO(&pkt->saddr, sk, __sk_common.skc_v6_rcv_saddr);
@@ -402,9 +401,9 @@ static __always_inline void tuple_from_sock(struct st_packet *pkt, struct sock *
 	} else {
 		return;
 	}
-	pkt->l4_proto = sk->sk_protocol;
-	pkt->sport = sk->__sk_common.skc_num;
-	pkt->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	pkt->l4_proto = BPF_CORE_READ(sk, sk_protocol);
+	pkt->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	pkt->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	pkt->flags |= ST_PKT_L3 | ST_PKT_L4 | ST_PKT_FROM_SOCK;
 }
 

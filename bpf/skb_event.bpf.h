@@ -52,8 +52,9 @@ static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *d
 {
 	if (dev)
 		return dev->nd_net.net->ns.inum;
+	sk = event_sock(skb, sk);
 	if (sk)
-		return sk->__sk_common.skc_net.net->ns.inum;
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	return netns_without_dev(skb, tracked);
 }
 
@@ -129,18 +130,12 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 
 	if (!skb)
 		return 0;
-	/* The two pointers loaded from the skb, loaded first, before anything
-	 * branches, though most packets never need the socket: for every pointer
-	 * loaded from a trusted one the verifier looks up type names in the
-	 * kernel's whole BTF, once per path that reaches the load, and further down
-	 * (after the tracking lookups and the filters) those paths were many: with
-	 * --timeline a quarter of the start-up. */
+	/* Loaded first, before anything branches: for every pointer loaded from
+	 * a trusted one the verifier looks up type names in the kernel's whole
+	 * BTF, once per path that reaches the load (see event_sock()). */
 	if (!probe_in_socket(probe))
 		dev = skb->dev;
-	if (!sk)
-		sk = skb->sk;
 	barrier_var(dev);
-	barrier_var(sk);
 	/* The probe's own values go into the event at once instead of staying
 	 * live to the end: each would be a stack slot, and without the private
 	 * stacks of Linux 6.13+ the program, parse_packet() and bpf_loop()'s
@@ -210,6 +205,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 			return 0;
 		scope_ok = false;
 	}
+	if (on & ST_F_OWNER_PID)
+		sk = event_sock(skb, sk);
 	if ((on & ST_F_OWNER_PID) && !owned_by(sk, cfg.filter_owner_pid)) {
 		if (!tracked)
 			return 0;
@@ -270,8 +267,11 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		l4_off = parse_ipv6_ext(&e.pkt, e.hdr.skb, l4_off);
 	/* skb->head stays in e.hdr.skb until the event is emitted, for the same
 	 * reason: not one more stack slot. */
-	if (!(e.pkt.flags & ST_PKT_L3) && sk)
-		tuple_from_sock(&e.pkt, sk);
+	if (!(e.pkt.flags & ST_PKT_L3)) {
+		sk = event_sock(skb, sk);
+		if (sk)
+			tuple_from_sock(&e.pkt, sk);
+	}
 	/* Untracked packets that fail the L3 filters stop here, before L4 is read,
 	 * unless a NATed flow, their conntrack entry or a tunnel's inner packet
 	 * could still claim them. */

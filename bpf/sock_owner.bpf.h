@@ -30,6 +30,17 @@ struct {
 	__type(value, struct st_sock_owner);
 } sock_owners SEC(".maps");
 
+/* The event's socket: the probe's own sock argument, else skb->sk, read only
+ * where a filter or the event needs it. Read with a helper, never loaded
+ * directly: for every pointer loaded from a trusted one (skb->sk is an RCU
+ * pointer) the verifier looks up type names in the kernel's whole BTF, once per
+ * path that reaches the load, and that cost a third of the start-up (about 10
+ * ms per program; bench/RESULTS.md). So every read through sk is a helper read. */
+static __always_inline struct sock *event_sock(struct sk_buff *skb, struct sock *sk)
+{
+	return sk ? sk : BPF_CORE_READ(skb, sk);
+}
+
 /* The full socket behind sk, or NULL. Request and time-wait socks (which TCP
  * puts in skb->sk too) share only sock_common with a full socket: no
  * sk_socket, no uid. A request (a SYN-ACK's) counts as its listener's, as
