@@ -48,6 +48,30 @@ extension KernelTests {
         return { _ = try? Command.run(del) }
     }
 
+    /// The live idle timeout fires (ticks are not held back while the ring is
+    /// drained): a packet seen at one probe only, never freed there, is printed in
+    /// flight before the trace ends.
+    @Test("--timeline prints a journey that stops being seen as in flight after --journey-timeout, while tracing")
+    func idleJourneyPrintedWhileTracing() throws {
+        try KT.withLab { lab in
+            let t = try KT.Tracer.start(["--timeline", "-t", "net_dev_queue", "-H", lab.c2IPv4, "--proto", "icmp",
+                                         "--journey-timeout", "0.3"])
+            defer { t.cleanup() }
+            let id = Int.random(in: 10_000...60_000)
+            try KT.ping(lab, from: lab.container1, to: lab.c2IPv4, count: 1, id: id)
+            let deadline = MonotonicClock.deadline(after: 5)
+            var printed: [Record] = []
+            while MonotonicClock.secondsLeft(until: deadline) > 0 {
+                printed = Self.journeys(try Record.parse(t.output)).filter { ($0.firstHop["icmp_id"] as? Int) == id }
+                if printed.count >= 2 { break }
+                usleep(100_000)
+            }
+            #expect(printed.count >= 2, "request and reply printed before the trace ended: \(Self.dumpJourneys(printed))")
+            #expect(printed.allSatisfy { $0.outcomeKind == "in_flight" }, "\(Self.dumpJourneys(printed))")
+            #expect(t.stop() == 0, "exit status; stderr: \(t.stderr)")
+        }
+    }
+
     @Test("--timeline follows a ping through MASQUERADE and links the reply that arrives with the NATed tuple")
     func timelineThroughMasquerade() throws {
         try KT.withLab { lab in

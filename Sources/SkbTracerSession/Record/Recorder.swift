@@ -68,7 +68,7 @@ public final class Recorder: TraceConsumer {
 
     /// Namespaces created after their first event was recorded get their `ip
     /// netns` name once it shows up (NetnsNames rescans at most once a second).
-    public func tick(nowNs: UInt64) {
+    public func tick(nowNs: UInt64, settledNs: UInt64) {
         guard nowNs > lastNetnsCheckNs, nowNs - lastNetnsCheckNs >= 1_000_000_000 else { return }
         lastNetnsCheckNs = nowNs
         for (inode, written) in netnsWritten where written.hasPrefix("netns:") {

@@ -64,7 +64,7 @@ public final class DropWatch: TraceConsumer {
         sink.write { formatter.lost(count: count, cpu: cpu, into: &$0) }
     }
 
-    public func tick(nowNs: UInt64) {
+    public func tick(nowNs: UInt64, settledNs: UInt64) {
         if lastPrintNs == 0 { lastPrintNs = nowNs }
         // A replayed file's times can be anything: never subtract backwards.
         guard nowNs >= lastPrintNs, nowNs - lastPrintNs >= intervalNs else { return }

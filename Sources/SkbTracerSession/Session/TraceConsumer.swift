@@ -10,12 +10,19 @@ public protocol TraceConsumer: AnyObject {
     func consume(_ e: TraceEvent)
     /// The ring buffer was full: `count` events are missing here (cpu UInt32.max: found at exit).
     func lost(count: UInt64, cpu: UInt32)
-    /// Called after every poll with CLOCK_MONOTONIC now (timeouts, periodic output).
-    func tick(nowNs: UInt64)
+    /// Called after every poll with CLOCK_MONOTONIC now (periodic output) and the
+    /// time by which every event is known to be read (journey timeouts: a live
+    /// ring buffer can hold back an earlier event; a replay passes its time twice).
+    func tick(nowNs: UInt64, settledNs: UInt64)
     /// After the final drain: flush what is still open, print the diagnosis.
     func end()
     /// Units counted against `-c`: events, journeys or drops.
     var emitted: UInt64 { get }
+}
+
+extension TraceConsumer {
+    /// A tick where every event up to `nowNs` is read (a replay's, a test's).
+    public func tick(nowNs: UInt64) { tick(nowNs: nowNs, settledNs: nowNs) }
 }
 
 /// Prints each event as it arrives; with `--diag`, also groups them into
@@ -43,7 +50,7 @@ public final class EventStream: TraceConsumer {
     }
 
     public func lost(count: UInt64, cpu: UInt32) { sink.write { formatter.lost(count: count, cpu: cpu, into: &$0) } }
-    public func tick(nowNs: UInt64) { diagnosis?.tick(nowNs: nowNs) }
+    public func tick(nowNs: UInt64, settledNs: UInt64) { diagnosis?.tick(settledNs: settledNs) }
     public func end() { diagnosis?.end(into: sink) }
 }
 
@@ -60,7 +67,7 @@ final class DiagnosisCollector {
 
     // Never printed: the diagnosis cites their events, not journey numbers.
     func consume(_ e: TraceEvent) { for j in tracker.add(e) { diagnosis.add(j, printed: false) } }
-    func tick(nowNs: UInt64) { for j in tracker.expire(nowNs: nowNs) { diagnosis.add(j, printed: false) } }
+    func tick(settledNs: UInt64) { for j in tracker.expire(nowNs: settledNs) { diagnosis.add(j, printed: false) } }
     func end(into sink: OutputSink) {
         for j in tracker.flush() { diagnosis.add(j, printed: false) }
         sink.write { formatter.diagnosis(diagnosis, into: &$0) }
@@ -102,7 +109,7 @@ public final class JourneyStream: TraceConsumer {
         sink.write { lostFormatter.lost(count: count, cpu: cpu, into: &$0) }
     }
 
-    public func tick(nowNs: UInt64) { finished(tracker.expire(nowNs: nowNs)) }
+    public func tick(nowNs: UInt64, settledNs: UInt64) { finished(tracker.expire(nowNs: settledNs)) }
 
     public func end() {
         finished(tracker.flush())

@@ -68,7 +68,7 @@ final class TracePipeline {
             let ts = e.header.ts_ns
             if lastTickNs.map({ ts >= $0 && ts - $0 >= Self.tickNs }) ?? true {
                 lastTickNs = ts
-                consumer.tick(nowNs: ts)
+                consumer.tick(nowNs: ts, settledNs: ts)
             }
         }
         // The view.
@@ -85,5 +85,5 @@ final class TracePipeline {
         consumer.lost(count: count, cpu: cpu)
     }
 
-    func tick(nowNs: UInt64) { consumer.tick(nowNs: nowNs) }
+    func tick(nowNs: UInt64, settledNs: UInt64) { consumer.tick(nowNs: nowNs, settledNs: settledNs) }
 }

@@ -28,6 +28,8 @@ public final class TracerSession {
     /// Enrichment, selection and the view: the path replay shares.
     private let pipeline: TracePipeline
     private var lastSweepNs: UInt64 = 0
+    /// The last poll's time at which the ring buffer was drained (see poll()).
+    private var settledNs: UInt64 = 0
     private var lastPinNs: UInt64 = 0
     private let btf: KernelBTF
     private var object: BPFObject?
@@ -461,9 +463,17 @@ public final class TracerSession {
         guard let ring else { return false }
         ring.poll(timeoutMs: timeoutMs ?? options.pollTimeoutMs)
         // Producers wake the reader only in batches: read whatever is there.
-        ring.consume()
+        // The time is read before the ring is: once it is drained, every event
+        // of a program that finished by then has been read.
         let ns = MonotonicClock.now()
-        pipeline.tick(nowNs: ns)
+        ring.consume()
+        // Not drained: a record is reserved and not yet submitted, and its event
+        // came before those read since. Until the ring is drained again, journey
+        // timeouts run on the last time it was (settledNs): a journey waiting
+        // for that event only looks idle (in CI a record was held back 2 s, its
+        // vCPU descheduled mid-program, and an echo reply split in two).
+        if ring.isDrained { settledNs = ns }
+        pipeline.tick(nowNs: ns, settledNs: min(settledNs, ns))
         summary.printed = pipeline.emitted
         if options.track, ns - lastSweepNs >= 1_000_000_000 {
             lastSweepNs = ns
