@@ -13,16 +13,21 @@ enum HookListing {
     static func run(netnsSpec: String?, json: Bool) throws {
         do {
             var netns: NetnsSwitch?
+            var path = "/proc/self/ns/net"
             if let spec = netnsSpec {
-                guard let path = InterfaceInNetns.path(of: spec) else {
+                guard let found = InterfaceInNetns.path(of: spec) else {
                     throw UsageError("no process or /run/netns entry holds network namespace '\(spec)', so it cannot be entered",
                                      hint: "give a name from `ip netns list` or a path like /proc/PID/ns/net")
                 }
+                path = found
                 netns = try NetnsSwitch(path)
             }
             defer { netns?.close() }
             let hooks = try NetfilterHooks.list(in: netns)
-            let out = json ? NetfilterHookText.json(hooks, netns: netnsSpec ?? "host") : NetfilterHookText.text(hooks)
+            var st = stat()
+            let inode = stat(path, &st) == 0 ? UInt32(truncatingIfNeeded: st.st_ino) : 0
+            let out = json ? NetfilterHookText.json(hooks, netns: inode, netnsName: NetnsNames().name(inode))
+                : NetfilterHookText.text(hooks)
             print(out, terminator: "")
         } catch let e as RuntimeError {
             throw UsageError(e.message, hint: e.hint)

@@ -19,7 +19,7 @@ struct TraceCommand: ParsableCommand {
           skbtracer --record trace.skbt --track       record unformatted (cheapest); `skbtracer replay trace.skbt`
           skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
           skbtracer --list                            the probe tree
-          skbtracer --list-hooks -N ns1               netfilter hooks in ns1: chains, iptables, conntrack, BPF
+          skbtracer --list-hooks -N ns1               the netfilter hooks of ns1 (nft list hooks)
         """
     )
 

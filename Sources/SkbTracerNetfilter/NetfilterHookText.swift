@@ -42,8 +42,9 @@ public enum NetfilterHookText {
         return (h.function ?? "?") + (h.module.map { " [\($0)]" } ?? "")
     }
 
-    /// One JSON object per line, every field present (null when absent).
-    public static func json(_ hooks: [NetfilterHook], netns: String) -> String {
+    /// One JSON object per line, every field present (null when absent). `netns` is
+    /// the namespace's inode, `netnsName` its name (docs/json-schema.md's words).
+    public static func json(_ hooks: [NetfilterHook], netns: UInt32, netnsName: String) -> String {
         var b = ByteBuffer(capacity: 256 * max(1, hooks.count))
         func string(_ key: StaticString, _ value: String?, comma: Bool = true) {
             if comma { b.append(",") }
@@ -51,8 +52,8 @@ public enum NetfilterHookText {
             if let value { b.appendJSONString(value) } else { b.append("null") }
         }
         for h in hooks {
-            b.append("{")
-            string("netns", netns, comma: false)
+            b.append("{\"type\":\"netfilter_hook\",\"netns\":"); b.appendDecimal(netns)
+            string("netns_name", netnsName)
             string("family", h.family)
             string("hook", h.hook)
             string("device", h.device)

@@ -91,7 +91,7 @@ extension KernelTests {
             }
             #expect(objects.count == flat.count, "\(objects.count) JSON objects for \(flat.count) entries")
             let forward = objects.first { ($0["chain"] as? [String: Any])?["name"] as? String == "fwdc" }
-            #expect(forward?["netns"] as? String == ns && forward?["family"] as? String == "ip"
+            #expect(forward?["netns_name"] as? String == ns && forward?["type"] as? String == "netfilter_hook" && forward?["family"] as? String == "ip"
                     && forward?["hook"] as? String == "forward" && forward?["priority"] as? Int == -7
                     && (forward?["chain"] as? [String: Any])?["table"] as? String == "\(ns)4"
                     && forward?["bpf_prog_id"] is NSNull, "fwdc: \(String(describing: forward))")

@@ -164,12 +164,12 @@ struct NetfilterHookTests {
     func json() throws {
         var odd = Self.sample[1]
         odd.chain?.name = "a\"b\\c"
-        let lines = NetfilterHookText.json(Self.sample + [odd], netns: "ns\"1").split(separator: "\n")
+        let lines = NetfilterHookText.json(Self.sample + [odd], netns: 4026532290, netnsName: "ns\"1").split(separator: "\n")
         #expect(lines.count == Self.sample.count + 1)
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
-        let keys: Set = ["netns", "family", "hook", "device", "priority", "function", "module", "chain", "bpf_prog_id", "bpf_prog_name"]
-        for o in objects { #expect(Set(o.keys) == keys) }
-        #expect(objects[0]["netns"] as? String == "ns\"1" && objects[0]["priority"] as? Int == -200 && objects[0]["chain"] is NSNull
+        let keys: Set = ["type", "netns", "netns_name", "family", "hook", "device", "priority", "function", "module", "chain", "bpf_prog_id", "bpf_prog_name"]
+        for o in objects { #expect(Set(o.keys) == keys && o["type"] as? String == "netfilter_hook" && o["netns"] as? Int == 4026532290) }
+        #expect(objects[0]["netns_name"] as? String == "ns\"1" && objects[0]["priority"] as? Int == -200 && objects[0]["chain"] is NSNull
                 && objects[0]["device"] is NSNull && objects[0]["bpf_prog_id"] is NSNull)
         #expect((objects[2]["chain"] as? [String: String]) == ["family": "inet", "table": "fw", "name": "in"])
         #expect(objects[4]["bpf_prog_id"] as? Int == 42 && objects[4]["bpf_prog_name"] as? String == "drop_v6")

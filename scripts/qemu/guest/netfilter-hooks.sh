@@ -65,7 +65,7 @@ else
   cat $out.json
   check json-exit [ $rc -eq 0 ]
   check json-one-per-entry [ "$(wc -l < $out.json)" -eq "$(flat $out | wc -l)" ]
-  check json-ip-forward grep -q '^{"netns":"sthk","family":"ip","hook":"forward","device":null,"priority":-7,"function":"[a-z_0-9]*","module":[^,]*,"chain":{"family":"ip","table":"sthk4","name":"fwdc"},"bpf_prog_id":null,"bpf_prog_name":null}$' $out.json
+  check json-ip-forward grep -q '^{"type":"netfilter_hook","netns":[0-9]*,"netns_name":"sthk","family":"ip","hook":"forward","device":null,"priority":-7,"function":"[a-z_0-9]*","module":[^,]*,"chain":{"family":"ip","table":"sthk4","name":"fwdc"},"bpf_prog_id":null,"bpf_prog_name":null}$' $out.json
   check json-netdev grep -q '"family":"netdev","hook":"ingress","device":"lo","priority":-5,.*"chain":{"family":"netdev","table":"sthkn","name":"ingc"}' $out.json
 
   # Another namespace's chains stay there.
