@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 import SkbTracerSystem
 import Testing
@@ -33,6 +34,49 @@ extension KernelTests {
                 #expect(Self.oneErrorLine(r.stderr) && r.stderr.contains(name), "stderr: \(r.stderr)")
                 #expect(r.stdout.isEmpty, "stdout: \(r.stdout)")
             }
+        }
+
+        @Test("without privilege: one line, exit 2, in skbtracer's namespace (the kernel's EPERM) and in another (setns)")
+        func withoutPrivilege() throws {
+            try #require(KT.isRoot, "needs root: a namespace, and a user to drop to")
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+                KT.skipped("no setpriv (util-linux) to run skbtracer without privileges")
+                return
+            }
+            let ns = "sthk\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+            try Command.check(["ip", "netns", "add", ns])
+            defer { _ = try? Command.run(["ip", "netns", "del", ns]) }
+            let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", try KT.binaryPath()]
+            for extra in [[], ["-N", ns]] {
+                let r = try Command.run(nobody + ["--list-hooks"] + extra)
+                #expect(r.status == 2, "\(extra): exit \(r.status): \(r.stderr)")
+                #expect(Self.oneErrorLine(r.stderr) && r.stderr.contains("Operation not permitted") && r.stderr.contains("run as root"),
+                        "\(extra): \(r.stderr)")
+                #expect(r.stdout.isEmpty, "stdout: \(r.stdout)")
+            }
+        }
+
+        @Test("a BPF program's name by its id, as bpftool reads it (what bpf_prog entries of the listing show)")
+        func programNameByID() throws {
+            try #require(KT.isRoot, "needs root: BPF")
+            let tracer = try KT.Tracer.start(["-t", "kfree_skb", "-H", "198.18.0.254"])
+            defer { tracer.cleanup() }
+            var ids = Set<UInt32>()
+            let dir = "/proc/\(tracer.pid)/fdinfo"
+            for fd in try FileManager.default.contentsOfDirectory(atPath: dir) {
+                guard let info = try? String(contentsOfFile: "\(dir)/\(fd)", encoding: .utf8) else { continue }
+                for line in info.split(separator: "\n") where line.hasPrefix("prog_id:") {
+                    if let v = UInt32(line.dropFirst("prog_id:".count).trimmingCharacters(in: .whitespaces)) { ids.insert(v) }
+                }
+            }
+            try #require(!ids.isEmpty, "no BPF program held by skbtracer \(tracer.pid)")
+            for id in ids {
+                let shown = try Command.check(["bpftool", "-j", "prog", "show", "id", "\(id)"]).stdout
+                let name = try #require(JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any])["name"] as? String
+                #expect(BPFProgramInfo.name(id: id) == name, "program \(id)")
+            }
+            #expect(ids.contains { BPFProgramInfo.name(id: $0)?.hasPrefix("tp_kfree_skb") == true })
+            #expect(BPFProgramInfo.name(id: UInt32.max) == nil)
         }
 
         @Test("a namespace's base chains by family and hook, at their priorities, in text and JSON; or one line where the kernel cannot list hooks")
