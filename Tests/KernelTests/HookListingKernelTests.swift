@@ -150,11 +150,12 @@ extension KernelTests {
                              "tables-added", "bridge-table-added"]
         static let unknown = ["unknown-netns-exit", "unknown-netns-one-line"]
 
-        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; only the namespace's")
+        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; a BPF program by id and name; only the namespace's")
         func listing() throws {
             _ = try FunctionBackendVMTests.boot("6.12", "netfilter-hooks.sh", expecting: Self.common + [
                 "text-exit", "ip-forward", "ip6-input", "inet-in-ip", "inet-in-ip6", "netdev-ingress", "bridge-forward",
                 "by-priority", "json-exit", "json-one-per-entry", "json-ip-forward", "json-netdev",
+                "bpf-attached", "bpf-text", "bpf-json", "bpf-gone",
                 "own-netns-exit", "own-netns-alone",
             ] + Self.unknown)
         }

@@ -67,7 +67,7 @@ struct NetfilterHookTests {
     func bpfProgram() throws {
         let info = Self.attr(1, Self.attr(1, Self.be32(42)), nested: true) + Self.attr(2, Self.be32(2))
         let msg = Self.message(family: 2, Self.attr(2, Self.be32(UInt32(bitPattern: -128)))
-            + Self.attr(4, Self.str("bpf_nf_link_run")) + Self.attr(6, info, nested: true))
+            + Self.attr(4, Self.str("nf_hook_run_bpf")) + Self.attr(6, info, nested: true))
         let named = try Self.decode(msg, point: try Self.point("ip", "prerouting"), progName: { $0 == 42 ? "nf_drop_all" : nil })
         #expect(named.bpfProgID == 42 && named.bpfProgName == "nf_drop_all" && named.chain == nil && named.module == nil)
         let gone = try Self.decode(msg, point: try Self.point("ip", "prerouting"))
@@ -108,7 +108,7 @@ struct NetfilterHookTests {
         NetfilterHook(family: "ip", hook: "input", priority: 11, function: "nft_do_chain_inet", module: "nf_tables",
                       chain: .init(family: "inet", table: "fw", name: "in")),
         NetfilterHook(family: "ip", hook: "postrouting", priority: .max, function: "ipv4_confirm", module: "nf_conntrack"),
-        NetfilterHook(family: "ip6", hook: "input", priority: -128, function: "bpf_nf_link_run", bpfProgID: 42, bpfProgName: "drop_v6"),
+        NetfilterHook(family: "ip6", hook: "input", priority: -128, function: "nf_hook_run_bpf", bpfProgID: 42, bpfProgName: "drop_v6"),
         NetfilterHook(family: "ip6", hook: "output", priority: -225, function: "apparmor_ip_postroute"),
         NetfilterHook(family: "netdev", hook: "ingress", device: "eth0", priority: -5, function: "nft_do_chain_netdev",
                       module: "nf_tables", chain: .init(family: "netdev", table: "n", name: "ing")),

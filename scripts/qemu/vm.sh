@@ -80,6 +80,14 @@ copy_with_libs "$(command -v ping)" usr/bin/ping
 copy_with_libs "$(command -v date)" usr/bin/date
 copy_with_libs "$(command -v bpftool)" usr/bin/bpftool
 copy_with_libs "$(command -v nft)" usr/bin/nft
+# Helpers the guest scripts run (scripts/qemu/helpers/*.c), built here.
+cc=$(command -v cc || command -v clang || true)
+for src in "$here"/helpers/*.c; do
+  [[ -n $cc ]] || { echo "vm.sh: no C compiler for $src" >&2; exit 2; }
+  name=$(basename "$src" .c)
+  "$cc" -O2 -o "$work/$name" "$src" || { echo "vm.sh: cannot build $src" >&2; exit 2; }
+  copy_with_libs "$work/$name" "usr/bin/$name"
+done
 # busybox's shell runs its own applets before PATH: the guest script calls the
 # host's tools through these functions instead.
 {

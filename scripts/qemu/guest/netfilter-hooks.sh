@@ -68,6 +68,17 @@ else
   check json-ip-forward grep -q '^{"type":"netfilter_hook","netns":[0-9]*,"netns_name":"sthk","family":"ip","hook":"forward","device":null,"priority":-7,"function":"[a-z_0-9]*","module":[^,]*,"chain":{"family":"ip","table":"sthk4","name":"fwdc"},"bpf_prog_id":null,"bpf_prog_name":null}$' $out.json
   check json-netdev grep -q '"family":"netdev","hook":"ingress","device":"lo","priority":-5,.*"chain":{"family":"netdev","table":"sthkn","name":"ingc"}' $out.json
 
+  # A BPF netfilter program (Linux 6.4+), attached in this namespace while the
+  # listings run: by id and name, and gone once detached.
+  nf-bpf-link -123 "skbtracer --list-hooks > $out.bpf 2>&1; skbtracer --list-hooks --json > $out.bpfjson 2>&1"; rc=$?
+  cat $out.bpf $out.bpfjson
+  check bpf-attached [ $rc -eq 0 ]
+  bpf_text() { flat $out.bpf | grep -qE '^ip input - -0000000123 bpf prog [1-9][0-9]* st_nf_accept$'; }
+  check bpf-text bpf_text
+  check bpf-json grep -q '"family":"ip","hook":"input","device":null,"priority":-123,"function":"[a-z_0-9]*","module":[^,]*,"chain":null,"bpf_prog_id":[1-9][0-9]*,"bpf_prog_name":"st_nf_accept"}$' $out.bpfjson
+  skbtracer --list-hooks > $out.bpf 2>&1
+  check bpf-gone sh -c "! grep -q 'bpf prog' $out.bpf"
+
   # Another namespace's chains stay there.
   skbtracer --list-hooks > $out 2> $out.err; rc=$?
   check own-netns-exit [ $rc -eq 0 ]
