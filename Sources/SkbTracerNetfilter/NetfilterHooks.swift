@@ -31,8 +31,8 @@ public enum NetfilterHooks {
     }
 
     /// Which answers stop the listing. An empty hook may come back as ENOENT; a
-    /// family the kernel lacks (the bridge's without br_netfilter's family, netdev
-    /// egress before 5.16) or an interface gone meanwhile is an empty answer too.
+    /// family the kernel lacks (the bridge's without CONFIG_NETFILTER_FAMILY_BRIDGE,
+    /// netdev egress before 5.16) or an interface gone meanwhile is an empty answer too.
     /// On the first question, though, "not supported" means there is no listing at
     /// all: nfnetlink answers EINVAL for a subsystem it does not have, and the
     /// socket fails with EPROTONOSUPPORT without nfnetlink.
