@@ -23,6 +23,9 @@ let package = Package(
             name: "CBPFShim",
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
         ),
+        // libmnl glue for the kernel's netfilter hook listing (nfnetlink_hook): netlink
+        // messages and nested attributes are C-shaped.
+        .target(name: "CNetfilter", linkerSettings: [.linkedLibrary("mnl")]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
@@ -39,6 +42,12 @@ let package = Package(
             name: "SkbTracerModel",
             dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject"],
             swiftSettings: crossModule
+        ),
+        // `--list-hooks`: the netfilter hooks of a namespace (nft list hooks), through
+        // CNetfilter; BPF program names through BPFKit. Nothing here traces.
+        .target(
+            name: "SkbTracerNetfilter",
+            dependencies: ["SkbTracerModel", "SkbTracerSystem", "CNetfilter", "BPFKit"]
         ),
         // Journeys: tracking an skb through copies and tunnels, diagnosis, names.
         .target(
@@ -79,7 +88,7 @@ let package = Package(
             name: "SkbTracerCLI",
             dependencies: [
                 "SkbTracerLab", "SkbTracerPing", "SkbTracerSession", "SkbTracerOutput", "SkbTracerAnalysis",
-                "SkbTracerModel", "SkbTracerSystem",
+                "SkbTracerNetfilter", "SkbTracerModel", "SkbTracerSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -89,6 +98,7 @@ let package = Package(
             dependencies: [
                 "SkbTracerCLI", "SkbTracerPing", "SkbTracerSession", "SkbTracerOutput", "SkbTracerAnalysis",
                 "SkbTracerModel", "SkbTracerSystem", "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject",
+                "SkbTracerNetfilter", "CNetfilter",
             ],
             // Old recordings and what they replayed to, read by OldRecordingTests.
             exclude: ["Recordings"]

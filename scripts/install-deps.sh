@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(
   libbpf-dev libelf-dev zlib1g-dev
+  # --list-hooks: netlink messages to the kernel's netfilter hook listing
+  libmnl-dev
   iproute2 iptables nftables
   iputils-ping python3
   bpftool

@@ -151,6 +151,21 @@ int shim_setns_net(const char *path)
 	return err;
 }
 
+int shim_prog_name(uint32_t id, char *buf, size_t size)
+{
+	int fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	if (!err)
+		snprintf(buf, size, "%s", info.name);
+	return err;
+}
+
 void shim_strerror(int err, char *buf, size_t size)
 {
 	if (libbpf_strerror(err, buf, size))

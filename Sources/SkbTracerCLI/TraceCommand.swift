@@ -19,6 +19,7 @@ struct TraceCommand: ParsableCommand {
           skbtracer --record trace.skbt --track       record unformatted (cheapest); `skbtracer replay trace.skbt`
           skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
           skbtracer --list                            the probe tree
+          skbtracer --list-hooks -N ns1               the netfilter hooks of ns1 (nft list hooks)
         """
     )
 
@@ -51,6 +52,8 @@ struct TraceCommand: ParsableCommand {
     var outputTunnel = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
+    @Flag(help: "List the netfilter hooks of the namespace (-N, else skbtracer's own) per family and hook, with priorities and what they call (nf_tables chains, iptables, conntrack, BPF programs), as `nft list hooks`; --json for JSON lines. Then exit.")
+    var listHooks = false
 
     /// Checked in run(), not validate(): ArgumentParser wraps what validate()
     /// throws, and these must stay UsageErrors (exit status 2, our hint).
@@ -122,6 +125,11 @@ struct TraceCommand: ParsableCommand {
     }
 
     func run() throws {
+        if listHooks {
+            _ = try tracerOptions()
+            try HookListing.run(netnsSpec: filters.netnsSpec, json: output.json)
+            return
+        }
         if probes.list {
             // The other options are still checked: a bad value is an error here too.
             _ = try tracerOptions()

@@ -12,10 +12,10 @@ extension KernelTests {
         static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/qemu")
 
-        /// Boots `kernel` with `guest` and returns its console, CHECK lines checked.
-        static func boot(_ kernel: String, _ guest: String, expecting checks: [String]) throws -> String {
+        /// Boots `kernel` with `guest` (given `arguments`) and returns its console, CHECK lines checked.
+        static func boot(_ kernel: String, _ guest: String, arguments: [String] = [], expecting checks: [String]) throws -> String {
             let r = try Command.run(["bash", scripts.appendingPathComponent("vm.sh").path, "--kernel", kernel,
-                                     "--bin", try KT.binaryPath(), scripts.appendingPathComponent("guest/\(guest)").path],
+                                     "--bin", try KT.binaryPath(), scripts.appendingPathComponent("guest/\(guest)").path] + arguments,
                                     timeout: 900)
             let console = r.stdout.replacingOccurrences(of: "\r", with: "")
             let lines = console.split(separator: "\n").map(String.init)

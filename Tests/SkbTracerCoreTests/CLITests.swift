@@ -127,6 +127,8 @@ struct CLITests {
         BadInput("--date", "--relative", names: "--date"),
         BadInput("--timestamp=sometimes", names: "'sometimes'"),
         BadInput("--timestamp", "none", "--relative", names: "--relative"),
+        BadInput("--list-hooks", "-N", "skbtracer-no-such-netns", names: "'skbtracer-no-such-netns'"),
+        BadInput("--list-hooks", "--json", "-N", "inode:x", names: "'inode:x'"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.

@@ -79,6 +79,15 @@ copy_with_libs "$(command -v ip)" usr/bin/ip
 copy_with_libs "$(command -v ping)" usr/bin/ping
 copy_with_libs "$(command -v date)" usr/bin/date
 copy_with_libs "$(command -v bpftool)" usr/bin/bpftool
+copy_with_libs "$(command -v nft)" usr/bin/nft
+# Helpers the guest scripts run (scripts/qemu/helpers/*.c), built here.
+cc=$(command -v cc || command -v clang || true)
+for src in "$here"/helpers/*.c; do
+  [[ -n $cc ]] || { echo "vm.sh: no C compiler for $src" >&2; exit 2; }
+  name=$(basename "$src" .c)
+  "$cc" -O2 -o "$work/$name" "$src" || { echo "vm.sh: cannot build $src" >&2; exit 2; }
+  copy_with_libs "$work/$name" "usr/bin/$name"
+done
 # busybox's shell runs its own applets before PATH: the guest script calls the
 # host's tools through these functions instead.
 {
@@ -93,13 +102,27 @@ mkdir -p "$root/guest" && cp "$here"/guest/*.sh "$root/guest/"
 # Modules the labs need, in load order; Debian 6.12 compresses them with xz.
 modules=(drivers/net/veth net/llc/llc net/802/stp net/bridge/bridge)
 for m in "${modules[@]}"; do
-  ko=$(ls "$unpacked/lib/modules/$release/kernel/$m".ko* 2>/dev/null | head -1)
+  ko=$(ls "$unpacked/lib/modules/$release/kernel/$m".ko* 2>/dev/null | head -1 || true)
   [[ -n $ko ]] || continue
   case $ko in
     *.xz) xz -dc "$ko" > "$root/modules/$(basename "$m").ko" ;;
     *) cp "$ko" "$root/modules/$(basename "$m").ko" ;;
   esac
   echo "$(basename "$m")" >> "$root/modules/order"
+done
+# Modules a guest script loads itself (insmod /modules/extra/NAME.ko, in the order
+# of /modules/extra/order): nf_tables and the kernel's hook listing, which the
+# other scripts must not get (more sk_buff functions for the function backends).
+mkdir -p "$root/modules/extra"
+extra=(lib/libcrc32c net/netfilter/nfnetlink net/netfilter/nf_tables net/netfilter/nfnetlink_hook)
+for m in "${extra[@]}"; do
+  ko=$(ls "$unpacked/lib/modules/$release/kernel/$m".ko* 2>/dev/null | head -1 || true)
+  [[ -n $ko ]] || continue
+  case $ko in
+    *.xz) xz -dc "$ko" > "$root/modules/extra/$(basename "$m").ko" ;;
+    *) cp "$ko" "$root/modules/extra/$(basename "$m").ko" ;;
+  esac
+  echo "$(basename "$m")" >> "$root/modules/extra/order"
 done
 cat > "$root/init" <<'INIT'
 #!/bin/sh

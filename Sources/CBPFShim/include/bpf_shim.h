@@ -36,6 +36,9 @@ int shim_map_lookup(int fd, const void *key, void *value);
 int shim_statfs_type(const char *path, long *type);
 /* setns(open(path), CLONE_NEWNET) */
 int shim_setns_net(const char *path);
+/* The name of loaded BPF program `id` (bpf_prog_get_fd_by_id, bpf_obj_get_info_by_fd)
+ * into buf; -ENOENT when no program has that id any more. */
+int shim_prog_name(uint32_t id, char *buf, size_t size);
 /* libbpf_strerror() into buf; also handles libbpf's own codes (4000 and up). */
 void shim_strerror(int err, char *buf, size_t size);
 

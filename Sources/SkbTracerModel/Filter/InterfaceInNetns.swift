@@ -21,7 +21,7 @@ public enum InterfaceInNetns {
 
     /// A file of the namespace: the path or /run/netns name given, or for an
     /// inode the first /run/netns entry or /proc/PID/ns/net that has it.
-    static func path(of spec: String) -> String? {
+    public static func path(of spec: String) -> String? {
         guard let inode = TraceFilter.inodeNumber(spec) else { return spec.contains("/") ? spec : "/run/netns/\(spec)" }
         let fm = FileManager.default
         let named = ((try? fm.contentsOfDirectory(atPath: "/run/netns")) ?? []).map { "/run/netns/\($0)" }

@@ -1,0 +1,93 @@
+# --list-hooks in the guest. Debian's 6.12 kernel has the kernel's hook listing
+# (nfnetlink_hook), its 6.1 kernel does not: with `expect-none` as argument the
+# listing must fail with one line, otherwise list what the test's tables add.
+
+mode=${1:-expect-hooks}
+out=/tmp/hooks
+
+# FILE holds exactly one line: skbtracer: error: ... Hint: ...
+one_error_line() { [ "$(wc -l < "$1")" -eq 1 ] && grep -q '^skbtracer: error: .*Hint: ' "$1"; }
+# The text listing as lines "FAMILY HOOK DEVICE|- ENTRY", to grep whole lines.
+flat() {
+  awk '/^family /{f=$2} /^\thook /{h=$2; d=($3=="device")?$4:"-"} /^\t\t/{sub(/^\t\t/,""); print f, h, d, $0}' "$1"
+}
+has() { flat $out | grep -qxF "$1"; }
+
+# Before nfnetlink is loaded the netlink socket itself is refused.
+skbtracer --list-hooks > $out 2> $out.err; rc=$?
+check no-nfnetlink-exit [ $rc -eq 2 ]
+check no-nfnetlink-one-line one_error_line $out.err
+check no-nfnetlink-names-cause grep -q 'no nfnetlink hook subsystem' $out.err
+check no-nfnetlink-no-output [ ! -s $out ]
+
+for m in $(cat /modules/extra/order); do insmod /modules/extra/$m.ko; done
+ip netns add sthk
+ip -n sthk link set lo up
+cat > /tmp/hk.nft <<'NFT'
+table ip sthk4 {
+  chain fwdc { type filter hook forward priority -7; }
+}
+table ip6 sthk6 {
+  chain in6c { type filter hook input priority 3; }
+}
+table inet sthki {
+  chain inc { type filter hook input priority 11; }
+}
+table netdev sthkn {
+  chain ingc { type filter hook ingress device lo priority -5; }
+}
+NFT
+printf 'table bridge sthkb {\n  chain brfc { type filter hook forward priority -3; }\n}\n' > /tmp/hkb.nft
+check tables-added ip netns exec sthk nft -f /tmp/hk.nft
+check bridge-table-added ip netns exec sthk nft -f /tmp/hkb.nft
+
+if [ "$mode" = expect-none ]; then
+  skbtracer --list-hooks -N sthk > $out 2> $out.err; rc=$?
+  check none-exit [ $rc -eq 2 ]
+  check none-one-line one_error_line $out.err
+  check none-names-cause grep -q 'no nfnetlink hook subsystem' $out.err
+  cat $out.err
+else
+  skbtracer --list-hooks -N sthk > $out 2> $out.err; rc=$?
+  cat $out $out.err
+  check text-exit [ $rc -eq 0 ]
+  check ip-forward has 'ip forward - -0000000007 chain ip sthk4 fwdc [nf_tables]'
+  check ip6-input has 'ip6 input - +0000000003 chain ip6 sthk6 in6c [nf_tables]'
+  check inet-in-ip has 'ip input - +0000000011 chain inet sthki inc [nf_tables]'
+  check inet-in-ip6 has 'ip6 input - +0000000011 chain inet sthki inc [nf_tables]'
+  check netdev-ingress has 'netdev ingress lo -0000000005 chain netdev sthkn ingc [nf_tables]'
+  check bridge-forward has 'bridge forward - -0000000003 chain bridge sthkb brfc [nf_tables]'
+  # The kernel's order: by priority within a hook.
+  check by-priority [ "$(flat $out | grep '^ip6 input ' | sed 's/.* chain //')" = "$(printf 'ip6 sthk6 in6c [nf_tables]\ninet sthki inc [nf_tables]')" ]
+
+  echo "nft list hooks, for comparison:"; ip netns exec sthk nft list hooks
+  skbtracer --list-hooks -N sthk --json > $out.json 2> $out.err; rc=$?
+  cat $out.json
+  check json-exit [ $rc -eq 0 ]
+  check json-one-per-entry [ "$(wc -l < $out.json)" -eq "$(flat $out | wc -l)" ]
+  check json-ip-forward grep -q '^{"type":"netfilter_hook","netns":[0-9]*,"netns_name":"sthk","family":"ip","hook":"forward","device":null,"priority":-7,"function":"[a-z_0-9]*","module":[^,]*,"chain":{"family":"ip","table":"sthk4","name":"fwdc"},"bpf_prog_id":null,"bpf_prog_name":null}$' $out.json
+  check json-netdev grep -q '"family":"netdev","hook":"ingress","device":"lo","priority":-5,.*"chain":{"family":"netdev","table":"sthkn","name":"ingc"}' $out.json
+
+  # A BPF netfilter program (Linux 6.4+), attached in this namespace while the
+  # listings run: by id and name, and gone once detached.
+  nf-bpf-link -123 "skbtracer --list-hooks > $out.bpf 2>&1; skbtracer --list-hooks --json > $out.bpfjson 2>&1"; rc=$?
+  cat $out.bpf $out.bpfjson
+  check bpf-attached [ $rc -eq 0 ]
+  bpf_text() { flat $out.bpf | grep -qE '^ip input - -0000000123 bpf prog [1-9][0-9]* st_nf_accept$'; }
+  check bpf-text bpf_text
+  check bpf-json grep -q '"family":"ip","hook":"input","device":null,"priority":-123,"function":"[a-z_0-9]*","module":[^,]*,"chain":null,"bpf_prog_id":[1-9][0-9]*,"bpf_prog_name":"st_nf_accept"}$' $out.bpfjson
+  skbtracer --list-hooks > $out.bpf 2>&1
+  check bpf-gone sh -c "! grep -q 'bpf prog' $out.bpf"
+
+  # Another namespace's chains stay there.
+  skbtracer --list-hooks > $out 2> $out.err; rc=$?
+  check own-netns-exit [ $rc -eq 0 ]
+  check own-netns-alone sh -c "! grep -q sthk $out"
+fi
+
+skbtracer --list-hooks -N sthk-none > $out 2> $out.err; rc=$?
+check unknown-netns-exit [ $rc -eq 2 ]
+check unknown-netns-one-line one_error_line $out.err
+
+ip netns del sthk
+[ $failures -eq 0 ]
