@@ -23,9 +23,9 @@ let package = Package(
             name: "CBPFShim",
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
         ),
-        // libmnl glue for the kernel's netfilter hook listing (nfnetlink_hook): netlink
-        // messages and nested attributes are C-shaped.
-        .target(name: "CNetfilter", linkerSettings: [.linkedLibrary("mnl")]),
+        // libmnl glue for the kernel's netfilter hook listing (nfnetlink_hook), and libnftnl's
+        // nf_tables chain messages where it is missing: netlink messages are C-shaped.
+        .target(name: "CNetfilter", linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl")]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),

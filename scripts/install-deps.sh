@@ -6,6 +6,8 @@ packages=(
   libbpf-dev libelf-dev zlib1g-dev
   # --list-hooks: netlink messages to the kernel's netfilter hook listing
   libmnl-dev
+  # --list-hooks without the kernel's listing: nf_tables chain messages
+  libnftnl-dev
   iproute2 iptables nftables
   iputils-ping python3
   bpftool

@@ -1,4 +1,5 @@
 #include "st_nfhook.h"
+#include "nldump.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -173,23 +174,10 @@ int st_nfhook_dump(uint8_t family, uint32_t hooknum, const char *dev, st_nfhook_
 	char *buf = malloc(size);
 	if (!buf)
 		return -ENOMEM;
-	int err = 0;
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl) {
-		err = -errno;
-		goto out;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		err = -errno;
-		goto out;
-	}
-	unsigned int portid = mnl_socket_get_portid(nl);
-	unsigned int seq = (unsigned int)time(NULL);
-
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = (NFNL_SUBSYS_HOOK << 8) | NFNL_MSG_HOOK_GET;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = (unsigned int)time(NULL);
 	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 	nfg->nfgen_family = family;
 	nfg->version = NFNETLINK_V0;
@@ -197,32 +185,9 @@ int st_nfhook_dump(uint8_t family, uint32_t hooknum, const char *dev, st_nfhook_
 	mnl_attr_put_u32(nlh, NFNLA_HOOK_HOOKNUM, htonl(hooknum));
 	if (dev)
 		mnl_attr_put_strz(nlh, NFNLA_HOOK_DEV, dev);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		err = -errno;
-		goto out;
-	}
 
 	struct dump_state state = { .fn = fn, .ctx = ctx, .err = 0 };
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, size);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			break;
-		}
-		/* An NLMSG_ERROR reply comes back as -1 with errno set to the kernel's error. */
-		int ret = mnl_cb_run(buf, (size_t)n, seq, portid, on_reply, &state);
-		if (ret < 0) {
-			err = state.err ? state.err : -errno;
-			break;
-		}
-		if (ret == MNL_CB_STOP)
-			break;
-	}
-out:
-	if (nl)
-		mnl_socket_close(nl);
+	int err = st_nl_dump(buf, size, nlh, on_reply, &state, &state.err);
 	free(buf);
 	return err;
 }

@@ -8,8 +8,9 @@ import SkbTracerSystem
 enum HookListing {
     /// Prints the hooks of `netnsSpec` (-N's value, already checked by the filter
     /// parser; nil: skbtracer's own namespace). A listing runs nothing, so whatever
-    /// stops it (no namespace, no privilege, no hook listing in the kernel) is a
-    /// usage error: one line, exit status 2.
+    /// stops it (no namespace, no privilege, neither a hook listing nor nf_tables in
+    /// the kernel) is a usage error: one line, exit status 2. Where the kernel lists
+    /// no hooks, one note line says the nf_tables base chains stand in.
     static func run(netnsSpec: String?, json: Bool) throws {
         do {
             var netns: NetnsSwitch?
@@ -23,7 +24,12 @@ enum HookListing {
                 netns = try NetnsSwitch(path)
             }
             defer { netns?.close() }
-            let hooks = try NetfilterHooks.list(in: netns)
+            let listing = try NetfilterHooks.list(in: netns)
+            let hooks = listing.hooks
+            if listing.chainsOnly {
+                Diagnostics.note("skbtracer: note: this kernel has no hook listing (CONFIG_NETFILTER_NETLINK_HOOK); showing nf_tables base chains only, "
+                                 + "not iptables-legacy rules, conntrack or NAT functions, or BPF programs")
+            }
             var st = stat()
             let inode = stat(path, &st) == 0 ? UInt32(truncatingIfNeeded: st.st_ino) : 0
             let out = json ? NetfilterHookText.json(hooks, netns: inode, netnsName: NetnsNames().name(inode))
