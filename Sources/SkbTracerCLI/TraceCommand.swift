@@ -52,7 +52,7 @@ struct TraceCommand: ParsableCommand {
     var outputTunnel = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
-    @Flag(help: "List the netfilter hooks of the namespace (-N, else skbtracer's own) per family and hook, with priorities and what they call (nf_tables chains, iptables, conntrack, BPF programs), as `nft list hooks`; --json for JSON lines. Then exit.")
+    @Flag(help: "List the netfilter hooks of the namespace (-N, else skbtracer's own) per family and hook, with priorities and what they call (nf_tables chains, iptables, conntrack, BPF programs), as `nft list hooks`; on a kernel without that listing (CONFIG_NETFILTER_NETLINK_HOOK), the nf_tables base chains only. --json for JSON lines. Then exit.")
     var listHooks = false
 
     /// Checked in run(), not validate(): ArgumentParser wraps what validate()
