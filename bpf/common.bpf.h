@@ -66,6 +66,31 @@ _Static_assert(__builtin_offsetof(struct st_event, location) == ST_EVENT_HEAD, "
  * the event is emitted (function probes: bpf_get_func_ip()), so that no value
  * is held on the stack across the filters: the stack is 512 bytes for the
  * program and parse_packet() together. */
+/* The current task's ids and name. Program types limited to the base helpers
+ * (netfilter programs: no bpf_get_current_pid_tgid() before Linux 6.10, no
+ * bpf_get_current_comm(), no bpf_get_stack()) define ST_BASE_HELPERS and read
+ * the task itself; they record no stacks. */
+#ifdef ST_BASE_HELPERS
+static __always_inline __u64 st_pid_tgid(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return (__u64)BPF_CORE_READ(task, tgid) << 32 | (__u32)BPF_CORE_READ(task, pid);
+}
+
+static __always_inline void st_comm(char *comm, __u32 size)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	bpf_probe_read_kernel_str(comm, size, &task->comm);
+}
+#define ST_CAN_STACK 0
+#else
+#define st_pid_tgid() bpf_get_current_pid_tgid()
+#define st_comm(comm, size) bpf_get_current_comm(comm, size)
+#define ST_CAN_STACK 1
+#endif
+
 #ifndef ST_EVENT_LOCATION
 #define ST_EVENT_LOCATION(ctx, location) (location)
 #endif

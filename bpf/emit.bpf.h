@@ -19,6 +19,8 @@ static __always_inline void count_loss(struct st_loss *loss, __u16 probe)
 		__sync_fetch_and_add(&loss->by_probe[probe], 1);
 	else if (probe == ST_PROBE_FUNCTION)
 		__sync_fetch_and_add(&loss->functions, 1);
+	else if (probe == ST_PROBE_NF_HOOK)
+		__sync_fetch_and_add(&loss->nf_hooks, 1);
 }
 
 static __always_inline void submit(void *rec)
@@ -32,9 +34,13 @@ static __always_inline void submit(void *rec)
 
 static __always_inline void fill_stack(void *ctx, __u64 *ips, __u32 *nr_frames)
 {
+#if ST_CAN_STACK
 	long bytes = bpf_get_stack(ctx, ips, ST_STACK_MAX * sizeof(__u64), 0);
 
 	*nr_frames = bytes > 0 ? bytes / 8 : 0;
+#else
+	*nr_frames = 0;
+#endif
 }
 
 /* --output-skb: a dump is built in map memory (3 KiB is far beyond the BPF
@@ -104,7 +110,9 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 }
 
 /* The location section a probe's events carry: ST_SEC_DROP (kfree_skb),
- * ST_SEC_LOCATION (consume_skb's caller, a function probe's function) or 0.
+ * ST_SEC_LOCATION (consume_skb's caller, a function probe's function),
+ * ST_SEC_NF_HOOK (a netfilter hook program: which hook, from the location
+ * word, see bpf/netfilter.bpf.c) or 0.
  * Worked out from the probe id and the read-only config each time, never read
  * back from the stack, so the record's size is a constant to the verifier on
  * every kernel (bpf_ringbuf_reserve() takes no other). */
@@ -112,6 +120,8 @@ static __always_inline __u16 location_section(enum st_probe_id probe)
 {
 	if (probe == ST_PROBE_FUNCTION)
 		return ST_SEC_LOCATION;
+	if (probe == ST_PROBE_NF_HOOK)
+		return ST_SEC_NF_HOOK;
 	if (probe >= ST_PROBE_COUNT)
 		return 0;
 	if (cfg.probe_args[probe].reason != ST_ARG_NONE)
@@ -148,7 +158,8 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 					bool with_ct, struct sk_buff *skb, struct sock *sk, struct st_loss *loss)
 {
 	__u16 loc_sec = location_section(probe);
-	__u32 size = ST_EVENT_HEAD + (loc_sec ? sizeof(struct st_sec_location) : 0) +
+	__u32 loc_size = loc_sec == ST_SEC_NF_HOOK ? sizeof(struct st_sec_nf_hook) : sizeof(struct st_sec_location);
+	__u32 size = ST_EVENT_HEAD + (loc_sec ? loc_size : 0) +
 		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
 		     (with_stack ? sizeof(struct st_sec_stack) : 0) +
 		     (cfg.tunnel ? sizeof(struct st_sec_tunnel) + sizeof(struct tunnel_buf) : 0);
@@ -157,7 +168,17 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 
 	if (!rec)
 		return;
-	if (loc_sec) {
+	if (loc_sec == ST_SEC_NF_HOOK) {
+		struct st_sec_nf_hook *h = rec + off;
+
+		h->sec.type = ST_SEC_NF_HOOK;
+		h->sec.size = sizeof(*h);
+		h->family = e->location >> 8;
+		h->hook = e->location;
+		h->where = e->location >> 16;
+		h->pad = 0;
+		off += sizeof(*h);
+	} else if (loc_sec) {
 		struct st_sec_location *l = rec + off;
 
 		l->sec.type = loc_sec;

@@ -167,10 +167,23 @@ struct nsproxy {
 
 struct task_struct {
 	unsigned int flags; /* PF_KTHREAD */
+	int pid;
+	int tgid;
 	struct nsproxy *nsproxy;
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];
+} __co_re;
+
+/* A BPF netfilter program's context (Linux 6.4+): both are trusted pointers. */
+struct nf_hook_state {
+	__u8 hook;
+	__u8 pf;
+} __co_re;
+
+struct bpf_nf_ctx {
+	const struct nf_hook_state *state;
+	struct sk_buff *skb;
 } __co_re;
 
 /* fib:fib_table_lookup's arguments (tp_btf): the flow and the chosen nexthop. */

@@ -62,7 +62,7 @@ static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *d
  * --pid, else once the event passed them. */
 static __always_inline void note_task(struct st_event *e)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = st_pid_tgid();
 
 	e->ctx.pid = pid_tgid >> 32;
 	e->ctx.tid = (__u32)pid_tgid;
@@ -112,7 +112,7 @@ __noinline int passes_filters(struct st_event *e, __u64 nfct)
  * lookup (ip_rcv, ip_rcv_finish...) must not overwrite that note. */
 static __always_inline bool notes_route(enum st_probe_id probe)
 {
-	return (cfg.route & ST_ROUTE_NOTE) && probe != ST_PROBE_FUNCTION;
+	return (cfg.route & ST_ROUTE_NOTE) && probe < ST_PROBE_COUNT;
 }
 
 static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struct sk_buff *skb, struct sock *sk,
@@ -326,7 +326,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	e.location = ST_EVENT_LOCATION(ctx, e.location);
 	e.ctx.skb_len = skb->len;
 	e.ctx.pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
-	bpf_get_current_comm(e.ctx.comm, sizeof(e.ctx.comm));
+	st_comm(e.ctx.comm, sizeof(e.ctx.comm));
 	if (cfg.track & ST_TRACK_SKB)
 		track_skb(probe, tracked, &e);
 	if (notes_route(probe)) {
@@ -339,7 +339,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	if (cfg.skb_dump)
 		emit_skb_dump(skb, &e);
-	emit(ctx, &e, probe, cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB),
+	emit(ctx, &e, probe,
+	     ST_CAN_STACK && (cfg.stack_mode == ST_STACK_ALL || (cfg.stack_mode == ST_STACK_DROPS && probe == ST_PROBE_KFREE_SKB)),
 	     skb, sk);
 	return 0;
 }

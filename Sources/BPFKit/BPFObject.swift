@@ -8,6 +8,8 @@ import Glibc
 public final class BPFObject {
     private var handle: OpaquePointer?
     private var links: [OpaquePointer] = []
+    /// Links libbpf has no object for (netfilter links): closing the fd detaches.
+    private var linkFDs: [Int32] = []
     private let image: [UInt8]
 
     /// bpf_object__open_mem(). The ELF image is kept alive for the object's life.
@@ -37,6 +39,8 @@ public final class BPFObject {
             for link in links.reversed() { bpf_link__destroy(link) }
         }
         links.removeAll()
+        for fd in linkFDs.reversed() { Glibc.close(fd) }
+        linkFDs.removeAll()
     }
 
     /// Destroys links first, then the object (bpf_link__destroy, bpf_object__close).
@@ -104,6 +108,16 @@ public final class BPFObject {
         if let link { links.append(link) }
     }
 
+    /// A netfilter link (Linux 6.4+) for `program` at hook `hook` of family `family`
+    /// (NFPROTO_*) with `priority`, in the calling thread's network namespace;
+    /// it lives until `detachAll()` or `close()`.
+    public func attachNetfilter(_ program: BPFProgram, family: UInt32, hook: UInt32, priority: Int32) throws {
+        var fd: Int32 = -1
+        try check(shim_netfilter_link_create(program.handle, family, hook, priority, &fd),
+                  "attach '\(program.name)' to netfilter hook \(family):\(hook)")
+        linkFDs.append(fd)
+    }
+
     /// Makes this (not yet loaded) object use `other`'s maps wherever a map has
     /// the same name (bpf_map__reuse_fd), so two objects share one ring buffer,
     /// one set of tables and one frozen configuration. Both objects must be
@@ -127,7 +141,7 @@ public final class BPFObject {
         }
     }
 
-    public var attachedLinkCount: Int { links.count }
+    public var attachedLinkCount: Int { links.count + linkFDs.count }
 }
 
 /// Calls `body` with a C array of the strings, valid only during the call.
@@ -151,6 +165,11 @@ public struct BPFProgram {
     }
 
     public var autoload: Bool { bpf_program__autoload(handle) }
+
+    /// Makes it a netfilter program (libbpf 1.1 does not know the section); before load.
+    public func setNetfilterType() throws {
+        try check(shim_program_set_netfilter(handle), "set program '\(name)' type to netfilter")
+    }
 }
 
 /// A map inside a BPFObject (`struct bpf_map`).

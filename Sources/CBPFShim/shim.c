@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -58,6 +59,45 @@ int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struc
 	if (!link)
 		return err ? err : -EINVAL;
 	*out = link;
+	return 0;
+}
+
+/* The values after the last ones Debian 12's linux/bpf.h knows (Linux 6.4). */
+#define SHIM_BPF_PROG_TYPE_NETFILTER (BPF_PROG_TYPE_SYSCALL + 1)
+#define SHIM_BPF_NETFILTER (BPF_LSM_CGROUP + 2)
+
+int shim_program_set_netfilter(struct bpf_program *prog)
+{
+	int err = bpf_program__set_type(prog, SHIM_BPF_PROG_TYPE_NETFILTER);
+
+	return err ? err : bpf_program__set_expected_attach_type(prog, SHIM_BPF_NETFILTER);
+}
+
+/* BPF_LINK_CREATE's attribute with its netfilter member, as Linux 6.4's
+ * linux/bpf.h lays it out; the rest of union bpf_attr stays zero. */
+struct shim_link_create_nf {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint32_t pf, hooknum;
+	int32_t priority;
+	uint32_t nf_flags;
+	uint8_t zero[64];
+};
+
+int shim_netfilter_link_create(struct bpf_program *prog, uint32_t pf, uint32_t hooknum, int32_t priority, int *out)
+{
+	struct shim_link_create_nf attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = bpf_program__fd(prog);
+	attr.attach_type = SHIM_BPF_NETFILTER;
+	attr.pf = pf;
+	attr.hooknum = hooknum;
+	attr.priority = priority;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	*out = fd;
 	return 0;
 }
 

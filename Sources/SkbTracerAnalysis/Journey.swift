@@ -35,6 +35,22 @@ public struct Journey: Sendable {
     /// Time from the first to the last event.
     public var durationNs: UInt64 { lastNs > startNs ? lastNs - startNs : 0 }
 
+    /// The netfilter hook this packet entered last and never left (`--netfilter`'s
+    /// hook programs): a hook function dropped, stole or queued it there. nil when
+    /// it left every hook it entered, or without hook events.
+    public var hookNeverLeft: NetfilterHookPass? {
+        var open: NetfilterHookPass?
+        for e in events {
+            guard let pass = e.netfilterHook else { continue }
+            if pass.isEntry {
+                open = pass
+            } else if let o = open, o.family == pass.family, o.hook == pass.hook {
+                open = nil
+            }
+        }
+        return open
+    }
+
     /// The packet's tuple at its first event (before any NAT).
     public var originalTuple: FlowTuple? { events.lazy.compactMap(FlowTuple.init).first }
     /// The tuple at its last event with one (after NAT).

@@ -50,6 +50,9 @@ struct TraceCommand: ParsableCommand {
     var outputSkb = false
     @Flag(help: "Show the packet inside each VXLAN, GENEVE, GRE, IPIP or IPv6-in-IP packet: the tunnel, its VNI and the inner headers (pwru's --output-tunnel). Filters match the inner packet with or without it.")
     var outputTunnel = false
+    @Flag(name: [.customLong("netfilter"), .customLong("iptable")],
+          help: "Show each netfilter hook the packet enters and leaves (BPF netfilter programs, Linux 6.4+), in skbtracer's namespace and -N's, or in every namespace without -N (skbtracer.py's --iptable).")
+    var netfilter = false
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
     @Flag(help: "List the netfilter hooks of the namespace (-N, else skbtracer's own) per family and hook, with priorities and what they call (nf_tables chains, iptables, conntrack, BPF programs), as `nft list hooks`; on a kernel without that listing (CONFIG_NETFILTER_NETLINK_HOOK), the nf_tables base chains only. --json for JSON lines. Then exit.")
@@ -116,6 +119,7 @@ struct TraceCommand: ParsableCommand {
         o.ringBytes = ringSize << 20
         o.verbose = verbose
         o.conntrack = ct
+        o.netfilter = netfilter
         o.owner = owner || o.filter.ownerPid != nil
         if let pid = o.filter.ownerPid { try Self.checkProcess(pid) }
         o.skbDump = outputSkb

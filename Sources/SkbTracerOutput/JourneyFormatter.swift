@@ -18,6 +18,20 @@ public func makeJourneyFormatter(_ format: OutputFormat, context: FormatContext,
 
 /// Words shared by the text and JSON journey output.
 public enum JourneyText {
+    /// What a packet that entered a netfilter hook and never left it met there.
+    static func hookNeverLeft(_ j: Journey) -> String {
+        switch j.outcome {
+        case .dropped(let reason, _, _) where reason == "NETFILTER_DROP":
+            return "a rule or hook function there dropped it"
+        case .dropped(let reason, _, _):
+            return "dropped there (\(reason))"
+        case .inFlight:
+            return "stolen or queued there (NF_STOLEN, NF_QUEUE), or the trace ended first"
+        default:
+            return "a hook function there took it over (NF_STOLEN)"
+        }
+    }
+
     /// `ICMP echo request 10.0.0.1 > 10.0.0.2 id 7 seq 1`, `TCP 10.0.0.1:5000 > 10.0.0.2:80 [SYN]`.
     static func headline(_ e: TraceEvent) -> String {
         let r = e.packet.raw
@@ -132,6 +146,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             if let reason = e.dropReason { b.append(" drop="); b.append(string: names.dropReasons.name(reason)) }
             if e.hasLocation { b.append(" at="); b.append(string: names.symbols.symbolize(e.location)) }
             if let route = e.route { RouteText.append(e, route, to: &b) }
+            if let pass = e.netfilterHook { NetfilterText.append(pass, to: &b) }
             if let ct = e.ct { ConntrackText.append(ct, to: &b) }
             b.append(UInt8(ascii: "\n"))
             if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }
@@ -162,6 +177,9 @@ public struct JourneyTextFormatter: JourneyFormatter {
             }
         }
         if let note = j.note { b.append(string: "  note: \(note)\n") }
+        if let pass = j.hookNeverLeft {
+            b.append(string: "  netfilter: entered \(pass.familyName) \(pass.hookName) and never left it: \(JourneyText.hookNeverLeft(j))\n")
+        }
         b.append(UInt8(ascii: "\n"))
     }
 
@@ -272,6 +290,12 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append("}")
         }
         b.append("],\"note\":"); appendOptional(j.note, into: &b)
+        b.append(",\"netfilter_never_left\":")
+        if let pass = j.hookNeverLeft {
+            b.append("{\"family\":\""); b.append(string: pass.familyName)
+            b.append("\",\"hook\":\""); b.append(string: pass.hookName)
+            b.append("\",\"meaning\":"); b.appendJSONString(JourneyText.hookNeverLeft(j)); b.append("}")
+        } else { b.append("null") }
         b.append("}\n")
     }
 

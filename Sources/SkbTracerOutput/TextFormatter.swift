@@ -91,6 +91,7 @@ public struct TextFormatter: EventFormatter {
             b.append(" at="); b.append(string: context.symbols.symbolize(ev.location))
         }
         if let route = ev.route { RouteText.append(ev, route, to: &b) }
+        if let pass = ev.netfilterHook { NetfilterText.append(pass, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         if let tunnel = ev.tunnel { Self.appendTunnel(tunnel, to: &b) }
         b.append(UInt8(ascii: "\n"))

@@ -471,13 +471,23 @@ enum KT {
     /// Ids of all BPF links whose program's name starts with `tp_` (skbtracer's
     /// programs), from `bpftool -j`.
     static func tracingLinkIDs() throws -> Set<Int> {
+        try linkIDs { $0.hasPrefix("tp_") }
+    }
+
+    /// Ids of all netfilter links of skbtracer's hook programs (`nf_hook_*`).
+    static func netfilterHookLinkIDs() throws -> Set<Int> {
+        try linkIDs { $0.hasPrefix("nf_hook_") }
+    }
+
+    /// Ids of all BPF links whose program's name passes `wanted`, from `bpftool -j`.
+    static func linkIDs(ofPrograms wanted: (String) -> Bool) throws -> Set<Int> {
         let progs = try Command.check(["bpftool", "-j", "prog", "list"]).stdout
         let links = try Command.check(["bpftool", "-j", "link", "list"]).stdout
         let progArr = (try JSONSerialization.jsonObject(with: Data(progs.utf8)) as? [[String: Any]]) ?? []
         let linkArr = (try JSONSerialization.jsonObject(with: Data(links.utf8)) as? [[String: Any]]) ?? []
         var tpProgs = Set<Int>()
         for p in progArr {
-            if let name = p["name"] as? String, name.hasPrefix("tp_"), let id = (p["id"] as? NSNumber)?.intValue {
+            if let name = p["name"] as? String, wanted(name), let id = (p["id"] as? NSNumber)?.intValue {
                 tpProgs.insert(id)
             }
         }

@@ -115,7 +115,8 @@ struct ABITests {
         #expect(MemoryLayout<st_sock_owner>.size == 24)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)
-        #expect(MemoryLayout<st_loss>.size == 32 + 8 * Int(ST_PROBE_COUNT.rawValue))
+        #expect(MemoryLayout<st_loss>.size == 40 + 8 * Int(ST_PROBE_COUNT.rawValue))
+        #expect(MemoryLayout<st_sec_nf_hook>.size == 8)
     }
 
     /// u32 filter_flags@0, u16 l3@4, u8 l4@6 tcp_flags@7, addr filters (20 bytes)

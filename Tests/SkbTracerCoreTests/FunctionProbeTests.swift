@@ -103,5 +103,8 @@ struct FunctionProbeTests {
         loss.total = 7
         let lines = TracerSession.lossesByProbe([loss, loss])
         #expect(lines.count == 1 && lines[0].probe == "functions" && lines[0].lost == 14)
+        loss.nf_hooks = 2
+        let both = TracerSession.lossesByProbe([loss])
+        #expect(both.map(\.probe) == ["functions", "netfilter hooks"] && both.map(\.lost) == [7, 2])
     }
 }

@@ -12,7 +12,7 @@ struct JSONFormatterTests {
         "ifname", "dmac", "smac", "l3_proto", "ip_len", "ttl", "saddr", "daddr", "l4_proto", "sport", "dport",
         "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "arp_op", "tuple_from_socket", "skb", "pkt_type",
         "mark", "len", "drop_reason", "drop_reason_code", "location", "drop_explanation", "drop_hint", "drop_noise",
-        "tracked", "stack", "route", "ct", "sock", "skb_dump", "tunnel", "lost_before",
+        "tracked", "stack", "route", "netfilter", "ct", "sock", "skb_dump", "tunnel", "lost_before",
     ]
 
     static func render(_ events: [FlatEvent], context: FormatContext = Fixtures.context()) -> [String] {
@@ -199,7 +199,7 @@ struct JSONFormatterTests {
             destination port, or its connection no longer exists",\
             "drop_hint":"Run `ss -lntup` in the packet's network namespace (`ip netns exec NAME ss -lntup`) and \
             check a program listens on that port and address, not only on 127.0.0.1",\
-            "drop_noise":null,"tracked":false,"stack":null,"route":null,"ct":null,"sock":null,"skb_dump":null,"tunnel":null,"lost_before":0}
+            "drop_noise":null,"tracked":false,"stack":null,"route":null,"netfilter":null,"ct":null,"sock":null,"skb_dump":null,"tunnel":null,"lost_before":0}
 
             """)
     }

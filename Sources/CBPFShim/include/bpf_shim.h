@@ -22,6 +22,14 @@ int shim_program_attach_kprobe_multi(struct bpf_program *prog, const char **syms
 				     struct bpf_link **out);
 /* bpf_program__attach_kprobe() at a function's entry. */
 int shim_program_attach_kprobe(struct bpf_program *prog, const char *func, struct bpf_link **out);
+/* Makes `prog` (not yet loaded) a netfilter program (BPF_PROG_TYPE_NETFILTER,
+ * expected attach type BPF_NETFILTER, Linux 6.4+), which libbpf 1.1 does not
+ * know by section name. */
+int shim_program_set_netfilter(struct bpf_program *prog);
+/* BPF_LINK_CREATE for a loaded netfilter program at hook `hooknum` of family
+ * `pf` (NFPROTO_*) with `priority`, in the calling thread's network namespace.
+ * The link lives as long as the returned fd (*out). libbpf 1.1 has no call for it. */
+int shim_netfilter_link_create(struct bpf_program *prog, uint32_t pf, uint32_t hooknum, int32_t priority, int *out);
 /* bpf_link__destroy() on every link, from up to `threads` threads at once: each
  * kprobe's unregistration waits for an RCU grace period, and waits in parallel
  * share grace periods. */

@@ -49,6 +49,11 @@ enum st_probe_kind {
  * which names it. */
 #define ST_PROBE_FUNCTION 0x8000
 
+/* st_record.probe of a netfilter hook program (--netfilter): a BPF netfilter
+ * program (Linux 6.4+) at the first or the last priority of an IPv4 or IPv6
+ * hook. Its ST_SEC_NF_HOOK section says which hook and which end. */
+#define ST_PROBE_NF_HOOK 0x8001
+
 /* st_record.match */
 enum st_match {
 	ST_MATCH_FILTER = 0,  /* the filter matched (a new packet, or tracking is off or full) */
@@ -84,6 +89,8 @@ enum st_section_type {
 	ST_SEC_TUNNEL = 8,    /* struct st_sec_tunnel: the packet inside a tunnel packet */
 	ST_SEC_STACK = 9,     /* struct st_sec_stack (--dropstack, --callstack): last, as
 			       * its size varies in files (only the frames there are) */
+	ST_SEC_NF_HOOK = 10,  /* struct st_sec_nf_hook: the netfilter hook of an
+			       * ST_PROBE_NF_HOOK event */
 };
 
 /* Each section starts with this. size covers the section, this included, and
@@ -147,6 +154,26 @@ struct st_sec_location {
 	struct st_section sec; /* ST_SEC_DROP or ST_SEC_LOCATION */
 	__u32 drop_reason;     /* enum skb_drop_reason of the running kernel (ST_SEC_DROP) */
 	__u64 location;        /* caller address, or the probed function's */
+};
+
+/* st_sec_nf_hook.where */
+enum st_nf_hook_where {
+	ST_NF_HOOK_ENTRY = 1, /* at the hook's first priority: the packet entered it */
+	ST_NF_HOOK_EXIT = 2,  /* at its last: every hook function let the packet pass */
+};
+
+/* Priorities of the hook programs. The kernel refuses INT_MIN and INT_MAX
+ * themselves (reserved for its own first and last users), so the extremes
+ * it allows: one above and one below. */
+#define ST_NF_HOOK_ENTRY_PRIORITY (-2147483647)
+#define ST_NF_HOOK_EXIT_PRIORITY 2147483646
+
+struct st_sec_nf_hook {
+	struct st_section sec; /* ST_SEC_NF_HOOK */
+	__u8 family;           /* NFPROTO_IPV4 (2) or NFPROTO_IPV6 (10) */
+	__u8 hook;             /* NF_INET_PRE_ROUTING 0 ... NF_INET_POST_ROUTING 4 */
+	__u8 where;            /* enum st_nf_hook_where */
+	__u8 pad;
 };
 
 #define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
@@ -411,6 +438,7 @@ struct st_loss {
 	__u64 by_probe[ST_PROBE_COUNT]; /* total, per probe (enum st_probe_id) */
 	__u64 skb_dumps;                /* --output-skb dumps the full ring refused */
 	__u64 functions;                /* total of all kernel function probes */
+	__u64 nf_hooks;                 /* total of the netfilter hook programs */
 };
 
 #define ST_CONFIG_SIZE 216
@@ -434,7 +462,8 @@ _Static_assert(__builtin_offsetof(struct st_ct_tuple, daddr) % 4 == 0, "st_ct_tu
 _Static_assert(sizeof(struct st_sec_ct) == 8 + ST_CT_SIZE, "st_sec_ct size");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
-_Static_assert(sizeof(struct st_loss) == 32 + 8 * ST_PROBE_COUNT, "st_loss size");
+_Static_assert(sizeof(struct st_sec_nf_hook) == 8, "st_sec_nf_hook size");
+_Static_assert(sizeof(struct st_loss) == 40 + 8 * ST_PROBE_COUNT, "st_loss size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");
 _Static_assert(sizeof(struct st_skb_dump) == 24 + ST_SKB_DUMP_MAX, "st_skb_dump size");

@@ -40,6 +40,9 @@ public enum EventRecord {
         if var tunnel = e.tunnel?.section {
             withUnsafeBytes(of: &tunnel) { b.append(bytes: $0) }
         }
+        if var hook = e.netfilterHook?.section {
+            withUnsafeBytes(of: &hook) { b.append(bytes: $0) }
+        }
         if let stack = e.stack {
             // Only the frames there are: a reader takes the count from the size too.
             let n = min(stack.count, Int(ST_STACK_MAX))

@@ -31,6 +31,8 @@ public struct TraceEvent: @unchecked Sendable {
     /// The kernel function a function probe (kprobe backends) fired in, named
     /// from `location` when the event is decoded; nil for tracepoints.
     public var function: String?
+    /// A netfilter hook program's event (`--netfilter`): which hook, which end.
+    public var netfilterHook: NetfilterHookPass?
 
     public struct Socket: Equatable, Sendable {
         /// The socket's inode (ss -e, /proc/PID/fd); 0: no full socket.
@@ -127,6 +129,8 @@ public struct TraceEvent: @unchecked Sendable {
             ct = try load(st_sec_ct.self).ct
         case ST_SEC_TUNNEL.rawValue:
             tunnel = Tunnel(try load(st_sec_tunnel.self))
+        case ST_SEC_NF_HOOK.rawValue:
+            netfilterHook = NetfilterHookPass(try load(st_sec_nf_hook.self))
         case ST_SEC_STACK.rawValue:
             guard length >= 8 else { throw .badSection(type) }
             let frames = (length - 8) / 8
@@ -149,7 +153,7 @@ public struct TraceEvent: @unchecked Sendable {
     /// A route lookup that is no packet's (a socket choosing its route): its
     /// tuple is the lookup's flow, and it has no skb, length or interface.
     public var isRouteFlow: Bool { route != nil && header.skb == 0 }
-    public var probeName: String { function ?? probe?.name ?? "probe-\(header.probe)" }
+    public var probeName: String { function ?? ProbeCatalogue.name(id: header.probe) ?? "probe-\(header.probe)" }
     /// Fired at a kernel function's entry (kprobe backends): `location` is the function.
     public var isFunction: Bool { header.probe == UInt16(ST_PROBE_FUNCTION) }
     /// The probe's name as the formatters print it.

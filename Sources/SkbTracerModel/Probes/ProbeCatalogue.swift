@@ -77,6 +77,14 @@ public enum ProbeCatalogue {
     /// function itself is named by the event's location).
     public static let functionProbeName = "function"
 
+    /// Probe ids outside skbtracer_probes.def, with the names events and
+    /// recordings give them: kernel function probes, and netfilter hook
+    /// programs (their section names the hook).
+    public static let otherProbes: [(id: UInt16, name: String)] = [
+        (UInt16(ST_PROBE_FUNCTION), functionProbeName),
+        (UInt16(ST_PROBE_NF_HOOK), "nf_hook"),
+    ]
+
     static let byName: [String: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     static let byID: [UInt16: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
 
@@ -87,8 +95,20 @@ public enum ProbeCatalogue {
         return names
     }()
 
+    static let otherNameBytes: [UInt16: [UInt8]] = Dictionary(uniqueKeysWithValues: otherProbes.map { ($0.id, Array($0.name.utf8)) })
+
     static func nameBytes(id: UInt16) -> [UInt8] {
-        Int(id) < namesByID.count ? namesByID[Int(id)] : Array("probe-\(id)".utf8)
+        Int(id) < namesByID.count ? namesByID[Int(id)] : otherNameBytes[id] ?? Array("probe-\(id)".utf8)
+    }
+
+    /// A probe id's name: a row of skbtracer_probes.def or one of `otherProbes`.
+    public static func name(id: UInt16) -> String? {
+        probe(id: id)?.name ?? otherProbes.first { $0.id == id }?.name
+    }
+
+    /// The id of a probe named in a recording.
+    public static func id(named name: String) -> UInt16? {
+        probe(named: name)?.id ?? otherProbes.first { $0.name == name }?.id
     }
 
     /// The probe an enum constant names: Swift code says which probe it means as

@@ -40,7 +40,9 @@ public final class Recorder: TraceConsumer {
             for probe in ProbeCatalogue.all {
                 RecordFormat.appendRecord(.probe, UInt32(probe.id), text: probe.name, to: &b)
             }
-            RecordFormat.appendRecord(.probe, UInt32(ST_PROBE_FUNCTION), text: ProbeCatalogue.functionProbeName, to: &b)
+            for other in ProbeCatalogue.otherProbes {
+                RecordFormat.appendRecord(.probe, UInt32(other.id), text: other.name, to: &b)
+            }
             for (code, name) in dropReasons.table.sorted(by: { $0.key < $1.key }) {
                 RecordFormat.appendRecord(.dropReason, code, text: name, to: &b)
             }

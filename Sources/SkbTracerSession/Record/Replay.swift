@@ -130,8 +130,7 @@ public final class Replay {
         try reader.forEach { item in
             switch item {
             case .probe(let id, let name):
-                probeIDs[id] = .some(name == ProbeCatalogue.functionProbeName
-                    ? UInt16(ST_PROBE_FUNCTION) : ProbeCatalogue.all.first(where: { $0.name == name })?.id)
+                probeIDs[id] = .some(ProbeCatalogue.id(named: name))
             case .dropReason(let code, let name):
                 if pipeline == nil, dropNames.count < Self.maxNames { dropNames[code] = name }
             case .symbol(let address, let name):

@@ -16,6 +16,8 @@ public struct TraceSummary: Sendable {
     public var functionsAttached = 0
     public var functionsRequested = 0
     public var functionBackend = ""
+    /// `--netfilter`: namespaces with hook programs (nil: not asked for).
+    public var netfilterNamespaces: Int?
     public var stopReason = ""
     public var tracking = false
     /// Matched skbs the BPF tracking table had no room for (raise --track-max).
@@ -44,6 +46,7 @@ public struct TraceSummary: Sendable {
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
         if !functionBackend.isEmpty { s += ", \(functionsAttached)/\(functionsRequested) functions (\(functionBackend))" }
+        if let n = netfilterNamespaces { s += ", netfilter hooks in \(n) namespace\(n == 1 ? "" : "s")" }
         if tracking {
             // Only what happened: a zero here read as an alarm after every run.
             var parts: [String] = []

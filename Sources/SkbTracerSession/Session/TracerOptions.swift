@@ -32,6 +32,8 @@ public struct TracerOptions: Sendable {
     public var verbose = false
     /// `--ct`: the skb's conntrack entry on each event that has one.
     public var conntrack = false
+    /// `--netfilter`: netfilter hook programs at each hook's first and last priority.
+    public var netfilter = false
     /// `--owner`: each event's socket (inode) and the process owning it.
     public var owner = false
     /// `--output-skb`: each event's sk_buff as BTF prints it (pwru's --output-skb).

@@ -35,6 +35,10 @@ public final class TracerSession {
     private var object: BPFObject?
     /// Kernel function probes (`--backend`), sharing `object`'s maps.
     private var functionProbes: FunctionProbeSet?
+    /// `--netfilter`'s hook programs, sharing `object`'s maps, and the
+    /// namespaces they go into.
+    private var netfilterHooks: NetfilterHookSet?
+    private lazy var tracedNamespaces = TracedNamespaces(named: options.filter.netns)
     private var ring: RingBuffer?
     private var startNs: UInt64 = 0
     /// Called for every decoded event before it is formatted (tests, the demo).
@@ -228,6 +232,7 @@ public final class TracerSession {
                 warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             }
         }
+        if options.netfilter { startNetfilterHooks(object) }
         guard summary.attached + summary.functionsAttached > 0 else {
             object.close()
             self.object = nil
@@ -247,6 +252,44 @@ public final class TracerSession {
                 throw RuntimeError("cannot create ready file \(ready)", hint: "check the directory exists and is writable")
             }
         }
+    }
+
+    /// `--netfilter`: loads the hook programs and links them in the traced
+    /// namespaces. A kernel without netfilter programs costs a warning only:
+    /// the rest of the trace runs.
+    private func startNetfilterHooks(_ object: BPFObject) {
+        let hooks = NetfilterHookSet()
+        do {
+            try hooks.load(sharing: object)
+        } catch {
+            warnings.append("\(Self.describe(error)): tracing without hook events")
+            return
+        }
+        netfilterHooks = hooks
+        attachNetfilterHooks(tracedNamespaces.fresh())
+        if let inode = tracedNamespaces.unreachable {
+            warnings.append("--netfilter: no path reaches namespace \(inode) (no process in it, no name in /run/netns): no hook events there")
+        }
+        if hooks.namespaces.isEmpty {
+            hooks.close()
+            netfilterHooks = nil
+        }
+        summary.netfilterNamespaces = hooks.namespaces.count
+    }
+
+    private func attachNetfilterHooks(_ namespaces: [NetnsDirectory.Entry]) {
+        guard let hooks = netfilterHooks else { return }
+        for ns in namespaces {
+            do {
+                try hooks.attach(netnsPath: ns.path, inode: ns.inode)
+            } catch {
+                // A namespace gone meanwhile is no news; the first one is.
+                if hooks.namespaces.isEmpty || ns.inode == names.netns.hostInode {
+                    warnings.append("--netfilter: no hook programs in \(names.netns.name(ns.inode)): \(Self.describe(error))")
+                }
+            }
+        }
+        summary.netfilterNamespaces = hooks.namespaces.count
     }
 
     /// Loads (verifies) the tracepoint programs and `backend`'s programs for every
@@ -479,6 +522,7 @@ public final class TracerSession {
             lastSweepNs = ns
             sweepTracked(nowNs: ns)
         }
+        if netfilterHooks != nil { attachNetfilterHooks(tracedNamespaces.fresh(nowNs: ns)) }
         if options.filter.ownerPid != nil, ns - lastPinNs >= 1_000_000_000 {
             lastPinNs = ns
             pinTargetSockets()
@@ -509,6 +553,7 @@ public final class TracerSession {
             // event written before the stop is still read.
             object?.detachAll()
             functionProbes?.detachAll()
+            netfilterHooks?.detachAll()
             draining = true
             ring.consume()
             if let lossMap = object?.map(TracepointsObject.Map.lostEvents),
@@ -533,6 +578,8 @@ public final class TracerSession {
         context.owners.lookupMap = nil // the map goes with the object
         functionProbes?.close()
         functionProbes = nil
+        netfilterHooks?.close()
+        netfilterHooks = nil
         object?.close()
         object = nil
         return summary
@@ -548,9 +595,11 @@ public final class TracerSession {
             }
         }
         let functions = perCPU.reduce(0) { $0 + $1.functions }
+        let hooks = perCPU.reduce(0) { $0 + $1.nf_hooks }
         return (totals.enumerated().filter { $0.element > 0 }
             .map { (probe: ProbeCatalogue.probe(id: UInt16($0.offset))?.name ?? "probe-\($0.offset)", lost: $0.element) }
-            + (functions > 0 ? [(probe: "functions", lost: functions)] : []))
+            + (functions > 0 ? [(probe: "functions", lost: functions)] : [])
+            + (hooks > 0 ? [(probe: "netfilter hooks", lost: hooks)] : []))
             .sorted { $0.lost != $1.lost ? $0.lost > $1.lost : $0.probe < $1.probe }
     }
 

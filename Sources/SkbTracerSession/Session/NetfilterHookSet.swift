@@ -1,0 +1,73 @@
+import BPFKit
+import CSkbTracerABI
+import Foundation
+import SkbTracerBPFObject
+import SkbTracerSystem
+
+/// `--netfilter`'s hook programs (bpf/netfilter.bpf.c): one link at the first
+/// and one at the last priority of each IPv4 and IPv6 hook, in each traced
+/// namespace. Loaded on the tracepoint object's maps, as the function probes
+/// are, so their events share its ring buffer, tracking and configuration.
+final class NetfilterHookSet {
+    private var object: BPFObject?
+    /// Namespaces with their links, by inode.
+    private(set) var namespaces: [UInt32] = []
+    private(set) var links = 0
+
+    static let families: [UInt32] = [2, 10] // NFPROTO_IPV4, NFPROTO_IPV6
+    static let hooks: [UInt32] = Array(0...4) // NF_INET_PRE_ROUTING ... NF_INET_POST_ROUTING
+
+    func load(sharing base: BPFObject) throws {
+        guard let elf = Data(base64Encoded: NetfilterObject.elf) else {
+            throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
+        }
+        // The tracepoint object's name, so the global-data maps are shared too.
+        let obj = try BPFObject(elf: [UInt8](elf), name: "skbtracer")
+        do {
+            for prog in obj.programs { try prog.setNetfilterType() }
+            try obj.reuseMaps(of: base)
+            try obj.load()
+        } catch let error as BPFError {
+            obj.close()
+            let log = LibbpfLog.take()
+            let old = error.errno == EINVAL && !log.contains("R0") && !log.contains("invalid")
+            throw RuntimeError("--netfilter: cannot load the netfilter hook programs: \(BPFError.message(error.errno)) (errno \(error.errno))",
+                               hint: old ? "this kernel has no BPF netfilter programs (Linux 6.4 and later have them)"
+                                         : "run with --verbose to see libbpf's and the verifier's log")
+        }
+        object = obj
+    }
+
+    /// Links both programs at every hook of both families in the namespace at
+    /// `path`, entered for the links' creation (a link hooks the namespace of the
+    /// thread that makes it). Links made before a refused one stay until
+    /// `detachAll()`.
+    func attach(netnsPath path: String, inode: UInt32) throws {
+        guard let object, let entry = object.program(NetfilterObject.Program.nfHookEntry),
+              let exit = object.program(NetfilterObject.Program.nfHookExit) else { return }
+        let ns = try NetnsSwitch(path)
+        defer { ns.close() }
+        let made = try ns.run { () throws -> Int in
+            var n = 0
+            for family in Self.families {
+                for hook in Self.hooks {
+                    try object.attachNetfilter(entry, family: family, hook: hook, priority: ST_NF_HOOK_ENTRY_PRIORITY)
+                    try object.attachNetfilter(exit, family: family, hook: hook, priority: ST_NF_HOOK_EXIT_PRIORITY)
+                    n += 2
+                }
+            }
+            return n
+        }
+        links += made
+        namespaces.append(inode)
+    }
+
+    func detachAll() { object?.detachAll() }
+
+    func close() {
+        object?.close()
+        object = nil
+    }
+
+    deinit { close() }
+}
