@@ -183,21 +183,23 @@ extension KernelTests {
                              "tables-added", "bridge-table-added"]
         static let unknown = ["unknown-netns-exit", "unknown-netns-one-line"]
 
-        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; a BPF program by id and name; only the namespace's")
+        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; a BPF program by id and name; only the namespace's; --netfilter's hook programs listed while tracing and gone after")
         func listing() throws {
             _ = try FunctionBackendVMTests.boot("6.12", "netfilter-hooks.sh", expecting: Self.common + [
                 "text-exit", "ip-forward", "ip6-input", "inet-in-ip", "inet-in-ip6", "netdev-ingress", "bridge-forward",
                 "by-priority", "json-exit", "json-one-per-entry", "json-ip-forward", "json-netdev",
                 "bpf-attached", "bpf-text", "bpf-json", "bpf-gone",
                 "own-netns-exit", "own-netns-alone",
+                "nf-exit", "nf-output-entered", "nf-input-left", "nf-listed", "nf-links-gone",
             ] + Self.unknown)
         }
 
-        @Test("Linux 6.1 (no nfnetlink_hook): the nf_tables base chains instead, with a note")
+        @Test("Linux 6.1 (no nfnetlink_hook, no netfilter programs): the nf_tables base chains instead, with a note; --netfilter warns and traces")
         func noListing() throws {
             _ = try FunctionBackendVMTests.boot("6.1", "netfilter-hooks.sh", arguments: ["expect-none"],
                                                 expecting: Self.common + ["chains-exit", "chains-note", "chains-ip-forward", "chains-inet-in-ip6",
-                                                                          "chains-netdev-ingress", "chains-bridge-forward", "chains-by-priority"] + Self.unknown)
+                                                                          "chains-netdev-ingress", "chains-bridge-forward", "chains-by-priority",
+                                                                          "nf-old-exit", "nf-old-warns", "nf-old-traced"] + Self.unknown)
         }
     }
 }

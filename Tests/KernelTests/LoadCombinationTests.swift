@@ -10,19 +10,23 @@ extension KernelTests {
     /// at run time (it is dropped and the rest reloaded), so it must fail here.
     @Test("every probe loads and attaches under each mix of options", arguments: [
         ["-t", "all"],
-        ["-t", "all", "--route", "--ct", "--callstack", "--owner", "--output-tunnel"],
-        ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb", "--output-tunnel"],
-        ["--timeline", "--route", "--ct", "--owner"],
+        ["-t", "all", "--route", "--ct", "--callstack", "--owner", "--output-tunnel", "--netfilter"],
+        ["-t", "all", "--ct", "--dropstack", "--track", "--output-skb", "--output-tunnel", "--netfilter"],
+        ["--timeline", "--route", "--ct", "--owner", "--netfilter"],
         // The conntrack entry's tuple under the address and port filters (ST_F_CT_TUPLE).
         ["-t", "all", "--track", "--ct", "--callstack", "-s", "10.1.2.3", "-d", "10.1.2.4", "--port", "80",
          "--tcp-flags", "S", "--pkt-len", "0-1500", "--route"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S",
-         "--owner-pid", "1", "--route"],
+         "--owner-pid", "1", "--route", "--netfilter"],
     ])
     func everyProbeLoads(_ args: [String]) throws {
         let r = try Command.run([try KT.binaryPath(), "--duration", "0.3", "-o", "/dev/null"] + args, timeout: 60)
         #expect(r.status == 0, "exit \(r.status): \(r.stderr)")
         #expect(!r.stderr.contains("verifier rejected") && !r.stderr.contains("not attached"), "\(r.stderr)")
+        // The netfilter hook programs (a separate object) load and link too.
+        if args.contains("--netfilter") {
+            #expect(!r.stderr.contains("--netfilter:") && r.stderr.contains("netfilter hooks in"), "\(r.stderr)")
+        }
         let counts = r.stderr.firstMatch(of: /([0-9]+)\/([0-9]+) probes attached/)
         #expect(counts != nil && counts?.1 == counts?.2, "summary: \(r.stderr)")
     }

@@ -68,5 +68,47 @@ struct NetfilterHookKernelTests {
             #expect((never["meaning"] as? String ?? "").contains("dropped"))
         }
     }
+
+    /// The tracer's netfilter links, from its fdinfo and bpftool.
+    static func heldLinks(_ tracer: KT.Tracer) throws -> Int {
+        tracer.bpfLinkIDs().intersection(try KT.netfilterHookLinkIDs()).count
+    }
+
+    @Test("a namespace made during the trace gets hook programs within seconds; SIGKILL leaves no link behind")
+    func lateNamespaceAndKill() throws {
+        guard KT.isRoot else { return KT.skipped("needs root") }
+        let ns = "stn" + String(format: "%04x", UInt16.random(in: 0...UInt16.max)) + "-late"
+        let id = Int.random(in: 1000...60000)
+        let tracer = try KT.Tracer.start(["--netfilter", "--proto", "icmp", "--icmpid", "\(id)"])
+        defer {
+            tracer.cleanup()
+            _ = try? Command.run(["ip", "netns", "del", ns])
+        }
+        let before = try Self.heldLinks(tracer)
+        try Command.check(["ip", "netns", "add", ns])
+        try Command.check(["ip", "-n", ns, "link", "set", "lo", "up"])
+        // Both ends of 5 hooks in 2 families: 20 more links once the rescan found it.
+        let deadline = Date().addingTimeInterval(10)
+        while try Self.heldLinks(tracer) < before + 20, Date() < deadline { usleep(100_000) }
+        #expect(try Self.heldLinks(tracer) == before + 20, "links before \(before)")
+        let ping = try Command.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "-e", "\(id)", "127.0.0.1"], timeout: 5)
+        #expect(ping.status == 0, "\(ping.stderr)")
+        #expect(tracer.stop() == 0, "stderr: \(tracer.stderr)")
+        var st = stat()
+        #expect(stat("/run/netns/\(ns)", &st) == 0)
+        let inode = UInt32(truncatingIfNeeded: st.st_ino)
+        let events = try tracer.events()
+        let hooks = Self.passes(events, ns: inode) { $0.icmpType == 8 && $0.icmpID == id }
+        #expect(hooks.starts(with: ["OUTPUT:entry", "OUTPUT:exit", "POSTROUTING:entry", "POSTROUTING:exit",
+                                    "PREROUTING:entry", "PREROUTING:exit", "INPUT:entry", "INPUT:exit"]), "\(KT.dump(events))")
+
+        // SIGKILL: the kernel closes the link fds, and the hooks go with them.
+        let killed = try KT.Tracer.start(["--netfilter", "--proto", "icmp", "--icmpid", "\(id)"])
+        defer { killed.cleanup() }
+        #expect(try Self.heldLinks(killed) >= 20)
+        killed.child?.kill9()
+        _ = killed.waitExit(timeout: 10)
+        #expect(try KT.netfilterHookLinkIDs().isEmpty, "a netfilter link of skbtracer's outlived SIGKILL")
+    }
 }
 }

@@ -17,7 +17,13 @@ final class NetfilterHookSet {
     static let families: [UInt32] = [2, 10] // NFPROTO_IPV4, NFPROTO_IPV6
     static let hooks: [UInt32] = Array(0...4) // NF_INET_PRE_ROUTING ... NF_INET_POST_ROUTING
 
-    func load(sharing base: BPFObject) throws {
+    func load(sharing base: BPFObject, btf: KernelBTF) throws {
+        // The program type came with its context type (Linux 6.4): without it
+        // the load could only fail, with a less telling error.
+        guard btf.hasStruct("bpf_nf_ctx") else {
+            throw RuntimeError("--netfilter: this kernel has no BPF netfilter programs (no struct bpf_nf_ctx in its BTF)",
+                               hint: "Linux 6.4 and later have them")
+        }
         guard let elf = Data(base64Encoded: NetfilterObject.elf) else {
             throw RuntimeError("embedded BPF object is corrupt", hint: "rebuild skbtracer")
         }
@@ -29,11 +35,9 @@ final class NetfilterHookSet {
             try obj.load()
         } catch let error as BPFError {
             obj.close()
-            let log = LibbpfLog.take()
-            let old = error.errno == EINVAL && !log.contains("R0") && !log.contains("invalid")
+            _ = LibbpfLog.take() // printed already with --verbose
             throw RuntimeError("--netfilter: cannot load the netfilter hook programs: \(BPFError.message(error.errno)) (errno \(error.errno))",
-                               hint: old ? "this kernel has no BPF netfilter programs (Linux 6.4 and later have them)"
-                                         : "run with --verbose to see libbpf's and the verifier's log")
+                               hint: "run with --verbose to see libbpf's and the verifier's log")
         }
         object = obj
     }

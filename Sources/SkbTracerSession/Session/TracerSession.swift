@@ -260,7 +260,7 @@ public final class TracerSession {
     private func startNetfilterHooks(_ object: BPFObject) {
         let hooks = NetfilterHookSet()
         do {
-            try hooks.load(sharing: object)
+            try hooks.load(sharing: object, btf: btf)
         } catch {
             warnings.append("\(Self.describe(error)): tracing without hook events")
             return

@@ -91,6 +91,34 @@ else
   check own-netns-alone sh -c "! grep -q sthk $out"
 fi
 
+# --netfilter's hook programs (Linux 6.4+), at the first and the last priority
+# of each hook of the traced namespace; on 6.1 one warning, and the trace runs.
+if [ "$mode" = expect-none ]; then
+  skbtracer --netfilter --duration 0.5 -o /dev/null 2> /tmp/nf.err; rc=$?
+  cat /tmp/nf.err
+  check nf-old-exit [ $rc -eq 0 ]
+  check nf-old-warns grep -q -- '--netfilter: .*Linux 6.4' /tmp/nf.err
+  check nf-old-traced grep -q 'probes attached' /tmp/nf.err
+else
+  hooks_out=$out
+  trace /tmp/nf -N sthk --netfilter -p icmp
+  ip netns exec sthk ping -c 1 -W 1 127.0.0.1 > /dev/null
+  skbtracer --list-hooks -N sthk > /tmp/nf.hooks 2>&1
+  sleep 0.3; kill -INT $pid; wait $pid; rc=$?
+  out=$hooks_out
+  cat /tmp/nf /tmp/nf.err /tmp/nf.hooks
+  check nf-exit [ $rc -eq 0 ]
+  check nf-output-entered grep -q 'nf=ip OUTPUT entered' /tmp/nf
+  check nf-input-left grep -q 'nf=ip INPUT left' /tmp/nf
+  nf_listed() {
+    flat /tmp/nf.hooks | grep -qE '^ip forward - -2147483647 bpf prog [1-9][0-9]* nf_hook_entry$' &&
+      flat /tmp/nf.hooks | grep -qE '^ip6 input - \+2147483646 bpf prog [1-9][0-9]* nf_hook_exit$'
+  }
+  check nf-listed nf_listed
+  skbtracer --list-hooks -N sthk > /tmp/nf.after 2>&1
+  check nf-links-gone sh -c "! grep -q nf_hook_ /tmp/nf.after"
+fi
+
 skbtracer --list-hooks -N sthk-none > $out 2> $out.err; rc=$?
 check unknown-netns-exit [ $rc -eq 2 ]
 check unknown-netns-one-line one_error_line $out.err
