@@ -51,6 +51,12 @@ public struct Journey: Sendable {
         return open
     }
 
+    /// The nf_tables rule (or chain policy) whose verdict dropped this packet
+    /// (`--netfilter`, nftrace): its last drop verdict.
+    public var droppingVerdict: NftVerdict? {
+        events.last { $0.nftVerdict?.isDrop == true }?.nftVerdict
+    }
+
     /// The packet's tuple at its first event (before any NAT).
     public var originalTuple: FlowTuple? { events.lazy.compactMap(FlowTuple.init).first }
     /// The tuple at its last event with one (after NAT).

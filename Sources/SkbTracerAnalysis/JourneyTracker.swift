@@ -96,8 +96,9 @@ public final class JourneyTracker {
 
     /// Adds one event; returns the journeys that ended with it (usually none or one).
     public func add(_ e: TraceEvent) -> [Journey] {
-        // A route lookup that is no packet's has no journey to join.
-        if e.isRouteFlow { return [] }
+        // A route lookup that is no packet's, or an nf_tables verdict matched
+        // with no skb's event, has no journey to join.
+        if e.header.skb == 0 { return [] }
         var out: [Journey] = []
         let skb = e.header.skb
         if e.isFunction { sawFunctions = true }

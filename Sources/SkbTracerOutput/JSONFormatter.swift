@@ -73,7 +73,7 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"route\":")
         if let route = ev.route { RouteText.appendJSON(ev, route, to: &b) } else { b.append("null") }
         b.append(",\"netfilter\":")
-        if let pass = ev.netfilterHook { NetfilterText.appendJSON(pass, to: &b) } else { b.append("null") }
+        NetfilterText.appendJSON(ev, to: &b)
         b.append(",\"ct\":")
         if let ct = ev.ct { ConntrackText.appendJSON(ct, to: &b) } else { b.append("null") }
         b.append(",\"sock\":")

@@ -147,6 +147,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             if e.hasLocation { b.append(" at="); b.append(string: names.symbols.symbolize(e.location)) }
             if let route = e.route { RouteText.append(e, route, to: &b) }
             if let pass = e.netfilterHook { NetfilterText.append(pass, to: &b) }
+            if let v = e.nftVerdict { NetfilterText.appendHop(v, to: &b) }
             if let ct = e.ct { ConntrackText.append(ct, to: &b) }
             b.append(UInt8(ascii: "\n"))
             if let stack = e.stack { TextFormatter.appendStack(stack, symbols: names.symbols, indent: "        ", to: &b) }
@@ -177,6 +178,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             }
         }
         if let note = j.note { b.append(string: "  note: \(note)\n") }
+        if let v = j.droppingVerdict { b.append(string: "  dropped by: \(NetfilterText.ruleText(v))\n") }
         if let pass = j.hookNeverLeft {
             b.append(string: "  netfilter: entered \(pass.familyName) \(pass.hookName) and never left it: \(JourneyText.hookNeverLeft(j))\n")
         }
@@ -290,6 +292,10 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append("}")
         }
         b.append("],\"note\":"); appendOptional(j.note, into: &b)
+        b.append(",\"dropped_by_rule\":")
+        if let v = j.droppingVerdict, let e = j.events.last(where: { $0.nftVerdict == v }) {
+            NetfilterText.appendJSON(e, to: &b)
+        } else { b.append("null") }
         b.append(",\"netfilter_never_left\":")
         if let pass = j.hookNeverLeft {
             b.append("{\"family\":\""); b.append(string: pass.familyName)

@@ -92,6 +92,7 @@ public struct TextFormatter: EventFormatter {
         }
         if let route = ev.route { RouteText.append(ev, route, to: &b) }
         if let pass = ev.netfilterHook { NetfilterText.append(pass, to: &b) }
+        if let v = ev.nftVerdict { NetfilterText.append(v, to: &b) }
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         if let tunnel = ev.tunnel { Self.appendTunnel(tunnel, to: &b) }
         b.append(UInt8(ascii: "\n"))

@@ -13,7 +13,7 @@ import Testing
 enum JSONSchemaKeys {
     static let journey: Set<String> = [
         "type", "journey", "skb", "summary", "reply_to", "start_ns", "duration_ns", "forwarded", "outcome",
-        "path_text", "path", "nat", "tunnels", "hops", "copies", "note", "netfilter_never_left",
+        "path_text", "path", "nat", "tunnels", "hops", "copies", "note", "dropped_by_rule", "netfilter_never_left",
     ]
     static let tunnelEntry: Set<String> = ["kind", "tunnel", "vni", "from", "to", "netns", "ifname", "probe"]
     static let copyEntry: Set<String> = ["skb", "kind", "path_text", "hops"]

@@ -54,6 +54,12 @@ enum st_probe_kind {
  * hook. Its ST_SEC_NF_HOOK section says which hook and which end. */
 #define ST_PROBE_NF_HOOK 0x8001
 
+/* st_record.probe of an nf_tables rule verdict (--netfilter): no BPF program
+ * writes it. User space builds the record from an NFNLGRP_NFTRACE message,
+ * with the packet from the headers the message carries and the skb of the
+ * event it was matched with; its ST_SEC_NFT_VERDICT section says which rule. */
+#define ST_PROBE_NFT_RULE 0x8002
+
 /* st_record.match */
 enum st_match {
 	ST_MATCH_FILTER = 0,  /* the filter matched (a new packet, or tracking is off or full) */
@@ -91,6 +97,8 @@ enum st_section_type {
 			       * its size varies in files (only the frames there are) */
 	ST_SEC_NF_HOOK = 10,  /* struct st_sec_nf_hook: the netfilter hook of an
 			       * ST_PROBE_NF_HOOK event */
+	ST_SEC_NFT_VERDICT = 11, /* struct st_sec_nft_verdict and its names: the rule
+				  * of an ST_PROBE_NFT_RULE event */
 };
 
 /* Each section starts with this. size covers the section, this included, and
@@ -174,6 +182,45 @@ struct st_sec_nf_hook {
 	__u8 hook;             /* NF_INET_PRE_ROUTING 0 ... NF_INET_POST_ROUTING 4 */
 	__u8 where;            /* enum st_nf_hook_where */
 	__u8 pad;
+};
+
+/* st_sec_nft_verdict.type: what nf_tables traced (NFT_TRACETYPE_*). */
+enum st_nft_trace_type {
+	ST_NFT_TRACE_POLICY = 1, /* the base chain's policy decided */
+	ST_NFT_TRACE_RETURN = 2, /* the chain ended without a verdict: back to its caller */
+	ST_NFT_TRACE_RULE = 3,   /* a rule's verdict */
+};
+
+/* st_sec_nft_verdict.flags */
+enum st_nft_verdict_flags {
+	ST_NFT_HAS_VERDICT = 1 << 0,
+	ST_NFT_HAS_HANDLE = 1 << 1,
+	ST_NFT_HAS_HOOK = 1 << 2,     /* hook and priority: the chain is a base chain */
+	ST_NFT_FROM_IPTABLES = 1 << 3, /* the table was made by iptables-nft: the rule
+					* text is in iptables' syntax */
+};
+
+/* A verdict of nf_tables (nftrace), followed by four NUL-terminated strings of
+ * the lengths given (each length counts its NUL): the table, the chain, the
+ * jump or goto target (empty: none) and the rule's text (empty: unknown). The
+ * section's size covers them, rounded up to 8. */
+struct st_sec_nft_verdict {
+	struct st_section sec; /* ST_SEC_NFT_VERDICT */
+	__u8 family;           /* the table's NFPROTO_* (inet 1, ip 2, bridge 7, ip6 10) */
+	__u8 type;             /* enum st_nft_trace_type */
+	__u8 hook;             /* the base chain's hook (ST_NFT_HAS_HOOK) */
+	__u8 flags;            /* enum st_nft_verdict_flags */
+	__s32 verdict;         /* NF_DROP 0, NF_ACCEPT 1, NF_STOLEN 2, NF_QUEUE 3, NF_REPEAT 4,
+				* NFT_CONTINUE -1, NFT_BREAK -2, NFT_JUMP -3, NFT_GOTO -4,
+				* NFT_RETURN -5 */
+	__s32 priority;        /* the base chain's priority (ST_NFT_HAS_HOOK) */
+	__u32 trace_id;        /* nf_tables' trace id: the same for one packet in one hook */
+	__u32 pad;
+	__u64 handle;          /* the rule's handle (ST_NFT_HAS_HANDLE) */
+	__u16 table_len;
+	__u16 chain_len;
+	__u16 target_len;
+	__u16 rule_len;
 };
 
 #define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
@@ -463,6 +510,7 @@ _Static_assert(sizeof(struct st_sec_ct) == 8 + ST_CT_SIZE, "st_sec_ct size");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_sec_nf_hook) == 8, "st_sec_nf_hook size");
+_Static_assert(sizeof(struct st_sec_nft_verdict) == 40, "st_sec_nft_verdict size");
 _Static_assert(sizeof(struct st_loss) == 40 + 8 * ST_PROBE_COUNT, "st_loss size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");
 _Static_assert(sizeof(struct st_sock_owner) == 24, "st_sock_owner size");

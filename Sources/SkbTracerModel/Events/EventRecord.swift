@@ -43,6 +43,7 @@ public enum EventRecord {
         if var hook = e.netfilterHook?.section {
             withUnsafeBytes(of: &hook) { b.append(bytes: $0) }
         }
+        e.nftVerdict?.append(to: &b)
         if let stack = e.stack {
             // Only the frames there are: a reader takes the count from the size too.
             let n = min(stack.count, Int(ST_STACK_MAX))

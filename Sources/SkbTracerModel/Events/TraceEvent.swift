@@ -33,6 +33,8 @@ public struct TraceEvent: @unchecked Sendable {
     public var function: String?
     /// A netfilter hook program's event (`--netfilter`): which hook, which end.
     public var netfilterHook: NetfilterHookPass?
+    /// An nf_tables verdict (`--netfilter`, nftrace): an ST_PROBE_NFT_RULE event's rule.
+    public var nftVerdict: NftVerdict?
 
     public struct Socket: Equatable, Sendable {
         /// The socket's inode (ss -e, /proc/PID/fd); 0: no full socket.
@@ -131,6 +133,9 @@ public struct TraceEvent: @unchecked Sendable {
             tunnel = Tunnel(try load(st_sec_tunnel.self))
         case ST_SEC_NF_HOOK.rawValue:
             netfilterHook = NetfilterHookPass(try load(st_sec_nf_hook.self))
+        case ST_SEC_NFT_VERDICT.rawValue:
+            guard let v = NftVerdict(bytes, at: at, length: length) else { throw .badSection(type) }
+            nftVerdict = v
         case ST_SEC_STACK.rawValue:
             guard length >= 8 else { throw .badSection(type) }
             let frames = (length - 8) / 8

@@ -78,11 +78,12 @@ public enum ProbeCatalogue {
     public static let functionProbeName = "function"
 
     /// Probe ids outside skbtracer_probes.def, with the names events and
-    /// recordings give them: kernel function probes, and netfilter hook
-    /// programs (their section names the hook).
+    /// recordings give them: kernel function probes, netfilter hook programs
+    /// (their section names the hook) and nf_tables verdicts (nftrace's, not BPF's).
     public static let otherProbes: [(id: UInt16, name: String)] = [
         (UInt16(ST_PROBE_FUNCTION), functionProbeName),
         (UInt16(ST_PROBE_NF_HOOK), "nf_hook"),
+        (UInt16(ST_PROBE_NFT_RULE), "nft_rule"),
     ]
 
     static let byName: [String: Probe] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

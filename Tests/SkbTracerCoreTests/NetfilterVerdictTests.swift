@@ -1,0 +1,144 @@
+import CSkbTracerABI
+import Foundation
+@testable import SkbTracerAnalysis
+@testable import SkbTracerModel
+@testable import SkbTracerOutput
+import Testing
+
+/// nf_tables verdicts (`--netfilter`'s nftrace events): the section, the packet
+/// taken from the trace's header bytes, where a verdict joins its packet's
+/// events, and how it reads in events, journeys and JSON.
+@Suite struct NetfilterVerdictTests {
+    static let netfilterKeys: Set<String> = ["family", "hook", "at", "table", "chain", "priority", "handle", "rule",
+                                             "rule_syntax", "verdict", "policy", "target"]
+
+    static let drop = NftVerdict(family: 2, kind: .rule, table: "filter", chain: "FORWARD", hook: 2, priority: 0,
+                                 handle: 7, verdict: 0, rule: "-s 10.0.0.1/32 -p icmp -j DROP", fromIptables: true, traceID: 99)
+
+    /// An IPv4 ICMP echo request 198.18.10.2 > 198.18.10.3, id 0x1234 seq 1, IP id 0x4242, length 84.
+    static let ipv4 = [0x45, 0, 0, 84, 0x42, 0x42, 0x40, 0, 64, 1, 0, 0, 198, 18, 10, 2, 198, 18, 10, 3].map(UInt8.init)
+    static let echo = [8, 0, 0, 0, 0x12, 0x34, 0, 1].map(UInt8.init)
+
+    static func verdictEvent(_ v: NftVerdict, netns: UInt32 = JourneyTests.nsHost) -> TraceEvent {
+        var header = st_record()
+        header.probe = UInt16(ST_PROBE_NFT_RULE)
+        header.ts_ns = 5_000_000
+        var context = st_sec_context()
+        context.netns = netns
+        var e = TraceEvent(header: header, context: context,
+                           packet: Packet(raw: HeaderBytes.packet(link: [], network: ipv4, transport: echo)))
+        e.nftVerdict = v
+        return e
+    }
+
+    @Test func sectionRoundTripsWithItsNames() throws {
+        let jump = NftVerdict(family: 1, kind: .rule, table: "guard", chain: "input", hook: 1, priority: -150, handle: 3,
+                              verdict: -3, target: "blocked", traceID: 7)
+        for v in [Self.drop, jump, NftVerdict(family: 10, kind: .policy, table: "t", chain: "c", hook: 0, priority: 5, verdict: 0),
+                  NftVerdict(family: 2, kind: .returned, table: "t", chain: "sub")] {
+            let bytes = EventRecord.bytes(Self.verdictEvent(v))
+            #expect(bytes.count % 8 == 0)
+            let back = try Fixtures.decode(bytes)
+            #expect(back.nftVerdict == v)
+            #expect(back.probeName == "nft_rule")
+        }
+        // A name whose NUL is missing is a malformed section, not a wrong name.
+        var bytes = EventRecord.bytes(Self.verdictEvent(Self.drop))
+        let tableAt = MemoryLayout<st_record>.size + MemoryLayout<st_sec_context>.size + MemoryLayout<st_sec_packet>.size
+            + MemoryLayout<st_sec_nft_verdict>.size
+        bytes[tableAt + "filter".utf8.count] = UInt8(ascii: "x")
+        #expect(throws: TraceEvent.DecodeError.self) { try Fixtures.decode(bytes) }
+    }
+
+    @Test func verdictWords() {
+        func name(_ v: Int32, _ kind: NftVerdict.Kind = .rule, target: String? = nil) -> String {
+            NftVerdict(family: 2, kind: kind, table: "t", chain: "c", verdict: v, target: target).verdictName
+        }
+        #expect(name(0) == "drop" && name(1) == "accept" && name(-1) == "continue" && name(-5) == "return")
+        #expect(name(-3, target: "sub") == "jump sub" && name(-4, target: "x") == "goto x")
+        #expect(Self.drop.summary == "ip filter FORWARD #7 drop")
+        #expect(NftVerdict(family: 1, kind: .policy, table: "guard", chain: "input", verdict: 0).summary == "inet guard input policy drop")
+        #expect(NetfilterText.ruleText(Self.drop) == "ip filter FORWARD rule #7 (-s 10.0.0.1/32 -p icmp -j DROP): DROP")
+    }
+
+    @Test func headerBytesGiveThePacket() {
+        let p = Packet(raw: HeaderBytes.packet(link: [], network: Self.ipv4, transport: Self.echo))
+        #expect(p.hasL3 && p.hasL4 && !p.hasMAC)
+        #expect(p.saddr?.description == "198.18.10.2" && p.daddr?.description == "198.18.10.3")
+        #expect(p.raw.ip_len == 84 && p.raw.ip_id == 0x4242 && p.raw.ttl == 64 && p.raw.l4_proto == 1)
+        #expect(p.raw.icmp_type == 8 && p.raw.icmp_id == 0x1234 && p.raw.icmp_seq == 1)
+        // IPv6, a hop-by-hop header, then TCP SYN 40000 > 80.
+        var v6 = [0x60, 0, 0, 0, 0, 28, 0, 64].map(UInt8.init) + Fixtures.v6_db8_1 + Fixtures.v6_db8_2
+        v6 += [6, 0, 0, 0, 0, 0, 0, 0]
+        let tcp = [0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02].map(UInt8.init)
+        let q = Packet(raw: HeaderBytes.packet(link: [], network: v6, transport: tcp))
+        #expect(q.isIPv6 && q.isTCP && q.raw.sport == 40000 && q.raw.dport == 80 && q.raw.tcp_flags == 2 && q.raw.ip_len == 68)
+        // Too short for a header: nothing claimed.
+        #expect(HeaderBytes.packet(link: [], network: Array(Self.ipv4.prefix(12)), transport: []).flags == 0)
+        #expect(HeaderBytes.packet(link: [], network: Self.ipv4, transport: [8, 0]).flags == UInt8(ST_PKT_L3.rawValue))
+    }
+
+    /// The request's events with the echo of `ipv4`/`echo` above.
+    static func requestEvent(_ probe: UInt16, ts: UInt64, hook: NetfilterHookPass? = nil, skb: UInt64 = 0xffff_8881_0000_a000) -> TraceEvent {
+        var e = verdictEvent(Self.drop)
+        e.nftVerdict = nil
+        e.header.probe = probe
+        e.header.ts_ns = ts
+        e.header.skb = skb
+        e.netfilterHook = hook
+        return e
+    }
+
+    @Test func aVerdictJoinsItsPacketsEntryIntoItsHook() {
+        let merger = VerdictMerger()
+        let forward = NetfilterHookPass(family: 2, hook: 2, isEntry: true)
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 1_000, hook: NetfilterHookPass(family: 2, hook: 0, isEntry: true)))
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 2_000, hook: forward))
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 3_000, hook: NetfilterHookPass(family: 2, hook: 2, isEntry: false)))
+        var v = Self.verdictEvent(Self.drop)
+        #expect(merger.place(&v) != nil)
+        #expect(v.header.skb == 0xffff_8881_0000_a000 && v.header.ts_ns == 2_001, "right after FORWARD's entry")
+        var second = Self.verdictEvent(Self.drop)
+        merger.place(&second)
+        #expect(second.header.ts_ns == 2_002, "a second verdict there comes after the first")
+        // Another namespace's packet with the same headers is not this one.
+        var other = Self.verdictEvent(Self.drop, netns: 1)
+        #expect(merger.place(&other) == nil && other.header.skb == 0)
+        #expect(merger.unmatched == 1)
+    }
+
+    @Test func withoutHookEventsAVerdictJoinsThePacketsLatestEvent() {
+        let merger = VerdictMerger()
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), ts: 1_000))
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), ts: 4_000, skb: 0xffff_8881_0000_b000))
+        var v = Self.verdictEvent(Self.drop)
+        let anchor = merger.place(&v)
+        #expect(anchor?.ts == 4_000 && v.header.skb == 0xffff_8881_0000_b000 && v.header.ts_ns == 4_001)
+    }
+
+    @Test func aJourneyNamesTheRuleThatDroppedIt() throws {
+        let skb: UInt64 = 0xffff_8881_0000_a000
+        var v = Self.verdictEvent(Self.drop)
+        v.header.skb = skb
+        v.header.ts_ns = 1_000_001
+        var free = Self.requestEvent(UInt16(ST_PROBE_KFREE_SKB.rawValue), ts: 1_000_010)
+        free.dropReason = 5
+        free.location = JourneyTests.icmpRcv
+        let j = NetfilterHookEventTests.journey([Self.requestEvent(UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), ts: 1_000_000), v, free])
+        #expect(j.droppingVerdict == Self.drop)
+        let text = String(decoding: FuzzRun.render { JourneyTextFormatter(context: Fixtures.context(), names: JourneyTests.names()).journey(j, into: &$0) }, as: UTF8.self)
+        #expect(text.contains("nft_rule") && text.contains(" nf=ip filter FORWARD rule #7 (-s 10.0.0.1/32 -p icmp -j DROP): DROP"), "\(text)")
+        #expect(text.contains("  dropped by: ip filter FORWARD rule #7"), "\(text)")
+        let json = String(decoding: FuzzRun.render { JourneyJSONFormatter(context: Fixtures.context(), names: JourneyTests.names()).journey(j, into: &$0) }, as: UTF8.self)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let rule = try #require(obj["dropped_by_rule"] as? [String: Any])
+        #expect(Set(rule.keys) == Self.netfilterKeys)
+        #expect(rule["handle"] as? Int == 7 && rule["verdict"] as? String == "drop" && rule["rule_syntax"] as? String == "iptables")
+        #expect(rule["hook"] as? String == "FORWARD" && rule["policy"] as? Bool == false && rule["at"] is NSNull)
+    }
+
+    @Test func aVerdictWithoutItsPacketsEventsStartsNoJourney() {
+        let tracker = JourneyTracker(names: JourneyTests.names())
+        #expect(tracker.add(Self.verdictEvent(Self.drop)).isEmpty && tracker.openCount == 0)
+    }
+}
