@@ -98,6 +98,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "skbtracer", dependencies: ["SkbTracerCLI"]),
+        // Makes nftrace tables and waits to be killed: KernelTests' proof that they go with it.
+        .executableTarget(
+            name: "NftraceHolder",
+            dependencies: ["SkbTracerNetfilter", "SkbTracerModel", "SkbTracerSystem"],
+            path: "Tests/NftraceHolder"
+        ),
         .testTarget(
             name: "SkbTracerCoreTests",
             dependencies: [
@@ -112,7 +118,7 @@ let package = Package(
             name: "KernelTests",
             dependencies: [
                 "SkbTracerLab", "SkbTracerPing", "SkbTracerSession", "SkbTracerModel", "SkbTracerSystem",
-                "BPFKit", "SkbTracerBPFObject",
+                "BPFKit", "SkbTracerBPFObject", "SkbTracerNetfilter",
             ]
         ),
     ]
