@@ -22,10 +22,15 @@ public final class NftraceListener {
     /// `receiveBuffer`: the socket's buffer in bytes, room for the traces of a
     /// burst (each is 150 to 300 bytes). Throws UsageError without the privilege
     /// (CAP_NET_ADMIN), RuntimeError when the kernel has no nf_tables tracing.
-    public init(in netns: NetnsSwitch?, receiveBuffer: Int32 = 8 << 20) throws {
+    public convenience init(in netns: NetnsSwitch?, receiveBuffer: Int32 = 8 << 20) throws {
         let rc = try netns.map { try $0.run { st_nftrace_open(receiveBuffer) } } ?? st_nftrace_open(receiveBuffer)
         guard rc >= 0 else { throw Self.failure(errno: -rc) }
-        fd = rc
+        self.init(fd: rc)
+    }
+
+    /// Reads datagrams from `fd`, which it then owns (tests give a socketpair).
+    init(fd: Int32) {
+        self.fd = fd
         // One datagram holds one trace message; 64 KB fits any.
         buffer = [UInt8](repeating: 0, count: 65536)
     }
@@ -73,7 +78,7 @@ public final class NftraceListener {
             return UsageError("listen to nftrace: \(what)", hint: "run as root (the trace group needs CAP_NET_ADMIN)")
         case EPROTONOSUPPORT, EAFNOSUPPORT, ENOENT, EINVAL:
             return RuntimeError("this kernel cannot trace netfilter rules: no nfnetlink trace group (\(what))",
-                                hint: "it needs nf_tables (CONFIG_NF_TABLES); hook events still work without it")
+                                hint: "it needs nf_tables (CONFIG_NF_TABLES); the rest of the trace runs without it")
         default:
             return RuntimeError("listen to nftrace: \(what)", hint: "run `nft monitor trace` to compare")
         }
