@@ -176,6 +176,40 @@ extension KernelTests {
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
         }
 
+        @Test("nft takes every rule shape the filter makes: addresses both ways, ports, interface, mark, ARP in the bridge table")
+        func everyShapeAccepted() throws {
+            let ns = "stnt" + String(format: "%04x", UInt16.random(in: 0...UInt16.max)) + "-s"
+            try Command.check(["ip", "netns", "add", ns])
+            defer { _ = try? Command.run(["ip", "netns", "del", ns]) }
+            let netns = try NetnsSwitch(ns)
+            var filters: [TraceFilter] = []
+            for set in [{ (o: inout TraceFilter.Options) in o.addr = "10.0.0.1"; o.port = "53"; o.ifname = "eth0"; o.mark = "0x10/0xff" },
+                        { o in o.addr = "fd00::1"; o.proto = "icmp6"; o.ifname = "veth-1" },
+                        { o in o.saddr = "10.0.0.1"; o.daddr = "10.0.0.2" },
+                        { o in o.proto = "arp" },
+                        { o in o.proto = "tcp"; o.sport = "1"; o.dport = "2"; o.mark = "7" }] as [(inout TraceFilter.Options) -> Void] {
+                var o = TraceFilter.Options()
+                set(&o)
+                filters.append(try TraceFilter.parse(o))
+            }
+            for f in filters {
+                let table = try NftraceTable(filter: f, in: netns)
+                for family in table.families {
+                    let listed = try Command.check(["ip", "netns", "exec", ns, "nft", "list", "table", family.rawValue, table.name]).stdout
+                    for hook in NftraceTable.Hook.allCases {
+                        let expected = NftraceMatch.rules(f, family: family, hook: hook).count
+                        let chain = listed.components(separatedBy: "chain \(hook.rawValue) {").dropFirst().first?
+                            .components(separatedBy: "\n\t}").first ?? ""
+                        let count = chain.components(separatedBy: "meta nftrace set 1").count - 1
+                        #expect(count == expected, "\(family) \(hook): \(count) rules for \(expected):\n\(listed)")
+                    }
+                }
+                #expect(table.families == [.inet, .bridge])
+                table.close()
+                #expect(try Command.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout.isEmpty)
+            }
+        }
+
         @Test("the tables go with the process that made them on SIGKILL, though a child it spawned still runs (owner flag, close-on-exec socket)")
         func goneAfterSigkill() throws {
             let lab = try RouterLab()
