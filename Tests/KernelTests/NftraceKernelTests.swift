@@ -176,6 +176,38 @@ extension KernelTests {
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
         }
 
+        @Test("a receive buffer too small for a burst: the overflow is counted, not fatal, and later traces still come")
+        func overflowCounted() throws {
+            let lab = try RouterLab()
+            defer { lab.destroy() }
+            try lab.inRouter(["sh", "-ec", """
+                nft add table inet \(lab.prefix)
+                nft add chain inet \(lab.prefix) fwdc '{ type filter hook forward priority 0; policy accept; }'
+                nft add rule inet \(lab.prefix) fwdc counter
+                """])
+            let netns = try NetnsSwitch(lab.r)
+            let table = try NftraceTable(filter: TraceFilter(), in: netns)
+            defer { table.close() }
+            // The kernel's smallest buffer holds a trace or two; a ping's request and
+            // reply make a dozen (our chains' rules and policies at each hook, and yours).
+            let listener = try NftraceListener(in: netns, receiveBuffer: 1)
+            _ = try Command.run(["ip", "netns", "exec", lab.a, "ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", lab.bAddr], timeout: 10)
+            _ = try listener.drain()
+            #expect(listener.overflows > 0, "no overflow counted")
+            // Room again: the same socket goes on delivering.
+            var size: Int32 = 1 << 20
+            #expect(setsockopt(listener.fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) == 0)
+            try lab.ping(lab.bAddr)
+            var later: [NftTrace] = []
+            let deadline = MonotonicClock.deadline(after: 3)
+            while later.isEmpty && MonotonicClock.now() < deadline {
+                var p = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, 100)
+                later += try listener.drain()
+            }
+            #expect(later.contains { $0.table == lab.prefix && $0.chain == "fwdc" && $0.verdictName == "continue" }, "\(later)")
+        }
+
         @Test("nft takes every rule shape the filter makes: addresses both ways, ports, interface, mark, ARP in the bridge table")
         func everyShapeAccepted() throws {
             let ns = "stnt" + String(format: "%04x", UInt16.random(in: 0...UInt16.max)) + "-s"
