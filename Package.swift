@@ -25,7 +25,12 @@ let package = Package(
         ),
         // libmnl glue for the kernel's netfilter hook listing (nfnetlink_hook), and libnftnl's
         // nf_tables chain messages where it is missing: netlink messages are C-shaped.
-        .target(name: "CNetfilter", linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl")]),
+        // nftrace: libnftnl's trace messages, and libnftables (nft's own library) for the
+        // tables that set nftrace and the text of rules.
+        .target(
+            name: "CNetfilter",
+            linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl"), .linkedLibrary("nftables")]
+        ),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
@@ -93,6 +98,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "skbtracer", dependencies: ["SkbTracerCLI"]),
+        // Makes nftrace tables and waits to be killed: KernelTests' proof that they go with it.
+        .executableTarget(
+            name: "NftraceHolder",
+            dependencies: ["SkbTracerNetfilter", "SkbTracerModel", "SkbTracerSystem"],
+            path: "Tests/NftraceHolder"
+        ),
         .testTarget(
             name: "SkbTracerCoreTests",
             dependencies: [
@@ -107,7 +118,7 @@ let package = Package(
             name: "KernelTests",
             dependencies: [
                 "SkbTracerLab", "SkbTracerPing", "SkbTracerSession", "SkbTracerModel", "SkbTracerSystem",
-                "BPFKit", "SkbTracerBPFObject",
+                "BPFKit", "SkbTracerBPFObject", "SkbTracerNetfilter",
             ]
         ),
     ]

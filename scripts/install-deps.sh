@@ -8,6 +8,8 @@ packages=(
   libmnl-dev
   # --list-hooks without the kernel's listing: nf_tables chain messages
   libnftnl-dev
+  # --netfilter: nftrace tables and rule texts through nft's own library
+  libnftables-dev
   iproute2 iptables nftables
   iputils-ping python3
   bpftool
