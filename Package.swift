@@ -48,8 +48,8 @@ let package = Package(
             dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject"],
             swiftSettings: crossModule
         ),
-        // `--list-hooks`: the netfilter hooks of a namespace (nft list hooks), through
-        // CNetfilter; BPF program names through BPFKit. Nothing here traces.
+        // Netfilter through netlink (CNetfilter): `--list-hooks`, and `--netfilter`'s
+        // nftrace tables, trace listener and rule texts. BPF program names through BPFKit.
         .target(
             name: "SkbTracerNetfilter",
             dependencies: ["SkbTracerModel", "SkbTracerSystem", "CNetfilter", "BPFKit"]
@@ -71,7 +71,7 @@ let package = Package(
             name: "SkbTracerSession",
             dependencies: [
                 "SkbTracerOutput", "SkbTracerAnalysis", "SkbTracerModel", "SkbTracerSystem",
-                "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject",
+                "SkbTracerNetfilter", "CSkbTracerABI", "BPFKit", "SkbTracerBPFObject",
             ],
             swiftSettings: crossModule
         ),

@@ -31,10 +31,14 @@ public struct JSONFormatter: EventFormatter {
         b.append(",\"relative_ns\":"); b.appendDecimal(context.relativeNs(ev.time))
         b.append(",\"probe\":\""); b.append(contentsOf: ev.probeNameBytes)
         b.append(ev.isFunction ? "\",\"function\":true" : "\",\"function\":false")
-        b.append(",\"cpu\":"); b.appendDecimal(ev.cpu)
-        b.append(",\"pid\":"); b.appendDecimal(c.pid)
-        b.append(",\"tid\":"); b.appendDecimal(c.tid)
-        b.append(",\"comm\":"); b.appendJSONCString(c.comm)
+        if ev.hasTask {
+            b.append(",\"cpu\":"); b.appendDecimal(ev.cpu)
+            b.append(",\"pid\":"); b.appendDecimal(c.pid)
+            b.append(",\"tid\":"); b.appendDecimal(c.tid)
+            b.append(",\"comm\":"); b.appendJSONCString(c.comm)
+        } else {
+            b.append(",\"cpu\":null,\"pid\":null,\"tid\":null,\"comm\":null")
+        }
         b.append(",\"netns\":"); b.appendDecimal(c.netns)
         b.append(",\"ifindex\":"); b.appendDecimal(c.ifindex)
         b.append(",\"ifname\":"); b.appendJSONCString(c.ifname)

@@ -59,7 +59,8 @@ public struct TextFormatter: EventFormatter {
             b.pad(from: s, to: timeColumn); s = b.count
         }
         b.appendDecimal(e.netns); b.pad(from: s, to: Self.netnsWidth); s = b.count
-        b.appendDecimal(ev.cpu); b.pad(from: s, to: Self.cpuWidth); s = b.count
+        if ev.hasTask { b.appendDecimal(ev.cpu) } else { b.append("-") }
+        b.pad(from: s, to: Self.cpuWidth); s = b.count
         withUnsafeBytes(of: e.ifname) { name in
             let end = name.firstIndex(of: 0) ?? name.count
             if end > 0 { b.appendPrintableCString(e.ifname) } else if e.ifindex != 0 {
@@ -80,8 +81,10 @@ public struct TextFormatter: EventFormatter {
         }
         b.append(contentsOf: ev.probeNameBytes)
         b.append(UInt8(ascii: " "))
-        b.appendPrintableCString(e.comm)
-        b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
+        if ev.hasTask {
+            b.appendPrintableCString(e.comm)
+            b.append(UInt8(ascii: "/")); b.appendDecimal(e.pid)
+        } else { b.append("-") }
         if let socket = ev.socket, socket.inode != 0 { SocketText.append(socket, owners: context.owners, to: &b) }
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if let reason = ev.dropReason {

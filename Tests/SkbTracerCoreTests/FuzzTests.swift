@@ -137,8 +137,12 @@ enum FuzzInput {
         UInt16(ST_SEC_CONNTRACK.rawValue): MemoryLayout<st_sec_ct>.size,
         UInt16(ST_SEC_TUNNEL.rawValue): MemoryLayout<st_sec_tunnel>.size,
         UInt16(ST_SEC_STACK.rawValue): MemoryLayout<st_sec_stack>.size,
+        UInt16(ST_SEC_NF_HOOK.rawValue): MemoryLayout<st_sec_nf_hook>.size,
+        UInt16(ST_SEC_NFT_VERDICT.rawValue): MemoryLayout<st_sec_nft_verdict>.size + 32,
     ]
     static let stackType = UInt16(ST_SEC_STACK.rawValue)
+    /// Variable size: the fixed part, then four NUL-terminated names.
+    static let verdictType = UInt16(ST_SEC_NFT_VERDICT.rawValue)
     /// A record with every section at its largest.
     static let maxRecordSize = headerSize + sectionSizes.values.reduce(0, +)
 
@@ -194,6 +198,18 @@ enum FuzzInput {
             }
             var b = garbage(max(size, 4))
             put16(type, at: 0, in: &b); put16(UInt16(truncatingIfNeeded: size), at: 2, in: &b)
+            // A verdict's names: mostly four that fit (some empty), each NUL-terminated.
+            if type == verdictType, size >= right, !r.oneIn(4) {
+                let fixed = MemoryLayout<st_sec_nft_verdict>.size
+                var p = fixed
+                for i in 0..<4 {
+                    let n = 1 + r.below(8)
+                    put16(UInt16(n), at: fixed - 8 + 2 * i, in: &b)
+                    for k in 0..<n { b[p + k] = k == n - 1 ? 0 : UInt8(ascii: "a") + UInt8(r.below(26)) }
+                    p += n
+                }
+                if !r.oneIn(8) { b[5] = UInt8(1 + r.below(3)) }
+            }
             if type == stackType {
                 let nr: UInt32 = r.pick([0, 1, 31, 32, 33, 64, 1000, UInt32.max, UInt32(Int32.max), UInt32(Int32.max) + 1, r.u32()])
                 put32(nr, at: 4, in: &b)
@@ -207,7 +223,7 @@ enum FuzzInput {
             if !r.oneIn(20) { types.append(UInt16(ST_SEC_CONTEXT.rawValue)) }
             if !r.oneIn(20) { types.append(UInt16(ST_SEC_PACKET.rawValue)) }
             for _ in 0..<r.below(5) {
-                types.insert(r.oneIn(6) ? r.pick([0, 9, 99, 0x100, 0xffff, r.u16()]) : UInt16(1 + r.below(8)),
+                types.insert(r.oneIn(6) ? r.pick([0, 9, 99, 0x100, 0xffff, r.u16()]) : UInt16(1 + r.below(11)),
                              at: r.below(types.count + 1))
             }
             if stack { types.insert(stackType, at: r.below(types.count + 1)) }
@@ -933,7 +949,18 @@ struct FuzzTests {
                 if size - at < 4 { return .badSection(0) }
                 let type = u16(at), length = Int(u16(at + 2))
                 if length < 8 || length % 8 != 0 || length > size - at { return .badSection(type) }
-                if let known = FuzzInput.sectionSizes[type], type != FuzzInput.stackType, length != known { return .badSection(type) }
+                if type == FuzzInput.verdictType {
+                    // The fixed part, a known kind, and four names that end in NUL inside the section.
+                    if length < MemoryLayout<st_sec_nft_verdict>.size || !(1...3).contains(bytes[at + 5]) { return .badSection(type) }
+                    var p = at + MemoryLayout<st_sec_nft_verdict>.size
+                    for i in 0..<4 {
+                        let n = Int(u16(at + 32 + 2 * i))
+                        if n < 1 || p + n > at + length || bytes[p + n - 1] != 0 { return .badSection(type) }
+                        p += n
+                    }
+                } else if let known = FuzzInput.sectionSizes[type], type != FuzzInput.stackType, length != known {
+                    return .badSection(type)
+                }
                 last[type] = (at, length)
                 if type == drop || type == location { lastLocation = (type, at) }
                 at += length
@@ -978,6 +1005,16 @@ struct FuzzTests {
                 let vni: UInt32? = bytes[t.at + 4] <= 2 ? u32(t.at + 8) : nil
                 if got.vni != vni || !same(got.inner.raw, at: t.at + 12) { return "tunnel is not the record's" }
             } else if ev.tunnel != nil { return "a tunnel without its section" }
+            if let h = last[UInt16(ST_SEC_NF_HOOK.rawValue)], (1...2).contains(bytes[h.at + 6]) {
+                if ev.netfilterHook != NetfilterHookPass(family: bytes[h.at + 4], hook: bytes[h.at + 5], isEntry: bytes[h.at + 6] == 1) {
+                    return "hook pass is not the record's"
+                }
+            } else if ev.netfilterHook != nil { return "a hook pass without its section" }
+            if let v = last[FuzzInput.verdictType] {
+                let n = Int(u16(v.at + 32)), start = v.at + MemoryLayout<st_sec_nft_verdict>.size
+                let table = String(decoding: bytes[start..<(start + n - 1)], as: UTF8.self)
+                if ev.nftVerdict?.table != table || ev.nftVerdict?.kind.rawValue != bytes[v.at + 5] { return "verdict is not the record's" }
+            } else if ev.nftVerdict != nil { return "a verdict without its section" }
             guard let stack = last[FuzzInput.stackType] else { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
             guard let frames = ev.stack else { return "a stack section decoded without its stack" }
             let n = min(Int(u32(stack.at + 4)), (stack.size - 8) / 8, Int(ST_STACK_MAX))

@@ -164,6 +164,10 @@ public struct TraceEvent: @unchecked Sendable {
     /// The probe's name as the formatters print it.
     public var probeNameBytes: [UInt8] { function.map { Array($0.utf8) } ?? ProbeCatalogue.nameBytes(id: header.probe) }
     public var isDrop: Bool { dropReason != nil }
+    /// An nf_tables verdict (nftrace's, read from netlink): no BPF program
+    /// wrote it, so it has no CPU or task.
+    public var isNftVerdict: Bool { header.probe == UInt16(ST_PROBE_NFT_RULE) }
+    public var hasTask: Bool { !isNftVerdict }
     public var hasLocation: Bool { location != 0 && !isFunction }
     /// BPF followed this skb from an earlier event: the same packet (not a flow match).
     public var isSameTrackedSkb: Bool { header.match == UInt8(ST_MATCH_SKB.rawValue) }

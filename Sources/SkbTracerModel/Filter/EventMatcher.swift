@@ -80,7 +80,7 @@ extension TraceFilter {
     }
 
     /// Whether the filters can use the conntrack entry under `--track` or `--ct` (ST_F_CT_TUPLE).
-    var hasTupleFilter: Bool {
+    public var hasTupleFilter: Bool {
         addr != nil || saddr != nil || daddr != nil || port != nil || sport != nil || dport != nil
     }
 }

@@ -16,8 +16,12 @@ public struct TraceSummary: Sendable {
     public var functionsAttached = 0
     public var functionsRequested = 0
     public var functionBackend = ""
-    /// `--netfilter`: namespaces with hook programs (nil: not asked for).
+    /// `--netfilter`: namespaces with hook programs and with nftrace (nil: not asked for).
     public var netfilterNamespaces: Int?
+    public var nftraceNamespaces = 0
+    /// nf_tables verdicts read, and how often the listener's buffer overflowed.
+    public var nftVerdicts: UInt64 = 0
+    public var nftraceOverflows = 0
     public var stopReason = ""
     public var tracking = false
     /// Matched skbs the BPF tracking table had no room for (raise --track-max).
@@ -46,7 +50,11 @@ public struct TraceSummary: Sendable {
         if malformed > 0 { s += ", \(malformed) malformed records" }
         s += "; \(attached)/\(requested) probes attached"
         if !functionBackend.isEmpty { s += ", \(functionsAttached)/\(functionsRequested) functions (\(functionBackend))" }
-        if let n = netfilterNamespaces { s += ", netfilter hooks in \(n) namespace\(n == 1 ? "" : "s")" }
+        if let n = netfilterNamespaces {
+            s += ", netfilter hooks in \(n) namespace\(n == 1 ? "" : "s"), rule verdicts in \(nftraceNamespaces)"
+            if nftVerdicts > 0 { s += " (\(nftVerdicts) verdicts)" }
+            if nftraceOverflows > 0 { s += ", nftrace overflowed \(nftraceOverflows) times (verdicts lost)" }
+        }
         if tracking {
             // Only what happened: a zero here read as an alarm after every run.
             var parts: [String] = []

@@ -39,6 +39,12 @@ public final class TracerSession {
     /// namespaces they go into.
     private var netfilterHooks: NetfilterHookSet?
     private lazy var tracedNamespaces = TracedNamespaces(named: options.filter.netns)
+    /// `--netfilter`'s rule verdicts (nftrace), a second source: the ring's events
+    /// of each poll wait in `batch` until the verdicts read after them are placed
+    /// among them by `merger`.
+    private var nftrace: NftraceSource?
+    private let merger = VerdictMerger()
+    private var batch: [TraceEvent] = []
     private var ring: RingBuffer?
     private var startNs: UInt64 = 0
     /// Called for every decoded event before it is formatted (tests, the demo).
@@ -232,7 +238,7 @@ public final class TracerSession {
                 warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             }
         }
-        if options.netfilter { startNetfilterHooks(object) }
+        if options.netfilter { startNetfilter(object) }
         guard summary.attached + summary.functionsAttached > 0 else {
             object.close()
             self.object = nil
@@ -254,42 +260,56 @@ public final class TracerSession {
         }
     }
 
-    /// `--netfilter`: loads the hook programs and links them in the traced
-    /// namespaces. A kernel without netfilter programs costs a warning only:
-    /// the rest of the trace runs.
-    private func startNetfilterHooks(_ object: BPFObject) {
+    /// `--netfilter`: the hook programs, linked in the traced namespaces, and the
+    /// nftrace tables and listeners there. A kernel without either costs a
+    /// warning only: the rest of the trace runs.
+    private func startNetfilter(_ object: BPFObject) {
         let hooks = NetfilterHookSet()
         do {
             try hooks.load(sharing: object, btf: btf)
+            netfilterHooks = hooks
         } catch {
             warnings.append("\(Self.describe(error)): tracing without hook events")
-            return
         }
-        netfilterHooks = hooks
-        attachNetfilterHooks(tracedNamespaces.fresh())
+        nftrace = NftraceSource(filter: options.filter)
+        if !NftraceSource.narrows(options.filter) {
+            warnings.append("--netfilter without a packet filter: nf_tables traces every packet through every chain, "
+                            + "which costs each packet several netlink messages; narrow it with -H, -s, -d, --proto, --port, --mark or -i")
+        }
+        addNetfilterNamespaces(tracedNamespaces.fresh(), first: true)
         if let inode = tracedNamespaces.unreachable {
-            warnings.append("--netfilter: no path reaches namespace \(inode) (no process in it, no name in /run/netns): no hook events there")
+            warnings.append("--netfilter: no path reaches namespace \(inode) (no process in it, no name in /run/netns): no hook events or verdicts there")
         }
-        if hooks.namespaces.isEmpty {
+        if netfilterHooks?.namespaces.isEmpty == true {
             hooks.close()
             netfilterHooks = nil
         }
-        summary.netfilterNamespaces = hooks.namespaces.count
+        if nftrace?.namespaces == 0 {
+            nftrace?.close()
+            nftrace = nil
+        }
+        summary.netfilterNamespaces = netfilterHooks?.namespaces.count ?? 0
+        summary.nftraceNamespaces = nftrace?.namespaces ?? 0
     }
 
-    private func attachNetfilterHooks(_ namespaces: [NetnsDirectory.Entry]) {
-        guard let hooks = netfilterHooks else { return }
+    /// Hook programs and nftrace in each namespace. Failures in the first round
+    /// are warnings (once per kind); a namespace gone meanwhile later is no news.
+    private func addNetfilterNamespaces(_ namespaces: [NetnsDirectory.Entry], first: Bool = false) {
+        var said = Set<String>()
+        func warn(_ what: String, _ ns: NetnsDirectory.Entry, _ error: Error) {
+            guard first || ns.inode == names.netns.hostInode, said.insert(what).inserted else { return }
+            warnings.append("--netfilter: no \(what) in \(names.netns.name(ns.inode)): \(Self.describe(error))")
+        }
         for ns in namespaces {
-            do {
-                try hooks.attach(netnsPath: ns.path, inode: ns.inode)
-            } catch {
-                // A namespace gone meanwhile is no news; the first one is.
-                if hooks.namespaces.isEmpty || ns.inode == names.netns.hostInode {
-                    warnings.append("--netfilter: no hook programs in \(names.netns.name(ns.inode)): \(Self.describe(error))")
-                }
+            if let hooks = netfilterHooks {
+                do { try hooks.attach(netnsPath: ns.path, inode: ns.inode) } catch { warn("hook programs", ns, error) }
+            }
+            if let nftrace {
+                do { try nftrace.add(netnsPath: ns.path, inode: ns.inode) } catch { warn("rule verdicts (nftrace)", ns, error) }
             }
         }
-        summary.netfilterNamespaces = hooks.namespaces.count
+        if let hooks = netfilterHooks { summary.netfilterNamespaces = hooks.namespaces.count }
+        if let nftrace { summary.nftraceNamespaces = nftrace.namespaces }
     }
 
     /// Loads (verifies) the tracepoint programs and `backend`'s programs for every
@@ -486,10 +506,47 @@ public final class TracerSession {
         }
         // Names from this machine, before anything reads them: a recording keeps them too.
         if event.route == nil { interfaceNames.fill(&event) }
+        if nftrace != nil {
+            merger.note(event)
+            batch.append(event)
+            return keepReading
+        }
         let more = pipeline.event(&event)
         summary.events = pipeline.events
         summary.printed = pipeline.emitted
         return more && keepReading
+    }
+
+    /// The verdicts that arrived, each placed right after its packet's event
+    /// (VerdictMerger), among this poll's events; then all of them go on. A
+    /// verdict whose packet's event came in an earlier poll goes first; one
+    /// matched with no event keeps no skb (the event view still shows it).
+    private func mergeVerdicts(nowNs: UInt64) {
+        guard let nftrace else { return }
+        var verdicts = nftrace.drain(nowNs: nowNs)
+        var after: [UInt64: [TraceEvent]] = [:]
+        var first: [TraceEvent] = []
+        let inBatch = Set(batch.map { $0.header.skb &+ $0.header.ts_ns })
+        for i in verdicts.indices {
+            interfaceNames.fill(&verdicts[i])
+            if let anchor = merger.place(&verdicts[i]), inBatch.contains(anchor.skb &+ anchor.ts) {
+                after[anchor.skb &+ anchor.ts, default: []].append(verdicts[i])
+            } else {
+                first.append(verdicts[i])
+            }
+        }
+        var events = batch
+        batch.removeAll(keepingCapacity: true)
+        if !after.isEmpty {
+            events = events.flatMap { e in [e] + (after.removeValue(forKey: e.header.skb &+ e.header.ts_ns) ?? []) }
+        }
+        summary.nftVerdicts += UInt64(verdicts.count)
+        for var e in first + events {
+            guard pipeline.event(&e) else { break }
+        }
+        summary.events = pipeline.events
+        summary.printed = pipeline.emitted
+        summary.nftraceOverflows = nftrace.overflows
     }
 
     /// While tracing, a stop signal ends a consume round early (a flood would
@@ -510,6 +567,7 @@ public final class TracerSession {
         // of a program that finished by then has been read.
         let ns = MonotonicClock.now()
         ring.consume()
+        if nftrace != nil { mergeVerdicts(nowNs: ns) }
         // Not drained: a record is reserved and not yet submitted, and its event
         // came before those read since. Until the ring is drained again, journey
         // timeouts run on the last time it was (settledNs): a journey waiting
@@ -522,7 +580,7 @@ public final class TracerSession {
             lastSweepNs = ns
             sweepTracked(nowNs: ns)
         }
-        if netfilterHooks != nil { attachNetfilterHooks(tracedNamespaces.fresh(nowNs: ns)) }
+        if netfilterHooks != nil || nftrace != nil { addNetfilterNamespaces(tracedNamespaces.fresh(nowNs: ns)) }
         if options.filter.ownerPid != nil, ns - lastPinNs >= 1_000_000_000 {
             lastPinNs = ns
             pinTargetSockets()
@@ -556,6 +614,7 @@ public final class TracerSession {
             netfilterHooks?.detachAll()
             draining = true
             ring.consume()
+            if nftrace != nil { mergeVerdicts(nowNs: MonotonicClock.now()) }
             if let lossMap = object?.map(TracepointsObject.Map.lostEvents),
                let perCPU = try? lossMap.perCPUValues(key: 0, as: st_loss.self) {
                 summary.lost = perCPU.reduce(0) { $0 + $1.total }
@@ -580,6 +639,8 @@ public final class TracerSession {
         functionProbes = nil
         netfilterHooks?.close()
         netfilterHooks = nil
+        nftrace?.close()
+        nftrace = nil
         object?.close()
         object = nil
         return summary
