@@ -44,9 +44,15 @@ public final class VerdictMerger {
         return Key(netns: e.context.netns, l3: e.packet.raw.l3_proto, identity: identity)
     }
 
-    /// Notes a BPF event (before it goes on): a verdict may join it later.
+    /// The anchor of the latest verdict per trace (namespace << 32 | trace id):
+    /// the verdicts of a chain reached by a jump, which has no hook of its own,
+    /// follow the base chain's.
+    private var byTrace: [UInt64: Anchor] = [:]
+
+    /// Notes a BPF event (before it goes on): a verdict may join it later. Not a
+    /// free: every verdict comes before it.
     public func note(_ e: TraceEvent) {
-        guard e.header.skb != 0, e.nftVerdict == nil, let key = Self.key(e) else { return }
+        guard e.header.skb != 0, e.nftVerdict == nil, !e.isFree, let key = Self.key(e) else { return }
         let hook = e.netfilterHook.flatMap { $0.isEntry ? UInt16($0.family) << 8 | UInt16($0.hook) : nil }
         let anchor = Anchor(skb: e.header.skb, ts: e.header.ts_ns, hook: hook)
         if latest[key] == nil {
@@ -68,6 +74,7 @@ public final class VerdictMerger {
             orderStart = 0
         }
         if placed.count > capacity { placed.removeAll() }
+        if byTrace.count > capacity { byTrace.removeAll() }
     }
 
     /// Gives verdict event `v` its packet's skb and a time right after the event
@@ -82,7 +89,10 @@ public final class VerdictMerger {
         // An inet table's chain runs at the packet's own family's hook.
         let family = verdict.family == 1 ? (v.packet.isIPv6 ? UInt8(10) : UInt8(2)) : verdict.family
         let wanted = verdict.hook.map { UInt16(family) << 8 | UInt16($0) }
-        let anchor = list.last { wanted != nil && $0.hook == wanted } ?? list.max { $0.ts < $1.ts }!
+        let trace = UInt64(v.context.netns) << 32 | UInt64(verdict.traceID)
+        let sameRun = wanted == nil ? byTrace[trace].flatMap { a in list.contains { $0.skb == a.skb } ? a : nil } : nil
+        let anchor = sameRun ?? list.last { wanted != nil && $0.hook == wanted } ?? list.max { $0.ts < $1.ts }!
+        byTrace[trace] = anchor
         let slot = anchor.skb &+ anchor.ts
         let n = (placed[slot] ?? 0) + 1
         placed[slot] = n

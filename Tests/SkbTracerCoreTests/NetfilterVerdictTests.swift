@@ -116,6 +116,25 @@ import Testing
         #expect(anchor?.ts == 4_000 && v.header.skb == 0xffff_8881_0000_b000 && v.header.ts_ns == 4_001)
     }
 
+    /// A jump's chain has no hook: its verdicts follow the base chain's (same
+    /// trace id), not the packet's latest event (its exit from the hook, its free).
+    @Test func aJumpTargetsVerdictFollowsItsBaseChains() {
+        let merger = VerdictMerger()
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 2_000, hook: NetfilterHookPass(family: 2, hook: 2, isEntry: true)))
+        merger.note(Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 3_000, hook: NetfilterHookPass(family: 2, hook: 2, isEntry: false)))
+        var jump = Self.verdictEvent(NftVerdict(family: 1, kind: .rule, table: "g", chain: "fwdc", hook: 2, priority: 10,
+                                                handle: 4, verdict: -3, target: "blocked", traceID: 42))
+        #expect(merger.place(&jump)?.ts == 2_000)
+        var accept = Self.verdictEvent(NftVerdict(family: 1, kind: .rule, table: "g", chain: "blocked", handle: 5, verdict: 1, traceID: 42))
+        #expect(merger.place(&accept)?.ts == 2_000 && accept.header.ts_ns == 2_002)
+        // Without the trace's earlier verdict: the latest event, never a free.
+        var free = Self.requestEvent(UInt16(ST_PROBE_KFREE_SKB.rawValue), ts: 9_000)
+        free.dropReason = 5
+        merger.note(free)
+        var lone = Self.verdictEvent(NftVerdict(family: 1, kind: .rule, table: "g", chain: "blocked", handle: 5, verdict: 0, traceID: 7))
+        #expect(merger.place(&lone)?.ts == 3_000)
+    }
+
     @Test func aJourneyNamesTheRuleThatDroppedIt() throws {
         let skb: UInt64 = 0xffff_8881_0000_a000
         var v = Self.verdictEvent(Self.drop)
