@@ -20,6 +20,9 @@ public final class Diagnosis {
         /// Routine drops are counted apart from failures at the same place (an
         /// echo reply whose copy was read, and one nobody read).
         public var noise = false
+        /// `--netfilter`: the nf_tables verdict that dropped the packets, so each
+        /// rule (or chain policy) is counted apart.
+        public var rule: NftVerdict? = nil
     }
 
     public struct DropCounts: Sendable {
@@ -84,7 +87,8 @@ public final class Diagnosis {
         flows[i].outcomes[j.outcome.kind, default: 0] += 1
 
         if case .dropped(let reason, let location, let noise) = j.outcome {
-            var key = DropKey(reason: reason, location: location, netns: j.last.context.netns, noise: noise != nil)
+            var key = DropKey(reason: reason, location: location, netns: j.last.context.netns, noise: noise != nil,
+                              rule: j.droppingVerdict.map(Self.ruleKey))
             if dropIndex[key] == nil && drops.count >= maxDropKinds - 1 { key = Self.otherDrops }
             if let d = dropIndex[key] {
                 drops[d].count += 1
@@ -95,6 +99,13 @@ public final class Diagnosis {
                                         exampleSkb: j.last.header.skb, exampleTsNs: j.last.header.ts_ns))
             }
         }
+    }
+
+    /// A verdict as a drop key: which rule, not which packet (its trace id).
+    static func ruleKey(_ v: NftVerdict) -> NftVerdict {
+        var v = v
+        v.traceID = 0
+        return v
     }
 
     static func nonIPLabel(_ e: TraceEvent) -> String {

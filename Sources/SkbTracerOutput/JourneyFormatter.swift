@@ -203,6 +203,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             for x in drops {
                 let ns = names.netns.name(x.key.netns)
                 b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns)")
+                if let rule = x.key.rule { b.append(string: " by \(NetfilterText.ruleText(rule))") }
                 if let noise = x.noise { b.append(string: " (known noise: \(noise))") }
                 b.append(", e.g. ")
                 appendExample(x, into: &b)
@@ -390,6 +391,7 @@ public struct JourneyJSONFormatter: JourneyFormatter {
             b.append(",\"explanation\":"); appendOptional(explained?.explanation, into: &b)
             b.append(",\"hint\":"); appendOptional(explained?.hint, into: &b)
             b.append(",\"noise\":"); appendOptional(x.noise, into: &b)
+            b.append(",\"rule\":"); appendOptional(x.key.rule.map(NetfilterText.ruleText), into: &b)
             b.append("}")
         }
         b.append("]}\n")

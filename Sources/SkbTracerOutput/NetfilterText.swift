@@ -3,7 +3,7 @@ import SkbTracerModel
 /// How netfilter facts print (`--netfilter`): a hook program's event as
 /// `nf=ip FORWARD entered`, an nf_tables verdict as `nf=ip filter FORWARD #7 drop`
 /// (in journeys with the rule's text), and in JSON one `netfilter` object for both.
-enum NetfilterText {
+public enum NetfilterText {
     static func append(_ pass: NetfilterHookPass, to b: inout ByteBuffer) {
         b.append(" nf="); b.append(string: pass.familyName)
         b.append(" "); b.append(string: pass.hookName)
@@ -22,7 +22,7 @@ enum NetfilterText {
     }
 
     /// `ip filter FORWARD rule #7 (-s 10.0.0.1/32 -p icmp -j DROP): DROP`.
-    static func ruleText(_ v: NftVerdict) -> String {
+    public static func ruleText(_ v: NftVerdict) -> String {
         var s = "\(v.familyName) \(v.table) \(v.chain)"
         switch v.kind {
         case .policy: s += " policy"

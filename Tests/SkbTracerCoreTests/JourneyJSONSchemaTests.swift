@@ -30,12 +30,13 @@ enum JSONSchemaKeys {
     static let flow: Set<String> = Set(["flow", "packets", "forwarded"] + outcomeKinds)
     static let diagnosisDrop: Set<String> = [
         "reason", "location", "netns", "netns_name", "count", "example_journey", "example_skb", "example_ts_ns", "explanation", "hint", "noise",
+        "rule",
     ]
 
     static let dropCounts: Set<String> = ["type", "time", "counts"]
     static let dropSummary: Set<String> = ["type", "counts"]
     static let dropEntry: Set<String> = [
-        "reason", "location", "netns", "netns_name", "new", "total", "explanation", "hint", "noise", "stack",
+        "reason", "location", "netns", "netns_name", "new", "total", "explanation", "hint", "noise", "rule", "stack",
     ]
 
     /// PingRun needs sockets and BPF: these are checked against the doc only.

@@ -160,4 +160,37 @@ import Testing
         let tracker = JourneyTracker(names: JourneyTests.names())
         #expect(tracker.add(Self.verdictEvent(Self.drop)).isEmpty && tracker.openCount == 0)
     }
+
+    /// Two packets dropped by two rules: the diagnosis and --drop count each rule apart.
+    @Test func dropsAreCountedPerRule() throws {
+        let other = NftVerdict(family: 1, kind: .policy, table: "guard", chain: "input", hook: 1, priority: 0, verdict: 0, traceID: 3)
+        var journeys: [Journey] = []
+        for (i, v) in [Self.drop, other, Self.drop].enumerated() {
+            let skb = 0xffff_8881_0000_a000 + UInt64(i) * 0x100
+            var verdict = Self.verdictEvent(v)
+            verdict.header.skb = skb
+            verdict.header.ts_ns = 1_000_001
+            verdict.nftVerdict?.traceID = UInt32(i) // another packet, the same rule
+            var free = Self.requestEvent(UInt16(ST_PROBE_KFREE_SKB.rawValue), ts: 1_000_010, skb: skb)
+            free.dropReason = 5
+            free.location = JourneyTests.icmpRcv
+            journeys.append(NetfilterHookEventTests.journey([Self.requestEvent(UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), ts: 1_000_000, skb: skb), verdict, free]))
+        }
+        let d = Diagnosis()
+        for j in journeys { d.add(j) }
+        #expect(d.drops.count == 2)
+        #expect(d.sortedDrops.map(\.count) == [2, 1])
+        #expect(d.sortedDrops.first?.key.rule?.handle == 7)
+        let text = String(decoding: FuzzRun.render { JourneyTextFormatter(context: Fixtures.context(), names: JourneyTests.names()).diagnosis(d, into: &$0) }, as: UTF8.self)
+        #expect(text.contains("2x NETFILTER_DROP at icmp_rcv+0x0 in host by ip filter FORWARD rule #7 (-s 10.0.0.1/32 -p icmp -j DROP): DROP"), "\(text)")
+        #expect(text.contains("1x NETFILTER_DROP at icmp_rcv+0x0 in host by inet guard input policy: DROP"), "\(text)")
+
+        let lines = try JourneyJSONSchemaTests.dropWatchLines { w in
+            for j in journeys { for e in j.events { w.consume(e) } }
+        }
+        let summary = try #require(lines.last.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        let counts = try #require(summary["counts"] as? [[String: Any]])
+        #expect(Set(counts.compactMap { $0["rule"] as? String }) == [NetfilterText.ruleText(Self.drop), NetfilterText.ruleText(other)])
+        #expect(counts.first { ($0["rule"] as? String) == NetfilterText.ruleText(Self.drop) }?["total"] as? Int == 2)
+    }
 }

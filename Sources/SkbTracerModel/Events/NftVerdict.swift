@@ -3,8 +3,8 @@ import CSkbTracerABI
 /// What nf_tables decided about a packet, as nftrace reports it (`--netfilter`,
 /// ST_SEC_NFT_VERDICT): the table, chain and rule, and the verdict; or the
 /// chain's policy, or the end of a chain without one.
-public struct NftVerdict: Equatable, Sendable {
-    public enum Kind: UInt8, Sendable {
+public struct NftVerdict: Hashable, Sendable {
+    public enum Kind: UInt8, Hashable, Sendable {
         case policy = 1, returned = 2, rule = 3
     }
 

@@ -6,7 +6,9 @@ import SkbTracerOutput
 /// prints how many new drops each (reason, location, namespace) had, and at the
 /// end the totals with explanations and hints.
 public final class DropWatch: TraceConsumer {
-    struct Key: Hashable { let reason: String; let location: String; let netns: UInt32 }
+    /// `rule`: with `--netfilter`, the nf_tables rule whose drop verdict came
+    /// just before the drop, so each rule is counted apart.
+    struct Key: Hashable { let reason: String; let location: String; let netns: UInt32; var rule: String? = nil }
     struct Counts {
         var total: UInt64 = 0
         var new: UInt64 = 0
@@ -24,6 +26,8 @@ public final class DropWatch: TraceConsumer {
     private var order: [Key] = []
     private var lastPrintNs: UInt64 = 0
     private var lastTs: UInt64 = 0
+    /// Drop verdicts waiting for their skb's drop (bounded).
+    private var dropVerdicts: [UInt64: NftVerdict] = [:]
     public private(set) var emitted: UInt64 = 0
     /// Distinct keys kept at most; beyond, drops are summed under one "other" row.
     let maxKeys = 4096
@@ -41,10 +45,15 @@ public final class DropWatch: TraceConsumer {
     }
 
     public func consume(_ e: TraceEvent) {
+        if let v = e.nftVerdict, v.isDrop, e.header.skb != 0 {
+            if dropVerdicts.count >= 4096 { dropVerdicts.removeAll() }
+            dropVerdicts[e.header.skb] = v
+        }
         guard e.isDrop else { return }
         let reason = names.dropReasons.name(e.dropReason ?? 0)
         let location = names.location(e)
-        var key = Key(reason: reason, location: location, netns: e.context.netns)
+        let rule = dropVerdicts.removeValue(forKey: e.header.skb).map(NetfilterText.ruleText)
+        var key = Key(reason: reason, location: location, netns: e.context.netns, rule: rule)
         if counts[key] == nil && counts.count >= maxKeys { key = Key(reason: "other", location: "?", netns: 0) }
         if counts[key] == nil {
             counts[key] = Counts(noise: DropExplanations.noise(reason: reason, function: JourneyNames.function(of: location), event: e))
@@ -92,6 +101,7 @@ public final class DropWatch: TraceConsumer {
                 for k in fresh {
                     let c = counts[k]!
                     b.append(string: "  \(String(c.new).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns)) (total \(c.total))")
+                    if let rule = k.rule { b.append(string: " by \(rule)") }
                     if c.noise != nil { b.append(" [known noise]") }
                     b.append("\n")
                 }
@@ -117,7 +127,8 @@ public final class DropWatch: TraceConsumer {
             if sorted.isEmpty { b.append("  no drops\n") }
             for k in sorted {
                 let c = counts[k]!
-                b.append(string: "  \(String(c.total).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns))\n")
+                b.append(string: "  \(String(c.total).leftPadded(6, with: " ")) \(k.reason) at \(k.location) in \(names.netns.name(k.netns))")
+                b.append(string: k.rule.map { " by \($0)\n" } ?? "\n")
                 if let noise = c.noise {
                     b.append(string: "         known noise: \(noise)\n")
                 } else if let x = DropExplanations.explain(k.reason) {
@@ -140,6 +151,7 @@ public final class DropWatch: TraceConsumer {
         b.append(",\"explanation\":"); if let x { b.appendJSONString(x.explanation) } else { b.append("null") }
         b.append(",\"hint\":"); if let x { b.appendJSONString(x.hint) } else { b.append("null") }
         b.append(",\"noise\":"); if let n = c.noise { b.appendJSONString(n) } else { b.append("null") }
+        b.append(",\"rule\":"); if let r = k.rule { b.appendJSONString(r) } else { b.append("null") }
         b.append(",\"stack\":")
         if let stack = c.stack {
             b.append("[")
