@@ -45,6 +45,9 @@ public final class NftraceTable {
     /// no bridge family (`bridgeUnavailable` says why).
     public private(set) var families: [Family] = []
     public private(set) var bridgeUnavailable: String?
+    /// Nothing of the filter could be said in nft: every packet is traced, which
+    /// costs a trace message per chain it passes (the caller warns).
+    public let tracesEverything: Bool
     private var nft: NftContext?
 
     /// Creates the tables in namespace `netns` (nil: the calling thread's), each in
@@ -53,6 +56,7 @@ public final class NftraceTable {
     /// (nothing is left then).
     public init(filter: TraceFilter, in netns: NetnsSwitch?, name: String = NftraceTable.name()) throws {
         self.name = name
+        tracesEverything = Self.tracesEverything(filter)
         let make = { [self] in try self.create(filter) }
         if let netns { try netns.run(make) } else { try make() }
     }
@@ -85,6 +89,11 @@ public final class NftraceTable {
         } catch {
             bridgeUnavailable = Self.failure(error, family: .bridge, table: name).description
         }
+    }
+
+    /// Whether no part of `filter` can be said in nft (every packet would be traced).
+    public static func tracesEverything(_ filter: TraceFilter) -> Bool {
+        Hook.allCases.allSatisfy { NftraceMatch.rules(filter, family: .inet, hook: $0) == [""] }
     }
 
     /// The nft commands that make one family's table.

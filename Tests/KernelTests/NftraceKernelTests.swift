@@ -133,10 +133,11 @@ extension KernelTests {
             let policy = try #require(traces.first { $0.table == t && $0.chain == "inpc" && $0.type == .policy }, "\(traces)")
             #expect(policy.isPolicy && policy.verdict == 0 && policy.verdictName == "drop" && policy.ruleHandle == nil, "\(policy)")
 
-            let rule = try #require(try texts.rule(family: 1, table: t, chain: "fwdc", handle: handle))
+            let rule = try #require(try texts.rule(for: drop))
             #expect(rule.syntax == .nft && rule.rule.text == "ip daddr \(lab.bAddr) icmp type echo-request counter drop",
                     "\(rule)")
-            let inp = try #require(try texts.chain(family: 1, table: t, chain: "inpc"))
+            let inp = try #require(try texts.chain(for: policy))
+            #expect(try texts.rule(for: policy) == nil, "a policy trace names no rule")
             #expect(inp.hook == "input" && inp.priority == 0 && inp.policy == "drop" && inp.type == "filter" && inp.rules.isEmpty,
                     "\(inp)")
             #expect(try texts.rule(family: 1, table: t, chain: "fwdc", handle: handle + 1000) == nil)

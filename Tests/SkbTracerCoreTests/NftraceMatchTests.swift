@@ -90,6 +90,14 @@ struct NftraceMatchTests {
         #expect(Self.rules(try Self.filter { $0.pid = "1"; $0.pktLen = "100-200"; $0.icmpID = "7" }) == [""])
     }
 
+    @Test("the rules' --netfilter cost: every packet when nothing of the filter is said in nft")
+    func everything() throws {
+        #expect(NftraceTable.tracesEverything(TraceFilter()))
+        #expect(NftraceTable.tracesEverything(try Self.filter { $0.pid = "1"; $0.ifname = "eth*" }))
+        #expect(!NftraceTable.tracesEverything(try Self.filter { $0.proto = "tcp" }))
+        #expect(!NftraceTable.tracesEverything(try Self.filter { $0.ifname = "eth0" }))
+    }
+
     @Test("the script: an owner table, a chain per hook at INT_MIN + 1, each rule ending in meta nftrace set 1")
     func script() throws {
         let s = NftraceTable.script(table: "skbtracer_9", family: .bridge, filter: try Self.filter { $0.proto = "icmp" })
