@@ -18,6 +18,7 @@ extension KernelTests {
             var r: String { "\(prefix)-r" }
             var b: String { "\(prefix)-b" }
             let aAddr = "10.231.1.2", rAddr = "10.231.1.1", bAddr = "10.231.2.2"
+            let aAddr6 = "fd00:231:1::2", bAddr6 = "fd00:231:2::2"
 
             init() throws {
                 do {
@@ -29,10 +30,17 @@ extension KernelTests {
                         try Command.check(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
                         try Command.check(["ip", "-n", ns, "link", "set", dev, "up"])
                     }
+                    for (ns, dev, addr) in [(a, "eth0", "fd00:231:1::2/64"), (r, "ra", "fd00:231:1::1/64"),
+                                            (r, "rb", "fd00:231:2::1/64"), (b, "eth0", "fd00:231:2::2/64")] {
+                        try Command.check(["ip", "-n", ns, "-6", "addr", "add", addr, "dev", dev, "nodad"])
+                    }
                     try Command.check(["ip", "-n", a, "route", "add", "10.231.2.0/24", "via", rAddr])
                     try Command.check(["ip", "-n", b, "route", "add", "10.231.1.0/24", "via", "10.231.2.1"])
+                    try Command.check(["ip", "-n", a, "-6", "route", "add", "fd00:231:2::/64", "via", "fd00:231:1::1"])
+                    try Command.check(["ip", "-n", b, "-6", "route", "add", "fd00:231:1::/64", "via", "fd00:231:2::1"])
                     // The router's own namespace only.
-                    try Command.check(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+                    try Command.check(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+                                       "net.ipv6.conf.all.forwarding=1"])
                 } catch {
                     destroy()
                     throw error
@@ -241,6 +249,35 @@ extension KernelTests {
                 table.close()
                 #expect(try Command.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout.isEmpty)
             }
+        }
+
+        @Test("an IPv6 drop by ip6tables-nft: the trace names ip6 filter FORWARD, the handle, drop and the IPv6 packet; the text in ip6tables syntax")
+        func ip6tablesDrop() throws {
+            let lab = try RouterLab()
+            defer { lab.destroy() }
+            try lab.inRouter(["ip6tables-nft", "-A", "FORWARD", "-d", "\(lab.bAddr6)/128", "-p", "ipv6-icmp", "-j", "DROP"])
+            let handle = try lab.handle(family: "ip6", table: "filter", chain: "FORWARD")
+            let before = try lab.ruleset()
+            let netns = try NetnsSwitch(lab.r)
+            var o = TraceFilter.Options()
+            o.proto = "icmp6"
+            o.daddr = lab.bAddr6
+            let table = try NftraceTable(filter: try TraceFilter.parse(o), in: netns)
+            let listener = try NftraceListener(in: netns)
+            _ = try Command.run(["ip", "netns", "exec", lab.a, "ping", "-6", "-n", "-q", "-c", "2", "-W", "1", "-i", "0.2", lab.bAddr6], timeout: 10)
+            let traces = try Self.traces(listener) { $0.contains { $0.table == "filter" && $0.type == .rule } }
+            let drop = try #require(traces.first { $0.table == "filter" && $0.type == .rule }, "\(traces)")
+            #expect(drop.family == 10 && drop.familyName == "ip6" && drop.chain == "FORWARD" && drop.ruleHandle == handle
+                    && drop.verdictName == "drop" && drop.nfproto == 10, "\(drop)")
+            // Version 6, and the destination at bytes 24..<40.
+            #expect(drop.networkHeader.first.map { $0 >> 4 } == 6
+                    && Array(drop.networkHeader.dropFirst(24).prefix(16)) == IPAddress(lab.bAddr6)!.bytes, "\(drop.networkHeader)")
+            let texts = try NftRuleText(in: netns)
+            let rule = try #require(try texts.rule(for: drop))
+            #expect(rule.syntax == .iptables && rule.rule.text == "-d \(lab.bAddr6)/128 -p ipv6-icmp -j DROP", "\(rule)")
+            table.close()
+            let after = try lab.ruleset()
+            #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
         }
 
         @Test("the tables go with the process that made them on SIGKILL, though a child it spawned still runs (owner flag, close-on-exec socket)")
