@@ -39,10 +39,12 @@ final class NftContext {
     struct Failure: Error, Equatable {
         let text: String
 
-        /// The first reason ("Operation not supported"), without nft's prefixes.
+        /// The first reason ("Operation not supported"), without nft's prefixes
+        /// ("Error: Could not process rule: ", "netlink: Error: cache initialization failed: ").
         var reason: String {
-            let first = text.split(separator: "\n").first { $0.hasPrefix("Error: ") } ?? Substring(text)
-            var r = first.dropFirst(first.hasPrefix("Error: ") ? 7 : 0)
+            let lines = text.split(separator: "\n")
+            guard let line = lines.first(where: { $0.contains("Error: ") }) ?? lines.first else { return "" }
+            var r = line.range(of: "Error: ").map { line[$0.upperBound...] } ?? line
             for prefix in ["Could not process rule: ", "cache initialization failed: "] where r.hasPrefix(prefix) {
                 r = r.dropFirst(prefix.count)
             }
@@ -52,7 +54,7 @@ final class NftContext {
         /// The command the first error points at (the line after its reason).
         var command: String? {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            guard let i = lines.firstIndex(where: { $0.hasPrefix("Error: ") }), i + 1 < lines.count else { return nil }
+            guard let i = lines.firstIndex(where: { $0.contains("Error: ") }), i + 1 < lines.count else { return nil }
             return String(lines[i + 1])
         }
 

@@ -141,7 +141,7 @@ struct NftraceMatchTests {
         let rule = NftraceTable.failure(Self.failure("Invalid argument", "add rule inet skbtracer_9 input meta nftrace set 1"),
                                         family: .inet, table: "skbtracer_9")
         #expect(rule.message == "create nf_tables table inet skbtracer_9: Invalid argument", "\(rule)")
-        let none = NftraceTable.noNfTables(NftContext.Failure(text: "Error: cache initialization failed: Protocol not supported\n"))
+        let none = NftraceTable.noNfTables(NftContext.Failure(text: "netlink: Error: cache initialization failed: Protocol not supported\n"))
         #expect(none.message.contains("nf_tables does not answer (Protocol not supported)") && none.hint?.contains("CONFIG_NF_TABLES") == true,
                 "\(none)")
     }
