@@ -13,7 +13,7 @@ final class NftContext {
     init(listing: Bool) throws {
         var err: Int32 = 0
         guard let c = st_nft_open(listing ? st_nft_listing_flags() : 0, &err) else {
-            throw NftContext.noSocket(errno: -err)
+            throw NftContext.unavailable(errno: -err)
         }
         ctx = c
     }
@@ -61,12 +61,13 @@ final class NftContext {
         func isErrno(_ err: Int32) -> Bool { reason.hasPrefix(String(cString: strerror(err))) }
     }
 
-    static func noSocket(errno err: Int32) -> Error {
+    /// Why nf_tables cannot be asked here (`st_nft_probe`'s errno).
+    static func unavailable(errno err: Int32) -> any HintedError {
         let what = "\(String(cString: strerror(err))) (errno \(err))"
         if err == EPERM || err == EACCES {
-            return UsageError("open a netfilter netlink socket: \(what)", hint: "run as root")
+            return UsageError("ask nf_tables: \(what)", hint: "run as root (nf_tables needs CAP_NET_ADMIN)")
         }
-        return RuntimeError("this kernel has no nfnetlink, so no nf_tables: a netfilter netlink socket fails with \(what)",
-                            hint: "it needs CONFIG_NETFILTER_NETLINK and CONFIG_NF_TABLES; the rest of the trace runs without them")
+        return RuntimeError("this kernel cannot trace netfilter rules: nf_tables does not answer (\(what))",
+                            hint: "it needs nf_tables (CONFIG_NF_TABLES, module nf_tables); the rest of the trace runs without it")
     }
 }

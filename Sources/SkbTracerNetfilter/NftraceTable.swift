@@ -74,10 +74,6 @@ public final class NftraceTable {
 
     private func create(_ filter: TraceFilter) throws {
         let nft = try NftContext(listing: false)
-        // A read first: without nf_tables it fails, and the failure says so.
-        do { try nft.run("list tables") } catch {
-            throw Self.noNfTables(error)
-        }
         do { try nft.run(Self.script(table: name, family: .inet, filter: filter)) } catch {
             throw Self.failure(error, family: .inet, table: name)
         }
@@ -108,12 +104,6 @@ public final class NftraceTable {
             }
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func noNfTables(_ error: NftContext.Failure) -> any HintedError {
-        if error.isErrno(EPERM) || error.isErrno(EACCES) { return privilege(error) }
-        return RuntimeError("this kernel cannot trace netfilter rules: nf_tables does not answer (\(error.reason))",
-                            hint: "it needs nf_tables (CONFIG_NF_TABLES, module nf_tables); the rest of the trace runs without it")
     }
 
     static func privilege(_ error: NftContext.Failure) -> any HintedError {

@@ -280,6 +280,24 @@ extension KernelTests {
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
         }
 
+        @Test("without privilege: one error line that says to run as root, and nothing made")
+        func withoutPrivilege() throws {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+                KT.skipped("no setpriv (util-linux) to drop privileges")
+                return
+            }
+            let ns = "stnt" + String(format: "%04x", UInt16.random(in: 0...UInt16.max)) + "-p"
+            try Command.check(["ip", "netns", "add", ns])
+            defer { _ = try? Command.run(["ip", "netns", "del", ns]) }
+            let holder = URL(fileURLWithPath: try KT.binaryPath()).deletingLastPathComponent().appendingPathComponent("NftraceHolder").path
+            let r = try Command.run(["ip", "netns", "exec", ns, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     "--inh-caps=-all", holder, "-", "/dev/null"], timeout: 10)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(r.status == 1 && lines.count == 1 && lines[0].contains("Operation not permitted")
+                    && lines[0].contains("Hint: run as root"), "exit \(r.status): \(r.stderr)")
+            #expect(try Command.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout.isEmpty)
+        }
+
         @Test("the tables go with the process that made them on SIGKILL, though a child it spawned still runs (owner flag, close-on-exec socket)")
         func goneAfterSigkill() throws {
             let lab = try RouterLab()

@@ -141,8 +141,12 @@ struct NftraceMatchTests {
         let rule = NftraceTable.failure(Self.failure("Invalid argument", "add rule inet skbtracer_9 input meta nftrace set 1"),
                                         family: .inet, table: "skbtracer_9")
         #expect(rule.message == "create nf_tables table inet skbtracer_9: Invalid argument", "\(rule)")
-        let none = NftraceTable.noNfTables(NftContext.Failure(text: "netlink: Error: cache initialization failed: Protocol not supported\n"))
-        #expect(none.message.contains("nf_tables does not answer (Protocol not supported)") && none.hint?.contains("CONFIG_NF_TABLES") == true,
-                "\(none)")
+        #expect(NftContext.Failure(text: "netlink: Error: cache initialization failed: Protocol not supported\n").reason
+                == "Protocol not supported")
+        let none = NftContext.unavailable(errno: EOPNOTSUPP)
+        #expect(none is RuntimeError && none.message.contains("nf_tables does not answer (Operation not supported (errno 95))")
+                && none.hint?.contains("CONFIG_NF_TABLES") == true, "\(none)")
+        let root = NftContext.unavailable(errno: EPERM)
+        #expect(root is UsageError && root.hint?.contains("run as root") == true, "\(root)")
     }
 }
