@@ -54,6 +54,7 @@ extension KernelTests {
                 for ns in [a, r, b] { _ = try? Command.run(["ip", "netns", "del", ns]) }
             }
 
+            @discardableResult
             func inRouter(_ args: [String]) throws -> Command.Result {
                 try Command.check(["ip", "netns", "exec", r] + args)
             }
