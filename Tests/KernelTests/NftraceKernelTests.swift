@@ -159,6 +159,40 @@ extension KernelTests {
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
         }
 
+        @Test("a jump into a user chain that drops: the jump names its target and carries the packet; the drop in the user chain names its rule")
+        func jumpThenDrop() throws {
+            let lab = try RouterLab()
+            defer { lab.destroy() }
+            let t = lab.prefix
+            try lab.inRouter(["sh", "-ec", """
+                nft add table inet \(t)
+                nft add chain inet \(t) userc
+                nft add rule inet \(t) userc icmp type echo-request drop
+                nft add chain inet \(t) fwdc '{ type filter hook forward priority 0; policy accept; }'
+                nft add rule inet \(t) fwdc ip daddr \(lab.bAddr) jump userc
+                """])
+            let jumpHandle = try lab.handle(family: "inet", table: t, chain: "fwdc")
+            let dropHandle = try lab.handle(family: "inet", table: t, chain: "userc")
+            let netns = try NetnsSwitch(lab.r)
+            let table = try NftraceTable(filter: Self.icmpFilter(addr: lab.aAddr), in: netns)
+            defer { table.close() }
+            let listener = try NftraceListener(in: netns)
+            try lab.ping(lab.bAddr)
+            let traces = try Self.traces(listener) { $0.contains { $0.chain == "userc" && $0.isDrop } }
+            let jump = try #require(traces.first { $0.table == t && $0.chain == "fwdc" && $0.type == .rule }, "\(traces)")
+            #expect(jump.ruleHandle == jumpHandle && jump.verdict == -3 && jump.target == "userc" && jump.verdictName == "jump userc",
+                    "\(jump)")
+            #expect(jump.networkHeader.count >= 20 && jump.nfproto == 2, "the first trace of the chain's run carries the packet")
+            let drop = try #require(traces.first { $0.id == jump.id && $0.chain == "userc" && $0.type == .rule }, "\(traces)")
+            #expect(drop.ruleHandle == dropHandle && drop.isDrop, "\(drop)")
+            // Later traces of the same run carry no headers or interfaces: the id ties them to the first.
+            #expect(drop.networkHeader.isEmpty && drop.iif == nil && drop.oif == nil && drop.nfproto == 2, "\(drop)")
+            let texts = try NftRuleText(in: netns)
+            #expect(try texts.rule(for: jump)?.rule.text == "ip daddr \(lab.bAddr) jump userc")
+            #expect(try texts.rule(for: drop)?.rule.text == "icmp type echo-request drop")
+            #expect(try texts.chain(for: drop)?.hook == nil, "a user chain has no hook")
+        }
+
         @Test("an iptables-nft -j DROP rule: the trace names table filter, chain FORWARD, the rule's handle and drop; its text in iptables syntax")
         func iptablesDrop() throws {
             let lab = try RouterLab()
