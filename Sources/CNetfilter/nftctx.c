@@ -1,4 +1,5 @@
 #include "st_nftctx.h"
+#include "nldump.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <linux/netlink.h>
+#include <libnftnl/common.h>
+#include <linux/netfilter/nf_tables.h>
 #include <nftables/libnftables.h>
 
 /* The descriptors of NETLINK_NETFILTER sockets open now, as a bitmap of the
@@ -34,16 +37,30 @@ static void netfilter_sockets(unsigned char *bits, int nbits)
 	closedir(d);
 }
 
+static int ignore_reply(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	(void)data;
+	return MNL_CB_OK;
+}
+
+int st_nft_probe(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, 1);
+	int cb_err = 0;
+	return st_nl_dump(buf, sizeof(buf), nlh, ignore_reply, NULL, &cb_err);
+}
+
 struct nft_ctx *st_nft_open(unsigned int output_flags, int *err)
 {
 	/* libnftables calls exit() when it cannot open its socket (no nfnetlink in
-	 * this kernel, or a namespace without it): try first. */
-	int probe = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	 * this kernel), and writes "you must be root" to stderr itself: ask first. */
+	int probe = st_nft_probe();
 	if (probe < 0) {
-		*err = -errno;
+		*err = probe;
 		return NULL;
 	}
-	close(probe);
 
 	/* libnftables opens its socket without SOCK_CLOEXEC and does not show it: a
 	 * child spawned meanwhile (by any thread) would hold an owner socket, and

@@ -13,7 +13,7 @@ final class NftContext {
     init(listing: Bool) throws {
         var err: Int32 = 0
         guard let c = st_nft_open(listing ? st_nft_listing_flags() : 0, &err) else {
-            throw NftContext.noSocket(errno: -err)
+            throw NftContext.unavailable(errno: -err)
         }
         ctx = c
     }
@@ -39,10 +39,12 @@ final class NftContext {
     struct Failure: Error, Equatable {
         let text: String
 
-        /// The first reason ("Operation not supported"), without nft's prefixes.
+        /// The first reason ("Operation not supported"), without nft's prefixes
+        /// ("Error: Could not process rule: ", "netlink: Error: cache initialization failed: ").
         var reason: String {
-            let first = text.split(separator: "\n").first { $0.hasPrefix("Error: ") } ?? Substring(text)
-            var r = first.dropFirst(first.hasPrefix("Error: ") ? 7 : 0)
+            let lines = text.split(separator: "\n")
+            guard let line = lines.first(where: { $0.contains("Error: ") }) ?? lines.first else { return "" }
+            var r = line.range(of: "Error: ").map { line[$0.upperBound...] } ?? line
             for prefix in ["Could not process rule: ", "cache initialization failed: "] where r.hasPrefix(prefix) {
                 r = r.dropFirst(prefix.count)
             }
@@ -52,19 +54,20 @@ final class NftContext {
         /// The command the first error points at (the line after its reason).
         var command: String? {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            guard let i = lines.firstIndex(where: { $0.hasPrefix("Error: ") }), i + 1 < lines.count else { return nil }
+            guard let i = lines.firstIndex(where: { $0.contains("Error: ") }), i + 1 < lines.count else { return nil }
             return String(lines[i + 1])
         }
 
         func isErrno(_ err: Int32) -> Bool { reason.hasPrefix(String(cString: strerror(err))) }
     }
 
-    static func noSocket(errno err: Int32) -> Error {
+    /// Why nf_tables cannot be asked here (`st_nft_probe`'s errno).
+    static func unavailable(errno err: Int32) -> any HintedError {
         let what = "\(String(cString: strerror(err))) (errno \(err))"
         if err == EPERM || err == EACCES {
-            return UsageError("open a netfilter netlink socket: \(what)", hint: "run as root")
+            return UsageError("ask nf_tables: \(what)", hint: "run as root (nf_tables needs CAP_NET_ADMIN)")
         }
-        return RuntimeError("this kernel has no nfnetlink, so no nf_tables: a netfilter netlink socket fails with \(what)",
-                            hint: "it needs CONFIG_NETFILTER_NETLINK and CONFIG_NF_TABLES; the rest of the trace runs without them")
+        return RuntimeError("this kernel cannot trace netfilter rules: nf_tables does not answer (\(what))",
+                            hint: "it needs nf_tables (CONFIG_NF_TABLES, module nf_tables); the rest of the trace runs without it")
     }
 }

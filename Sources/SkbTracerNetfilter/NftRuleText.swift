@@ -55,6 +55,17 @@ public final class NftRuleText {
         return (r, c.syntax)
     }
 
+    /// The rule a trace names; nil for a policy or return trace (no handle).
+    public func rule(for trace: NftTrace) throws -> (rule: NftChainListing.Rule, syntax: NftChainListing.Syntax)? {
+        guard let handle = trace.ruleHandle else { return nil }
+        return try rule(family: trace.family, table: trace.table, chain: trace.chain, handle: handle)
+    }
+
+    /// The chain a trace is in (its hook, priority and policy for a policy trace).
+    public func chain(for trace: NftTrace) throws -> NftChainListing? {
+        try chain(family: trace.family, table: trace.table, chain: trace.chain)
+    }
+
     /// Forgets every listing (a table deleted and made again reuses handles).
     public func invalidate() {
         chains = [:]

@@ -3,9 +3,10 @@ import CNetfilter
 /// One nftrace message: what a rule, a chain's return or a base chain's policy did
 /// to a packet whose nf_trace bit is set (NFT_MSG_TRACE, decoded by libnftnl).
 ///
-/// The kernel sends the packet's own fields (`nfproto`, `iif`, `oif`, `mark` and
-/// the headers) with the first trace of each base chain's run only; the traces
-/// after it in that run carry the same `id` and none of them.
+/// The kernel sends the packet's interfaces (`iif`, `oif`) and headers with the
+/// first trace of each base chain's run only; the traces after it in that run (a
+/// jumped-to chain's too) carry the same `id` and none of them. `nfproto` comes
+/// with every trace, `mark` with every trace of a marked packet.
 public struct NftTrace: Sendable, Equatable {
     /// NFT_TRACETYPE_*.
     public enum Kind: UInt32, Sendable {
@@ -33,8 +34,10 @@ public struct NftTrace: Sendable, Equatable {
     public var target: String?
     /// The packet's NFPROTO_* (an inet table sees ipv4 2 or ipv6 10).
     public var nfproto: UInt8?
+    /// The input and output interfaces' indexes (the namespace's).
     public var iif: UInt32?
     public var oif: UInt32?
+    /// The packet's mark; nil when it is 0 (the kernel sends none).
     public var mark: UInt32?
     public var linkHeader: [UInt8]
     public var networkHeader: [UInt8]

@@ -45,6 +45,9 @@ public final class NftraceTable {
     /// no bridge family (`bridgeUnavailable` says why).
     public private(set) var families: [Family] = []
     public private(set) var bridgeUnavailable: String?
+    /// Nothing of the filter could be said in nft: every packet is traced, which
+    /// costs a trace message per chain it passes (the caller warns).
+    public let tracesEverything: Bool
     private var nft: NftContext?
 
     /// Creates the tables in namespace `netns` (nil: the calling thread's), each in
@@ -53,6 +56,7 @@ public final class NftraceTable {
     /// (nothing is left then).
     public init(filter: TraceFilter, in netns: NetnsSwitch?, name: String = NftraceTable.name()) throws {
         self.name = name
+        tracesEverything = Self.tracesEverything(filter)
         let make = { [self] in try self.create(filter) }
         if let netns { try netns.run(make) } else { try make() }
     }
@@ -70,10 +74,6 @@ public final class NftraceTable {
 
     private func create(_ filter: TraceFilter) throws {
         let nft = try NftContext(listing: false)
-        // A read first: without nf_tables it fails, and the failure says so.
-        do { try nft.run("list tables") } catch {
-            throw Self.noNfTables(error)
-        }
         do { try nft.run(Self.script(table: name, family: .inet, filter: filter)) } catch {
             throw Self.failure(error, family: .inet, table: name)
         }
@@ -85,6 +85,11 @@ public final class NftraceTable {
         } catch {
             bridgeUnavailable = Self.failure(error, family: .bridge, table: name).description
         }
+    }
+
+    /// Whether no part of `filter` can be said in nft (every packet would be traced).
+    public static func tracesEverything(_ filter: TraceFilter) -> Bool {
+        Hook.allCases.allSatisfy { NftraceMatch.rules(filter, family: .inet, hook: $0) == [""] }
     }
 
     /// The nft commands that make one family's table.
@@ -99,12 +104,6 @@ public final class NftraceTable {
             }
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func noNfTables(_ error: NftContext.Failure) -> any HintedError {
-        if error.isErrno(EPERM) || error.isErrno(EACCES) { return privilege(error) }
-        return RuntimeError("this kernel cannot trace netfilter rules: nf_tables does not answer (\(error.reason))",
-                            hint: "it needs nf_tables (CONFIG_NF_TABLES, module nf_tables); the rest of the trace runs without it")
     }
 
     static func privilege(_ error: NftContext.Failure) -> any HintedError {

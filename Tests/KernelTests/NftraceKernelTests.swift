@@ -18,6 +18,7 @@ extension KernelTests {
             var r: String { "\(prefix)-r" }
             var b: String { "\(prefix)-b" }
             let aAddr = "10.231.1.2", rAddr = "10.231.1.1", bAddr = "10.231.2.2"
+            let aAddr6 = "fd00:231:1::2", bAddr6 = "fd00:231:2::2"
 
             init() throws {
                 do {
@@ -29,10 +30,17 @@ extension KernelTests {
                         try Command.check(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
                         try Command.check(["ip", "-n", ns, "link", "set", dev, "up"])
                     }
+                    for (ns, dev, addr) in [(a, "eth0", "fd00:231:1::2/64"), (r, "ra", "fd00:231:1::1/64"),
+                                            (r, "rb", "fd00:231:2::1/64"), (b, "eth0", "fd00:231:2::2/64")] {
+                        try Command.check(["ip", "-n", ns, "-6", "addr", "add", addr, "dev", dev, "nodad"])
+                    }
                     try Command.check(["ip", "-n", a, "route", "add", "10.231.2.0/24", "via", rAddr])
                     try Command.check(["ip", "-n", b, "route", "add", "10.231.1.0/24", "via", "10.231.2.1"])
+                    try Command.check(["ip", "-n", a, "-6", "route", "add", "fd00:231:2::/64", "via", "fd00:231:1::1"])
+                    try Command.check(["ip", "-n", b, "-6", "route", "add", "fd00:231:1::/64", "via", "fd00:231:2::1"])
                     // The router's own namespace only.
-                    try Command.check(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+                    try Command.check(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+                                       "net.ipv6.conf.all.forwarding=1"])
                 } catch {
                     destroy()
                     throw error
@@ -46,6 +54,7 @@ extension KernelTests {
                 for ns in [a, r, b] { _ = try? Command.run(["ip", "netns", "del", ns]) }
             }
 
+            @discardableResult
             func inRouter(_ args: [String]) throws -> Command.Result {
                 try Command.check(["ip", "netns", "exec", r] + args)
             }
@@ -133,10 +142,11 @@ extension KernelTests {
             let policy = try #require(traces.first { $0.table == t && $0.chain == "inpc" && $0.type == .policy }, "\(traces)")
             #expect(policy.isPolicy && policy.verdict == 0 && policy.verdictName == "drop" && policy.ruleHandle == nil, "\(policy)")
 
-            let rule = try #require(try texts.rule(family: 1, table: t, chain: "fwdc", handle: handle))
+            let rule = try #require(try texts.rule(for: drop))
             #expect(rule.syntax == .nft && rule.rule.text == "ip daddr \(lab.bAddr) icmp type echo-request counter drop",
                     "\(rule)")
-            let inp = try #require(try texts.chain(family: 1, table: t, chain: "inpc"))
+            let inp = try #require(try texts.chain(for: policy))
+            #expect(try texts.rule(for: policy) == nil, "a policy trace names no rule")
             #expect(inp.hook == "input" && inp.priority == 0 && inp.policy == "drop" && inp.type == "filter" && inp.rules.isEmpty,
                     "\(inp)")
             #expect(try texts.rule(family: 1, table: t, chain: "fwdc", handle: handle + 1000) == nil)
@@ -147,6 +157,40 @@ extension KernelTests {
             table.close()
             let after = try lab.ruleset()
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
+        }
+
+        @Test("a jump into a user chain that drops: the jump names its target and carries the packet; the drop in the user chain names its rule")
+        func jumpThenDrop() throws {
+            let lab = try RouterLab()
+            defer { lab.destroy() }
+            let t = lab.prefix
+            try lab.inRouter(["sh", "-ec", """
+                nft add table inet \(t)
+                nft add chain inet \(t) userc
+                nft add rule inet \(t) userc icmp type echo-request drop
+                nft add chain inet \(t) fwdc '{ type filter hook forward priority 0; policy accept; }'
+                nft add rule inet \(t) fwdc ip daddr \(lab.bAddr) jump userc
+                """])
+            let jumpHandle = try lab.handle(family: "inet", table: t, chain: "fwdc")
+            let dropHandle = try lab.handle(family: "inet", table: t, chain: "userc")
+            let netns = try NetnsSwitch(lab.r)
+            let table = try NftraceTable(filter: Self.icmpFilter(addr: lab.aAddr), in: netns)
+            defer { table.close() }
+            let listener = try NftraceListener(in: netns)
+            try lab.ping(lab.bAddr)
+            let traces = try Self.traces(listener) { $0.contains { $0.chain == "userc" && $0.isDrop } }
+            let jump = try #require(traces.first { $0.table == t && $0.chain == "fwdc" && $0.type == .rule }, "\(traces)")
+            #expect(jump.ruleHandle == jumpHandle && jump.verdict == -3 && jump.target == "userc" && jump.verdictName == "jump userc",
+                    "\(jump)")
+            #expect(jump.networkHeader.count >= 20 && jump.nfproto == 2, "the first trace of the chain's run carries the packet")
+            let drop = try #require(traces.first { $0.id == jump.id && $0.chain == "userc" && $0.type == .rule }, "\(traces)")
+            #expect(drop.ruleHandle == dropHandle && drop.isDrop, "\(drop)")
+            // Later traces of the same run carry no headers or interfaces: the id ties them to the first.
+            #expect(drop.networkHeader.isEmpty && drop.iif == nil && drop.oif == nil && drop.nfproto == 2, "\(drop)")
+            let texts = try NftRuleText(in: netns)
+            #expect(try texts.rule(for: jump)?.rule.text == "ip daddr \(lab.bAddr) jump userc")
+            #expect(try texts.rule(for: drop)?.rule.text == "icmp type echo-request drop")
+            #expect(try texts.chain(for: drop)?.hook == nil, "a user chain has no hook")
         }
 
         @Test("an iptables-nft -j DROP rule: the trace names table filter, chain FORWARD, the rule's handle and drop; its text in iptables syntax")
@@ -240,6 +284,53 @@ extension KernelTests {
                 table.close()
                 #expect(try Command.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout.isEmpty)
             }
+        }
+
+        @Test("an IPv6 drop by ip6tables-nft: the trace names ip6 filter FORWARD, the handle, drop and the IPv6 packet; the text in ip6tables syntax")
+        func ip6tablesDrop() throws {
+            let lab = try RouterLab()
+            defer { lab.destroy() }
+            try lab.inRouter(["ip6tables-nft", "-A", "FORWARD", "-d", "\(lab.bAddr6)/128", "-p", "ipv6-icmp", "-j", "DROP"])
+            let handle = try lab.handle(family: "ip6", table: "filter", chain: "FORWARD")
+            let before = try lab.ruleset()
+            let netns = try NetnsSwitch(lab.r)
+            var o = TraceFilter.Options()
+            o.proto = "icmp6"
+            o.daddr = lab.bAddr6
+            let table = try NftraceTable(filter: try TraceFilter.parse(o), in: netns)
+            let listener = try NftraceListener(in: netns)
+            _ = try Command.run(["ip", "netns", "exec", lab.a, "ping", "-6", "-n", "-q", "-c", "2", "-W", "1", "-i", "0.2", lab.bAddr6], timeout: 10)
+            let traces = try Self.traces(listener) { $0.contains { $0.table == "filter" && $0.type == .rule } }
+            let drop = try #require(traces.first { $0.table == "filter" && $0.type == .rule }, "\(traces)")
+            #expect(drop.family == 10 && drop.familyName == "ip6" && drop.chain == "FORWARD" && drop.ruleHandle == handle
+                    && drop.verdictName == "drop" && drop.nfproto == 10, "\(drop)")
+            // Version 6, and the destination at bytes 24..<40.
+            #expect(drop.networkHeader.first.map { $0 >> 4 } == 6
+                    && Array(drop.networkHeader.dropFirst(24).prefix(16)) == IPAddress(lab.bAddr6)!.bytes, "\(drop.networkHeader)")
+            let texts = try NftRuleText(in: netns)
+            let rule = try #require(try texts.rule(for: drop))
+            #expect(rule.syntax == .iptables && rule.rule.text == "-d \(lab.bAddr6)/128 -p ipv6-icmp -j DROP", "\(rule)")
+            table.close()
+            let after = try lab.ruleset()
+            #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
+        }
+
+        @Test("without privilege: one error line that says to run as root, and nothing made")
+        func withoutPrivilege() throws {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+                KT.skipped("no setpriv (util-linux) to drop privileges")
+                return
+            }
+            let ns = "stnt" + String(format: "%04x", UInt16.random(in: 0...UInt16.max)) + "-p"
+            try Command.check(["ip", "netns", "add", ns])
+            defer { _ = try? Command.run(["ip", "netns", "del", ns]) }
+            let holder = URL(fileURLWithPath: try KT.binaryPath()).deletingLastPathComponent().appendingPathComponent("NftraceHolder").path
+            let r = try Command.run(["ip", "netns", "exec", ns, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     "--inh-caps=-all", holder, "-", "/dev/null"], timeout: 10)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(r.status == 1 && lines.count == 1 && lines[0].contains("Operation not permitted")
+                    && lines[0].contains("Hint: run as root"), "exit \(r.status): \(r.stderr)")
+            #expect(try Command.check(["ip", "netns", "exec", ns, "nft", "list", "ruleset"]).stdout.isEmpty)
         }
 
         @Test("the tables go with the process that made them on SIGKILL, though a child it spawned still runs (owner flag, close-on-exec socket)")

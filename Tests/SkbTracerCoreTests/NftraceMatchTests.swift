@@ -90,6 +90,14 @@ struct NftraceMatchTests {
         #expect(Self.rules(try Self.filter { $0.pid = "1"; $0.pktLen = "100-200"; $0.icmpID = "7" }) == [""])
     }
 
+    @Test("the rules' --netfilter cost: every packet when nothing of the filter is said in nft")
+    func everything() throws {
+        #expect(NftraceTable.tracesEverything(TraceFilter()))
+        #expect(NftraceTable.tracesEverything(try Self.filter { $0.pid = "1"; $0.ifname = "eth*" }))
+        #expect(!NftraceTable.tracesEverything(try Self.filter { $0.proto = "tcp" }))
+        #expect(!NftraceTable.tracesEverything(try Self.filter { $0.ifname = "eth0" }))
+    }
+
     @Test("the script: an owner table, a chain per hook at INT_MIN + 1, each rule ending in meta nftrace set 1")
     func script() throws {
         let s = NftraceTable.script(table: "skbtracer_9", family: .bridge, filter: try Self.filter { $0.proto = "icmp" })
@@ -133,8 +141,12 @@ struct NftraceMatchTests {
         let rule = NftraceTable.failure(Self.failure("Invalid argument", "add rule inet skbtracer_9 input meta nftrace set 1"),
                                         family: .inet, table: "skbtracer_9")
         #expect(rule.message == "create nf_tables table inet skbtracer_9: Invalid argument", "\(rule)")
-        let none = NftraceTable.noNfTables(NftContext.Failure(text: "Error: cache initialization failed: Protocol not supported\n"))
-        #expect(none.message.contains("nf_tables does not answer (Protocol not supported)") && none.hint?.contains("CONFIG_NF_TABLES") == true,
-                "\(none)")
+        #expect(NftContext.Failure(text: "netlink: Error: cache initialization failed: Protocol not supported\n").reason
+                == "Protocol not supported")
+        let none = NftContext.unavailable(errno: EOPNOTSUPP)
+        #expect(none is RuntimeError && none.message.contains("nf_tables does not answer (Operation not supported (errno 95))")
+                && none.hint?.contains("CONFIG_NF_TABLES") == true, "\(none)")
+        let root = NftContext.unavailable(errno: EPERM)
+        #expect(root is UsageError && root.hint?.contains("run as root") == true, "\(root)")
     }
 }

@@ -9,11 +9,16 @@
 
 struct nft_ctx;
 
+/* Asks nf_tables its generation (NFT_MSG_GETGEN) from the calling thread's
+ * network namespace. Returns 0, or -errno: EPERM without CAP_NET_ADMIN,
+ * EOPNOTSUPP without nf_tables, EPROTONOSUPPORT without nfnetlink. */
+int st_nft_probe(void);
+
 /* Opens a context in the calling thread's network namespace with libnftables'
  * NFT_CTX_OUTPUT_* `output_flags`, output and errors kept in buffers. Returns
- * NULL with *err set to -errno when no NETLINK_NETFILTER socket can be opened
- * here (libnftables itself would exit the process then). Its socket is made
- * close-on-exec, so a child process never holds an owner socket open. */
+ * NULL with *err set to st_nft_probe's -errno when nf_tables cannot be asked
+ * here (libnftables itself would exit the process, or write to stderr). Its
+ * socket is made close-on-exec, so a child process never holds an owner socket open. */
 struct nft_ctx *st_nft_open(unsigned int output_flags, int *err);
 
 /* Runs nft commands (one per line or `;`-separated; one transaction). Returns

@@ -38,8 +38,8 @@ enum st_nftrace_present {
 #define ST_NFTRACE_HEADER_MAX 64
 
 /* One trace message. Strings are NUL-terminated (empty when not sent); the
- * kernel sends the packet's fields (nfproto, interfaces, mark, headers) with the
- * first trace of each base chain's run only. */
+ * kernel sends the interfaces and headers with the first trace of each base
+ * chain's run only, the mark when it is not 0. */
 struct st_nftrace {
 	uint32_t id;          /* the same for every trace of one skb */
 	uint32_t type;        /* enum st_nftrace_type */
