@@ -35,12 +35,6 @@ final class NftraceSource {
 
     init(filter: TraceFilter) { self.filter = filter }
 
-    /// Whether the filter narrows what nftrace traces (`NftraceMatch` builds the
-    /// rule from these): without it every packet is traced.
-    static func narrows(_ f: TraceFilter) -> Bool {
-        f.hasTupleFilter || f.l3Proto != nil || f.l4Proto != nil || f.mark != nil || f.ifname != nil
-    }
-
     /// Makes the tables, the listener and the rule texts in the namespace at
     /// `path`: all three or none.
     func add(netnsPath path: String, inode: UInt32) throws {

@@ -4,6 +4,7 @@ import Foundation
 import SkbTracerAnalysis
 import SkbTracerBPFObject
 import SkbTracerModel
+import SkbTracerNetfilter
 import SkbTracerOutput
 import SkbTracerSystem
 
@@ -272,7 +273,7 @@ public final class TracerSession {
             warnings.append("\(Self.describe(error)): tracing without hook events")
         }
         nftrace = NftraceSource(filter: options.filter)
-        if !NftraceSource.narrows(options.filter) {
+        if NftraceTable.tracesEverything(options.filter) {
             warnings.append("--netfilter without a packet filter: nf_tables traces every packet through every chain, "
                             + "which costs each packet several netlink messages; narrow it with -H, -s, -d, --proto, --port, --mark or -i")
         }
