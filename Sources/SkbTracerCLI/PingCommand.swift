@@ -46,6 +46,9 @@ struct PingCommand: ParsableCommand {
     var readyFile: String?
     @Flag(name: [.short, .long], help: "Print libbpf's and the verifier's log to stderr.")
     var verbose = false
+    @Flag(name: [.customLong("netfilter"), .customLong("iptable")],
+          help: "Show the netfilter hooks the probes pass and the nf_tables rule verdicts on them: a probe a rule dropped names the rule.")
+    var netfilter = false
 
     static func port(_ text: String, _ option: String) throws(UsageError) -> UInt16 {
         guard let p = UInt16(text), p > 0 else {
@@ -78,6 +81,7 @@ struct PingCommand: ParsableCommand {
         o.format = json ? .json : .text
         o.readyFile = readyFile
         o.verbose = verbose
+        o.netfilter = netfilter
         return o
     }
 

@@ -22,6 +22,9 @@ public final class PingRun {
         public var format: OutputFormat = .text
         public var readyFile: String?
         public var verbose = false
+        /// `--netfilter`: hook events and nf_tables verdicts, so a probe a rule
+        /// dropped names the rule.
+        public var netfilter = false
 
         public init(destination: IPAddress) { self.destination = destination }
     }
@@ -71,6 +74,7 @@ public final class PingRun {
         t.format = options.format
         t.readyFile = options.readyFile
         t.verbose = options.verbose
+        t.netfilter = options.netfilter
         t.printHeader = false
         // Journeys end at their free; a probe's are all done well within its timeout.
         t.journeyTimeout = max(options.timeout, 0.5)
@@ -211,6 +215,7 @@ public final class PingRun {
                 let x = DropExplanations.explain(reason)
                 b.append(",\"explanation\":"); if let x { b.appendJSONString(x.explanation) } else { b.append("null") }
                 b.append(",\"hint\":"); if let x { b.appendJSONString(x.hint) } else { b.append("null") }
+                b.append(",\"rule\":"); if let v = j.droppingVerdict { b.appendJSONString(NetfilterText.ruleText(v)) } else { b.append("null") }
                 b.append("}")
             } else { b.append("null") }
             b.append("}\n")
@@ -230,6 +235,7 @@ public final class PingRun {
             let hop = JourneyPath(j, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? names.netns.name(j.last.context.netns)
             b.append(string: "  the \(dir) died after \(hop): \(reason) at \(location)")
             if let x = DropExplanations.explain(reason) { b.append(string: ": \(x.explanation)\n  hint: \(x.hint)\n") } else { b.append("\n") }
+            if let v = j.droppingVerdict { b.append(string: "  dropped by: \(NetfilterText.ruleText(v))\n") }
         } else if r.reply == nil {
             if let last = (rep.last ?? req.last) {
                 let hop = JourneyPath(last, names: names.netns).hops.last.map { "\($0.netnsName):\($0.ifname)" } ?? "?"

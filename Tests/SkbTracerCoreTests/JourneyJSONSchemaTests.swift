@@ -41,7 +41,7 @@ enum JSONSchemaKeys {
 
     /// PingRun needs sockets and BPF: these are checked against the doc only.
     static let pingProbe: Set<String> = ["type", "seq", "reply", "rtt_ns", "journeys", "died"]
-    static let pingDied: Set<String> = ["direction", "journey", "reason", "location", "netns_name", "explanation", "hint"]
+    static let pingDied: Set<String> = ["direction", "journey", "reason", "location", "netns_name", "explanation", "hint", "rule"]
     static let pingSummary: Set<String> = [
         "type", "destination", "transmitted", "replies", "loss_percent", "rtt_min_ns", "rtt_avg_ns", "rtt_max_ns", "hops",
     ]
