@@ -15,8 +15,10 @@
 # to a file (`perf`; `perf record` if perf trace is unavailable). A peer whose tool
 # is missing is skipped with a note. MODES="timeline json" picks a subset;
 # MODES may also name perf_record (perf record -a, binary, not in the default set),
-# and json_null / text_null (the same output written to /dev/null: how much of a
-# mode's cost is the page-cache copy of the file, not the formatting).
+# json_null / text_null (the same output written to /dev/null: how much of a
+# mode's cost is the page-cache copy of the file, not the formatting), and
+# netfilter_nomatch (nomatch with --netfilter: hook programs at every IPv4 and
+# IPv6 hook and nftrace tables in every namespace, matching nothing).
 #
 # Every round starts with `baseline` (nothing attached), whatever MODES says, and
 # the ratios are to it. Exits non-zero, with the tracer's stderr, when a tracer
@@ -292,6 +294,7 @@ for r in $(seq "$rounds"); do
         if [[ -z $have_empty ]]; then printf "%-6s %-15s skipped: cannot build bench/floor\n" "$r" "$mode"; continue; fi
         case_bg empty ;;
       nomatch) case_bg nomatch -H 198.51.100.99 -o /dev/null ;;
+      netfilter_nomatch) case_bg netfilter_nomatch -H 198.51.100.99 --netfilter -o /dev/null ;;
       text) case_bg text -H 198.18.250.2 -o "$tmp/events.txt" ;;
       json) case_bg json -H 198.18.250.2 --json -o "$tmp/events.json" ;;
       json_null) case_bg json_null -H 198.18.250.2 --json -o /dev/null ;;
