@@ -57,6 +57,12 @@ public struct Journey: Sendable {
         events.last { $0.nftVerdict?.isDrop == true }?.nftVerdict
     }
 
+    /// The nf_tables rule that made the NAT rewrite first seen at `e`: the latest
+    /// translating rule's verdict (`NftVerdict.isNAT`) up to that event.
+    public func natRule(upTo e: TraceEvent) -> NftVerdict? {
+        events.last { $0.header.ts_ns <= e.header.ts_ns && $0.nftVerdict?.isNAT == true }?.nftVerdict
+    }
+
     /// The packet's tuple at its first event (before any NAT).
     public var originalTuple: FlowTuple? { events.lazy.compactMap(FlowTuple.init).first }
     /// The tuple at its last event with one (after NAT).

@@ -162,6 +162,7 @@ public struct JourneyTextFormatter: JourneyFormatter {
             let line = c.isNAT ? JourneyText.rewriteText((c.from, c.to, c.at), names: names.netns)
                                : JourneyText.tunnelText(c, names: names.netns) ?? ""
             b.append(string: "  \(line)\n")
+            if c.isNAT, let rule = j.natRule(upTo: c.at) { b.append(string: "    by \(NetfilterText.ruleText(rule))\n") }
         }
         for c in j.copies {
             b.append("  copy (skb "); b.appendHex(c.skb)
@@ -265,7 +266,9 @@ public struct JourneyJSONFormatter: JourneyFormatter {
         b.append("],\"nat\":[")
         for (i, c) in changes.lazy.filter(\.isNAT).enumerated() {
             if i > 0 { b.append(",") }
-            b.append("{")
+            b.append("{\"rule\":")
+            if let rule = j.natRule(upTo: c.at) { b.appendJSONString(NetfilterText.ruleText(rule)) } else { b.append("null") }
+            b.append(",")
             appendChange(c, into: &b)
         }
         b.append("],\"tunnels\":[")

@@ -19,7 +19,7 @@ enum JSONSchemaKeys {
     static let copyEntry: Set<String> = ["skb", "kind", "path_text", "hops"]
     static let outcome: Set<String> = ["kind", "at", "reason", "location", "netns", "explanation", "hint", "noise"]
     static let pathEntry: Set<String> = ["netns", "netns_name", "ifname"]
-    static let natEntry: Set<String> = ["from", "to", "netns", "ifname", "probe"]
+    static let natEntry: Set<String> = ["rule", "from", "to", "netns", "ifname", "probe"]
     static let natTuple: Set<String> = ["l4_proto", "saddr", "daddr", "sport", "dport"]
     /// A hop's own fields; a hop also has every event field but `type`.
     static let hopOwn: Set<String> = ["since_start_ns", "since_prev_ns", "netns_name"]

@@ -193,4 +193,26 @@ import Testing
         #expect(Set(counts.compactMap { $0["rule"] as? String }) == [NetfilterText.ruleText(Self.drop), NetfilterText.ruleText(other)])
         #expect(counts.first { ($0["rule"] as? String) == NetfilterText.ruleText(Self.drop) }?["total"] as? Int == 2)
     }
+
+    /// A DNAT rule's verdict before the rewritten tuple shows: the NAT line names it.
+    @Test func theNATRewriteNamesItsRule() throws {
+        let dnat = NftVerdict(family: 2, kind: .rule, table: "nat", chain: "PREROUTING", hook: 0, priority: -100, handle: 3,
+                              verdict: 1, rule: "-d 198.18.10.3/32 -j DNAT --to-destination 10.0.0.2", fromIptables: true)
+        let skb: UInt64 = 0xffff_8881_0000_a000
+        var v = Self.verdictEvent(dnat)
+        v.header.skb = skb
+        v.header.ts_ns = 1_000_001
+        var after = Self.requestEvent(UInt16(ST_PROBE_NET_DEV_QUEUE.rawValue), ts: 1_000_020)
+        Fixtures.set(&after.packet.raw.daddr, Fixtures.v4_10_0_0_2)
+        after.header.match = UInt8(ST_MATCH_SKB.rawValue) // followed by BPF through the rewrite
+        let j = NetfilterHookEventTests.journey([Self.requestEvent(UInt16(ST_PROBE_NETIF_RECEIVE_SKB.rawValue), ts: 1_000_000), v, after])
+        #expect(dnat.isNAT && !Self.drop.isNAT)
+        let text = String(decoding: FuzzRun.render { JourneyTextFormatter(context: Fixtures.context(), names: JourneyTests.names()).journey(j, into: &$0) }, as: UTF8.self)
+        #expect(text.contains("NAT: destination 198.18.10.3 -> 10.0.0.2"), "\(text)")
+        #expect(text.contains("    by ip nat PREROUTING rule #3 (-d 198.18.10.3/32 -j DNAT --to-destination 10.0.0.2): ACCEPT"), "\(text)")
+        let json = String(decoding: FuzzRun.render { JourneyJSONFormatter(context: Fixtures.context(), names: JourneyTests.names()).journey(j, into: &$0) }, as: UTF8.self)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let nat = try #require((obj["nat"] as? [[String: Any]])?.first)
+        #expect((nat["rule"] as? String)?.hasPrefix("ip nat PREROUTING rule #3") == true)
+    }
 }

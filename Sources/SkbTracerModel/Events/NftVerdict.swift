@@ -66,6 +66,13 @@ public struct NftVerdict: Hashable, Sendable {
         }
     }
 
+    /// A rule that translates addresses (nft's dnat, snat, masquerade, redirect;
+    /// iptables' -j DNAT...), by its text: it names a journey's NAT rewrite.
+    public var isNAT: Bool {
+        guard kind == .rule, let r = rule?.lowercased() else { return false }
+        return ["dnat", "snat", "masquerade", "redirect", "netmap"].contains { r.contains($0) }
+    }
+
     /// The verdict's word without its target: `drop`, `jump`, `return`.
     public var verdictWord: String { String(verdictName.split(separator: " ").first ?? "") }
 
