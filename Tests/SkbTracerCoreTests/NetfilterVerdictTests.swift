@@ -215,4 +215,24 @@ import Testing
         let nat = try #require((obj["nat"] as? [[String: Any]])?.first)
         #expect((nat["rule"] as? String)?.hasPrefix("ip nat PREROUTING rule #3") == true)
     }
+
+    /// A recording keeps hook events and verdicts; a replay prints them as the live trace did.
+    @Test func recordedVerdictsReplay() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-nft-\(getpid()).skbt").path
+        defer { unlink(path) }
+        var v = Self.verdictEvent(Self.drop)
+        v.header.skb = 0xffff_8881_0000_a000
+        v.header.ts_ns = 2_001
+        let entry = Self.requestEvent(UInt16(ST_PROBE_NF_HOOK), ts: 2_000, hook: NetfilterHookPass(family: 2, hook: 2, isEntry: true))
+        _ = try RecordTests.record([entry, v], to: path)
+        let (out, _) = try RecordTests.replay(path) { $0.format = .json }
+        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["type"] as? String == "event" }
+        #expect(lines.map { $0["probe"] as? String } == ["nf_hook", "nft_rule"])
+        let nf = try #require(lines.last?["netfilter"] as? [String: Any])
+        #expect(nf["table"] as? String == "filter" && nf["handle"] as? Int == 7 && nf["rule"] as? String == Self.drop.rule)
+        #expect(lines.last?["cpu"] is NSNull)
+        #expect((lines.first?["netfilter"] as? [String: Any])?["at"] as? String == "entry")
+    }
 }
