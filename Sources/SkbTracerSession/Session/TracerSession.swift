@@ -270,7 +270,7 @@ public final class TracerSession {
             try hooks.load(sharing: object, btf: btf)
             netfilterHooks = hooks
         } catch {
-            warnings.append("\(Self.describe(error)): tracing without hook events")
+            warnings.append("\(Self.describe(error)): no hook events; rule verdicts and the rest of the trace go on")
         }
         nftrace = NftraceSource(filter: options.filter)
         if NftraceTable.tracesEverything(options.filter) {
@@ -297,16 +297,20 @@ public final class TracerSession {
     /// are warnings (once per kind); a namespace gone meanwhile later is no news.
     private func addNetfilterNamespaces(_ namespaces: [NetnsDirectory.Entry], first: Bool = false) {
         var said = Set<String>()
-        func warn(_ what: String, _ ns: NetnsDirectory.Entry, _ error: Error) {
+        func warn(_ what: String, _ ns: NetnsDirectory.Entry, _ error: Error, still: String) {
             guard first || ns.inode == names.netns.hostInode, said.insert(what).inserted else { return }
-            warnings.append("--netfilter: no \(what) in \(names.netns.name(ns.inode)): \(Self.describe(error))")
+            warnings.append("--netfilter: no \(what) in \(names.netns.name(ns.inode)): \(Self.describe(error)); \(still)")
         }
         for ns in namespaces {
             if let hooks = netfilterHooks {
-                do { try hooks.attach(netnsPath: ns.path, inode: ns.inode) } catch { warn("hook programs", ns, error) }
+                do { try hooks.attach(netnsPath: ns.path, inode: ns.inode) } catch {
+                    warn("hook programs", ns, error, still: "rule verdicts and the rest of the trace go on")
+                }
             }
             if let nftrace {
-                do { try nftrace.add(netnsPath: ns.path, inode: ns.inode) } catch { warn("rule verdicts (nftrace)", ns, error) }
+                do { try nftrace.add(netnsPath: ns.path, inode: ns.inode) } catch {
+                    warn("rule verdicts (nftrace)", ns, error, still: "hook events and the rest of the trace go on")
+                }
             }
         }
         if let hooks = netfilterHooks { summary.netfilterNamespaces = hooks.namespaces.count }
