@@ -181,9 +181,9 @@ extension KernelTests {
     struct HookListingVMTests {
         static let common = ["no-nfnetlink-exit", "no-nfnetlink-one-line", "no-nfnetlink-names-cause", "no-nfnetlink-no-output",
                              "tables-added", "bridge-table-added"]
-        static let unknown = ["unknown-netns-exit", "unknown-netns-one-line"]
+        static let unknown = ["nfv-exit", "nfv-verdict", "nfv-table-gone", "unknown-netns-exit", "unknown-netns-one-line"]
 
-        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; a BPF program by id and name; only the namespace's; --netfilter's hook programs listed while tracing and gone after")
+        @Test("Linux 6.12 (nfnetlink_hook): ip, ip6, inet, bridge and netdev chains at their hooks and priorities, in order, text and JSON; a BPF program by id and name; only the namespace's; --netfilter's hook programs listed while tracing and gone after; an nf_tables drop named")
         func listing() throws {
             _ = try FunctionBackendVMTests.boot("6.12", "netfilter-hooks.sh", expecting: Self.common + [
                 "text-exit", "ip-forward", "ip6-input", "inet-in-ip", "inet-in-ip6", "netdev-ingress", "bridge-forward",
@@ -194,7 +194,7 @@ extension KernelTests {
             ] + Self.unknown)
         }
 
-        @Test("Linux 6.1 (no nfnetlink_hook, no netfilter programs): the nf_tables base chains instead, with a note; --netfilter warns and traces")
+        @Test("Linux 6.1 (no nfnetlink_hook, no netfilter programs): the nf_tables base chains instead, with a note; --netfilter warns, traces and names an nf_tables drop")
         func noListing() throws {
             _ = try FunctionBackendVMTests.boot("6.1", "netfilter-hooks.sh", arguments: ["expect-none"],
                                                 expecting: Self.common + ["chains-exit", "chains-note", "chains-ip-forward", "chains-inet-in-ip6",

@@ -111,9 +111,10 @@ final class NftraceSource {
                           target: t.target, rule: rule, fromIptables: iptables, traceID: t.id)
     }
 
-    /// nft's hook names, as numbered for ip, ip6, inet and bridge chains.
+    /// nft's hook names, as numbered for ip, ip6, inet and bridge chains
+    /// (NF_INET_PRE_ROUTING 0 ... NF_INET_POST_ROUTING 4: NftraceTable.Hook's order).
     static func hookNumber(_ name: String) -> UInt8? {
-        ["prerouting", "input", "forward", "output", "postrouting"].firstIndex(of: name).map(UInt8.init)
+        NftraceTable.Hook.allCases.firstIndex { $0.rawValue == name }.map(UInt8.init)
     }
 
     func close() {

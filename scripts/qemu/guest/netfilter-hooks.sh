@@ -119,6 +119,23 @@ else
   check nf-links-gone sh -c "! grep -q nf_hook_ /tmp/nf.after"
 fi
 
+# Rule verdicts (nftrace, owner-flag tables: Linux 5.12+) need no netfilter
+# programs: on both kernels a drop rule's verdict names the rule, and
+# skbtracer's own table is gone afterwards.
+ip netns exec sthk nft add table inet sthkd
+ip netns exec sthk nft add chain inet sthkd outc '{ type filter hook output priority 0; }'
+ip netns exec sthk nft add rule inet sthkd outc icmp type echo-request drop
+hooks_out=$out
+trace /tmp/nfv -N sthk --netfilter -p icmp
+ip netns exec sthk ping -c 1 -W 1 127.0.0.1 > /dev/null
+sleep 0.3; kill -INT $pid; wait $pid; rc=$?
+out=$hooks_out
+cat /tmp/nfv /tmp/nfv.err
+check nfv-exit [ $rc -eq 0 ]
+check nfv-verdict grep -qE 'nft_rule - nf=inet sthkd outc #[0-9]+ drop' /tmp/nfv
+check nfv-table-gone sh -c "! ip netns exec sthk nft list tables | grep -q skbtracer_"
+ip netns exec sthk nft delete table inet sthkd
+
 skbtracer --list-hooks -N sthk-none > $out 2> $out.err; rc=$?
 check unknown-netns-exit [ $rc -eq 2 ]
 check unknown-netns-one-line one_error_line $out.err
