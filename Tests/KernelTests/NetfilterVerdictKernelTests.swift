@@ -7,7 +7,7 @@ import Testing
 /// as `nft -a` lists it, chain, hook and verdict on the test's own packet, and
 /// the packet's journey (`dropped_by_rule`, `netfilter_never_left`).
 extension KernelTests {
-@Suite("nf_tables verdicts on real rules (--netfilter)")
+@Suite("nf_tables verdicts on real rules (--netfilter)", .serialized)
 struct NetfilterVerdictKernelTests {
     typealias Verdict = VerdictTrace.Verdict
 
@@ -61,6 +61,23 @@ struct NetfilterVerdictKernelTests {
         throw KT.Failure("no UDP socket on port \(port) in \(ns)")
     }
 
+    /// The index of the FORWARD entry hop in namespace `netns`.
+    static func forwardEntry(_ hops: [KT.Event], netns: UInt32) -> Int? {
+        hops.firstIndex { e in
+            let nf = e.json["netfilter"] as? [String: Any]
+            return e.probe == "nf_hook" && e.netns == netns && nf?["hook"] as? String == "FORWARD" && nf?["at"] as? String == "entry"
+        }
+    }
+
+    /// The verdicts that follow hop `index` with no other hop between them. Other
+    /// skbtracers on this machine may add their own tables (and verdicts) to the
+    /// lab's namespaces: callers keep their table's.
+    static func verdictRun(_ hops: [KT.Event], after index: Int) -> [Verdict] {
+        hops[(index + 1)...].prefix { $0.probe == "nft_rule" }.compactMap { e in
+            (e.json["netfilter"] as? [String: Any]).map { Verdict(nf: $0, event: e) }
+        }
+    }
+
     // MARK: - 1. accept
 
     /// b's socket got the datagram (its exit status), and the journey reaches b
@@ -101,12 +118,12 @@ struct NetfilterVerdictKernelTests {
             #expect(v.family == "inet" && v.chain == "fwdc" && v.hook == "FORWARD" && v.priority == 0 && v.handle == rule.handle
                     && v.verdict == "accept" && v.policy == false && v.target == nil && v.event.netns == r, "\(v)")
             #expect(v.rule == rule.text && v.syntax == "nft", "\(v) vs \(rule)")
-            // Placed right after the FORWARD entry of the same skb.
+            // Placed right after the FORWARD entry of the same skb (among the
+            // verdicts of that hook's run).
             let hops = VerdictTrace.hops(j)
-            let at = try #require(hops.firstIndex { $0.probe == "nft_rule" && ($0.json["netfilter"] as? [String: Any])?["table"] as? String == t })
-            let entry = hops[at - 1].json["netfilter"] as? [String: Any]
-            #expect(hops[at - 1].probe == "nf_hook" && entry?["hook"] as? String == "FORWARD" && entry?["at"] as? String == "entry"
-                    && hops[at - 1].skb == v.event.skb, "\(trace.dump)")
+            let entry = try #require(Self.forwardEntry(hops, netns: r), "\(trace.dump)")
+            let run = Self.verdictRun(hops, after: entry)
+            #expect(run.contains { $0.table == t } && hops[entry].skb == v.event.skb, "\(trace.dump)")
             try Self.expectReachedB(trace, j, lab: lab, sink: sink)
         }
     }
@@ -233,14 +250,8 @@ struct NetfilterVerdictKernelTests {
             let j = try Self.journey(trace, Self.udpToB(lab))
             let r = try #require(lab.netnsInode(lab.r))
             let hops = VerdictTrace.hops(j)
-            let entry = try #require(hops.firstIndex { e in
-                e.probe == "nf_hook" && e.netns == r && (e.json["netfilter"] as? [String: Any])?["hook"] as? String == "FORWARD"
-                    && (e.json["netfilter"] as? [String: Any])?["at"] as? String == "entry"
-            }, "\(trace.dump)")
-            let after = hops[(entry + 1)...].prefix(2).compactMap { e -> Verdict? in
-                guard e.probe == "nft_rule", let nf = e.json["netfilter"] as? [String: Any] else { return nil }
-                return Verdict(nf: nf, event: e)
-            }
+            let entry = try #require(Self.forwardEntry(hops, netns: r), "\(trace.dump)")
+            let after = Self.verdictRun(hops, after: entry).filter { $0.table == t }
             #expect(after.count == 2, "two verdicts right after the FORWARD entry:\n\(trace.dump)")
             guard after.count == 2 else { return }
             #expect(after[0].chain == "fwdc" && after[0].handle == jump.handle && after[0].verdict == "jump"
@@ -448,16 +459,19 @@ struct NetfilterVerdictKernelTests {
             #expect(tracer.waitExit(timeout: 10), "still running 10 s after signal \(signal)")
             if signal != SIGKILL { #expect(tracer.status == 0, "status \(tracer.status ?? -1): \(tracer.stderr)") }
             // The kernel removes owner tables when the netlink socket closes: soon, not at once.
+            let pid = tracer.pid
+            let rulesets = { try spaces.map { NftListing.withoutOtherTracers(try NftListing.ruleset(ns: $0), pid: pid) } }
+            let was = before.map { NftListing.withoutOtherTracers($0, pid: pid) }
             let deadline = Date().addingTimeInterval(3)
-            var after = try spaces.map { try NftListing.ruleset(ns: $0) }
+            var after = try rulesets()
             var root = try Nft.tables()
-            while (after != before || root.contains { $0.hasSuffix(" \(ours)") }) && Date() < deadline {
+            while (after != was || root.contains { $0.hasSuffix(" \(ours)") }) && Date() < deadline {
                 usleep(50_000)
-                after = try spaces.map { try NftListing.ruleset(ns: $0) }
+                after = try rulesets()
                 root = try Nft.tables()
             }
             for (i, ns) in spaces.enumerated() {
-                #expect(after[i] == before[i], "\(ns) after signal \(signal):\n\(after[i])\nbefore:\n\(before[i])")
+                #expect(after[i] == was[i], "\(ns) after signal \(signal):\n\(after[i])\nbefore:\n\(was[i])")
             }
             #expect(!root.contains { $0.hasSuffix(" \(ours)") }, "root namespace keeps \(ours): \(root.sorted())")
             let left = held.intersection(try KT.netfilterHookLinkIDs())

@@ -103,6 +103,22 @@ enum NftListing {
         try Command.check((ns.map { ["ip", "netns", "exec", $0] } ?? []) + ["nft", "-s", "list", "ruleset"]).stdout
     }
 
+    /// `ruleset` text without the tables of skbtracers other than process `pid`:
+    /// another engineer's skbtracer, tracing every namespace, adds its own to the
+    /// lab's for as long as it runs.
+    static func withoutOtherTracers(_ ruleset: String, pid: Int32) -> String {
+        var kept: [Substring] = [], skipping = false
+        for line in ruleset.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("table ") {
+                let name = line.split(separator: " ").dropFirst(2).first ?? ""
+                skipping = name.hasPrefix("skbtracer_") && name != "skbtracer_\(pid)"
+            }
+            if !skipping { kept.append(line) }
+            if line == "}" { skipping = false }
+        }
+        return kept.joined(separator: "\n")
+    }
+
     /// Loads an nft script into `ns` (`nft -f -` reads no stdin here: a file).
     static func load(ns: String, _ script: String) throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-kt-nft-\(UUID().uuidString).nft").path
