@@ -147,7 +147,7 @@ struct NetfilterVerdictKernelTests {
         let by = try #require(VerdictTrace.droppedByRule(j), "\(j.json)", sourceLocation: sourceLocation)
         #expect(by.table == table && by.chain == chain && by.handle == handle && by.verdict == "drop" && by.policy == policy
                 && by.rule == text, "\(by)", sourceLocation: sourceLocation)
-        let never = try #require(j.json["netfilter_never_left"] as? [String: Any], "\(j.json)", sourceLocation: sourceLocation)
+        let never = try #require(j.json["netfilter_never_left"] as? [String: Any], "\(trace.dump)", sourceLocation: sourceLocation)
         #expect(never["family"] as? String == "ip" && never["hook"] as? String == "FORWARD", "\(never)", sourceLocation: sourceLocation)
     }
 
@@ -451,7 +451,7 @@ struct NetfilterVerdictKernelTests {
                 #expect(try NftListing.ruleset(ns: ns).contains("table inet \(ours) {"), "no \(ours) in \(ns ?? "root") while tracing")
             }
             let held = tracer.bpfLinkIDs().intersection(try KT.netfilterHookLinkIDs())
-            #expect(held.count >= 4 * 20, "netfilter links held: \(held.count)")
+            #expect(held.count >= 4 * 20, "netfilter links held: \(held.count); stderr: \(tracer.stderr)")
             try DropScenario.udpToB(lab)
 
             usleep(300_000)

@@ -69,11 +69,11 @@ struct VerdictTrace {
     }
 
     var dump: String {
-        journeys.isEmpty ? "(no journeys) stderr: \(stderr)" : journeys.map { j in
+        "stderr: \(stderr)\n" + (journeys.isEmpty ? "(no journeys)" : journeys.map { j in
             "  \(j)\n" + Self.hops(j).map { e in
                 "    \(e)" + ((e.json["netfilter"] as? [String: Any]).map { " nf=\($0)" } ?? "")
             }.joined(separator: "\n")
-        }.joined(separator: "\n")
+        }.joined(separator: "\n"))
     }
 }
 
