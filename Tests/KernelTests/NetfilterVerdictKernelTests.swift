@@ -434,6 +434,29 @@ struct NetfilterVerdictKernelTests {
         }
     }
 
+    @Test("a second skbtracer --netfilter in a namespace where another one runs gets its own hook events there")
+    func twoTracersOneNamespace() throws {
+        try DropLab.with { lab in
+            let t = lab.prefix
+            try Self.table(ns: lab.r, family: "inet", name: t, chain: "fwdc", hook: "forward",
+                           rules: ["ip daddr \(lab.bIPv4) udp dport \(lab.port) drop"])
+            // Someone else's trace of r: its links hold the hooks' first and last
+            // priorities, where the kernel refuses a second BPF program (EBUSY).
+            let first = try KT.Tracer.start(["--netfilter", "-N", lab.r, "--proto", "icmp", "--icmpid", "\(lab.icmpID)"])
+            defer { first.cleanup() }
+            let trace = try VerdictTrace.run(["-N", lab.r, "-H", lab.bIPv4, "--proto", "udp", "--dport", "\(lab.port)"]) {
+                try DropScenario.udpToB(lab)
+            }
+            #expect(first.stop() == 0, "first tracer: \(first.stderr)")
+            #expect(!trace.stderr.contains("no hook programs"), "\(trace.stderr)")
+            let j = try Self.journey(trace, Self.udpToB(lab))
+            let r = try #require(lab.netnsInode(lab.r))
+            #expect(Self.forwardEntry(VerdictTrace.hops(j), netns: r) != nil, "no FORWARD entry in r:\n\(trace.dump)")
+            let never = j.json["netfilter_never_left"] as? [String: Any]
+            #expect(never?["hook"] as? String == "FORWARD", "\(trace.dump)")
+        }
+    }
+
     // MARK: - 10. residue
 
     @Test("stopped by SIGINT, SIGTERM or SIGKILL: every namespace's ruleset as before (no skbtracer_ table), no netfilter link left",
