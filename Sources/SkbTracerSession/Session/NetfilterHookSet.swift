@@ -55,8 +55,8 @@ final class NetfilterHookSet {
             var n = 0
             for family in Self.families {
                 for hook in Self.hooks {
-                    try object.attachNetfilter(entry, family: family, hook: hook, priority: ST_NF_HOOK_ENTRY_PRIORITY)
-                    try object.attachNetfilter(exit, family: family, hook: hook, priority: ST_NF_HOOK_EXIT_PRIORITY)
+                    try Self.attach(object, entry, family: family, hook: hook, priority: ST_NF_HOOK_ENTRY_PRIORITY, step: 1)
+                    try Self.attach(object, exit, family: family, hook: hook, priority: ST_NF_HOOK_EXIT_PRIORITY, step: -1)
                     n += 2
                 }
             }
@@ -64,6 +64,24 @@ final class NetfilterHookSet {
         }
         links += made
         namespaces.append(inode)
+    }
+
+    /// How far from the extreme priority a program may go when another BPF
+    /// netfilter program holds it (the kernel allows one per priority, EBUSY):
+    /// a second skbtracer, or another tool's.
+    static let priorityTries: Int32 = 16
+
+    private static func attach(_ object: BPFObject, _ program: BPFProgram, family: UInt32, hook: UInt32,
+                               priority: Int32, step: Int32) throws {
+        var p = priority
+        for _ in 0..<priorityTries {
+            do {
+                return try object.attachNetfilter(program, family: family, hook: hook, priority: p)
+            } catch let error as BPFError where error.errno == EBUSY {
+                p += step
+            }
+        }
+        try object.attachNetfilter(program, family: family, hook: hook, priority: p)
     }
 
     func detachAll() { object?.detachAll() }

@@ -22,8 +22,11 @@ final class NftraceSource {
     /// it (same id) say nothing of it.
     private struct Seen {
         var packet: st_packet
-        var ifindex: UInt32
+        var iif: UInt32?
+        var oif: UInt32?
         var mark: UInt32
+        /// The hook of the run's base chain: a jumped-to chain has none of its own.
+        var hook: UInt8?
     }
 
     private let filter: TraceFilter
@@ -78,9 +81,10 @@ final class NftraceSource {
         let key = UInt64(space.inode) << 32 | UInt64(t.id)
         if !t.networkHeader.isEmpty {
             let packet = HeaderBytes.packet(link: t.linkHeader, network: t.networkHeader, transport: t.transportHeader)
-            // Where the packet is: its input device on the way in, its output on the way out.
-            seen[key] = Seen(packet: packet, ifindex: t.iif ?? t.oif ?? 0, mark: t.mark ?? 0)
+            seen[key] = Seen(packet: packet, iif: t.iif, oif: t.oif, mark: t.mark ?? 0)
         }
+        let verdict = verdict(t, texts: space.texts)
+        if let hook = verdict.hook { seen[key]?.hook = hook }
         let s = seen[key]
         var header = st_record()
         header.probe = UInt16(ST_PROBE_NFT_RULE)
@@ -88,10 +92,15 @@ final class NftraceSource {
         header.ts_ns = nowNs
         var context = st_sec_context()
         context.netns = space.inode
-        context.ifindex = s?.ifindex ?? 0
+        // Where the packet is: its output device on the way out (OUTPUT and
+        // POSTROUTING: a forwarded packet still names its input device there too),
+        // else its input device.
+        let hook = verdict.hook ?? s?.hook
+        let outward = hook == 3 || hook == 4
+        context.ifindex = (outward ? s?.oif ?? s?.iif : s?.iif ?? s?.oif) ?? 0
         context.mark = s?.mark ?? 0
         var e = TraceEvent(header: header, context: context, packet: Packet(raw: s?.packet ?? st_packet()))
-        e.nftVerdict = verdict(t, texts: space.texts)
+        e.nftVerdict = verdict
         return e
     }
 

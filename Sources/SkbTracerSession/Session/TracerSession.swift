@@ -296,9 +296,12 @@ public final class TracerSession {
     /// Hook programs and nftrace in each namespace. Failures in the first round
     /// are warnings (once per kind); a namespace gone meanwhile later is no news.
     private func addNetfilterNamespaces(_ namespaces: [NetnsDirectory.Entry], first: Bool = false) {
-        var said = Set<String>()
+        // Each namespace that ends up without them is named (three per kind at most).
+        var said: [String: Int] = [:]
         func warn(_ what: String, _ ns: NetnsDirectory.Entry, _ error: Error, still: String) {
-            guard first || ns.inode == names.netns.hostInode, said.insert(what).inserted else { return }
+            guard first || ns.inode == names.netns.hostInode else { return }
+            said[what, default: 0] += 1
+            guard said[what]! <= 3 else { return }
             warnings.append("--netfilter: no \(what) in \(names.netns.name(ns.inode)): \(Self.describe(error)); \(still)")
         }
         for ns in namespaces {
@@ -525,7 +528,8 @@ public final class TracerSession {
     /// The verdicts that arrived, each placed right after its packet's event
     /// (VerdictMerger), among this poll's events; then all of them go on. A
     /// verdict whose packet's event came in an earlier poll goes first; one
-    /// matched with no event keeps no skb (the event view still shows it).
+    /// matched with no event keeps no skb (the event view still shows it, when
+    /// the filter takes its packet).
     private func mergeVerdicts(nowNs: UInt64) {
         guard let nftrace else { return }
         var verdicts = nftrace.drain(nowNs: nowNs)
@@ -534,9 +538,15 @@ public final class TracerSession {
         let inBatch = Set(batch.map { $0.header.skb &+ $0.header.ts_ns })
         for i in verdicts.indices {
             interfaceNames.fill(&verdicts[i])
-            if let anchor = merger.place(&verdicts[i]), inBatch.contains(anchor.skb &+ anchor.ts) {
-                after[anchor.skb &+ anchor.ts, default: []].append(verdicts[i])
-            } else {
+            if let anchor = merger.place(&verdicts[i]) {
+                if inBatch.contains(anchor.skb &+ anchor.ts) {
+                    after[anchor.skb &+ anchor.ts, default: []].append(verdicts[i])
+                } else {
+                    first.append(verdicts[i])
+                }
+            } else if options.filter.matches(verdicts[i]) {
+                // No event of its packet: shown if the filter takes it (not one
+                // traced for another skbtracer's filter in the same namespace).
                 first.append(verdicts[i])
             }
         }
