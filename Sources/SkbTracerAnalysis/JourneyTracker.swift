@@ -67,6 +67,13 @@ public final class JourneyTracker {
     /// How long after its free a function event still belongs to the freed skb.
     static let teardownNs: UInt64 = 1_000_000
 
+    /// The latest packet the kernel answered with an ICMP error (its icmp_send
+    /// event): the journey of the error that follows answers that one's.
+    private var lastICMPSend: (id: Int, source: IPAddress?, ts: UInt64)?
+    /// How soon after icmp_send its error packet shows up (it is built and sent
+    /// from icmp_send itself).
+    static let icmpErrorNs: UInt64 = 5_000_000
+
     /// Function events of a freed skb's teardown, left out of journeys.
     public private(set) var teardownEvents: UInt64 = 0
 
@@ -118,6 +125,9 @@ public final class JourneyTracker {
                 // journey out and back would copy its events on every hop.
                 open[skb]!.events.append(e)
                 if !e.packet.hasSameTuple(as: last.packet), !open[skb]!.isCopy { index(e, of: open[skb]!.id) }
+                if e.header.probe == UInt16(ST_PROBE_ICMP_SEND.rawValue) {
+                    lastICMPSend = (open[skb]!.id, e.saddr, e.header.ts_ns)
+                }
                 if e.isFree {
                     var j = remove(skb)
                     j.outcome = names.outcome(of: j)
@@ -371,6 +381,11 @@ public final class JourneyTracker {
     private func requestAnswered(by e: TraceEvent) -> Int? {
         guard !e.tupleFromSocket, let t = FlowTuple(e) else { return nil }
         if e.hasL4, e.isICMP {
+            // An ICMP error answers the packet icmp_send was called for just before.
+            if e.packet.isICMPError, let s = lastICMPSend, e.header.ts_ns >= s.ts,
+               e.header.ts_ns - s.ts < Self.icmpErrorNs, s.source == e.daddr {
+                return s.id
+            }
             guard e.packet.isEchoReply else { return nil }
             // Every tuple a request had is indexed, so this holds after NAT too.
             return echoRequests[EchoKey(tuple: t.reversed, seq: e.packet.raw.icmp_seq)]

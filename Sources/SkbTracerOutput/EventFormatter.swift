@@ -27,6 +27,22 @@ public final class FormatContext: @unchecked Sendable {
     private var dropTextJSON: [UInt32: [UInt8]] = [:]
     /// The function part of each location's symbol.
     private var locationFunctions: [UInt64: String] = [:]
+    /// `--netfilter`: the latest nf_tables drop verdict per skb, until its drop
+    /// is printed (the verdict comes first in the stream); bounded.
+    private var dropVerdicts: [UInt64: NftVerdict] = [:]
+
+    /// Notes a verdict event; for a drop, the rule whose drop verdict its skb met.
+    func dropRule(for e: TraceEvent) -> NftVerdict? {
+        if let v = e.nftVerdict {
+            if v.isDrop, e.header.skb != 0 {
+                if dropVerdicts.count >= 4096 { dropVerdicts.removeAll() }
+                dropVerdicts[e.header.skb] = v
+            }
+            return nil
+        }
+        guard e.isDrop, !dropVerdicts.isEmpty else { return nil }
+        return dropVerdicts.removeValue(forKey: e.header.skb)
+    }
 
     func appendDropTextJSON(_ code: UInt32, to b: inout ByteBuffer) {
         if let cached = dropTextJSON[code] {

@@ -99,6 +99,7 @@ public struct TextFormatter: EventFormatter {
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         if let tunnel = ev.tunnel { Self.appendTunnel(tunnel, to: &b) }
         b.append(UInt8(ascii: "\n"))
+        if let rule = context.dropRule(for: ev) { b.append(string: "    dropped by: \(NetfilterText.ruleText(rule))\n") }
         if ev.isDrop { appendDropExplanation(ev, to: &b) }
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
         if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }

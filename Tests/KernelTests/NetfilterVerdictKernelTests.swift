@@ -189,7 +189,7 @@ struct NetfilterVerdictKernelTests {
 
     // MARK: - 3. reject
 
-    @Test("reject with icmp port-unreachable: verdict drop by that rule, and r's ICMP error to a is traced")
+    @Test("reject with icmp port-unreachable: verdict drop by that rule, and r's ICMP error to a answers the rejected packet's journey")
     func rejectRule() throws {
         try DropLab.with { lab in
             let t = lab.prefix
@@ -206,9 +206,9 @@ struct NetfilterVerdictKernelTests {
             // The error: ICMP destination unreachable (3), port unreachable (3), to a.
             let error = { (e: KT.Event) in e.l4 == "icmp" && e.icmpType == 3 && e.int("icmp_code") == 3 && e.daddr == lab.aIPv4 }
             let errors = trace.journeys(error)
-            // Its own journey: journeys link replies (echo ids, reversed tuples), not
-            // ICMP errors to the packet they quote (reply_to is null; measured on 6.18).
+            // Its own journey, which answers the rejected one (icmp_send ran on it just before).
             #expect(errors.count == 1, "\(trace.dump)")
+            #expect(errors.first?.int("reply_to") != nil && errors.first?.int("reply_to") == j.int("journey"), "\(trace.dump)")
             // Made in r, received in a.
             let r = try #require(lab.netnsInode(lab.r)), a = try #require(lab.netnsInode(lab.a))
             let errorHops = errors.first.map(VerdictTrace.hops) ?? []

@@ -235,4 +235,53 @@ import Testing
         #expect(lines.last?["cpu"] is NSNull)
         #expect((lines.first?["netfilter"] as? [String: Any])?["at"] as? String == "entry")
     }
+
+    /// A reject: the kernel answers the dropped packet with an ICMP error (icmp_send
+    /// on it); the error's journey answers the rejected one's.
+    @Test func theICMPErrorOfARejectAnswersTheRejectedPacket() {
+        let tracker = JourneyTracker(names: JourneyTests.names())
+        let skb: UInt64 = 0xffff_8881_0000_a000
+        var udp = Fixtures.udp()
+        Fixtures.set(&udp.saddr, Fixtures.v4_198_18_10_2)
+        Fixtures.set(&udp.daddr, Fixtures.v4_198_18_10_3)
+        var out = JourneyTests.feed(tracker, [
+            JourneyTests.hop(udp, ST_PROBE_NETIF_RECEIVE_SKB, ns: JourneyTests.nsHost, ifname: "h1", ts: 1_000_000, skb: skb),
+            JourneyTests.hop(udp, ST_PROBE_ICMP_SEND, ns: JourneyTests.nsHost, ifname: "h1", ts: 1_000_010, skb: skb, tracked: true),
+        ])
+        var error = JourneyTests.echo(type: 3, from: Fixtures.v4_10_0_0_1, to: Fixtures.v4_198_18_10_2)
+        error.icmp_code = 3
+        out += tracker.add(JourneyTests.hop(error, ST_PROBE_NET_DEV_QUEUE, ns: JourneyTests.nsHost, ifname: "h1", ts: 1_000_020,
+                                            skb: 0xffff_8881_0000_c000))
+        out += tracker.flush()
+        let rejected = out.first { $0.skb == skb }
+        let answer = out.first { $0.skb == 0xffff_8881_0000_c000 }
+        #expect(rejected != nil && answer?.replyTo == rejected?.id, "\(out.map { ($0.id, $0.replyTo) })")
+        // Not to another source, nor long after.
+        let t2 = JourneyTracker(names: JourneyTests.names())
+        _ = t2.add(JourneyTests.hop(udp, ST_PROBE_NETIF_RECEIVE_SKB, ns: JourneyTests.nsHost, ifname: "h1", ts: 1_000_000, skb: skb))
+        _ = t2.add(JourneyTests.hop(udp, ST_PROBE_ICMP_SEND, ns: JourneyTests.nsHost, ifname: "h1", ts: 1_000_010, skb: skb, tracked: true))
+        let late = t2.add(JourneyTests.hop(error, ST_PROBE_NET_DEV_QUEUE, ns: JourneyTests.nsHost, ifname: "h1", ts: 9_000_000_000,
+                                           skb: 0xffff_8881_0000_c000)) + t2.flush()
+        #expect(late.first { $0.skb == 0xffff_8881_0000_c000 }?.replyTo == nil)
+    }
+
+    /// The event view: under the drop, the rule whose drop verdict came before it.
+    @Test func theEventViewNamesTheRuleUnderTheDrop() {
+        let f = TextFormatter(context: Fixtures.context())
+        var v = Self.verdictEvent(Self.drop)
+        v.header.skb = 0xffff_8881_0000_a000
+        var free = Self.requestEvent(UInt16(ST_PROBE_KFREE_SKB.rawValue), ts: 1_000_010)
+        free.dropReason = 5
+        var other = free
+        other.header.skb = 0xffff_8881_0000_b000
+        let text = String(decoding: FuzzRun.render { b in
+            f.event(v, into: &b)
+            f.event(free, into: &b)
+            f.event(other, into: &b)
+        }, as: UTF8.self)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines[0].contains(":nft_rule - nf=ip filter FORWARD #7 drop"), "\(text)")
+        #expect(lines[1].contains("kfree_skb") && lines[2] == "    dropped by: ip filter FORWARD rule #7 (-s 10.0.0.1/32 -p icmp -j DROP): DROP", "\(text)")
+        #expect(text.components(separatedBy: "dropped by:").count == 2, "only under its own skb's drop: \(text)")
+    }
 }

@@ -100,6 +100,15 @@ public struct Packet: @unchecked Sendable {
         l4Proto == Number.icmp ? (type == 0 || type == 8) : (type == 128 || type == 129)
     }
 
+    /// An ICMP error (destination unreachable 3, source quench 4, redirect 5,
+    /// time exceeded 11, parameter problem 12) or ICMPv6 error (1 to 4), its
+    /// header read: the kernel's answer to another packet.
+    public var isICMPError: Bool {
+        guard hasL4 else { return false }
+        if raw.l4_proto == Number.icmp { return [3, 4, 5, 11, 12].contains(raw.icmp_type) }
+        return raw.l4_proto == Number.icmpv6 && (1...4).contains(raw.icmp_type)
+    }
+
     /// ICMP echo request (8) or ICMPv6 echo request (128), its header read.
     public var isEchoRequest: Bool { echo != nil && (raw.icmp_type == 8 || raw.icmp_type == 128) }
     /// ICMP echo reply (0) or ICMPv6 echo reply (129), its header read.
