@@ -109,6 +109,42 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 	*nest = level;
 }
 
+/* --write: the packet's first cfg.snaplen bytes into the ring, from its
+ * Ethernet header when the event read one, else from its network header; the
+ * linear part only (paged data is not behind skb->head). Every skb field comes
+ * through a helper read: few events take this path, and a direct load would add
+ * BTF lookups to every verified path (see event_sock()). */
+static __always_inline void fill_payload(struct st_sec_payload *p, const struct st_event *e, struct sk_buff *skb)
+{
+	bool mac = e->pkt.flags & ST_PKT_MAC;
+	__u64 head = (__u64)BPF_CORE_READ(skb, head);
+	__u64 data = (__u64)BPF_CORE_READ(skb, data);
+	__u32 len = BPF_CORE_READ(skb, len);
+	__u32 paged = BPF_CORE_READ(skb, data_len);
+	__u16 off = mac ? BPF_CORE_READ(skb, mac_header) : BPF_CORE_READ(skb, network_header);
+	__u64 start = head + off, end = data + len - paged;
+	__u64 n;
+
+	p->caplen = 0;
+	p->link = mac ? ST_PAYLOAD_ETHERNET : ST_PAYLOAD_IP;
+	p->pad = 0;
+	p->pad2 = 0;
+	p->wire_len = 0;
+	if (!(e->pkt.flags & (ST_PKT_MAC | ST_PKT_L3)) || (e->pkt.flags & ST_PKT_FROM_SOCK) || off == MAC_HEADER_UNSET ||
+	    !head || end <= start || data + len < start)
+		return;
+	n = end - start;
+	if (n > cfg.snaplen)
+		n = cfg.snaplen;
+	if (n > ST_SNAPLEN_MAX)
+		n = ST_SNAPLEN_MAX;
+	barrier_var(n);
+	if (bpf_probe_read_kernel(p->data, n, (void *)start))
+		return;
+	p->caplen = n;
+	p->wire_len = data + len - start;
+}
+
 /* The location section a probe's events carry: ST_SEC_DROP (kfree_skb),
  * ST_SEC_LOCATION (consume_skb's caller, a function probe's function),
  * ST_SEC_NF_HOOK (a netfilter hook program: which hook, from the location
@@ -162,6 +198,7 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 	__u32 size = ST_EVENT_HEAD + (loc_sec ? loc_size : 0) +
 		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
 		     (with_stack ? sizeof(struct st_sec_stack) : 0) +
+		     (cfg.snaplen ? sizeof(struct st_sec_payload) + cfg.snaplen : 0) +
 		     (cfg.tunnel ? sizeof(struct st_sec_tunnel) + sizeof(struct tunnel_buf) : 0);
 	__u32 off = ST_EVENT_HEAD;
 	void *rec = reserve_record(e, size, loss);
@@ -207,6 +244,14 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 		st->sec.size = sizeof(*st);
 		fill_stack(ctx, st->ips, &st->nr_frames);
 		off += sizeof(*st);
+	}
+	if (cfg.snaplen) {
+		struct st_sec_payload *p = rec + off;
+
+		p->sec.type = ST_SEC_PAYLOAD;
+		p->sec.size = sizeof(*p) + cfg.snaplen;
+		fill_payload(p, e, skb);
+		off += sizeof(*p) + cfg.snaplen;
 	}
 	if (cfg.tunnel) {
 		__u32 kind = tunnel_kind(&e->pkt);

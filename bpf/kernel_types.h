@@ -103,6 +103,7 @@ struct sk_buff {
 	struct net_device *dev;
 	struct sock *sk;
 	unsigned int len;
+	unsigned int data_len; /* bytes in pages, past the linear part */
 	__u8 pkt_type : 3;
 	int skb_iif;
 	__u32 mark;

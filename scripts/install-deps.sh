@@ -11,6 +11,8 @@ packages=(
   # --netfilter: nftrace tables and rule texts through nft's own library
   libnftables-dev
   iproute2 iptables nftables
+  # --write: the tests read the pcap-ng files back with tshark
+  tshark
   iputils-ping python3
   bpftool
   # scripts/qemu/vm.sh: the function backends are proven in Debian kernels

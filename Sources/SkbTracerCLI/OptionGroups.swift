@@ -1,3 +1,4 @@
+import CSkbTracerABI
 import ArgumentParser
 import SkbTracerAnalysis
 import SkbTracerModel
@@ -90,6 +91,31 @@ struct OutputOptions: ParsableArguments {
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
+    @Option(help: ArgumentHelp("Write each event's packet to this pcap-ng file for Wireshark or tshark (- for stdout: `| wireshark -k -i -`), with a comment naming the probe, namespace, interface, skb and drop; nothing else is printed.",
+                               valueName: "file"))
+    var write: String?
+    @Option(help: ArgumentHelp("Bytes of each packet --write keeps (and --record, when given), from its Ethernet or IP header; default 256, at most \(ST_SNAPLEN_MAX).",
+                               valueName: "bytes"))
+    var snaplen: Int?
+
+    /// `--write` and `--snaplen` into `o`: the pcap-ng view writes where -o would.
+    func applyWrite(to o: inout TracerOptions, recording: Bool) throws(UsageError) {
+        if let n = snaplen {
+            guard n >= 1, n <= Int(ST_SNAPLEN_MAX) else {
+                throw UsageError("invalid value '\(n)' for --snaplen", hint: "give 1 to \(ST_SNAPLEN_MAX) bytes")
+            }
+        }
+        guard let path = write else {
+            if recording, let n = snaplen { o.snaplen = UInt16(n) }
+            return
+        }
+        guard output == nil else { throw UsageError("--write and -o exclude each other", hint: "--write writes the file; drop -o") }
+        guard !recording else { throw UsageError("--write and --record exclude each other", hint: "record with --snaplen, then `skbtracer replay FILE --write OUT.pcapng`") }
+        guard o.view == .events else { throw UsageError("--write and --timeline or --drop exclude each other", hint: "write the packets first, then look at them in Wireshark") }
+        o.writePath = path
+        if path != "-" { o.outputPath = path }
+        o.snaplen = UInt16(snaplen ?? 256)
+    }
     /// Peers' switches for what skbtracer always shows (process, interface, CPU,
     /// namespace, mark, length, tuple, TCP flags): accepted so their users'
     /// command lines work.

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import SkbTracerModel
 import SkbTracerSession
@@ -65,6 +66,10 @@ struct ReplayCommand: ParsableCommand {
         o.journeyTimeout = journeyTimeout
         o.diagnose = diag || timeline
         o.track = track ?? timeline
+        try output.applyWrite(to: &o, recording: false)
+        if o.writePath == "-", isatty(1) != 0 {
+            throw UsageError("--write - would write pcap-ng to the terminal", hint: "pipe it into wireshark -k -i - or tshark -r -, or give --write a file name")
+        }
         StopSignals.install()
         let replay = try Replay(path: file, options: o)
         replay.netnsName = netnsName

@@ -125,6 +125,7 @@ struct TraceCommand: ParsableCommand {
         o.skbDump = outputSkb
         o.tunnel = outputTunnel
         try journeys.apply(to: &o, probesGiven: probes.given)
+        try output.applyWrite(to: &o, recording: record != nil)
         return o
     }
 

@@ -41,7 +41,7 @@ extension KernelTests {
                    "single-has-veth_xmit", "single-only-those", "single-nothing-left",
                    "timeline-exit", "timeline-hops", "timeline-path", "timeline-consumed", "timeline-nothing-left",
                    "auto-kprobe-multi", "auto-json", "auto-nothing-left"]
-                + (1...5).flatMap { ["mix\($0)-tracepoints", "mix\($0)-functions"] } + ["mixes-nothing-left"]
+                + (1...6).flatMap { ["mix\($0)-tracepoints", "mix\($0)-functions"] } + ["mixes-nothing-left"]
             let console = try Self.boot("6.12", "function-backends.sh", expecting: checks)
             // Start-up in the guest (emulated CPU), for bench/RESULTS.md.
             for line in console.split(separator: "\n") where line.hasPrefix("STARTUP") { print(line) }
@@ -52,7 +52,7 @@ extension KernelTests {
             _ = try Self.boot("6.1", "old-kernel.sh", expecting: [
                 "explicit-fails", "explicit-one-line", "explicit-names-cause", "explicit-nothing-left",
                 "auto-exit", "auto-warns", "auto-traces", "auto-nothing-left",
-            ] + (1...5).map { "mix\($0)-tracepoints" } + ["mixes-nothing-left"])
+            ] + (1...6).map { "mix\($0)-tracepoints" } + ["mixes-nothing-left"])
         }
     }
 }

@@ -18,9 +18,14 @@ extension KernelTests {
          "--tcp-flags", "S", "--pkt-len", "0-1500", "--route"],
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S",
          "--owner-pid", "1", "--route", "--netfilter"],
+        // Packet bytes (--write's payload section) beside every other section, at the largest snap length.
+        ["-t", "all", "--write", "/dev/null", "--snaplen", "1536", "--ct", "--callstack", "--owner", "--output-tunnel",
+         "--track", "--netfilter"],
     ])
     func everyProbeLoads(_ args: [String]) throws {
-        let r = try Command.run([try KT.binaryPath(), "--duration", "0.3", "-o", "/dev/null"] + args, timeout: 60)
+        // --write writes where -o would.
+        let output = args.contains("--write") ? [] : ["-o", "/dev/null"]
+        let r = try Command.run([try KT.binaryPath(), "--duration", "0.3"] + output + args, timeout: 60)
         #expect(r.status == 0, "exit \(r.status): \(r.stderr)")
         #expect(!r.stderr.contains("verifier rejected") && !r.stderr.contains("not attached"), "\(r.stderr)")
         // The netfilter hook programs (a separate object) load and link too.

@@ -110,8 +110,10 @@ struct ABITests {
 
     @Test func configSizeMatchesPinnedConstant() {
         #expect(MemoryLayout<st_config>.size == Int(ST_CONFIG_SIZE))
-        #expect(MemoryLayout<st_config>.size == 216)
+        #expect(MemoryLayout<st_config>.size == 220)
         #expect(MemoryLayout<st_config>.offset(of: \.filter_owner_pid) == 212)
+        #expect(MemoryLayout<st_config>.offset(of: \.snaplen) == 216)
+        #expect(MemoryLayout<st_sec_payload>.size == 16)
         #expect(MemoryLayout<st_sock_owner>.size == 24)
         #expect(MemoryLayout<st_probe_args>.size == 4)
         #expect(MemoryLayout<st_addr_filter>.size == 20)

@@ -139,7 +139,10 @@ enum FuzzInput {
         UInt16(ST_SEC_STACK.rawValue): MemoryLayout<st_sec_stack>.size,
         UInt16(ST_SEC_NF_HOOK.rawValue): MemoryLayout<st_sec_nf_hook>.size,
         UInt16(ST_SEC_NFT_VERDICT.rawValue): MemoryLayout<st_sec_nft_verdict>.size + 32,
+        UInt16(ST_SEC_PAYLOAD.rawValue): MemoryLayout<st_sec_payload>.size + 64,
     ]
+    /// Variable size: a header, then at least caplen bytes.
+    static let payloadType = UInt16(ST_SEC_PAYLOAD.rawValue)
     static let stackType = UInt16(ST_SEC_STACK.rawValue)
     /// Variable size: the fixed part, then four NUL-terminated names.
     static let verdictType = UInt16(ST_SEC_NFT_VERDICT.rawValue)
@@ -199,6 +202,11 @@ enum FuzzInput {
             var b = garbage(max(size, 4))
             put16(type, at: 0, in: &b); put16(UInt16(truncatingIfNeeded: size), at: 2, in: &b)
             // A verdict's names: mostly four that fit (some empty), each NUL-terminated.
+            // A payload: mostly a caplen that fits and a known link.
+            if type == payloadType, size >= MemoryLayout<st_sec_payload>.size, !r.oneIn(4) {
+                put16(UInt16(r.below(size - MemoryLayout<st_sec_payload>.size + 1)), at: 4, in: &b)
+                b[6] = UInt8(1 + r.below(2))
+            }
             if type == verdictType, size >= right, !r.oneIn(4) {
                 let fixed = MemoryLayout<st_sec_nft_verdict>.size
                 var p = fixed
@@ -223,7 +231,7 @@ enum FuzzInput {
             if !r.oneIn(20) { types.append(UInt16(ST_SEC_CONTEXT.rawValue)) }
             if !r.oneIn(20) { types.append(UInt16(ST_SEC_PACKET.rawValue)) }
             for _ in 0..<r.below(5) {
-                types.insert(r.oneIn(6) ? r.pick([0, 9, 99, 0x100, 0xffff, r.u16()]) : UInt16(1 + r.below(11)),
+                types.insert(r.oneIn(6) ? r.pick([0, 9, 99, 0x100, 0xffff, r.u16()]) : UInt16(1 + r.below(12)),
                              at: r.below(types.count + 1))
             }
             if stack { types.insert(stackType, at: r.below(types.count + 1)) }
@@ -958,6 +966,9 @@ struct FuzzTests {
                         if n < 1 || p + n > at + length || bytes[p + n - 1] != 0 { return .badSection(type) }
                         p += n
                     }
+                } else if type == FuzzInput.payloadType {
+                    if length < MemoryLayout<st_sec_payload>.size
+                        || Int(u16(at + 4)) > length - MemoryLayout<st_sec_payload>.size { return .badSection(type) }
                 } else if let known = FuzzInput.sectionSizes[type], type != FuzzInput.stackType, length != known {
                     return .badSection(type)
                 }
@@ -1010,6 +1021,10 @@ struct FuzzTests {
                     return "hook pass is not the record's"
                 }
             } else if ev.netfilterHook != nil { return "a hook pass without its section" }
+            if let p = last[FuzzInput.payloadType], u16(p.at + 4) > 0, (1...2).contains(bytes[p.at + 6]) {
+                let n = Int(u16(p.at + 4)), start = p.at + MemoryLayout<st_sec_payload>.size
+                if ev.payload?.bytes != Array(bytes[start..<(start + n)]) { return "payload is not the record's" }
+            } else if ev.payload != nil { return "a payload without its section" }
             if let v = last[FuzzInput.verdictType] {
                 let n = Int(u16(v.at + 32)), start = v.at + MemoryLayout<st_sec_nft_verdict>.size
                 let table = String(decoding: bytes[start..<(start + n - 1)], as: UTF8.self)

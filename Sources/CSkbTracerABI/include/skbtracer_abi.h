@@ -99,6 +99,7 @@ enum st_section_type {
 			       * ST_PROBE_NF_HOOK event */
 	ST_SEC_NFT_VERDICT = 11, /* struct st_sec_nft_verdict and its names: the rule
 				  * of an ST_PROBE_NFT_RULE event */
+	ST_SEC_PAYLOAD = 12,  /* struct st_sec_payload (--write): the packet's first bytes */
 };
 
 /* Each section starts with this. size covers the section, this included, and
@@ -223,6 +224,28 @@ struct st_sec_nft_verdict {
 	__u16 rule_len;
 };
 
+/* --write: the most packet bytes an event carries (--snaplen). */
+#define ST_SNAPLEN_MAX 1536
+
+/* st_sec_payload.link: where the bytes start. */
+enum st_payload_link {
+	ST_PAYLOAD_ETHERNET = 1, /* at the Ethernet header */
+	ST_PAYLOAD_IP = 2,       /* at the IPv4 or IPv6 header (no link-layer header was read) */
+};
+
+/* The packet's first bytes (--write, for pcap-ng), from the linear part of the
+ * skb only. The section's size is fixed by st_config.snaplen (the record's size
+ * must be a constant to BPF): caplen says how many of `data` are the packet's. */
+struct st_sec_payload {
+	struct st_section sec; /* ST_SEC_PAYLOAD; size 16 + st_config.snaplen */
+	__u16 caplen;          /* bytes of data that are the packet's */
+	__u8 link;             /* enum st_payload_link */
+	__u8 pad;
+	__u32 wire_len;        /* the packet's length from where data starts (skb->len based) */
+	__u32 pad2;
+	__u8 data[];           /* st_config.snaplen bytes */
+};
+
 #define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
 
 /* Tunnels whose inner packet BPF reads, and how it knows them: the outer
@@ -333,6 +356,9 @@ struct st_config {
 	__u8 tunnel;        /* --output-tunnel: a tunnel section in each tunnel packet's event */
 	__u8 pad;
 	__u32 filter_owner_pid; /* --owner-pid: tgid */
+	__u16 snaplen;      /* --write: packet bytes per event, a multiple of 8, at most
+			     * ST_SNAPLEN_MAX; 0: no payload section */
+	__u16 pad2;
 };
 
 /* st_config.route: route probes attached (note each skb per CPU), and whether a
@@ -488,7 +514,7 @@ struct st_loss {
 	__u64 nf_hooks;                 /* total of the netfilter hook programs */
 };
 
-#define ST_CONFIG_SIZE 216
+#define ST_CONFIG_SIZE 220
 #define ST_CT_SIZE 88
 
 _Static_assert(sizeof(struct st_record) == 32, "st_record size");
@@ -510,6 +536,7 @@ _Static_assert(sizeof(struct st_sec_ct) == 8 + ST_CT_SIZE, "st_sec_ct size");
 _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size changed");
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_sec_nf_hook) == 8, "st_sec_nf_hook size");
+_Static_assert(sizeof(struct st_sec_payload) == 16, "st_sec_payload size");
 _Static_assert(sizeof(struct st_sec_nft_verdict) == 40, "st_sec_nft_verdict size");
 _Static_assert(sizeof(struct st_loss) == 40 + 8 * ST_PROBE_COUNT, "st_loss size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");

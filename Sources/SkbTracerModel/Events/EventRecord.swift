@@ -44,6 +44,7 @@ public enum EventRecord {
             withUnsafeBytes(of: &hook) { b.append(bytes: $0) }
         }
         e.nftVerdict?.append(to: &b)
+        e.payload?.append(to: &b)
         if let stack = e.stack {
             // Only the frames there are: a reader takes the count from the size too.
             let n = min(stack.count, Int(ST_STACK_MAX))

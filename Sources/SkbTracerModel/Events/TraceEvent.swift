@@ -35,6 +35,8 @@ public struct TraceEvent: @unchecked Sendable {
     public var netfilterHook: NetfilterHookPass?
     /// An nf_tables verdict (`--netfilter`, nftrace): an ST_PROBE_NFT_RULE event's rule.
     public var nftVerdict: NftVerdict?
+    /// `--write`: the packet's first bytes; nil when none were captured.
+    public var payload: Payload?
 
     public struct Socket: Equatable, Sendable {
         /// The socket's inode (ss -e, /proc/PID/fd); 0: no full socket.
@@ -133,6 +135,10 @@ public struct TraceEvent: @unchecked Sendable {
             tunnel = Tunnel(try load(st_sec_tunnel.self))
         case ST_SEC_NF_HOOK.rawValue:
             netfilterHook = NetfilterHookPass(try load(st_sec_nf_hook.self))
+        case ST_SEC_PAYLOAD.rawValue:
+            let (p, valid) = Payload.decode(bytes, at: at, length: length)
+            guard valid else { throw .badSection(type) }
+            payload = p
         case ST_SEC_NFT_VERDICT.rawValue:
             guard let v = NftVerdict(bytes, at: at, length: length) else { throw .badSection(type) }
             nftVerdict = v

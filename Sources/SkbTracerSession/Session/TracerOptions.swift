@@ -22,6 +22,10 @@ public struct TracerOptions: Sendable {
     public var outputPath: String?
     /// `--record FILE`: raw events to this file (RecordFormat), nothing printed.
     public var recordPath: String?
+    /// `--write FILE`: the events' packets as pcap-ng ("-": stdout), nothing printed.
+    public var writePath: String?
+    /// Packet bytes each event carries (`--snaplen`; --write's default 256); nil: none.
+    public var snaplen: UInt16?
     public var printHeader = true
     /// Ring buffer size in bytes (a power of two, a multiple of the page size).
     public var ringBytes: UInt32 = 8 << 20

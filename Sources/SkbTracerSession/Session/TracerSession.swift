@@ -86,6 +86,12 @@ public final class TracerSession {
                                    hint: "redirect stdout to a file or a pipe, or give --record a file name")
             }
             self.sink = OutputSink(fd: 1)
+        } else if options.writePath == "-" {
+            guard isatty(1) == 0 else {
+                throw RuntimeError("--write - would write pcap-ng to the terminal",
+                                   hint: "pipe it into wireshark -k -i - or tshark -r -, or give --write a file name")
+            }
+            self.sink = OutputSink(fd: 1)
         } else if let path = options.recordPath ?? options.outputPath {
             self.sink = try OutputSink(path: path)
         } else {
@@ -113,6 +119,9 @@ public final class TracerSession {
 
     static func makeConsumer(_ options: TracerOptions, sink: OutputSink, formatter: any EventFormatter,
                              context: FormatContext, names: JourneyNames) -> any TraceConsumer {
+        if options.writePath != nil {
+            return PcapngWriter(sink: sink, names: names, context: context, snaplen: options.snaplen ?? 256)
+        }
         let journeys = makeJourneyFormatter(options.format, context: context, names: names)
         let tracker = JourneyTracker(names: names, maxOpen: options.maxJourneys,
                                      timeoutNs: UInt64(options.journeyTimeout * 1e9))
@@ -436,6 +445,8 @@ public final class TracerSession {
         config.owner = options.owner ? 1 : 0
         config.skb_dump = options.skbDump ? 1 : 0
         config.tunnel = options.writesTunnelSections ? 1 : 0
+        // A multiple of 8: the payload section's size, so every later section stays aligned.
+        config.snaplen = options.snaplen.map { min(UInt16(ST_SNAPLEN_MAX), ($0 + 7) & ~7) } ?? 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in
             let args = raw.bindMemory(to: st_probe_args.self)
             for i in 0..<args.count {

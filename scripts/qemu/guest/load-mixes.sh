@@ -7,15 +7,19 @@ load_mixes() {
   functions=$1
   n=0
   for mix in "-t_all" "-t_all_--route_--ct_--callstack_--owner_--output-tunnel" "-t_all_--ct_--dropstack_--track_--output-skb_--output-tunnel" \
-      "--timeline_--route_--ct_--owner" "-t_all_--pkt-len_0-1500_-i_lo_--mark_1/1_--tcp-flags_S_--owner-pid_1_--route"; do
+      "--timeline_--route_--ct_--owner" "-t_all_--pkt-len_0-1500_-i_lo_--mark_1/1_--tcp-flags_S_--owner-pid_1_--route" \
+      "-t_all_--write_/dev/null_--snaplen_1536_--ct_--callstack_--owner_--output-tunnel_--track"; do
     n=$((n + 1))
     args=$(echo "$mix" | tr '_' ' ')
-    skbtracer --duration 0.3 -o /dev/null $args > /dev/null 2> /tmp/mix.err
+    # --write writes where -o would.
+    out="-o /dev/null"
+    case "$args" in *--write*) out="" ;; esac
+    skbtracer --duration 0.3 $out $args > /dev/null 2> /tmp/mix.err
     rc=$?
     echo "MIX $n tracepoints: $(tail -1 /tmp/mix.err)"
     check "mix$n-tracepoints" sh -c "[ $rc = 0 ] && ! grep -q 'verifier rejected' /tmp/mix.err"
     [ "$functions" = yes ] || continue
-    skbtracer --duration 0.3 -o /dev/null --backend kprobe-multi $args > /dev/null 2> /tmp/mix.err
+    skbtracer --duration 0.3 $out --backend kprobe-multi $args > /dev/null 2> /tmp/mix.err
     rc=$?
     echo "MIX $n functions: $(tail -1 /tmp/mix.err)"
     check "mix$n-functions" sh -c "[ $rc = 0 ] && grep -q ' functions (kprobe-multi)' /tmp/mix.err && ! grep -q 'verifier rejected' /tmp/mix.err"
