@@ -12,6 +12,8 @@ packages=(
   libnftables-dev
   iproute2 iptables nftables
   iputils-ping python3
+  # scripts/install.sh's test: man renders the generated page
+  man-db
   bpftool
   # scripts/qemu/vm.sh: the function backends are proven in Debian kernels
   # booted under emulation (this machine's kernel has no kprobes).
