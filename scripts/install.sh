@@ -102,6 +102,10 @@ fi
 "$generate_manual" "$bin" --date "$date" --output-directory "$stage" >"$log" 2>&1 \
   || { cat "$log" >&2; fail "generate-manual $bin failed (above)"; }
 [[ -s $stage/skbtracer.1 ]] || fail "generate-manual wrote no skbtracer.1 into $stage"
+# generate-manual copies a discussion's blank lines (between paragraphs, before
+# "Examples:") verbatim; mdoc forbids empty lines and man then prints
+# "mdoc warning: Empty input line" at every reader. .Pp is mdoc's paragraph break.
+sed -i 's/^$/.Pp/' "$stage/skbtracer.1"
 for shell in bash zsh fish; do
   "$bin" --generate-completion-script "$shell" >"$stage/$shell" \
     || fail "$bin --generate-completion-script $shell failed"

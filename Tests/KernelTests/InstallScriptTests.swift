@@ -50,6 +50,8 @@ struct InstallScriptTests {
         // The page renders, from the parser: a trace option and a subcommand are in it.
         let man = try Command.run(["env", "MANWIDTH=80", "man", "-l", "\(p)/share/man/man1/skbtracer.1"])
         #expect(man.ok, "man -l: status \(man.status): \(man.stderr)")
+        // No "mdoc warning: Empty input line" (generate-manual keeps a discussion's blank lines).
+        #expect(man.stderr.isEmpty, "man -l warns: \(man.stderr)")
         #expect(man.stdout.hasPrefix("SKBTRACER(1)"), "\(man.stdout.prefix(300))")
         #expect(man.stdout.contains("--netfilter"), "\(man.stdout.prefix(300))")
         #expect(man.stdout.contains("bench-format"), "\(man.stdout.prefix(300))")
