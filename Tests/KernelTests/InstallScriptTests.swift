@@ -82,6 +82,19 @@ struct InstallScriptTests {
         #expect(FileManager.default.fileExists(atPath: foreign.path), "uninstall removed another tool's file")
     }
 
+    @Test("DESTDIR stages PREFIX's files under it (a package build), and --uninstall with it removes them")
+    func destdir() throws {
+        let bin = try KT.binaryPath()
+        let stage = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-destdir-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: stage) }
+        let r = try Command.run(["env", "DESTDIR=\(stage.path)", "SKBTRACER_BIN=\(bin)", "bash", Self.script, "/usr"], timeout: 600)
+        try #require(r.ok, "install.sh exit status \(r.status):\n\(r.stderr)")
+        #expect(Self.skbtracerFiles(under: stage) == Self.installed.map { "usr/" + $0 }.sorted(), "\(Self.skbtracerFiles(under: stage))")
+        let u = try Command.run(["env", "DESTDIR=\(stage.path)", "bash", Self.script, "--uninstall", "/usr"])
+        #expect(u.ok, "\(u.stderr)")
+        #expect(Self.skbtracerFiles(under: stage).isEmpty, "left: \(Self.skbtracerFiles(under: stage))")
+    }
+
     @Test("bad arguments: one line on stderr with a hint, exit 2, nothing installed", arguments: [
         ["--bogus"], ["/tmp/a", "/tmp/b"],
     ])
