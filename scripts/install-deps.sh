@@ -14,6 +14,8 @@ packages=(
   # --write: the tests read the pcap-ng files back with tshark
   tshark
   iputils-ping python3
+  # scripts/install.sh's test: man renders the generated page
+  man-db
   bpftool
   # scripts/qemu/vm.sh: the function backends are proven in Debian kernels
   # booted under emulation (this machine's kernel has no kprobes).
