@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import SkbTracerAnalysis
 import SkbTracerModel
 import SkbTracerOutput
@@ -90,6 +91,9 @@ struct OutputOptions: ParsableArguments {
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
+    @Option(help: ArgumentHelp("Permission bits, in octal, of the files skbtracer writes (-o, --record): default 0600, the owner's alone, as perf.data, since they hold kernel addresses, process names and packet contents; e.g. 0640 to let a group read them. An existing file gets them too.",
+                               valueName: "mode"))
+    var fileMode: String?
     /// Peers' switches for what skbtracer always shows (process, interface, CPU,
     /// namespace, mark, length, tuple, TCP flags): accepted so their users'
     /// command lines work.
@@ -98,6 +102,11 @@ struct OutputOptions: ParsableArguments {
           help: ArgumentHelp("Accepted for nettrace's --detail and pwru's --output-meta, --output-tuple, --output-tcp-flags: always shown.",
                              visibility: .hidden))
     var alwaysShown = false
+
+    /// `--file-mode`, else the owner's alone.
+    func fileModeBits() throws(UsageError) -> mode_t {
+        try fileMode.map { m throws(UsageError) in try OutputFile.parseMode(m) } ?? OutputFile.defaultMode
+    }
 
     func timeFormat() throws(UsageError) -> TimeFormat {
         let chosen = [wallClock, timestamp, timestampValue != nil, relative, date].filter { $0 }.count

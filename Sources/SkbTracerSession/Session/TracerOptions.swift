@@ -1,6 +1,8 @@
+import Glibc
 import SkbTracerAnalysis
 import SkbTracerModel
 import SkbTracerOutput
+import SkbTracerSystem
 
 /// Everything a trace run needs, independent of how it was asked for.
 public struct TracerOptions: Sendable {
@@ -69,6 +71,8 @@ public struct TracerOptions: Sendable {
     public var diagnose = false
     /// `--drop`: seconds between count updates.
     public var dropInterval: Double = 1
+    /// `--file-mode`: the permission bits of the files written (`-o`, `--record`).
+    public var fileMode: mode_t = OutputFile.defaultMode
 
     public init() {}
 }

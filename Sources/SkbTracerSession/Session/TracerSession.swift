@@ -87,7 +87,7 @@ public final class TracerSession {
             }
             self.sink = OutputSink(fd: 1)
         } else if let path = options.recordPath ?? options.outputPath {
-            self.sink = try OutputSink(path: path)
+            self.sink = try OutputSink(path: path, mode: options.fileMode)
         } else {
             self.sink = sink ?? OutputSink()
         }
