@@ -54,6 +54,7 @@ struct DemoCommand: ParsableCommand {
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output
         o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         o.verbose = verbose
         if timeline {

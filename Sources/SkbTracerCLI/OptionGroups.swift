@@ -1,5 +1,5 @@
 import ArgumentParser
-import Glibc
+import Foundation
 import SkbTracerAnalysis
 import SkbTracerModel
 import SkbTracerOutput
@@ -94,6 +94,9 @@ struct OutputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Permission bits, in octal, of the files skbtracer writes (-o, --record): default 0600, the owner's alone, as perf.data, since they hold kernel addresses, process names and packet contents; e.g. 0640 to let a group read them. An existing file gets them too.",
                                valueName: "mode"))
     var fileMode: String?
+    @Option(help: ArgumentHelp("Colour drops and lost events in the text views: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always, never. JSON is never coloured.",
+                               valueName: "when"))
+    var color: ColorChoice = .auto
     /// Peers' switches for what skbtracer always shows (process, interface, CPU,
     /// namespace, mark, length, tuple, TCP flags): accepted so their users'
     /// command lines work.
@@ -102,6 +105,11 @@ struct OutputOptions: ParsableArguments {
           help: ArgumentHelp("Accepted for nettrace's --detail and pwru's --output-meta, --output-tuple, --output-tcp-flags: always shown.",
                              visibility: .hidden))
     var alwaysShown = false
+
+    /// `--color` for this run: `auto` looks at stdout, so -o FILE is never coloured by it.
+    func colorOn() -> Bool {
+        !json && color.enabled(isTerminal: output == nil && isatty(1) == 1, environment: ProcessInfo.processInfo.environment)
+    }
 
     /// `--file-mode`, else the owner's alone.
     func fileModeBits() throws(UsageError) -> mode_t {
@@ -280,3 +288,4 @@ struct JourneyOptions: ParsableArguments {
 }
 
 extension BackendChoice: ExpressibleByArgument {}
+extension ColorChoice: ExpressibleByArgument {}

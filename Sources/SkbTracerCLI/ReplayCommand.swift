@@ -53,6 +53,7 @@ struct ReplayCommand: ParsableCommand {
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output
         o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         try ViewChecks.count(count)
         try ViewChecks.views(timeline: timeline, drop: drop)

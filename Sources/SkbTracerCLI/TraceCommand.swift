@@ -116,6 +116,7 @@ struct TraceCommand: ParsableCommand {
         o.outputPath = output.output
         o.recordPath = record
         o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose

@@ -110,6 +110,7 @@ public final class Replay {
                                                      utcOffsetSeconds: header.utcOffsetSeconds),
                                         timeFormat: options.timeFormat)
             context.owners = owners
+            context.color = options.color
             let names = JourneyNames(dropReasons: context.dropReasons, symbols: symbols, netns: netns)
             let made = TracerSession.makeConsumer(options, sink: sink, formatter: makeFormatter(options.format, context: context),
                                                   context: context, names: names)

@@ -73,6 +73,8 @@ public struct TracerOptions: Sendable {
     public var dropInterval: Double = 1
     /// `--file-mode`: the permission bits of the files written (`-o`, `--record`).
     public var fileMode: mode_t = OutputFile.defaultMode
+    /// `--color`, decided: drops and losses in colour in the text views.
+    public var color = false
 
     public init() {}
 }

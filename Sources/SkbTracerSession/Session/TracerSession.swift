@@ -94,6 +94,7 @@ public final class TracerSession {
         context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
                                 timeFormat: options.timeFormat)
         if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
+        context.color = options.color
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
         interfaceNames = InterfaceNames(netns: names.netns)
