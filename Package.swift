@@ -88,11 +88,15 @@ let package = Package(
             name: "SkbTracerLab",
             dependencies: ["SkbTracerSession", "SkbTracerModel", "SkbTracerSystem", "BPFKit"]
         ),
+        // The version and the git commit of the build (`skbtracer --version`), read by the
+        // plugin before every build: alone in its target, so a new commit recompiles one file.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        .target(name: "SkbTracerVersion", plugins: ["BuildInfoPlugin"]),
         // The command-line commands.
         .target(
             name: "SkbTracerCLI",
             dependencies: [
-                "SkbTracerLab", "SkbTracerPing", "SkbTracerSession", "SkbTracerOutput", "SkbTracerAnalysis",
+                "SkbTracerVersion", "SkbTracerLab", "SkbTracerPing", "SkbTracerSession", "SkbTracerOutput", "SkbTracerAnalysis",
                 "SkbTracerNetfilter", "SkbTracerModel", "SkbTracerSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

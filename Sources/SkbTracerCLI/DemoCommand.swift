@@ -53,6 +53,8 @@ struct DemoCommand: ParsableCommand {
         o.format = output.json ? .json : .text
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output
+        o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         o.verbose = verbose
         if timeline {

@@ -1,5 +1,6 @@
 import CSkbTracerABI
 import ArgumentParser
+import Foundation
 import SkbTracerAnalysis
 import SkbTracerModel
 import SkbTracerOutput
@@ -91,6 +92,12 @@ struct OutputOptions: ParsableArguments {
     var output: String?
     @Flag(help: "Do not print the column header.")
     var noHeader = false
+    @Option(help: ArgumentHelp("Permission bits, in octal, of the files skbtracer writes (-o, --record, --write): default 0600, the owner's alone, as perf.data, since they hold kernel addresses, process names and packet contents; e.g. 0640 to let a group read them. An existing file gets them too.",
+                               valueName: "mode"))
+    var fileMode: String?
+    @Option(help: ArgumentHelp("Colour drops and lost events in the text views: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always, never. JSON is never coloured.",
+                               valueName: "when"))
+    var color: ColorChoice = .auto
     @Option(help: ArgumentHelp("Write each event's packet to this pcap-ng file for Wireshark or tshark (- for stdout: `| wireshark -k -i -`), with a comment naming the probe, namespace, interface, skb and drop; nothing else is printed.",
                                valueName: "file"))
     var write: String?
@@ -124,6 +131,16 @@ struct OutputOptions: ParsableArguments {
           help: ArgumentHelp("Accepted for nettrace's --detail and pwru's --output-meta, --output-tuple, --output-tcp-flags: always shown.",
                              visibility: .hidden))
     var alwaysShown = false
+
+    /// `--color` for this run: `auto` looks at stdout, so -o FILE is never coloured by it.
+    func colorOn() -> Bool {
+        !json && color.enabled(isTerminal: output == nil && isatty(1) == 1, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// `--file-mode`, else the owner's alone.
+    func fileModeBits() throws(UsageError) -> mode_t {
+        try fileMode.map { m throws(UsageError) in try OutputFile.parseMode(m) } ?? OutputFile.defaultMode
+    }
 
     func timeFormat() throws(UsageError) -> TimeFormat {
         let chosen = [wallClock, timestamp, timestampValue != nil, relative, date].filter { $0 }.count
@@ -297,3 +314,4 @@ struct JourneyOptions: ParsableArguments {
 }
 
 extension BackendChoice: ExpressibleByArgument {}
+extension ColorChoice: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkbTracerModel
+import SkbTracerOutput
 import SkbTracerPing
 import SkbTracerSystem
 
@@ -49,6 +50,9 @@ struct PingCommand: ParsableCommand {
     @Flag(name: [.customLong("netfilter"), .customLong("iptable")],
           help: "Show the netfilter hooks the probes pass and the nf_tables rule verdicts on them: a probe a rule dropped names the rule.")
     var netfilter = false
+    @Option(help: ArgumentHelp("Colour drops in the journeys: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always, never.",
+                               valueName: "when"))
+    var color: ColorChoice = .auto
 
     static func port(_ text: String, _ option: String) throws(UsageError) -> UInt16 {
         guard let p = UInt16(text), p > 0 else {
@@ -82,6 +86,7 @@ struct PingCommand: ParsableCommand {
         o.readyFile = readyFile
         o.verbose = verbose
         o.netfilter = netfilter
+        o.color = !json && color.enabled(isTerminal: isatty(1) == 1, environment: ProcessInfo.processInfo.environment)
         return o
     }
 

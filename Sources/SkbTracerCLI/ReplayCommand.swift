@@ -53,6 +53,8 @@ struct ReplayCommand: ParsableCommand {
         o.format = output.json ? .json : .text
         o.timeFormat = try output.timeFormat()
         o.outputPath = output.output
+        o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         try ViewChecks.count(count)
         try ViewChecks.views(timeline: timeline, drop: drop)

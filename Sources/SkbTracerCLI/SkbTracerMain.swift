@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
 import SkbTracerSystem
+import SkbTracerVersion
 
 struct SkbTracer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skbtracer",
         abstract: "Where did my packet go, and where and why did it die? A packet path tracer for Linux.",
         discussion: "Run `skbtracer demo` for a guided trace through a lab, `skbtracer --list` for the probes.",
+        version: SkbTracerVersion.line,
         subcommands: [TraceCommand.self, ReplayCommand.self, PingCommand.self, DemoCommand.self, BenchFormatCommand.self],
         defaultSubcommand: TraceCommand.self
     )

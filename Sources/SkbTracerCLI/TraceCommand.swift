@@ -115,6 +115,8 @@ struct TraceCommand: ParsableCommand {
         o.readyFile = readyFile
         o.outputPath = output.output
         o.recordPath = record
+        o.fileMode = try output.fileModeBits()
+        o.color = output.colorOn()
         o.printHeader = !output.noHeader && !output.json
         o.ringBytes = ringSize << 20
         o.verbose = verbose

@@ -42,7 +42,7 @@ public enum Demo {
     public static func run(options base: TracerOptions, log: (String) -> Void) throws -> TraceSummary {
         var options = base
         // The demo writes its section titles into the same sink as the events.
-        let sink = try options.outputPath.map { try OutputSink(path: $0) } ?? OutputSink()
+        let sink = try options.outputPath.map { try OutputSink(path: $0, mode: options.fileMode) } ?? OutputSink()
         options.outputPath = nil
         StopSignals.install()
         log("skbtracer demo: building a lab (bridge, two containers, a routed namespace behind NAT)...")

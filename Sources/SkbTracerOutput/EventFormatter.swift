@@ -12,6 +12,8 @@ public final class FormatContext: @unchecked Sendable {
     public var firstEventNs: UInt64?
     /// Socket owners by inode (`--owner`; a replay's come from the recording).
     public var owners = SocketOwners()
+    /// `--color`: drops and losses in colour (text only; JSON never has it).
+    public var color = false
 
     public init(dropReasons: DropReasons, symbols: KernelSymbols, clock: Clock = Clock(),
                 timeFormat: TimeFormat = .wallClock) {

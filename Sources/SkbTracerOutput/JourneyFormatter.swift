@@ -143,8 +143,14 @@ public struct JourneyTextFormatter: JourneyFormatter {
             b.append(" "); b.append(contentsOf: e.probeNameBytes); b.pad(from: s, to: 27)
             b.append(" ")
             TextFormatter.appendPacketInfo(e, to: &b)
-            if let reason = e.dropReason { b.append(" drop="); b.append(string: names.dropReasons.name(reason)) }
-            if e.hasLocation { b.append(" at="); b.append(string: names.symbols.symbolize(e.location)) }
+            if let reason = e.dropReason {
+                if context.color { b.append(TextColor.drop) }
+                b.append(" drop="); b.append(string: names.dropReasons.name(reason))
+                if e.hasLocation { b.append(" at="); b.append(string: names.symbols.symbolize(e.location)) }
+                if context.color { b.append(TextColor.reset) }
+            } else if e.hasLocation {
+                b.append(" at="); b.append(string: names.symbols.symbolize(e.location))
+            }
             if let route = e.route { RouteText.append(e, route, to: &b) }
             if let pass = e.netfilterHook { NetfilterText.append(pass, to: &b) }
             if let v = e.nftVerdict { NetfilterText.appendHop(v, to: &b) }
@@ -172,14 +178,19 @@ public struct JourneyTextFormatter: JourneyFormatter {
             if let noise {
                 b.append(string: "  known noise: \(reason) at \(location): \(noise)\n")
             } else if let x = DropExplanations.explain(reason) {
-                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns)): \(x.explanation)\n")
+                b.append("  ")
+                context.appendColored("dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns)): \(x.explanation)",
+                                      TextColor.drop, to: &b)
                 b.append(string: "  hint: \(x.hint)\n")
             } else {
-                b.append(string: "  dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns))\n")
+                b.append("  ")
+                context.appendColored("dropped: \(reason) at \(location) in \(names.netns.name(j.last.context.netns))", TextColor.drop, to: &b)
             }
         }
         if let note = j.note { b.append(string: "  note: \(note)\n") }
-        if let v = j.droppingVerdict { b.append(string: "  dropped by: \(NetfilterText.ruleText(v))\n") }
+        if let v = j.droppingVerdict {
+            b.append("  "); context.appendColored("dropped by: \(NetfilterText.ruleText(v))", TextColor.drop, to: &b)
+        }
         if let pass = j.hookNeverLeft {
             b.append(string: "  netfilter: entered \(pass.familyName) \(pass.hookName) and never left it: \(JourneyText.hookNeverLeft(j))\n")
         }
@@ -203,11 +214,16 @@ public struct JourneyTextFormatter: JourneyFormatter {
             b.append("drops:\n")
             for x in drops {
                 let ns = names.netns.name(x.key.netns)
-                b.append(string: "  \(x.count)x \(x.key.reason) at \(x.key.location) in \(ns)")
+                // Known noise is no problem to point at.
+                let color = context.color && x.noise == nil
+                b.append("  ")
+                if color { b.append(TextColor.drop) }
+                b.append(string: "\(x.count)x \(x.key.reason) at \(x.key.location) in \(ns)")
                 if let rule = x.key.rule { b.append(string: " by \(NetfilterText.ruleText(rule))") }
                 if let noise = x.noise { b.append(string: " (known noise: \(noise))") }
                 b.append(", e.g. ")
                 appendExample(x, into: &b)
+                if color { b.append(TextColor.reset) }
                 b.append(UInt8(ascii: "\n"))
                 if x.noise != nil { continue }
                 if let e = DropExplanations.explain(x.key.reason) {

@@ -40,15 +40,18 @@ public struct TextFormatter: EventFormatter {
     }
 
     public func lost(count: UInt64, cpu: UInt32, into b: inout ByteBuffer) {
+        if context.color { b.append(TextColor.loss) }
         b.append("--- ")
         b.appendDecimal(count)
         if cpu == UInt32.max {
-            b.append(" events lost at the end of the trace (ring buffer full) ---\n")
+            b.append(" events lost at the end of the trace (ring buffer full) ---")
         } else {
             b.append(" events lost on CPU ")
             b.appendDecimal(cpu)
-            b.append(" (ring buffer full) ---\n")
+            b.append(" (ring buffer full) ---")
         }
+        if context.color { b.append(TextColor.reset) }
+        b.append(UInt8(ascii: "\n"))
     }
 
     public func event(_ ev: TraceEvent, into b: inout ByteBuffer) {
@@ -88,9 +91,12 @@ public struct TextFormatter: EventFormatter {
         if let socket = ev.socket, socket.inode != 0 { SocketText.append(socket, owners: context.owners, to: &b) }
         if e.mark != 0 { b.append(" mark="); b.appendHex(UInt64(e.mark)) }
         if let reason = ev.dropReason {
+            // Colour is looked at on drops only: other events pay nothing for it.
+            if context.color { b.append(TextColor.drop) }
             b.append(" drop="); b.append(string: context.dropReasons.name(reason))
-        }
-        if ev.hasLocation {
+            if ev.hasLocation { b.append(" at="); b.append(string: context.symbols.symbolize(ev.location)) }
+            if context.color { b.append(TextColor.reset) }
+        } else if ev.hasLocation {
             b.append(" at="); b.append(string: context.symbols.symbolize(ev.location))
         }
         if let route = ev.route { RouteText.append(ev, route, to: &b) }
@@ -99,7 +105,9 @@ public struct TextFormatter: EventFormatter {
         if let ct = ev.ct { ConntrackText.append(ct, to: &b) }
         if let tunnel = ev.tunnel { Self.appendTunnel(tunnel, to: &b) }
         b.append(UInt8(ascii: "\n"))
-        if let rule = context.dropRule(for: ev) { b.append(string: "    dropped by: \(NetfilterText.ruleText(rule))\n") }
+        if let rule = context.dropRule(for: ev) {
+            b.append("    "); context.appendColored("dropped by: \(NetfilterText.ruleText(rule))", TextColor.drop, to: &b)
+        }
         if ev.isDrop { appendDropExplanation(ev, to: &b) }
         if let stack = ev.stack { Self.appendStack(stack, symbols: context.symbols, indent: "    ", to: &b) }
         if let dump = ev.skbDump { Self.appendSkbDump(dump, to: &b) }

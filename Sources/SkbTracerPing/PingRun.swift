@@ -25,6 +25,8 @@ public final class PingRun {
         /// `--netfilter`: hook events and nf_tables verdicts, so a probe a rule
         /// dropped names the rule.
         public var netfilter = false
+        /// `--color`, decided: drops in colour in the text journeys.
+        public var color = false
 
         public init(destination: IPAddress) { self.destination = destination }
     }
@@ -75,6 +77,7 @@ public final class PingRun {
         t.readyFile = options.readyFile
         t.verbose = options.verbose
         t.netfilter = options.netfilter
+        t.color = options.color
         t.printHeader = false
         // Journeys end at their free; a probe's are all done well within its timeout.
         t.journeyTimeout = max(options.timeout, 0.5)

@@ -129,6 +129,12 @@ struct CLITests {
         BadInput("--timestamp", "none", "--relative", names: "--relative"),
         BadInput("--list-hooks", "-N", "skbtracer-no-such-netns", names: "'skbtracer-no-such-netns'"),
         BadInput("--list-hooks", "--json", "-N", "inode:x", names: "'inode:x'"),
+        BadInput("--file-mode", "0888", names: "'0888'"),
+        BadInput("--record", "/tmp/skbtracer-cli-never.skbt", "--file-mode", "4755", names: "'4755'"),
+        BadInput("replay", "/tmp/skbtracer-cli-never.skbt", "--file-mode", "u+rw", names: "'u+rw'"),
+        BadInput("demo", "--file-mode", "rw", names: "'rw'"),
+        BadInput("--color", "sometimes", names: "'sometimes'"),
+        BadInput("ping", "10.0.0.2", "--color", "yes", names: "'yes'"),
     ]
 
     /// Checks stdout is empty and stderr is one `skbtracer: error: ... Hint: ...` line naming the value.

@@ -339,14 +339,9 @@ public final class OutputSink {
 
     public init(fd: Int32 = 1) { self.fd = fd; ownsFD = false }
 
-    /// Opens (creates, truncates) a file for output.
-    public init(path: String) throws {
-        let f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard f >= 0 else {
-            throw RuntimeError("cannot open output file \(path): \(String(cString: strerror(errno)))",
-                               hint: "check the directory exists and is writable")
-        }
-        fd = f
+    /// Opens (creates, truncates) a file for output, with exactly `mode` (OutputFile).
+    public init(path: String, mode: mode_t = OutputFile.defaultMode) throws {
+        fd = try OutputFile.open(path, mode: mode)
         ownsFD = true
     }
 

@@ -75,7 +75,7 @@ public final class Replay {
             if let input = reader.fileIdentity, stat(out, &st) == 0, UInt64(st.st_dev) == input.dev, UInt64(st.st_ino) == input.ino {
                 throw RuntimeError("-o \(out) is the recording being replayed", hint: "write the output to another file")
             }
-            self.sink = try OutputSink(path: out)
+            self.sink = try OutputSink(path: out, mode: options.fileMode)
         } else {
             self.sink = sink ?? OutputSink()
         }
@@ -110,6 +110,7 @@ public final class Replay {
                                                      utcOffsetSeconds: header.utcOffsetSeconds),
                                         timeFormat: options.timeFormat)
             context.owners = owners
+            context.color = options.color
             let names = JourneyNames(dropReasons: context.dropReasons, symbols: symbols, netns: netns)
             let made = TracerSession.makeConsumer(options, sink: sink, formatter: makeFormatter(options.format, context: context),
                                                   context: context, names: names)

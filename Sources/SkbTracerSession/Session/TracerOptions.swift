@@ -1,6 +1,8 @@
+import Glibc
 import SkbTracerAnalysis
 import SkbTracerModel
 import SkbTracerOutput
+import SkbTracerSystem
 
 /// Everything a trace run needs, independent of how it was asked for.
 public struct TracerOptions: Sendable {
@@ -73,6 +75,10 @@ public struct TracerOptions: Sendable {
     public var diagnose = false
     /// `--drop`: seconds between count updates.
     public var dropInterval: Double = 1
+    /// `--file-mode`: the permission bits of the files written (`-o`, `--record`).
+    public var fileMode: mode_t = OutputFile.defaultMode
+    /// `--color`, decided: drops and losses in colour in the text views.
+    public var color = false
 
     public init() {}
 }

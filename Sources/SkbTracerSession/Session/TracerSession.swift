@@ -93,13 +93,14 @@ public final class TracerSession {
             }
             self.sink = OutputSink(fd: 1)
         } else if let path = options.recordPath ?? options.outputPath {
-            self.sink = try OutputSink(path: path)
+            self.sink = try OutputSink(path: path, mode: options.fileMode)
         } else {
             self.sink = sink ?? OutputSink()
         }
         context = FormatContext(dropReasons: DropReasons(btf: btf), symbols: KernelSymbols(),
                                 timeFormat: options.timeFormat)
         if options.owner { context.owners = SocketOwners(procRoot: "/proc") }
+        context.color = options.color
         formatter = makeFormatter(options.format, context: context)
         names = JourneyNames(dropReasons: context.dropReasons, symbols: context.symbols, netns: NetnsNames())
         interfaceNames = InterfaceNames(netns: names.netns)
