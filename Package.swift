@@ -31,6 +31,9 @@ let package = Package(
             name: "CNetfilter",
             linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl"), .linkedLibrary("nftables")]
         ),
+        // libpcap: tcpdump expressions compiled to classic BPF, which the kernel side runs.
+        // Behind C functions: its struct bpf_insn and the kernel's cannot meet in one Swift module.
+        .target(name: "CPcap", dependencies: ["CSkbTracerABI"], linkerSettings: [.linkedLibrary("pcap")]),
         // Compiles bpf/*.bpf.c with the toolchain's clang and embeds the objects.
         .executableTarget(name: "BPFEmbed"),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFEmbed"]),
@@ -45,7 +48,7 @@ let package = Package(
         // filters, the probe catalogue, socket owners, the byte buffer encoders write into.
         .target(
             name: "SkbTracerModel",
-            dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject"],
+            dependencies: ["SkbTracerSystem", "CSkbTracerABI", "CBPFShim", "BPFKit", "SkbTracerBPFObject", "CPcap"],
             swiftSettings: crossModule
         ),
         // Netfilter through netlink (CNetfilter): `--list-hooks`, and `--netfilter`'s

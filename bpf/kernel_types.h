@@ -115,6 +115,13 @@ struct sk_buff {
 	unsigned char *data;
 	unsigned long _nfct; /* CONFIG_NF_CONNTRACK: nf_conn address | ctinfo */
 	unsigned long _skb_refdst; /* dst_entry address | SKB_DST_NOREF */
+	__be16 vlan_proto; /* an offloaded VLAN tag, outside the packet's bytes */
+	__u16 vlan_tci;
+} __co_re;
+/* Before Linux 6.2 a bit said whether vlan_tci held a tag; since, a tag is there
+ * when vlan_proto and vlan_tci are not both 0. */
+struct sk_buff___vlan_present {
+	__u8 vlan_present : 1;
 } __co_re;
 /* An skb's route: only its device is read (a namespace for device-less skbs). */
 struct dst_entry {

@@ -17,6 +17,7 @@
 #include "track.bpf.h"
 #include "sock_owner.bpf.h"
 #include "tunnel.bpf.h"
+#include "pcap_filter.bpf.h"
 
 /* Probes whose skb sits in a socket queue: skb->dev is reused there (UDP keeps
  * dev_scratch in it), so the interface comes from skb_iif and the netns from sk. */
@@ -292,7 +293,9 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	}
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
-	by_filter = tracked || passes_filters(&e, skb_nfct(skb));
+	by_filter = tracked || (passes_filters(&e, skb_nfct(skb)) &&
+				(!(on & ST_F_PCAP) ||
+				 (pcap_note_skb(skb) && pcap_matches(skb_headers(skb), ethernet_dev(dev)))));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {

@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(
   libbpf-dev libelf-dev zlib1g-dev
+  # tcpdump expressions: libpcap compiles them; the tests compare with tcpdump
+  libpcap-dev tcpdump
   # --list-hooks: netlink messages to the kernel's netfilter hook listing
   libmnl-dev
   # --list-hooks without the kernel's listing: nf_tables chain messages

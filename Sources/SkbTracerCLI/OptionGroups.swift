@@ -54,6 +54,10 @@ struct FilterOptions: ParsableArguments {
                                valueName: "pid"))
     var ownerPid: String?
 
+    @Argument(help: ArgumentHelp("A tcpdump (pcap-filter) expression, e.g. 'tcp port 80 and host 10.1.2.3', compiled by libpcap and run in the kernel on each packet, from its Ethernet header where the probe sees one, else from its IP header (an expression about the link layer then never matches); combined with the options above, all must match.",
+                                 valueName: "expression"))
+    var expression: [String] = []
+
     /// -N's value as given (--netns-current is this process's namespace).
     var netnsSpec: String? { netnsCurrent ? "/proc/self/ns/net" : netns }
 
@@ -67,6 +71,7 @@ struct FilterOptions: ParsableArguments {
         o.tcpFlags = tcpFlags; o.netns = netnsSpec
         o.ifname = ifname; o.mark = mark; o.pid = pid; o.ownerPid = ownerPid; o.pktLen = pktLen
         o.protoOrPid = protoOrPid
+        o.expression = expression.isEmpty ? nil : expression.joined(separator: " ")
         return try TraceFilter.parse(o)
     }
 }

@@ -246,6 +246,34 @@ struct st_sec_payload {
 	__u8 data[];           /* st_config.snaplen bytes */
 };
 
+/* A tcpdump (pcap-filter) expression as libpcap compiled it: classic BPF
+ * instructions (struct sock_filter), run in the kernel by bpf/pcap_filter.bpf.h.
+ * Two forms, as pwru has: one from the Ethernet header, one from the IP header
+ * for probes where the packet has no link-layer header. */
+struct st_cbpf_insn {
+	__u16 code;
+	__u8 jt;
+	__u8 jf;
+	__u32 k;
+};
+
+/* The longest program the kernel runs; libpcap's for long expressions stay far below. */
+#define ST_PCAP_INSNS_MAX 512
+
+/* Keys of map pcap_progs. */
+enum st_pcap_form {
+	ST_PCAP_LINK = 0,    /* compiled for DLT_EN10MB: from the Ethernet header */
+	ST_PCAP_NETWORK = 1, /* compiled for DLT_RAW: from the IPv4 or IPv6 header */
+};
+
+struct st_pcap_prog {
+	__u32 len;           /* instructions; 0: this form matches nothing (libpcap
+			      * could not compile the expression for it, e.g. `ether host`
+			      * for an IP header) */
+	__u32 pad;
+	struct st_cbpf_insn insns[ST_PCAP_INSNS_MAX];
+};
+
 #define ST_SOCK_KERNEL 0xffffffffu /* st_sec_socket.uid: (uid_t)-1, no socket's uid */
 
 /* Tunnels whose inner packet BPF reads, and how it knows them: the outer
@@ -315,6 +343,7 @@ enum st_filter_flags {
 	ST_F_OWNER_PID = 1 << 15, /* the skb's socket is owned by filter_owner_pid (sock_owners) */
 	ST_F_CT_TUPLE = 1 << 16,  /* address and port filters also try the skb's conntrack entry,
 				   * as the connection's initiator addressed it (--track, --ct) */
+	ST_F_PCAP = 1 << 17,      /* a tcpdump expression: the programs in map pcap_progs */
 };
 
 /* An address filter: family 4 or 6, IPv4 in the first 4 bytes. */

@@ -16,11 +16,15 @@ extension TraceFilter {
         if let mark, e.context.mark & markMask != mark { return false }
         if let netns, e.netns != netns { return false }
         if let ifname, e.ifname != ifname { return false }
-        if packetMatches(e.packet, event: e) { return true }
         // A tunnel packet also matches by the packet it carries (BPF: the same
         // filters on the tunnel section's inner headers).
-        if let inner = e.tunnel?.inner, packetMatches(inner, event: nil) { return true }
-        return false
+        guard packetMatches(e.packet, event: e) || (e.tunnel?.inner).map({ packetMatches($0, event: nil) }) == true else {
+            return false
+        }
+        // As BPF (pcap_matches()): the expression on the packet's own bytes, which
+        // a recording has when it was made with --snaplen; without them, no match.
+        if let expression { return e.payload.map(expression.matches) ?? false }
+        return true
     }
 
     /// The filters on one packet's headers (BPF: l3_matches, l4_matches, and

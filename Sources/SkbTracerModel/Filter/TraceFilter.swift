@@ -24,6 +24,8 @@ public struct TraceFilter: Equatable, Sendable {
     public var ownerPid: UInt32?
     /// IP length range (IPv4 total length, IPv6 payload + 40), as IP_LEN prints it.
     public var ipLen: ClosedRange<UInt16>?
+    /// A tcpdump expression (the positional argument), in BPF as ST_F_PCAP.
+    public var expression: PacketExpression?
 
     public init() {}
 
@@ -46,6 +48,8 @@ public struct TraceFilter: Equatable, Sendable {
         public var pktLen: String?
         /// `-p`: a protocol name means --proto (nettrace), a number --pid.
         public var protoOrPid: String?
+        /// The positional words, joined by spaces as tcpdump and pwru join them.
+        public var expression: String?
 
         public init() {}
     }
@@ -70,6 +74,7 @@ public struct TraceFilter: Equatable, Sendable {
         if let p = o.pid { f.pid = try parsePid(p) }
         if let p = o.ownerPid { f.ownerPid = try parsePid(p, option: "--owner-pid") }
         if let l = o.pktLen { f.ipLen = try parseLengthRange(l) }
+        if let e = o.expression, !e.allSatisfy(\.isWhitespace) { f.expression = try PacketExpression.compile(e) }
         try f.checkConsistency()
         return f
     }
@@ -293,6 +298,7 @@ public struct TraceFilter: Equatable, Sendable {
         if let v = pid { on |= ST_F_PID.rawValue; c.filter_pid = v }
         if let v = ownerPid { on |= ST_F_OWNER_PID.rawValue; c.filter_owner_pid = v }
         if let v = mark { on |= ST_F_MARK.rawValue; c.filter_mark = v; c.filter_mark_mask = markMask }
+        if expression != nil { on |= ST_F_PCAP.rawValue }
         if let r = ipLen {
             on |= ST_F_IP_LEN.rawValue
             c.filter_ip_len_min = r.lowerBound

@@ -198,6 +198,7 @@ public final class TracerSession {
             }
         }
         guard let object else { return }
+        try writeExpression(into: object)
         if let functions {
             do {
                 try functions.load(sharing: object)
@@ -467,6 +468,19 @@ public final class TracerSession {
         // An LRU preallocates its entries: only --owner needs them.
         if !options.owner { try obj.map(TracepointsObject.Map.sockOwners)?.setMaxEntries(1) }
         return obj
+    }
+
+    /// The tcpdump expression's two programs, into the map every object shares,
+    /// before anything is attached.
+    private func writeExpression(into obj: BPFObject) throws {
+        guard let expression = options.filter.expression else { return }
+        guard let map = obj.map(TracepointsObject.Map.pcapProgs) else {
+            throw RuntimeError("BPF object has no map pcap_progs", hint: "rebuild skbtracer")
+        }
+        for form in [ST_PCAP_LINK, ST_PCAP_NETWORK] where !map.update(form.rawValue, expression.kernelProgram(form)) {
+            throw RuntimeError("write the tcpdump expression into map pcap_progs: \(String(cString: strerror(errno)))",
+                               hint: "run as root")
+        }
     }
 
     /// `--owner-pid`: the target's sockets as /proc/PID/fd lists them, written into
