@@ -4,6 +4,7 @@
 #ifndef SKBTRACER_EMIT_BPF_H
 #define SKBTRACER_EMIT_BPF_H
 
+#include "parse.bpf.h"
 #include "conntrack.bpf.h"
 #include "sock_owner.bpf.h"
 #include "tunnel.bpf.h"
@@ -110,7 +111,8 @@ static __always_inline void emit_skb_dump(struct sk_buff *skb, const struct st_e
 }
 
 /* --write: the packet's first cfg.snaplen bytes into the ring, from its
- * Ethernet header when the event read one, else from its network header; the
+ * Ethernet header when the event read one (with its offloaded VLAN tag put
+ * back, see skb_vlan_tag()), else from its network header; the
  * linear part only (paged data is not behind skb->head). Every skb field comes
  * through a helper read: few events take this path, and a direct load would add
  * BTF lookups to every verified path (see event_sock()). */
@@ -134,6 +136,23 @@ static __always_inline void fill_payload(struct st_sec_payload *p, const struct 
 	    !head || end <= start || data + len < start)
 		return;
 	n = end - start;
+	/* A tag kept outside the bytes goes back after the MAC addresses, as a
+	 * capture shows it (and as the expression filter sees it). */
+	if (mac && cfg.snaplen >= 16 && n >= 12 && skb_vlan_tag(skb, &p->data[12])) {
+		if (bpf_probe_read_kernel(p->data, 12, (void *)start))
+			return;
+		n -= 12;
+		if (n > cfg.snaplen - 16)
+			n = cfg.snaplen - 16;
+		if (n > ST_SNAPLEN_MAX - 16)
+			n = ST_SNAPLEN_MAX - 16;
+		barrier_var(n);
+		if (bpf_probe_read_kernel(&p->data[16], n, (void *)(start + 12)))
+			return;
+		p->caplen = n + 16;
+		p->wire_len = data + len - start + 4;
+		return;
+	}
 	if (n > cfg.snaplen)
 		n = cfg.snaplen;
 	if (n > ST_SNAPLEN_MAX)

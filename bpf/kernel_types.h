@@ -118,8 +118,7 @@ struct sk_buff {
 	__be16 vlan_proto; /* an offloaded VLAN tag, outside the packet's bytes */
 	__u16 vlan_tci;
 } __co_re;
-/* Before Linux 6.2 a bit said whether vlan_tci held a tag; since, a tag is there
- * when vlan_proto and vlan_tci are not both 0. */
+/* Linux before 6.2: whether vlan_tci holds a tag (skb_vlan_tag()). */
 struct sk_buff___vlan_present {
 	__u8 vlan_present : 1;
 } __co_re;

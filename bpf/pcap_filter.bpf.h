@@ -288,14 +288,6 @@ static long pcap_step(__u32 index, void *unused)
 	return 0;
 }
 
-/* Whether the skb's offloaded VLAN tag is set (see struct sk_buff___vlan_present). */
-static __always_inline bool skb_vlan_tag_present(struct sk_buff *skb)
-{
-	if (bpf_core_field_exists(struct sk_buff___vlan_present, vlan_present))
-		return BPF_CORE_READ_BITFIELD_PROBED((struct sk_buff___vlan_present *)skb, vlan_present);
-	return BPF_CORE_READ(skb, vlan_proto) || BPF_CORE_READ(skb, vlan_tci);
-}
-
 /* The skb crosses into pcap_matches() through the run's state: a global
  * function takes scalars and memory only, and a pointer cast to a number is
  * still a pointer to the verifier. */
@@ -346,16 +338,8 @@ __noinline int pcap_matches(__u64 headers, __u32 ethernet)
 	r->linear = end - paged - start;
 	r->wire = end - start;
 	r->vlan = 0;
-	if (link && skb_vlan_tag_present(skb)) {
-		__u16 tci = BPF_CORE_READ(skb, vlan_tci);
-
-		__u16 tpid = bpf_ntohs(BPF_CORE_READ(skb, vlan_proto));
-
+	if (link && skb_vlan_tag(skb, r->tag)) {
 		r->vlan = 1;
-		r->tag[0] = tpid >> 8;
-		r->tag[1] = tpid;
-		r->tag[2] = tci >> 8;
-		r->tag[3] = tci;
 		r->wire += 4;
 	}
 	r->form = form;
