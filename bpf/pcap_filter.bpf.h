@@ -303,11 +303,12 @@ static __always_inline bool pcap_note_skb(struct sk_buff *skb)
 }
 
 /* The expression's verdict on the skb noted by pcap_note_skb() (headers and
- * ethernet as parse_packet() takes them): the Ethernet form where the probe
+ * ethernet as parse_packet() takes them, the event's st_packet flags): the
+ * Ethernet form where the probe
  * sees an Ethernet header, else the IP form where it sees an IP header, else
  * no match (an skb with no headers yet). Global, so verified once per
  * program; skb fields through helper reads (see fill_payload()). */
-__noinline int pcap_matches(__u64 headers, __u32 ethernet)
+__noinline int pcap_matches(__u64 headers, __u32 ethernet, __u32 pkt_flags)
 {
 	__u16 mac = headers >> 32, nh = headers >> 16;
 	bool link = uses_mac_header(mac, ethernet);
@@ -318,7 +319,9 @@ __noinline int pcap_matches(__u64 headers, __u32 ethernet)
 	__u64 head, data, start, end;
 	__u32 len, paged, n;
 
-	if (!r || !p || (!link && !nh))
+	/* The bytes fill_payload() would write: none for a tuple taken from the
+	 * socket, nor without an Ethernet or IP header read. */
+	if (!r || !p || (pkt_flags & ST_PKT_FROM_SOCK) || (!link && (!nh || !(pkt_flags & ST_PKT_L3))))
 		return 0;
 	skb = (struct sk_buff *)r->skb;
 	if (!skb)

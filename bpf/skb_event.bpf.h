@@ -295,7 +295,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	 * one doubled the verifier's work in every program. */
 	by_filter = tracked || (passes_filters(&e, skb_nfct(skb)) &&
 				(!(on & ST_F_PCAP) ||
-				 (pcap_note_skb(skb) && pcap_matches(skb_headers(skb), ethernet_dev(dev)))));
+				 (pcap_note_skb(skb) && pcap_matches(skb_headers(skb), ethernet_dev(dev), e.pkt.flags))));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {

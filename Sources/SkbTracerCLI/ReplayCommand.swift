@@ -77,6 +77,11 @@ struct ReplayCommand: ParsableCommand {
         replay.netnsName = netnsName
         let summary = try replay.run()
         Diagnostics.note(summary.line)
+        if summary.withoutBytes > 0 && summary.withBytes == 0 {
+            // Some events never have bytes (a socket's tuple); none at all means a recording without --snaplen.
+            Diagnostics.warn("the recording holds no packet bytes, so the tcpdump expression matched nothing "
+                             + "(record with --snaplen N to keep each packet's first N bytes)")
+        }
         if o.filter.ownerPid != nil && summary.socketOwners == 0 {
             Diagnostics.warn("--owner-pid: the recording names no socket owners, so nothing matched (record with --owner)")
         }

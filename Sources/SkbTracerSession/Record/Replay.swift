@@ -27,6 +27,10 @@ public final class Replay {
         public var unknownProbes: UInt64 = 0
         /// Socket owners the recording named (`--owner`): --owner-pid matches only those.
         public var socketOwners: UInt64 = 0
+        /// Events a tcpdump expression could not look at, having no packet bytes
+        /// (never a match), and events it could.
+        public var withoutBytes: UInt64 = 0
+        public var withBytes: UInt64 = 0
         /// Drop events replayed, per reason name, most first (as a live trace's summary;
         /// a recording lists every probe, not the ones attached, so "no drops" is never said).
         public var drops: [(reason: String, count: UInt64)] = []
@@ -120,6 +124,9 @@ public final class Replay {
             // The trace's filters on recorded events, and --track's following
             // (none to ask without a filter).
             if !filter.isEmpty || netnsName != nil { p.select = { [filter, netnsName, netns] e in
+                if filter.expression != nil {
+                    if e.payload == nil { summary.withoutBytes += 1 } else { summary.withBytes += 1 }
+                }
                 let matched = filter.matches(e, owners: owners) && netnsName.map({ netns.name(e.context.netns) == $0 }) ?? true
                 return tracker.keeps(e, matched: matched)
             } }

@@ -285,7 +285,9 @@ public final class TracerSession {
         }
         nftrace = NftraceSource(filter: options.filter)
         if NftraceTable.tracesEverything(options.filter) {
-            warnings.append("--netfilter without a packet filter: nf_tables traces every packet through every chain, "
+            // A tcpdump expression narrows the BPF events but cannot be said in nft.
+            let what = options.filter.expression == nil ? "--netfilter without a packet filter" : "--netfilter with only a tcpdump expression"
+            warnings.append("\(what): nf_tables traces every packet through every chain, "
                             + "which costs each packet several netlink messages; narrow it with -H, -s, -d, --proto, --port, --mark or -i")
         }
         addNetfilterNamespaces(tracedNamespaces.fresh(), first: true)
