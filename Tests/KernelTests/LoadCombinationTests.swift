@@ -16,11 +16,12 @@ extension KernelTests {
         // The conntrack entry's tuple under the address and port filters (ST_F_CT_TUPLE).
         ["-t", "all", "--track", "--ct", "--callstack", "-s", "10.1.2.3", "-d", "10.1.2.4", "--port", "80",
          "--tcp-flags", "S", "--pkt-len", "0-1500", "--route"],
+        // With a tcpdump expression (its interpreter), in the hook programs too.
         ["-t", "all", "--pkt-len", "0-1500", "-i", "lo", "--mark", "1/1", "-N", "/proc/self/ns/net", "--tcp-flags", "S",
-         "--owner-pid", "1", "--route", "--netfilter"],
+         "--owner-pid", "1", "--route", "--netfilter", "tcp port 80 and host 10.1.2.3"],
         // Packet bytes (--write's payload section) beside every other section, at the largest snap length.
         ["-t", "all", "--write", "/dev/null", "--snaplen", "1536", "--ct", "--callstack", "--owner", "--output-tunnel",
-         "--track", "--netfilter"],
+         "--track", "--netfilter", "vlan or ip6"],
     ])
     func everyProbeLoads(_ args: [String]) throws {
         // --write writes where -o would.
@@ -54,6 +55,7 @@ extension KernelTests {
             o.filter.ipLen = 0...1500; o.filter.ifname = "lo"; o.filter.mark = 1; o.filter.markMask = 1
             o.filter.tcpFlags = 2; o.filter.l4Proto = 6; o.filter.addr = IPAddress("10.1.2.3"); o.filter.pid = 1
             o.filter.netns = 4026531840
+            o.filter.expression = try? PacketExpression.compile("tcp port 80 and (vlan or host 10.1.2.3)")
         }),
     ]
 
