@@ -112,6 +112,29 @@ struct TcpdumpAgreementKernelTests {
         }
     }
 
+    /// --timeline tracks a packet once the expression matched it: after
+    /// MASQUERADE its source is no longer c1, yet its journey goes on to r.
+    @Test("--timeline follows a packet the expression matched through NAT, where the expression no longer matches it")
+    func timelineTracksAMatchedPacket() throws {
+        guard KT.isRoot else { return KT.skipped("needs root") }
+        try KT.withLab { lab in
+            let t = try KT.Tracer.start(["--timeline", "icmp[icmptype] == icmp-echo and src host \(lab.c1IPv4)"])
+            defer { t.cleanup() }
+            try KT.ping(lab, from: lab.container1, to: lab.routedIPv4, count: 1, id: Int.random(in: 10_000...60_000))
+            #expect(t.stop() == 0, "\(t.stderr)")
+            let records = try KernelTests.Record.parse(t.output)
+            let all = KernelTests.dumpJourneys(records)
+            let request = try #require(KernelTests.journeys(records).first { $0.firstHop["icmp_type"] as? Int == 8 }, "\(all)")
+            #expect(request.path.first?.ns == lab.container1 && request.path.last?.ns == lab.routed, "\(request)")
+            #expect(!request.nat.isEmpty, "MASQUERADE on the way: \(request)")
+            #expect(request.outcomeKind == "delivered", "\(request)")
+            // The reply matches no echo request, but it answers a NATed packet the
+            // expression matched: followed by its flow, as with the option filters.
+            let reply = KernelTests.journeys(records).first { $0.firstHop["icmp_type"] as? Int == 0 }
+            #expect(reply?.int("reply_to") == request.int("journey") && reply?.firstHop["tracked"] as? Bool == true, "\(all)")
+        }
+    }
+
     @Test("A bad expression: libpcap's message on one line, exit 2, nothing attached")
     func badExpression() throws {
         let bin = try KT.binaryPath()
