@@ -18,7 +18,10 @@
 # json_null / text_null (the same output written to /dev/null: how much of a
 # mode's cost is the page-cache copy of the file, not the formatting), and
 # netfilter_nomatch (nomatch with --netfilter: hook programs at every IPv4 and
-# IPv6 hook and nftrace tables in every namespace, matching nothing).
+# IPv6 hook and nftrace tables in every namespace, matching nothing),
+# pcap_nomatch (nomatch's address as a tcpdump expression, run by the BPF
+# interpreter on every packet) and pcap_text_null (text_null's packets chosen by
+# a tcpdump expression).
 #
 # Every round starts with `baseline` (nothing attached), whatever MODES says, and
 # the ratios are to it. Exits non-zero, with the tracer's stderr, when a tracer
@@ -295,6 +298,8 @@ for r in $(seq "$rounds"); do
         case_bg empty ;;
       nomatch) case_bg nomatch -H 198.51.100.99 -o /dev/null ;;
       netfilter_nomatch) case_bg netfilter_nomatch -H 198.51.100.99 --netfilter -o /dev/null ;;
+      pcap_nomatch) case_bg pcap_nomatch -o /dev/null "host 198.51.100.99" ;;
+      pcap_text_null) case_bg pcap_text_null -o /dev/null "udp and host 198.18.250.2" ;;
       text) case_bg text -H 198.18.250.2 -o "$tmp/events.txt" ;;
       json) case_bg json -H 198.18.250.2 --json -o "$tmp/events.json" ;;
       json_null) case_bg json_null -H 198.18.250.2 --json -o /dev/null ;;

@@ -17,6 +17,7 @@ struct ReplayCommand: ParsableCommand {
           skbtracer replay trace.skbt --timeline       one journey per packet
           skbtracer replay trace.skbt -H 10.0.0.2 --json -o events.json
           skbtracer replay trace.skbt --drop           drops per reason and location
+          skbtracer replay trace.skbt 'udp port 53'    a tcpdump expression (record with --snaplen N)
         """
     )
 

@@ -12,6 +12,7 @@ struct TraceCommand: ParsableCommand {
         Examples:
           skbtracer -H 10.0.0.2 --proto icmp          pings to or from 10.0.0.2
           skbtracer --proto tcp --dport 80 --tcp-flags S   TCP SYNs to port 80
+          skbtracer 'tcp port 80 and host 10.0.0.2'   a tcpdump expression, run in the kernel
           skbtracer -N ns1 -i veth0 -c 20             20 events on veth0 in namespace ns1
           skbtracer -t life --json -o drops.json      frees and drops, as JSON, to a file
           skbtracer --timeline -H 10.0.0.2            one journey per packet: hops, times, path, fate

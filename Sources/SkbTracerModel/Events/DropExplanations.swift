@@ -116,7 +116,7 @@ public enum DropExplanations {
         // length instead of an ethertype, i.e. LLC) to every port; without lldpd or a bridge
         // nothing consumes them. The event's l3_proto is the frame's type/length field.
         if reason == "UNHANDLED_PROTO" || reason == "PTYPE_ABSENT",
-           fn.map { $0.hasPrefix("__netif_receive_skb") } ?? true {
+           fn.map({ $0.hasPrefix("__netif_receive_skb") }) ?? true {
             let type = event.packet.raw.l3_proto
             if type == 0x88CC {
                 return "LLDP from a switch or neighbour; nothing on this host handles LLDP"

@@ -32,6 +32,17 @@ for f in ip_rcv icmp_rcv veth_xmit; do check "single-has-$f" grep -q ":$f " /tmp
 check single-only-those [ -z "$(grep -vE ':(ip_rcv|icmp_rcv|veth_xmit) |^TIME' /tmp/single)" ]
 check single-nothing-left nothing_left
 
+# 2b. A tcpdump expression at function probes: only the echo requests, at
+#     functions where the skb has an Ethernet header (veth_xmit) and where it
+#     has only its IP header left (icmp_rcv).
+trace /tmp/pcap --backend kprobe --filter-func '^(veth_xmit|icmp_rcv)$' 'icmp[icmptype] == icmp-echo and host 198.18.77.2' \
+  --duration 120
+ping_b 1; sleep 1; stop
+check pcap-exit [ "$rc" = 0 ]
+for f in veth_xmit icmp_rcv; do check "pcap-has-$f" grep -q ":$f " /tmp/pcap; done
+check pcap-requests-only [ -z "$(grep -v '^TIME' /tmp/pcap | grep -v 'I_request:')" ]
+check pcap-nothing-left nothing_left
+
 # 3. Journeys with function hops: the request's path, consumed by icmp_rcv.
 trace /tmp/timeline --backend kprobe-multi --filter-func '^(ip_rcv|icmp_rcv|veth_xmit|br_forward|kfree_skb|consume_skb)$' \
   --timeline $icmp_b --duration 120
