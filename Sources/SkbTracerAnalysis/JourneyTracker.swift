@@ -23,6 +23,9 @@ public final class JourneyTracker {
     public private(set) var evicted: UInt64 = 0
     /// Journeys started so far.
     public private(set) var started = 0
+    /// Events that joined no journey (no skb, or a freed skb's teardown): a view
+    /// that writes every event (`--write`) writes these at once.
+    public private(set) var unjoined: UInt64 = 0
 
     private let names: JourneyNames
     // Unchecked exclusivity: appending a hop modifies this dictionary in place
@@ -105,13 +108,14 @@ public final class JourneyTracker {
     public func add(_ e: TraceEvent) -> [Journey] {
         // A route lookup that is no packet's, or an nf_tables verdict matched
         // with no skb's event, has no journey to join.
-        if e.header.skb == 0 { return [] }
+        if e.header.skb == 0 { unjoined += 1; return [] }
         var out: [Journey] = []
         let skb = e.header.skb
         if e.isFunction { sawFunctions = true }
         if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.header.ts_ns >= freed,
            e.header.ts_ns - freed < Self.teardownNs {
             teardownEvents += 1
+            unjoined += 1
             return []
         }
         if let last = open[skb]?.last {

@@ -1,6 +1,7 @@
 import Foundation
 import SkbTracerModel
 import SkbTracerNetfilter
+import SkbTracerOutput
 import SkbTracerSystem
 
 /// `--list-hooks [-N NS] [--json]`: the netfilter hooks of a namespace, as
@@ -32,7 +33,7 @@ enum HookListing {
             }
             var st = stat()
             let inode = stat(path, &st) == 0 ? UInt32(truncatingIfNeeded: st.st_ino) : 0
-            let out = json ? NetfilterHookText.json(hooks, netns: inode, netnsName: NetnsNames().name(inode))
+            let out = json ? JSONSchema.line + NetfilterHookText.json(hooks, netns: inode, netnsName: NetnsNames().name(inode))
                 : NetfilterHookText.text(hooks)
             print(out, terminator: "")
         } catch let e as RuntimeError {

@@ -103,7 +103,7 @@ struct OutputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Colour drops and lost events in the text views: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always, never. JSON is never coloured.",
                                valueName: "when"))
     var color: ColorChoice = .auto
-    @Option(help: ArgumentHelp("Write each event's packet to this pcap-ng file for Wireshark or tshark (- for stdout: `| wireshark -k -i -`), with a comment naming the probe, namespace, interface, skb and drop; nothing else is printed.",
+    @Option(help: ArgumentHelp("Write each event's packet to this pcap-ng file for Wireshark or tshark (- for stdout: `| wireshark -k -i -`), with a comment naming the probe, namespace, interface, skb, drop and journey (--timeline's number: packets are written a journey at a time, when it ends); nothing else is printed.",
                                valueName: "file"))
     var write: String?
     @Option(help: ArgumentHelp("Bytes of each packet --write keeps (and --record, when given), from its Ethernet or IP header; default 256, at most \(ST_SNAPLEN_MAX).",

@@ -146,6 +146,9 @@ public final class FormatContext: @unchecked Sendable {
 
 /// Renders events and stream markers into a byte buffer.
 public protocol EventFormatter {
+    /// Printed once at the start of the output, whatever else is printed: JSON's
+    /// schema object, nothing in text.
+    func start(into b: inout ByteBuffer)
     /// Printed once before the first event (column titles), or nothing.
     func header(into b: inout ByteBuffer)
     func event(_ e: TraceEvent, into b: inout ByteBuffer)

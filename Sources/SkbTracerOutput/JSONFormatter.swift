@@ -8,6 +8,7 @@ public struct JSONFormatter: EventFormatter {
 
     public init(context: FormatContext) { self.context = context }
 
+    public func start(into b: inout ByteBuffer) { JSONSchema.append(to: &b) }
     public func header(into b: inout ByteBuffer) {}
 
     public func lost(count: UInt64, cpu: UInt32, into b: inout ByteBuffer) {

@@ -5,6 +5,8 @@ import SkbTracerSystem
 
 /// Renders finished journeys (`--timeline`, `skbtracer ping`) and the exit diagnosis.
 public protocol JourneyFormatter {
+    /// Printed once at the start of the output: JSON's schema object, nothing in text.
+    func start(into b: inout ByteBuffer)
     func journey(_ j: Journey, into b: inout ByteBuffer)
     func diagnosis(_ d: Diagnosis, into b: inout ByteBuffer)
 }
@@ -120,6 +122,8 @@ public struct JourneyTextFormatter: JourneyFormatter {
         self.context = context
         self.names = names
     }
+
+    public func start(into b: inout ByteBuffer) {}
 
     public func journey(_ j: Journey, into b: inout ByteBuffer) {
         b.append(string: "#\(j.id) \(JourneyText.headline(j.first))")
@@ -259,6 +263,8 @@ public struct JourneyJSONFormatter: JourneyFormatter {
         self.names = names
         events = JSONFormatter(context: context)
     }
+
+    public func start(into b: inout ByteBuffer) { events.start(into: &b) }
 
     public func journey(_ j: Journey, into b: inout ByteBuffer) {
         b.append("{\"type\":\"journey\",\"journey\":"); b.appendDecimal(j.id)

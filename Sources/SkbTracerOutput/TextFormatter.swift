@@ -10,6 +10,8 @@ public struct TextFormatter: EventFormatter {
 
     public init(context: FormatContext) { self.context = context }
 
+    public func start(into b: inout ByteBuffer) {}
+
     static let timeWidth = 16
     static let dateTimeWidth = 27
     var timeColumn: Int { context.timeFormat == .date ? Self.dateTimeWidth : Self.timeWidth }

@@ -1,4 +1,5 @@
 import Foundation
+import SkbTracerOutput
 import SkbTracerSystem
 import Testing
 
@@ -24,6 +25,8 @@ extension KernelTests {
 
             let lines = (try String(contentsOfFile: out, encoding: .utf8)).split(separator: "\n")
             let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+            #expect(lines.first.map(String.init) == String(JSONSchema.line.dropLast()), "the schema object first: \(lines.first ?? "")")
+            #expect(objects.filter { $0["type"] as? String == "schema" }.count == 1)
             let steps = objects.filter { $0["type"] as? String == "demo_step" }
             let results = objects.filter { $0["type"] as? String == "demo_result" }
             #expect(steps.count == 4, "steps:\n\(lines.joined(separator: "\n"))")

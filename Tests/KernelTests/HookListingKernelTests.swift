@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import SkbTracerOutput
 import SkbTracerSystem
 import Testing
 
@@ -153,9 +154,12 @@ extension KernelTests {
             let ip6Input = flat.filter { $0.hasPrefix("ip6 input - ") && $0.contains(ns) }.map { String($0.split(separator: " ")[6]) }
             #expect(ip6Input == ["\(ns)6", "\(ns)i"], "ip6 input: \(ip6Input)")
 
-            let objects = try json.stdout.split(separator: "\n").map {
+            var objects = try json.stdout.split(separator: "\n").map {
                 try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
+            #expect(objects.first?["type"] as? String == "schema" && objects.first?["version"] as? String == JSONSchema.version,
+                    "the schema object first: \(json.stdout.prefix(200))")
+            objects.removeFirst()
             #expect(objects.count == flat.count, "\(objects.count) JSON objects for \(flat.count) entries")
             let forward = objects.first { ($0["chain"] as? [String: Any])?["name"] as? String == "fwdc" }
             #expect(forward?["netns_name"] as? String == ns && forward?["type"] as? String == "netfilter_hook" && forward?["family"] as? String == "ip"

@@ -241,6 +241,7 @@ extension KernelTests {
             let ok = try Command.run([bin, "ping", lab.c2IPv4, "--from", lab.container1, "-c", "2", "-i", "0.2", "--json"], timeout: 30)
             #expect(ok.status == 0, "status \(ok.status): \(ok.stderr)")
             let records = try Record.parse(ok.stdout)
+            #expect(records.first?.type == "schema" && records.filter { $0.type == "schema" }.count == 1, "\(ok.stdout.prefix(200))")
             let probes = records.filter { $0.type == "ping_probe" }
             #expect(probes.map { $0.int("seq") } == [1, 2], "\(ok.stdout)")
             #expect(probes.allSatisfy { $0.str("reply") == "echo reply" && ($0.int("rtt_ns") ?? 0) > 0 }, "\(ok.stdout)")

@@ -16,6 +16,11 @@ struct PcapngKernelTests {
         return r.stdout.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
     }
 
+    /// `journey=N` of a comment.
+    static func journey(_ comment: String) -> Int? {
+        comment.split(separator: " ").first { $0.hasPrefix("journey=") }.flatMap { Int($0.dropFirst(8)) }
+    }
+
     static let fields = ["frame.interface_name", "frame.comment", "ip.src", "ip.dst", "icmp.type", "icmp.ident", "frame.cap_len",
                          "frame.encap_type"]
 
@@ -60,6 +65,26 @@ struct PcapngKernelTests {
             let again = try Self.tshark(replayed, Self.fields)
             let replayedRequests = again.filter { $0.count == Self.fields.count && $0[4] == "8" && $0[5] == String(lab.icmpID) }
             #expect(Set(replayedRequests.map { $0[0] }) == interfaces, "\(again)")
+
+            // Each comment's journey is the one --timeline gives its event (skb and
+            // probe) in a replay of the same recording; live comments name one too.
+            #expect(frames.allSatisfy { $0.count > 1 && Self.journey($0[1]) != nil }, "\(frames.map { $0.count > 1 ? $0[1] : "" })")
+            let t = try Command.run([try KT.binaryPath(), "replay", recording, "--timeline", "--json"], timeout: 60)
+            #expect(t.status == 0, "\(t.stderr)")
+            var hops: [Int: Set<String>] = [:]
+            for r in try KernelTests.Record.parse(t.stdout) where r.type == "journey" {
+                let copies = (r["copies"] as? [[String: Any]] ?? []).flatMap { $0["hops"] as? [[String: Any]] ?? [] }
+                hops[r.int("journey") ?? -1] = Set((r.hops + copies).map { "\($0["skb"] as? String ?? "") \($0["probe"] as? String ?? "")" })
+            }
+            var named: Set<Int> = []
+            for f in again where f.count > 1 {
+                let n = try #require(Self.journey(f[1]), "\(f[1])")
+                named.insert(n)
+                let words = f[1].split(separator: " ")
+                let skb = words.first { $0.hasPrefix("skb=") }?.dropFirst(4) ?? "", probe = words[0].dropFirst(6)
+                #expect(hops[n]?.contains("\(skb) \(probe)") == true, "\(f[1]) is not in --timeline's journey \(n): \(hops[n] ?? [])")
+            }
+            #expect(named.count >= 2 && named.isSubset(of: Set(hops.keys)), "\(named) of \(hops.keys.sorted())")
         }
     }
 

@@ -98,7 +98,7 @@ extension KernelTests {
             let deadline = Date().addingTimeInterval(15)
             while Date() < deadline {
                 let seen = try Command.run([try KT.binaryPath(), "replay", recording, "--json"])
-                if seen.stdout.split(separator: "\n").count >= 6 { break }
+                if seen.stdout.split(separator: "\n").filter({ $0.hasPrefix("{\"type\":\"event\"") }).count >= 6 { break }
                 usleep(200_000)
             }
             recorder.child?.kill9()

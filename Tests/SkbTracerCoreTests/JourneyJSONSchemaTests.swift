@@ -390,7 +390,8 @@ struct JourneyJSONSchemaTests {
         }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasSuffix("\n"))
-        return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { String($0) + "\n" }
+        #expect(text.hasPrefix(JSONSchema.line), "the schema object first")
+        return text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst().dropLast().map { String($0) + "\n" }
     }
 
     @Test func dropCountsAndSummaryHaveExactlyTheDocumentedKeys() throws {

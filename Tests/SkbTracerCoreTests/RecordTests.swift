@@ -63,6 +63,7 @@ struct RecordTests {
         context.owners = FuzzEvents.socketOwners()
         let formatter = makeFormatter(format, context: context)
         return FuzzRun.render { b in
+            formatter.start(into: &b)
             if format == .text { formatter.header(into: &b) }
             for e in events {
                 if e.header.lost_before > 0 { formatter.lost(count: UInt64(e.header.lost_before), cpu: e.header.cpu, into: &b) }
@@ -165,7 +166,7 @@ struct RecordTests {
         let headerOnly = Array(full[..<RecordFormat.headerSize])
         try Data(headerOnly).write(to: URL(fileURLWithPath: path))
         let (out, summary) = try Self.replay(path) { $0.format = .json }
-        #expect(out.isEmpty && summary.events == 0 && summary.damage == RecordReader.Damage())
+        #expect(out == Array(JSONSchema.line.utf8) && summary.events == 0 && summary.damage == RecordReader.Damage())
         #expect(summary.line.contains("no end record"))
     }
 
@@ -284,7 +285,8 @@ struct RecordTests {
         }
         let text = String(decoding: out, as: UTF8.self)
         #expect(summary.events == 0 && summary.lost == 7, "\(summary.line)")
-        #expect(text.split(separator: "\n").count == 2 && !text.contains("\"type\":\"event\""), "\(text)")
+        // The schema object and one loss marker.
+        #expect(text.split(separator: "\n").count == 3 && !text.contains("\"type\":\"event\""), "\(text)")
     }
 
     @Test("replay --track keeps an skb's hops after NAT rewrote the filtered address; --no-track drops them")
@@ -326,8 +328,8 @@ struct RecordTests {
             RecordFormat.appendEvent(TraceEvent(raw: unknown), to: &b)
         }
         let (out, summary) = try Self.replay(path) { $0.format = .json }
-        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n")
-        #expect(lines.count == 2 && lines[0].contains("\"probe\":\"kfree_skb\"") && lines[1].contains("\"probe\":\"probe-65535\""),
+        let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").dropFirst() // the schema object
+        #expect(lines.count == 2 && lines[1].contains("\"probe\":\"kfree_skb\"") && lines[2].contains("\"probe\":\"probe-65535\""),
                 "\(lines)")
         #expect(summary.unknownProbes == 1 && summary.line.contains("1 events of probes this skbtracer does not know"))
     }
@@ -510,7 +512,7 @@ struct RecordTests {
         // "-": the recording on stdin.
         let exe = try #require(CLI.binary).path
         let piped = try Command.run(["sh", "-c", "cat '\(path)' | '\(exe)' replay - --json -c 3"])
-        #expect(piped.ok && piped.stdout.split(separator: "\n").count == 3, "\(piped.stderr)")
+        #expect(piped.ok && piped.stdout.split(separator: "\n").count == 4 && piped.stdout.hasPrefix(JSONSchema.line), "\(piped.stderr)")
 
         let missing = try CLI.run(["replay", path + ".missing"])
         #expect(missing.status == 1 && missing.stderrLines.count == 1 && missing.stderr.contains(".missing"), "\(missing.stderr)")

@@ -6,13 +6,22 @@ import SkbTracerSystem
 /// `--write FILE` (pcap-ng, for Wireshark and tshark): each event that carries
 /// the packet's bytes (`Payload`) as an enhanced packet block, on an interface
 /// block per namespace, interface and link type seen, with its direction where
-/// the probe says one and a comment naming the probe, namespace, interface, skb
-/// and drop. Times are the wall clock's, in nanoseconds.
+/// the probe says one and a comment naming the probe, namespace, interface, skb,
+/// journey and drop. Times are the wall clock's, in nanoseconds.
+///
+/// The journey number is `--timeline`'s: the events go through the same
+/// `JourneyTracker`, and a journey's packets are written when the tracker hands
+/// the journey out (at its free, its timeout or an eviction, in the order
+/// journeys started), since only then is a copy's number final. Events that
+/// join no journey are written at once, without a number.
 public final class PcapngWriter: TraceConsumer {
     private let sink: OutputSink
     private let names: JourneyNames
     private let context: FormatContext
     private let snaplen: UInt32
+    private let tracker: JourneyTracker
+    /// `-c`: packets written at most (journeys end several at once).
+    public var limit: UInt64?
     private struct InterfaceKey: Hashable { let netns: UInt32; let ifindex: UInt32; let link: Payload.Link }
     private var interfaces: [InterfaceKey: UInt32] = [:]
     public private(set) var emitted: UInt64 = 0
@@ -33,11 +42,12 @@ public final class PcapngWriter: TraceConsumer {
     /// LINKTYPE_ETHERNET, LINKTYPE_RAW (IPv4 or IPv6 by the version nibble).
     static func linkType(_ link: Payload.Link) -> UInt16 { link == .ethernet ? 1 : 101 }
 
-    public init(sink: OutputSink, names: JourneyNames, context: FormatContext, snaplen: UInt16) {
+    public init(sink: OutputSink, names: JourneyNames, context: FormatContext, snaplen: UInt16, tracker: JourneyTracker) {
         self.sink = sink
         self.names = names
         self.context = context
         self.snaplen = UInt32(snaplen)
+        self.tracker = tracker
     }
 
     public func begin() {
@@ -53,13 +63,41 @@ public final class PcapngWriter: TraceConsumer {
     }
 
     public func consume(_ e: TraceEvent) {
+        let unjoined = tracker.unjoined
+        let ended = tracker.add(e)
+        if tracker.unjoined != unjoined { write(e, journey: nil) }
+        write(ended)
+    }
+
+    public func tick(nowNs: UInt64, settledNs: UInt64) { write(tracker.expire(nowNs: settledNs)) }
+
+    public func end() {
+        write(tracker.flush())
+        sink.flush()
+    }
+
+    /// A journey's packets, its copies' among them in time order.
+    private func write(_ journeys: [Journey]) {
+        for j in journeys {
+            if j.copies.isEmpty {
+                for e in j.events { write(e, journey: j.id) }
+            } else {
+                let all = (j.events + j.copies.flatMap(\.events)).sorted { $0.header.ts_ns < $1.header.ts_ns }
+                for e in all { write(e, journey: j.id) }
+            }
+        }
+    }
+
+    private func write(_ e: TraceEvent, journey: Int?) {
+        if let limit, emitted >= limit { return }
         guard let payload = e.payload else {
             withoutBytes += 1
             return
         }
         let key = InterfaceKey(netns: e.context.netns, ifindex: e.context.ifindex, link: payload.link)
         let id = interfaces[key] ?? describe(key, e)
-        let ts = UInt64(max(0, Int64(e.header.ts_ns) + context.clock.realtimeOffsetNs))
+        // A damaged recording's time can be anything: wrapped, as the text views do, and never before 1970.
+        let ts = UInt64(max(0, context.clock.wallNs(e.header.ts_ns)))
         sink.write { b in
             Self.block(Self.enhancedPacket, into: &b) { b in
                 b.appendNative(id)
@@ -67,7 +105,7 @@ public final class PcapngWriter: TraceConsumer {
                 b.appendNative(UInt32(payload.bytes.count)); b.appendNative(payload.wireLength)
                 b.append(contentsOf: payload.bytes)
                 Self.pad(payload.bytes.count, into: &b)
-                Self.option(Self.optComment, Array(comment(e).utf8), into: &b)
+                Self.option(Self.optComment, Array(comment(e, journey: journey).utf8), into: &b)
                 if let flags = Self.direction(e) {
                     var v = flags
                     Self.option(Self.epbFlags, withUnsafeBytes(of: &v) { Array($0) }, into: &b)
@@ -97,10 +135,11 @@ public final class PcapngWriter: TraceConsumer {
         return id
     }
 
-    /// `probe=netif_receive_skb netns=r if=eth0 skb=0xffff... drop=NO_SOCKET at=...`.
-    func comment(_ e: TraceEvent) -> String {
+    /// `probe=netif_receive_skb netns=r if=eth0 skb=0xffff... journey=3 drop=NO_SOCKET at=...`.
+    func comment(_ e: TraceEvent, journey: Int?) -> String {
         var s = "probe=\(e.probeName) netns=\(names.netns.name(e.context.netns)) if=\(e.ifname.isEmpty ? "-" : e.ifname) skb=0x"
             + String(e.skb, radix: 16)
+        if let journey { s += " journey=\(journey)" }
         if let reason = e.dropReason { s += " drop=\(names.dropReasons.name(reason))" }
         if e.hasLocation { s += " at=\(names.symbols.symbolize(e.location))" }
         if let pass = e.netfilterHook { s += " nf=\(pass.familyName) \(pass.hookName) \(pass.verb)" }
@@ -118,8 +157,6 @@ public final class PcapngWriter: TraceConsumer {
     }
 
     public func lost(count: UInt64, cpu: UInt32) {}
-    public func tick(nowNs: UInt64, settledNs: UInt64) {}
-    public func end() { sink.flush() }
 
     // MARK: Blocks
 

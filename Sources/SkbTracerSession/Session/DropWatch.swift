@@ -41,7 +41,10 @@ public final class DropWatch: TraceConsumer {
     }
 
     public func begin() {
-        if !json { sink.write { $0.append("Watching drops (kfree_skb); counts every interval, totals at exit.\n") } }
+        sink.write { b in
+            makeFormatter(json ? .json : .text, context: context).start(into: &b)
+            if !json { b.append("Watching drops (kfree_skb); counts every interval, totals at exit.\n") }
+        }
     }
 
     public func consume(_ e: TraceEvent) {

@@ -41,7 +41,12 @@ public final class EventStream: TraceConsumer {
         self.diagnosis = diagnosis
     }
 
-    public func begin() { if header { sink.write { formatter.header(into: &$0) } } }
+    public func begin() {
+        sink.write { b in
+            formatter.start(into: &b)
+            if header { formatter.header(into: &b) }
+        }
+    }
 
     public func consume(_ e: TraceEvent) {
         sink.write { formatter.event(e, into: &$0) }
@@ -100,7 +105,7 @@ public final class JourneyStream: TraceConsumer {
         self.printDiagnosis = printDiagnosis
     }
 
-    public func begin() {}
+    public func begin() { sink.write { formatter.start(into: &$0) } }
 
     public func consume(_ e: TraceEvent) { finished(tracker.add(e)) }
 

@@ -120,12 +120,15 @@ public final class TracerSession {
 
     static func makeConsumer(_ options: TracerOptions, sink: OutputSink, formatter: any EventFormatter,
                              context: FormatContext, names: JourneyNames) -> any TraceConsumer {
-        if options.writePath != nil {
-            return PcapngWriter(sink: sink, names: names, context: context, snaplen: options.snaplen ?? 256)
-        }
-        let journeys = makeJourneyFormatter(options.format, context: context, names: names)
         let tracker = JourneyTracker(names: names, maxOpen: options.maxJourneys,
                                      timeoutNs: UInt64(options.journeyTimeout * 1e9))
+        if options.writePath != nil {
+            let writer = PcapngWriter(sink: sink, names: names, context: context, snaplen: options.snaplen ?? 256,
+                                      tracker: tracker)
+            writer.limit = options.count.map { UInt64($0) }
+            return writer
+        }
+        let journeys = makeJourneyFormatter(options.format, context: context, names: names)
         switch options.view {
         case .events:
             let diag = options.diagnose ? DiagnosisCollector(tracker: tracker, formatter: journeys) : nil

@@ -70,7 +70,9 @@ else
   skbtracer --list-hooks -N sthk --json > $out.json 2> $out.err; rc=$?
   cat $out.json
   check json-exit [ $rc -eq 0 ]
-  check json-one-per-entry [ "$(wc -l < $out.json)" -eq "$(flat $out | wc -l)" ]
+  # The schema object first, then one object per entry.
+  check json-one-per-entry [ "$(head -n 1 $out.json | grep -c '^{"type":"schema","version":"[0-9]*\.[0-9]*"}$')" -eq 1 \
+    -a "$(wc -l < $out.json)" -eq "$(( $(flat $out | wc -l) + 1 ))" ]
   check json-ip-forward grep -q '^{"type":"netfilter_hook","netns":[0-9]*,"netns_name":"sthk","family":"ip","hook":"forward","device":null,"priority":-7,"function":"[a-z_0-9]*","module":[^,]*,"chain":{"family":"ip","table":"sthk4","name":"fwdc"},"bpf_prog_id":null,"bpf_prog_name":null}$' $out.json
   check json-netdev grep -q '"family":"netdev","hook":"ingress","device":"lo","priority":-5,.*"chain":{"family":"netdev","table":"sthkn","name":"ingc"}' $out.json
 
