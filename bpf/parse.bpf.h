@@ -231,26 +231,40 @@ static __always_inline __u64 skb_headers(struct sk_buff *skb)
 /* An offloaded VLAN tag (skb->vlan_tci: the driver or the VLAN device keeps it
  * outside the packet's bytes) as the 4 bytes a capture shows after the MAC
  * addresses, TPID and TCI in network order, as libpcap puts it back for
- * tcpdump. False when the skb has none. Helper reads (see fill_payload()). */
-static __always_inline bool skb_vlan_tag(struct sk_buff *skb, __u8 tag[4])
+ * tcpdump. False when the skb has none. Before Linux 6.2 a bit said whether a
+ * tag is there (`present`); since, a tag is there when vlan_proto and vlan_tci
+ * are not both 0. */
+static __always_inline bool vlan_tag_bytes(bool present, __be16 proto, __u16 tci, __u8 tag[4])
 {
-	__u16 tpid, tci;
+	__u16 tpid = bpf_ntohs(proto);
 
-	/* Before Linux 6.2 a bit said whether a tag is there; since, a tag is there
-	 * when vlan_proto and vlan_tci are not both 0. */
-	if (bpf_core_field_exists(struct sk_buff___vlan_present, vlan_present)) {
-		if (!BPF_CORE_READ_BITFIELD_PROBED((struct sk_buff___vlan_present *)skb, vlan_present))
-			return false;
-	}
-	tpid = bpf_ntohs(BPF_CORE_READ(skb, vlan_proto));
-	tci = BPF_CORE_READ(skb, vlan_tci);
-	if (!tpid && !tci)
+	if (!present || (!tpid && !tci))
 		return false;
 	tag[0] = tpid >> 8;
 	tag[1] = tpid;
 	tag[2] = tci >> 8;
 	tag[3] = tci;
 	return true;
+}
+
+#define VLAN_PRESENT_BIT_EXISTS bpf_core_field_exists(struct sk_buff___vlan_present, vlan_present)
+
+/* vlan_tag_bytes() with helper reads (see fill_payload()). */
+static __always_inline bool skb_vlan_tag(struct sk_buff *skb, __u8 tag[4])
+{
+	bool present = !VLAN_PRESENT_BIT_EXISTS ||
+		       BPF_CORE_READ_BITFIELD_PROBED((struct sk_buff___vlan_present *)skb, vlan_present);
+
+	return vlan_tag_bytes(present, BPF_CORE_READ(skb, vlan_proto), BPF_CORE_READ(skb, vlan_tci), tag);
+}
+
+/* vlan_tag_bytes() with direct loads, from a program's own skb pointer. */
+static __always_inline bool skb_vlan_tag_loaded(struct sk_buff *skb, __u8 tag[4])
+{
+	bool present = !VLAN_PRESENT_BIT_EXISTS ||
+		       BPF_CORE_READ_BITFIELD((struct sk_buff___vlan_present *)skb, vlan_present);
+
+	return vlan_tag_bytes(present, skb->vlan_proto, skb->vlan_tci, tag);
 }
 
 /* Whether a set MAC header is an Ethernet header (uses_mac_header()). */

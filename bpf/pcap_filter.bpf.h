@@ -30,6 +30,10 @@
 #define CBPF_TXA 0x80
 #define CBPF_MEMWORDS 16
 
+/* The frame's first bytes, copied once per run: most loads are headers, and a
+ * load from the copy costs a few instructions where a helper read costs a call. */
+#define PCAP_WINDOW 128
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2); /* enum st_pcap_form */
@@ -40,7 +44,6 @@ struct {
 /* One run's state. In a per-CPU map, not on the stack: the program's frame,
  * this function's and the loop callback's must fit in 512 bytes together. */
 struct st_pcap_run {
-	__u64 skb;     /* the sk_buff, from pcap_note_skb() */
 	__u64 start;   /* kernel address of the packet's first byte */
 	__u32 linear;  /* bytes readable from start (the skb's linear part) */
 	__u32 wire;    /* the packet's length from start: what BPF_LEN loads */
@@ -53,7 +56,9 @@ struct st_pcap_run {
 	__u8 tag[4];   /* TPID and TCI, network order */
 	__u8 buf[8];   /* a load's bytes */
 	__u8 pad[3];
+	__u32 held;    /* bytes of the frame (as pcap_byte() shows it) in win */
 	__u32 mem[CBPF_MEMWORDS];
+	__u8 win[PCAP_WINDOW];
 };
 
 struct {
@@ -87,6 +92,14 @@ static __always_inline bool pcap_load(struct st_pcap_run *r, __u32 at, __u32 siz
 
 	if (at > 0xffff || at + size > shown)
 		return false;
+	if (at + size <= r->held) {
+		for (int i = 0; i < 4; i++) {
+			if (i < size)
+				v = v << 8 | r->win[(at + i) & (PCAP_WINDOW - 1)];
+		}
+		*val = v;
+		return true;
+	}
 	if (r->vlan) {
 		/* Byte by byte: the load may straddle the tag. */
 		for (int i = 0; i < 4; i++) {
@@ -191,21 +204,23 @@ static __always_inline bool pcap_jump_taken(struct st_pcap_run *r, __u16 code, _
 	}
 }
 
+/* What every step works on, found once per run: bpf_loop()'s callback reads
+ * the caller's stack, and the verifier keeps the two map values' types there. */
+struct pcap_loop {
+	struct st_pcap_run *run;
+	struct st_pcap_prog *prog;
+};
+
 /* One instruction. Classic BPF only jumps forward, so a program of n
  * instructions ends within n steps: bpf_loop(n) is enough. */
-static long pcap_step(__u32 index, void *unused)
+static long pcap_step(__u32 index, struct pcap_loop *loop)
 {
-	__u32 zero = 0, form, pc, k, val;
-	struct st_pcap_run *r = bpf_map_lookup_elem(&pcap_run, &zero);
-	struct st_pcap_prog *p;
+	struct st_pcap_run *r = loop->run;
+	struct st_pcap_prog *p = loop->prog;
+	__u32 pc = r->pc, k, val;
 	struct st_cbpf_insn in;
 
-	if (!r)
-		return 1;
-	form = r->form;
-	p = bpf_map_lookup_elem(&pcap_progs, &form);
-	pc = r->pc;
-	if (!p || pc >= ST_PCAP_INSNS_MAX || pc >= p->len)
+	if (pc >= ST_PCAP_INSNS_MAX || pc >= p->len)
 		return pcap_stop(r, 0);
 	in = p->insns[pc];
 	k = in.k;
@@ -288,71 +303,102 @@ static long pcap_step(__u32 index, void *unused)
 	return 0;
 }
 
-/* The skb crosses into pcap_matches() through the run's state: a global
- * function takes scalars and memory only, and a pointer cast to a number is
- * still a pointer to the verifier. */
-static __always_inline bool pcap_note_skb(struct sk_buff *skb)
+/* The window: the frame's first PCAP_WINDOW bytes as pcap_byte() shows them
+ * (an offloaded tag put back), or none when a read fails. */
+static __always_inline void pcap_fill_window(struct st_pcap_run *r)
 {
-	__u32 zero = 0;
-	struct st_pcap_run *r = bpf_map_lookup_elem(&pcap_run, &zero);
+	__u32 n = r->linear;
+	const void *src = (const void *)r->start;
 
-	if (!r)
-		return false;
-	r->skb = (__u64)skb;
-	return true;
+	r->held = 0;
+	if (r->vlan) {
+		if (n < 12 || bpf_probe_read_kernel(r->win, 12, src))
+			return;
+		__builtin_memcpy(&r->win[12], r->tag, 4);
+		n -= 12;
+		if (n > PCAP_WINDOW - 16)
+			n = PCAP_WINDOW - 16;
+		if (bpf_probe_read_kernel(&r->win[16], n, src + 12))
+			return;
+		r->held = n + 16;
+		return;
+	}
+	if (n > PCAP_WINDOW)
+		n = PCAP_WINDOW;
+	if (bpf_probe_read_kernel(r->win, n, src))
+		return;
+	r->held = n;
 }
 
-/* The expression's verdict on the skb noted by pcap_note_skb() (headers and
- * ethernet as parse_packet() takes them, the event's st_packet flags): the
- * Ethernet form where the probe
- * sees an Ethernet header, else the IP form where it sees an IP header, else
- * no match (an skb with no headers yet). Global, so verified once per
- * program; skb fields through helper reads (see fill_payload()). */
-__noinline int pcap_matches(__u64 headers, __u32 ethernet, __u32 pkt_flags)
+/* Where the run's bytes are, read in the program itself: the skb's fields by
+ * direct loads (a global function could only read them through helper calls,
+ * a dozen of them per packet). The Ethernet form where the probe sees an
+ * Ethernet header, else the IP form where it sees an IP header; false, no
+ * match, where there are no bytes: the bytes fill_payload() would write (none
+ * for a tuple taken from the socket, nor without an Ethernet or IP header).
+ * headers and ethernet as parse_packet() takes them; pkt_flags the event's. */
+static __always_inline bool pcap_prepare(struct sk_buff *skb, __u64 headers, __u32 ethernet, __u8 pkt_flags)
 {
 	__u16 mac = headers >> 32, nh = headers >> 16;
 	bool link = uses_mac_header(mac, ethernet);
-	__u32 zero = 0, form = link ? ST_PCAP_LINK : ST_PCAP_NETWORK;
+	__u32 zero = 0;
 	struct st_pcap_run *r = bpf_map_lookup_elem(&pcap_run, &zero);
-	struct st_pcap_prog *p = bpf_map_lookup_elem(&pcap_progs, &form);
-	struct sk_buff *skb;
 	__u64 head, data, start, end;
-	__u32 len, paged, n;
+	__u32 paged;
 
-	/* The bytes fill_payload() would write: none for a tuple taken from the
-	 * socket, nor without an Ethernet or IP header read. */
-	if (!r || !p || (pkt_flags & ST_PKT_FROM_SOCK) || (!link && (!nh || !(pkt_flags & ST_PKT_L3))))
+	if (!r || (pkt_flags & ST_PKT_FROM_SOCK) || (!link && (!nh || !(pkt_flags & ST_PKT_L3))))
+		return false;
+	barrier_var(skb); /* see st_trace_skb() */
+	head = (__u64)skb->head;
+	data = (__u64)skb->data;
+	end = data + skb->len;
+	paged = skb->data_len;
+	start = head + (link ? mac : nh);
+	if (!head || end < start || end - paged <= start)
+		return false;
+	r->start = start;
+	r->linear = end - paged - start;
+	r->wire = end - start;
+	r->form = link ? ST_PCAP_LINK : ST_PCAP_NETWORK;
+	r->vlan = link && skb_vlan_tag_loaded(skb, r->tag);
+	if (r->vlan)
+		r->wire += 4;
+	return true;
+}
+
+/* The expression's verdict on the bytes pcap_prepare() found. Global, so the
+ * interpreter is verified once per program. */
+__noinline int pcap_run_program(void)
+{
+	__u32 zero = 0, form, n;
+	struct st_pcap_run *r = bpf_map_lookup_elem(&pcap_run, &zero);
+	struct st_pcap_prog *p;
+
+	if (!r)
 		return 0;
-	skb = (struct sk_buff *)r->skb;
-	if (!skb)
+	form = r->form;
+	p = bpf_map_lookup_elem(&pcap_progs, &form);
+	if (!p)
 		return 0;
 	n = p->len;
 	if (!n || n > ST_PCAP_INSNS_MAX)
 		return 0;
-	head = (__u64)BPF_CORE_READ(skb, head);
-	data = (__u64)BPF_CORE_READ(skb, data);
-	len = BPF_CORE_READ(skb, len);
-	paged = BPF_CORE_READ(skb, data_len);
-	start = head + (link ? mac : nh);
-	end = data + len;
-	if (!head || end < start || end - paged <= start)
-		return 0;
-	r->start = start;
-	r->linear = end - paged - start;
-	r->wire = end - start;
-	r->vlan = 0;
-	if (link && skb_vlan_tag(skb, r->tag)) {
-		r->vlan = 1;
-		r->wire += 4;
-	}
-	r->form = form;
+	pcap_fill_window(r);
 	r->pc = 0;
 	r->a = 0;
 	r->x = 0;
 	r->result = 0;
 	__builtin_memset(r->mem, 0, sizeof(r->mem));
-	bpf_loop(n, pcap_step, NULL, 0);
+	struct pcap_loop loop = { .run = r, .prog = p };
+
+	bpf_loop(n, pcap_step, &loop, 0);
 	return r->result != 0;
+}
+
+/* The expression's verdict on the skb at this probe. */
+static __always_inline bool pcap_matches(struct sk_buff *skb, __u64 headers, __u32 ethernet, __u8 pkt_flags)
+{
+	return pcap_prepare(skb, headers, ethernet, pkt_flags) && pcap_run_program();
 }
 
 #endif

@@ -127,6 +127,7 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	bool by_filter;
 	bool scope_ok = true; /* pid, mark, netns and interface filters */
 	bool netns_early;
+	bool pcap_early; /* the expression passed before the parse */
 	__u32 l4_off;
 
 	if (!skb)
@@ -252,6 +253,13 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 		scope_ok = false;
 	}
 
+	/* A tcpdump expression before the parse, where nothing can claim the packet
+	 * once it fails (no tracking, no NATed flow, no route note): it needs no
+	 * parsed field, and a rejected packet then skips the parse. Later otherwise. */
+	pcap_early = (on & ST_F_PCAP) && !notes_route(probe) && !tracked && !follow_flows;
+	if (pcap_early && !pcap_matches(skb, skb_headers(skb), ethernet_dev(dev), ST_PKT_L3))
+		return 0;
+
 	/* skb->head crosses into parse_packet() through the event's skb field
 	 * (filled for real below): a global function takes only scalars and
 	 * memory, and the verifier hands a privileged program's stored pointer
@@ -294,8 +302,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
 	by_filter = tracked || (passes_filters(&e, skb_nfct(skb)) &&
-				(!(on & ST_F_PCAP) ||
-				 (pcap_note_skb(skb) && pcap_matches(skb_headers(skb), ethernet_dev(dev), e.pkt.flags))));
+				(!(on & ST_F_PCAP) || (pcap_early && !(e.pkt.flags & ST_PKT_FROM_SOCK)) ||
+				 pcap_matches(skb, skb_headers(skb), ethernet_dev(dev), e.pkt.flags)));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */
 	if (!by_filter) {
