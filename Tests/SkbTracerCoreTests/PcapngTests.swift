@@ -51,13 +51,18 @@ import Testing
         return out
     }
 
+    /// A writer with the test names and a 256-byte snap length.
+    static func writer(_ sink: OutputSink) -> PcapngWriter {
+        PcapngWriter(sink: sink, names: JourneyTests.names(), context: Fixtures.context(), snaplen: 256,
+                     tracker: JourneyTracker(names: JourneyTests.names()))
+    }
+
     @Test func blocksAreWhatPcapngSays() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("skbtracer-pcapng-\(getpid()).pcapng").path
         defer { unlink(path) }
         do {
             let sink = try OutputSink(path: path)
-            let w = PcapngWriter(sink: sink, names: JourneyTests.names(), context: Fixtures.context(), snaplen: 256,
-                                 tracker: JourneyTracker(names: JourneyTests.names()))
+            let w = Self.writer(sink)
             w.begin()
             w.consume(Self.event(ifname: "eth0", ifindex: 2, probe: ST_PROBE_NETIF_RECEIVE_SKB, bytes: Array(repeating: 0xab, count: 42)))
             w.consume(Self.event(ifname: "eth0", ifindex: 2, probe: ST_PROBE_NET_DEV_QUEUE, bytes: Array(repeating: 0xcd, count: 43)))
@@ -89,8 +94,7 @@ import Testing
         defer { unlink(path) }
         do {
             let sink = try OutputSink(path: path)
-            let w = PcapngWriter(sink: sink, names: JourneyTests.names(), context: Fixtures.context(), snaplen: 256,
-                                 tracker: JourneyTracker(names: JourneyTests.names()))
+            let w = Self.writer(sink)
             w.begin()
             for ts: UInt64 in [UInt64.max, UInt64(Int64.max), UInt64(Int64.max) + 1, 0] {
                 var e = Self.event(ifname: "eth0", ifindex: 2, probe: ST_PROBE_KFREE_SKB, bytes: [1, 2, 3])
