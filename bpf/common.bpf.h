@@ -95,4 +95,10 @@ static __always_inline void st_comm(char *comm, __u32 size)
 #define ST_EVENT_LOCATION(ctx, location) (location)
 #endif
 
+/* --output-caller: the probed function's return address (bpf/functions.bpf.c);
+ * only function events carry the section. */
+#ifndef ST_CALLER
+#define ST_CALLER(ctx) 0
+#endif
+
 #endif

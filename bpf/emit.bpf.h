@@ -214,7 +214,8 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 {
 	__u16 loc_sec = location_section(probe);
 	__u32 loc_size = loc_sec == ST_SEC_NF_HOOK ? sizeof(struct st_sec_nf_hook) : sizeof(struct st_sec_location);
-	__u32 size = ST_EVENT_HEAD + (loc_sec ? loc_size : 0) +
+	bool with_caller = probe == ST_PROBE_FUNCTION && cfg.caller;
+	__u32 size = ST_EVENT_HEAD + (loc_sec ? loc_size : 0) + (with_caller ? sizeof(struct st_sec_caller) : 0) +
 		     (cfg.owner ? sizeof(struct st_sec_socket) : 0) + (with_ct ? sizeof(struct st_sec_ct) : 0) +
 		     (with_stack ? sizeof(struct st_sec_stack) : 0) +
 		     (cfg.snaplen ? sizeof(struct st_sec_payload) + cfg.snaplen : 0) +
@@ -242,6 +243,15 @@ static __always_inline void emit_record(void *ctx, const struct st_event *e, enu
 		l->drop_reason = ST_EVENT_DROP_REASON(e);
 		l->location = e->location;
 		off += sizeof(*l);
+	}
+	if (with_caller) {
+		struct st_sec_caller *c = rec + off;
+
+		c->sec.type = ST_SEC_CALLER;
+		c->sec.size = sizeof(*c);
+		c->pad = 0;
+		c->caller = ST_CALLER(ctx);
+		off += sizeof(*c);
 	}
 	if (cfg.owner) {
 		read_sock(event_sock(skb, sk), rec + off);

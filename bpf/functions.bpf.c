@@ -13,9 +13,8 @@
  * configuration.
  */
 #define ST_EVENT_LOCATION(ctx, location) bpf_get_func_ip(ctx)
-#include "skb_event.bpf.h"
-
-char LICENSE[] SEC("license") = "GPL";
+#define ST_CALLER(ctx) function_caller(ctx)
+#include "common.bpf.h"
 
 /* A kprobe sees registers, not typed arguments. bpf_rdonly_cast() turns the
  * register into an untrusted BTF pointer: the same field loads as in tp_btf
@@ -27,7 +26,7 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * them (CO-RE), for the first five integer arguments. */
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
-	unsigned long di, si, dx, cx, r8;
+	unsigned long di, si, dx, cx, r8, sp;
 } __co_re;
 #define ST_ARG1(c) ((c)->di)
 #define ST_ARG2(c) ((c)->si)
@@ -46,6 +45,26 @@ struct pt_regs {
 #else
 #error "function probes: unsupported architecture (x86_64 and arm64 only)"
 #endif
+
+/* The return address at the probed function's entry: on x86-64 the call left
+ * it on top of the stack (as pwru reads it), on arm64 it is in the link
+ * register. 0 when the read fails. */
+static __always_inline __u64 function_caller(void *ctx)
+{
+	struct pt_regs *regs = ctx;
+	__u64 ret = 0;
+
+#if defined(__TARGET_ARCH_x86)
+	bpf_probe_read_kernel(&ret, sizeof(ret), (const void *)regs->sp);
+#else
+	ret = regs->regs[30];
+#endif
+	return ret;
+}
+
+#include "skb_event.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
 
 static __always_inline int function_probe(struct pt_regs *ctx, __u64 arg)
 {

@@ -51,6 +51,8 @@ struct TraceCommand: ParsableCommand {
     var outputSkb = false
     @Flag(help: "Show the packet inside each VXLAN, GENEVE, GRE, IPIP or IPv6-in-IP packet: the tunnel, its VNI and the inner headers (pwru's --output-tunnel). Filters match the inner packet with or without it.")
     var outputTunnel = false
+    @Flag(help: "With a function backend, show where each probed kernel function was called from (its return address, as symbol+offset; pwru's --output-caller).")
+    var outputCaller = false
     @Flag(name: [.customLong("netfilter"), .customLong("iptable")],
           help: "Show each netfilter hook the packet enters and leaves (BPF netfilter programs, Linux 6.4+), in skbtracer's namespace and -N's, or in every namespace without -N (skbtracer.py's --iptable).")
     var netfilter = false
@@ -71,8 +73,12 @@ struct TraceCommand: ParsableCommand {
             throw UsageError("--output-skb prints dumps under events, and the text journey view has no room for them",
                              hint: "add --json (each hop carries skb_dump), or drop --timeline")
         }
+        if outputCaller && probes.backend == .tracepoint {
+            throw UsageError("--output-caller shows who called a probed kernel function, and tracepoints are not functions",
+                             hint: "add --backend kprobe-multi (or auto), or use --callstack for a tracepoint's whole stack")
+        }
         if journeys.drop, let (option, _) = [("--ct", ct), ("--owner", owner), ("--output-skb", outputSkb),
-                                             ("--output-tunnel", outputTunnel)].first(where: { $0.1 }) {
+                                             ("--output-tunnel", outputTunnel), ("--output-caller", outputCaller)].first(where: { $0.1 }) {
             throw UsageError("--drop prints counts of drops, not events: \(option) would show nothing",
                              hint: "use \(option) with -t life (every drop as an event) instead of --drop")
         }
@@ -127,6 +133,7 @@ struct TraceCommand: ParsableCommand {
         if let pid = o.filter.ownerPid { try Self.checkProcess(pid) }
         o.skbDump = outputSkb
         o.tunnel = outputTunnel
+        o.outputCaller = outputCaller
         try journeys.apply(to: &o, probesGiven: probes.given)
         try output.applyWrite(to: &o, recording: record != nil)
         return o

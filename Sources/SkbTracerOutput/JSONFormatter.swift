@@ -59,6 +59,8 @@ public struct JSONFormatter: EventFormatter {
         let location = ev.hasLocation ? context.symbols.symbolize(ev.location) : nil
         b.append(",\"location\":")
         if let location { b.appendJSONString(location) } else { b.append("null") }
+        b.append(",\"caller\":")
+        if let caller = ev.caller { b.appendJSONString(context.symbols.symbolize(caller)) } else { b.append("null") }
         if let reason = ev.dropReason { context.appendDropTextJSON(reason, to: &b) } else {
             b.append(",\"drop_explanation\":null,\"drop_hint\":null")
         }

@@ -101,6 +101,7 @@ public struct TextFormatter: EventFormatter {
         } else if ev.hasLocation {
             b.append(" at="); b.append(string: context.symbols.symbolize(ev.location))
         }
+        if let caller = ev.caller { b.append(" caller="); b.append(string: context.symbols.symbolize(caller)) }
         if let route = ev.route { RouteText.append(ev, route, to: &b) }
         if let pass = ev.netfilterHook { NetfilterText.append(pass, to: &b) }
         if let v = ev.nftVerdict { NetfilterText.append(v, to: &b) }

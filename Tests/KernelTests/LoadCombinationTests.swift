@@ -43,9 +43,9 @@ extension KernelTests {
     /// different code in each, as for the tracepoint programs above.
     static let functionMixes: [(String, @Sendable (inout TracerOptions) -> Void)] = [
         ("plain", { _ in }),
-        ("route, ct, callstack, owner", { o in
+        ("route, ct, callstack, owner, caller", { o in
             o.probes = ProbeCatalogue.defaults + ProbeCatalogue.all.filter(\.isRoute)
-            o.conntrack = true; o.stacks = .all; o.owner = true; o.tunnel = true
+            o.conntrack = true; o.stacks = .all; o.owner = true; o.tunnel = true; o.outputCaller = true
         }),
         ("ct, dropstack, track, output-skb, owner-pid", { o in
             o.conntrack = true; o.stacks = .drops; o.track = true; o.skbDump = true; o.owner = true; o.filter.ownerPid = 1

@@ -96,6 +96,30 @@ struct FunctionProbeTests {
         #expect(String(decoding: json.out, as: UTF8.self).contains("\"function\":true"))
     }
 
+    @Test("--output-caller: the caller section decodes, and text, JSON and a replay name the caller")
+    func caller() throws {
+        var e = Self.functionEvent(at: FuzzEvents.symbols[2].0 + 4)
+        e.caller = FuzzEvents.symbols[1].0 + 0x1c
+        let decoded = try Fixtures.decode(EventRecord.bytes(e))
+        #expect(decoded.caller == e.caller)
+        let context = FormatContext(dropReasons: DropReasons(names: [:]), symbols: KernelSymbols(symbols: FuzzEvents.symbols))
+        let where_ = "\(FuzzEvents.symbols[1].1)+0x1c"
+        let text = String(decoding: FuzzRun.render { makeFormatter(.text, context: context).event(decoded, into: &$0) }, as: UTF8.self)
+        let json = String(decoding: FuzzRun.render { makeFormatter(.json, context: context).event(decoded, into: &$0) }, as: UTF8.self)
+        #expect(text.contains(" caller=\(where_)"), "\(text)")
+        #expect(json.contains("\"caller\":\"\(where_)\""), "\(json)")
+        // Without the section: no caller, and JSON says null.
+        let plain = String(decoding: FuzzRun.render { makeFormatter(.json, context: context).event(Self.functionEvent(at: e.location), into: &$0) },
+                           as: UTF8.self)
+        #expect(plain.contains("\"caller\":null"))
+        // A recording names the caller too (its symbol record), so a replay elsewhere does.
+        let path = RecordTests.tempPath()
+        defer { unlink(path) }
+        _ = try RecordTests.record([e], to: path)
+        let replayed = try RecordTests.replay(path)
+        #expect(String(decoding: replayed.out, as: UTF8.self).contains(" caller=\(where_)"))
+    }
+
     @Test("losses of function probes are reported as one line item")
     func losses() {
         var loss = st_loss()

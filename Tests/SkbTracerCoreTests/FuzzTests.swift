@@ -140,6 +140,7 @@ enum FuzzInput {
         UInt16(ST_SEC_NF_HOOK.rawValue): MemoryLayout<st_sec_nf_hook>.size,
         UInt16(ST_SEC_NFT_VERDICT.rawValue): MemoryLayout<st_sec_nft_verdict>.size + 32,
         UInt16(ST_SEC_PAYLOAD.rawValue): MemoryLayout<st_sec_payload>.size + 64,
+        UInt16(ST_SEC_CALLER.rawValue): MemoryLayout<st_sec_caller>.size,
     ]
     /// Variable size: a header, then at least caplen bytes.
     static let payloadType = UInt16(ST_SEC_PAYLOAD.rawValue)
@@ -1030,6 +1031,9 @@ struct FuzzTests {
                 let table = String(decoding: bytes[start..<(start + n - 1)], as: UTF8.self)
                 if ev.nftVerdict?.table != table || ev.nftVerdict?.kind.rawValue != bytes[v.at + 5] { return "verdict is not the record's" }
             } else if ev.nftVerdict != nil { return "a verdict without its section" }
+            if let c = last[UInt16(ST_SEC_CALLER.rawValue)], u64(c.at + 8) != 0 {
+                if ev.caller != u64(c.at + 8) { return "caller is not the record's" }
+            } else if ev.caller != nil { return "a caller without its section" }
             guard let stack = last[FuzzInput.stackType] else { return ev.stack == nil ? nil : "a record without stack decoded with a stack" }
             guard let frames = ev.stack else { return "a stack section decoded without its stack" }
             let n = min(Int(u32(stack.at + 4)), (stack.size - 8) / 8, Int(ST_STACK_MAX))

@@ -11,7 +11,7 @@ struct JSONFormatterTests {
         "type", "time", "ts_ns", "relative_ns", "probe", "function", "cpu", "pid", "tid", "comm", "netns", "ifindex",
         "ifname", "dmac", "smac", "l3_proto", "ip_len", "ttl", "saddr", "daddr", "l4_proto", "sport", "dport",
         "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "arp_op", "tuple_from_socket", "skb", "pkt_type",
-        "mark", "len", "drop_reason", "drop_reason_code", "location", "drop_explanation", "drop_hint", "drop_noise",
+        "mark", "len", "drop_reason", "drop_reason_code", "location", "caller", "drop_explanation", "drop_hint", "drop_noise",
         "tracked", "stack", "route", "netfilter", "ct", "sock", "skb_dump", "tunnel", "lost_before",
     ]
 
@@ -194,7 +194,7 @@ struct JSONFormatterTests {
             "ttl":64,"saddr":"10.0.0.1","daddr":"10.0.0.2","l4_proto":"tcp","sport":40000,"dport":22,\
             "tcp_flags":"SYN","icmp_type":null,"icmp_code":null,"icmp_id":null,"icmp_seq":null,\
             "arp_op":null,"tuple_from_socket":false,"skb":"0xffff888100001000","pkt_type":"host","mark":0,"len":74,\
-            "drop_reason":"NO_SOCKET","drop_reason_code":2,"location":"tcp_v4_rcv+0x10",\
+            "drop_reason":"NO_SOCKET","drop_reason_code":2,"location":"tcp_v4_rcv+0x10","caller":null,\
             "drop_explanation":"No socket in this network namespace accepts the packet: nothing listens on the \
             destination port, or its connection no longer exists",\
             "drop_hint":"Run `ss -lntup` in the packet's network namespace (`ip netns exec NAME ss -lntup`) and \

@@ -100,6 +100,7 @@ enum st_section_type {
 	ST_SEC_NFT_VERDICT = 11, /* struct st_sec_nft_verdict and its names: the rule
 				  * of an ST_PROBE_NFT_RULE event */
 	ST_SEC_PAYLOAD = 12,  /* struct st_sec_payload (--write): the packet's first bytes */
+	ST_SEC_CALLER = 13,   /* struct st_sec_caller (--output-caller): who called a probed function */
 };
 
 /* Each section starts with this. size covers the section, this included, and
@@ -163,6 +164,14 @@ struct st_sec_location {
 	struct st_section sec; /* ST_SEC_DROP or ST_SEC_LOCATION */
 	__u32 drop_reason;     /* enum skb_drop_reason of the running kernel (ST_SEC_DROP) */
 	__u64 location;        /* caller address, or the probed function's */
+};
+
+/* --output-caller: the return address of a probed kernel function, i.e. the
+ * place in its caller that called it (function probes only). */
+struct st_sec_caller {
+	struct st_section sec; /* ST_SEC_CALLER */
+	__u32 pad;
+	__u64 caller;          /* 0: not read */
 };
 
 /* st_sec_nf_hook.where */
@@ -383,7 +392,7 @@ struct st_config {
 	__u8 owner;         /* --owner: a socket section in each event */
 	__u8 skb_dump;      /* --output-skb: a struct st_skb_dump before each event */
 	__u8 tunnel;        /* --output-tunnel: a tunnel section in each tunnel packet's event */
-	__u8 pad;
+	__u8 caller;        /* --output-caller: a caller section in each function event */
 	__u32 filter_owner_pid; /* --owner-pid: tgid */
 	__u16 snaplen;      /* --write: packet bytes per event, a multiple of 8, at most
 			     * ST_SNAPLEN_MAX; 0: no payload section */
@@ -566,6 +575,7 @@ _Static_assert(sizeof(struct st_config) == ST_CONFIG_SIZE, "st_config size chang
 _Static_assert(sizeof(struct st_probe_args) == 4, "st_probe_args size");
 _Static_assert(sizeof(struct st_sec_nf_hook) == 8, "st_sec_nf_hook size");
 _Static_assert(sizeof(struct st_sec_payload) == 16, "st_sec_payload size");
+_Static_assert(sizeof(struct st_sec_caller) == 16, "st_sec_caller size");
 _Static_assert(sizeof(struct st_sec_nft_verdict) == 40, "st_sec_nft_verdict size");
 _Static_assert(sizeof(struct st_loss) == 40 + 8 * ST_PROBE_COUNT, "st_loss size");
 _Static_assert(sizeof(struct st_flow) == 40, "st_flow size");

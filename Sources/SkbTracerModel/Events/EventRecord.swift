@@ -22,6 +22,11 @@ public enum EventRecord {
                                     drop_reason: e.dropReason ?? 0, location: e.location)
             withUnsafeBytes(of: &l) { b.append(bytes: $0) }
         }
+        if let c = e.caller {
+            var sec = st_sec_caller(sec: st_section(type: UInt16(ST_SEC_CALLER.rawValue), size: UInt16(MemoryLayout<st_sec_caller>.size)),
+                                    pad: 0, caller: c)
+            withUnsafeBytes(of: &sec) { b.append(bytes: $0) }
+        }
         if let s = e.socket {
             var sec = st_sec_socket(sec: st_section(type: UInt16(ST_SEC_SOCKET.rawValue), size: UInt16(MemoryLayout<st_sec_socket>.size)),
                                     ino: s.inode, uid: s.uid, pad: 0)

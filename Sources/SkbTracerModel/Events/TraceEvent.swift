@@ -37,6 +37,9 @@ public struct TraceEvent: @unchecked Sendable {
     public var nftVerdict: NftVerdict?
     /// `--write`: the packet's first bytes; nil when none were captured.
     public var payload: Payload?
+    /// `--output-caller`: the return address of the probed function (function
+    /// events only); nil when not asked for or not read.
+    public var caller: UInt64?
 
     public struct Socket: Equatable, Sendable {
         /// The socket's inode (ss -e, /proc/PID/fd); 0: no full socket.
@@ -139,6 +142,9 @@ public struct TraceEvent: @unchecked Sendable {
             let (p, valid) = Payload.decode(bytes, at: at, length: length)
             guard valid else { throw .badSection(type) }
             payload = p
+        case ST_SEC_CALLER.rawValue:
+            let c = try load(st_sec_caller.self).caller
+            caller = c == 0 ? nil : c
         case ST_SEC_NFT_VERDICT.rawValue:
             guard let v = NftVerdict(bytes, at: at, length: length) else { throw .badSection(type) }
             nftVerdict = v

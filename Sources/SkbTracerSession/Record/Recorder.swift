@@ -105,6 +105,7 @@ public final class Recorder: TraceConsumer {
             sink.write { RecordFormat.appendRecord(.socketOwner, sock, [UInt64(owner.pid)], text: owner.comm, to: &$0) }
         }
         if e.hasLocation || e.isFunction { describeAddress(e.location) }
+        if let caller = e.caller { describeAddress(caller) }
         for ip in e.stack ?? [] where ip != 0 { describeAddress(ip) }
     }
 

@@ -44,6 +44,8 @@ public struct TracerOptions: Sendable {
     public var owner = false
     /// `--output-skb`: each event's sk_buff as BTF prints it (pwru's --output-skb).
     public var skbDump = false
+    /// `--output-caller`: each function event's caller (ST_SEC_CALLER).
+    public var outputCaller = false
     /// `--output-tunnel`: a tunnel packet's inner headers (pwru's --output-tunnel).
     public var tunnel = false
 

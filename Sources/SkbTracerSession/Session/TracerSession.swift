@@ -452,6 +452,7 @@ public final class TracerSession {
         config.owner = options.owner ? 1 : 0
         config.skb_dump = options.skbDump ? 1 : 0
         config.tunnel = options.writesTunnelSections ? 1 : 0
+        config.caller = options.outputCaller ? 1 : 0
         // A multiple of 8: the payload section's size, so every later section stays aligned.
         config.snaplen = options.snaplen.map { min(UInt16(ST_SNAPLEN_MAX), ($0 + 7) & ~7) } ?? 0
         withUnsafeMutableBytes(of: &config.probe_args) { raw in

@@ -43,6 +43,15 @@ for f in veth_xmit icmp_rcv; do check "pcap-has-$f" grep -q ":$f " /tmp/pcap; do
 check pcap-requests-only [ -z "$(grep -v '^TIME' /tmp/pcap | grep -v 'I_request:')" ]
 check pcap-nothing-left nothing_left
 
+# 2c. --output-caller: ip_rcv is called from the receive path's core, and every
+#     function event names a caller (kprobe-multi reads the return address).
+trace /tmp/caller --backend kprobe-multi --filter-func '^(ip_rcv|icmp_rcv)$' --output-caller $icmp_b --duration 120
+ping_b 1; sleep 1; stop
+check caller-exit [ "$rc" = 0 ]
+check caller-ip-rcv grep -qE ':ip_rcv .*caller=__netif_receive_skb' /tmp/caller
+check caller-on-every-function [ -z "$(grep -E ':(ip_rcv|icmp_rcv) ' /tmp/caller | grep -v ' caller=')" ]
+check caller-nothing-left nothing_left
+
 # 3. Journeys with function hops: the request's path, consumed by icmp_rcv.
 trace /tmp/timeline --backend kprobe-multi --filter-func '^(ip_rcv|icmp_rcv|veth_xmit|br_forward|kfree_skb|consume_skb)$' \
   --timeline $icmp_b --duration 120
