@@ -106,7 +106,9 @@ struct TraceCommand: ParsableCommand {
         o.filter = try filters.filter()
         // Live only: a replay's -N and -i name the recording machine's.
         if let name = filters.ifname, let ns = filters.netnsSpec { try InterfaceInNetns.check(ifname: name, netns: ns) }
-        o.probes = try probes.probes()
+        let selection = try probes.selection()
+        o.probes = selection.probes
+        o.functions = selection.functions
         o.backend = probes.backend
         o.functionPattern = probes.filterFunc
         o.format = output.json ? .json : .text
@@ -154,6 +156,7 @@ struct TraceCommand: ParsableCommand {
             session.finish()
             throw error
         }
+        for n in session.notes { Diagnostics.note(n) }
         for w in session.warnings { Diagnostics.warn(w) }
         session.run()
         let summary = session.finish()
