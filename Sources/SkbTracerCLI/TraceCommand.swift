@@ -19,7 +19,8 @@ struct TraceCommand: ParsableCommand {
           skbtracer --drop --dropstack                dropwatch: drops per reason and location, with stacks
           skbtracer --record trace.skbt --track       record unformatted (cheapest); `skbtracer replay trace.skbt`
           skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
-          skbtracer --list                            the probe tree
+          skbtracer --list                            the probe tree, and the curated kernel functions
+          skbtracer --backend kprobe-multi -t default,bridge   kernel functions too (kprobes): the bridge's
           skbtracer --list-hooks -N ns1               the netfilter hooks of ns1 (nft list hooks)
         """
     )
