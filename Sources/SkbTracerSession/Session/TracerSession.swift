@@ -416,7 +416,7 @@ public final class TracerSession {
 
     /// The line that says the default is the curated set, and how to get every function.
     static func curatedNote(chosen: Int, of all: Int) -> String {
-        "skbtracer: probing \(chosen) curated kernel functions (of \(all) with an sk_buff; groups in `skbtracer --list`); "
+        "skbtracer: note: probing \(chosen) curated kernel functions (of \(all) with an sk_buff; groups in `skbtracer --list`); "
             + "-t \(FunctionRequest.everyName) probes every one, -t GROUP,... some groups"
     }
 
