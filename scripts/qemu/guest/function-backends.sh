@@ -42,7 +42,7 @@ check bridge-exit [ "$rc" = 0 ]
 check bridge-no-note sh -c "! grep -q 'curated kernel functions' /tmp/bridge.err"
 for f in br_handle_frame_finish br_forward br_dev_queue_push_xmit; do check "bridge-has-$f" grep -q ":$f " /tmp/bridge; done
 check bridge-only-bridge [ -z "$(grep -vE ':(br_[a-z_]+|__br_forward|maybe_deliver) |^TIME' /tmp/bridge)" ]
-check bridge-order sh -c "grep -nE ':(br_handle_frame_finish|br_forward) ' /tmp/bridge | head -2 | grep -q ':br_handle_frame_finish '"
+check bridge-order sh -c "grep -nE ':(br_handle_frame_finish|br_forward) ' /tmp/bridge | head -1 | grep -q ':br_handle_frame_finish '"
 check bridge-nothing-left nothing_left
 
 # 2. One kprobe per function, narrowed with --filter-func (which then picks no
