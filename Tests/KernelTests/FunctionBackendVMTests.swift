@@ -55,7 +55,7 @@ extension KernelTests {
         func oldKernel() throws {
             _ = try Self.boot("6.1", "old-kernel.sh", expecting: [
                 "explicit-fails", "explicit-one-line", "explicit-names-cause", "explicit-nothing-left",
-                "auto-exit", "auto-warns", "auto-traces", "auto-nothing-left",
+                "auto-exit", "auto-warns", "auto-no-curated-note", "auto-traces", "auto-nothing-left",
             ] + (1...6).map { "mix\($0)-tracepoints" } + ["mixes-nothing-left"])
         }
     }

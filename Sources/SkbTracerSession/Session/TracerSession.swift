@@ -20,6 +20,8 @@ public final class TracerSession {
     public private(set) var warnings: [String] = []
     /// What the user should know that is not a problem (the curated default).
     public private(set) var notes: [String] = []
+    /// The curated default's note, said once its functions are loaded (`auto` may fall back).
+    private var curatedLine: String?
 
     private let sink: OutputSink
     private let formatter: any EventFormatter
@@ -212,6 +214,7 @@ public final class TracerSession {
             do {
                 try functions.load(sharing: object)
                 functionProbes = functions
+                if let curated = curatedLine { notes.append(curated) }
             } catch where options.backend == .auto {
                 warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             } catch {
@@ -409,7 +412,7 @@ public final class TracerSession {
             return nil
         }
         if options.functions == .curated && options.functionPattern == nil {
-            notes.append(Self.curatedNote(chosen: chosen.count, of: try FunctionProbes.select(all, traceable: traceable, pattern: nil).chosen.count))
+            curatedLine = Self.curatedNote(chosen: chosen.count, of: try FunctionProbes.select(all, traceable: traceable, pattern: nil).chosen.count)
         }
         return FunctionProbeSet(backend: backend, mayFallBack: options.backend == .auto, functions: chosen)
     }
