@@ -47,7 +47,9 @@ struct DemoCommand: ParsableCommand {
             return
         }
         var o = TracerOptions()
-        o.probes = try probes.probes()
+        let selection = try probes.selection()
+        o.probes = selection.probes
+        o.functions = selection.functions
         o.backend = probes.backend
         o.functionPattern = probes.filterFunc
         o.format = output.json ? .json : .text

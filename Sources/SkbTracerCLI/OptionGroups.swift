@@ -166,13 +166,13 @@ struct OutputOptions: ParsableArguments {
 /// Which probes to attach.
 struct ProbeOptions: ParsableArguments {
     @Option(name: [.short, .customLong("trace")],
-            help: ArgumentHelp("Probes or groups to trace, comma-separated (see --list); default: the starred ones.",
-                               valueName: "group|probe,..."))
+            help: ArgumentHelp("Probes or groups to trace, comma-separated (see --list); default: the starred ones. With --backend, also groups of kernel functions (default: all groups, the curated set), a function's name, or all-functions (every one with an sk_buff): -t bridge,netfilter.",
+                               valueName: "group|probe|function,..."))
     var trace: String?
     @Option(help: ArgumentHelp("Only the probes whose name matches this regular expression (among -t's, else among all); with a function backend, also the kernel functions to probe.",
                                valueName: "regex"))
     var filterFunc: String?
-    @Option(help: ArgumentHelp("tracepoint (the default: works without kprobes), or also every kernel function with an sk_buff argument through kprobe-multi or kprobe (pwru's --backend); auto: the best this kernel offers.",
+    @Option(help: ArgumentHelp("tracepoint (the default: works without kprobes), or also kernel functions with an sk_buff argument through kprobe-multi or kprobe (pwru's --backend): a curated set of about 150 by default, every one with -t all-functions; auto: the best this kernel offers.",
                                valueName: "tracepoint|kprobe-multi|kprobe|auto"))
     var backend: BackendChoice = .tracepoint
     @Flag(help: "Also trace route lookups (group `route`): table, gateway and device chosen, or the error (skbtracer.py's --route).")
@@ -182,21 +182,28 @@ struct ProbeOptions: ParsableArguments {
 
     var given: Bool { trace != nil || filterFunc != nil || route || backend != .tracepoint }
 
-    func probes() throws(UsageError) -> [Probe] {
-        let chosen = try trace.map { t throws(UsageError) in try ProbeCatalogue.select(t.split(separator: ",").map(String.init)) }
+    var functionBackend: Bool { backend != .tracepoint }
+
+    /// The tracepoint probes and the kernel functions to attach.
+    func selection() throws(UsageError) -> TraceSelection {
+        let chosen = try trace.map { t throws(UsageError) in
+            try TraceSelection.parse(t.split(separator: ",").map(String.init), functionBackend: functionBackend)
+        }
+        // Without -t: the curated functions, or all of them for --filter-func to choose from (pwru's way).
+        let functions = chosen?.functions ?? (filterFunc != nil ? .all : .curated)
         var probes: [Probe]
-        if let f = filterFunc, backend != .tracepoint {
+        if let f = filterFunc, functionBackend {
             // The expression may name only kernel functions: the tracer checks
             // that it matches something once it has read the kernel's BTF.
-            probes = try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all, allowingNone: true)
+            probes = try ProbeCatalogue.matching(f, among: chosen?.probes ?? ProbeCatalogue.all, allowingNone: true)
         } else {
-            probes = try filterFunc.map { f throws(UsageError) in try ProbeCatalogue.matching(f, among: chosen ?? ProbeCatalogue.all) }
-                ?? chosen ?? ProbeCatalogue.defaults
+            probes = try filterFunc.map { f throws(UsageError) in try ProbeCatalogue.matching(f, among: chosen?.probes ?? ProbeCatalogue.all) }
+                ?? chosen?.probes ?? ProbeCatalogue.defaults
         }
         if route {
             probes += ProbeCatalogue.all.filter { $0.isRoute && !probes.contains($0) }
         }
-        return probes
+        return TraceSelection(probes: probes, functions: functions)
     }
 }
 

@@ -19,7 +19,8 @@ struct TraceCommand: ParsableCommand {
           skbtracer --drop --dropstack                dropwatch: drops per reason and location, with stacks
           skbtracer --record trace.skbt --track       record unformatted (cheapest); `skbtracer replay trace.skbt`
           skbtracer ping 10.0.0.2 --from ns1          an L2 mtr: send probes, show each one's journey
-          skbtracer --list                            the probe tree
+          skbtracer --list                            the probe tree, and the curated kernel functions
+          skbtracer --backend kprobe-multi -t default,bridge   kernel functions too (kprobes): the bridge's
           skbtracer --list-hooks -N ns1               the netfilter hooks of ns1 (nft list hooks)
         """
     )
@@ -112,7 +113,9 @@ struct TraceCommand: ParsableCommand {
         o.filter = try filters.filter()
         // Live only: a replay's -N and -i name the recording machine's.
         if let name = filters.ifname, let ns = filters.netnsSpec { try InterfaceInNetns.check(ifname: name, netns: ns) }
-        o.probes = try probes.probes()
+        let selection = try probes.selection()
+        o.probes = selection.probes
+        o.functions = selection.functions
         o.backend = probes.backend
         o.functionPattern = probes.filterFunc
         o.format = output.json ? .json : .text
@@ -161,6 +164,7 @@ struct TraceCommand: ParsableCommand {
             session.finish()
             throw error
         }
+        for n in session.notes { Diagnostics.note(n) }
         for w in session.warnings { Diagnostics.warn(w) }
         session.run()
         let summary = session.finish()

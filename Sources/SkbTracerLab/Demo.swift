@@ -65,6 +65,7 @@ public enum Demo {
             return labNetns.contains(e.context.netns) || e.ifname.hasPrefix(prefix)
         }
         try session.start()
+        for n in session.notes { log(n) }
         for w in session.warnings { log("skbtracer: warning: \(w)") }
         for step in steps(for: lab) {
             if StopSignals.requested { break }

@@ -32,11 +32,15 @@ extension KernelTests {
             return console
         }
 
-        @Test("Linux 6.12: every sk_buff function via kprobe-multi, a few via kprobes, journeys, JSON, auto, every option mix; nothing left")
+        @Test("Linux 6.12: every sk_buff function via kprobe-multi, the curated default and -t bridge, a few via kprobes, journeys, JSON, auto, every option mix; nothing left")
         func functionBackends() throws {
             let checks = ["control-sees-trace", "multi-exit"] + ["ip_rcv", "icmp_rcv", "veth_xmit", "br_handle_frame_finish", "__dev_queue_xmit",
                                            "net_dev_queue"].map { "multi-has-\($0)" }
                 + ["multi-many-functions", "multi-no-loss", "multi-nothing-left",
+                   "curated-exit", "curated-note", "curated-count", "curated-has-br_forward", "curated-has-ip_rcv",
+                   "curated-has-icmp_rcv", "curated-nothing-left",
+                   "bridge-exit", "bridge-no-note", "bridge-has-br_handle_frame_finish", "bridge-has-br_forward",
+                   "bridge-has-br_dev_queue_push_xmit", "bridge-only-bridge", "bridge-order", "bridge-nothing-left",
                    "single-exit", "single-three-functions", "single-has-ip_rcv", "single-has-icmp_rcv",
                    "single-has-veth_xmit", "single-only-those", "single-nothing-left",
                    "timeline-exit", "timeline-hops", "timeline-path", "timeline-consumed", "timeline-nothing-left",
@@ -51,7 +55,7 @@ extension KernelTests {
         func oldKernel() throws {
             _ = try Self.boot("6.1", "old-kernel.sh", expecting: [
                 "explicit-fails", "explicit-one-line", "explicit-names-cause", "explicit-nothing-left",
-                "auto-exit", "auto-warns", "auto-traces", "auto-nothing-left",
+                "auto-exit", "auto-warns", "auto-no-curated-note", "auto-traces", "auto-nothing-left",
             ] + (1...6).map { "mix\($0)-tracepoints" } + ["mixes-nothing-left"])
         }
     }

@@ -31,4 +31,20 @@ extension KernelTests {
         #expect(r.stdout.contains("2 match '^(ip_rcv|ip_output)$'"))
         #expect(r.stdout.contains(FunctionProbes.kprobesAvailable() ? "this kernel has kprobes" : "not on this kernel (no kprobes)"))
     }
+
+    /// `-t` names a kernel function: one this kernel's BTF has no sk_buff function
+    /// of is bad input (exit 2) before anything is attached, kprobes or not; the
+    /// curated groups show in `--list` with what this kernel has.
+    @Test("-t with an unknown kernel function is exit 2; --list marks the curated functions this kernel has")
+    func curatedAndNamedFunctions() throws {
+        let bin = try KT.binaryPath()
+        let r = try Command.run([bin, "--backend", "kprobe-multi", "-t", "ip_rcv,skbtracer_no_such_function", "--duration", "1"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("'skbtracer_no_such_function'"), "\(r.stderr)")
+        let list = try Command.run([bin, "--list"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let lines = list.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("│   ├── [+] ip_rcv"), "\(list.stdout)")
+        #expect(lines.contains { $0.hasPrefix("├── bridge ") })
+    }
 }

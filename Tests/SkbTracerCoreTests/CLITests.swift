@@ -77,6 +77,11 @@ struct CLITests {
         BadInput("-P", "http", names: "'http'"),
         BadInput("--bogus", names: "'--bogus'"),
         BadInput("-t", "nosuchprobe", names: "'nosuchprobe'"),
+        // Kernel function groups and all-functions need a function backend; a word that is no C name is never one.
+        BadInput("-t", "bridge", names: "--backend"),
+        BadInput("-t", "link-in,netfilter", names: "'netfilter'"),
+        BadInput("-t", "all-functions", names: "--backend"),
+        BadInput("--backend", "kprobe-multi", "-t", "tcp,no-such-thing", names: "'no-such-thing'"),
         BadInput("--trace", "life,nosuch", names: "'nosuch'"),
         BadInput("--mark", "zz", names: "'zz'"),
         BadInput("-p", "0", names: "'0'"),

@@ -136,9 +136,11 @@ public enum FunctionProbes {
         return tracefs.contains { FileManager.default.fileExists(atPath: "\($0)/kprobe_events") }
     }
 
-    /// What to probe: candidates ftrace can trace (all of them when the list is
-    /// unreadable), narrowed by `--filter-func`'s regular expression.
-    public static func select(_ candidates: [KernelFunction], traceable: (unique: Set<String>, ambiguous: Set<String>)?,
+    /// What to probe: the candidates `request` picks (`-t`; the curated groups by
+    /// default) that ftrace can trace (all of them when the list is unreadable),
+    /// narrowed by `--filter-func`'s regular expression.
+    public static func select(_ candidates: [KernelFunction], request: FunctionRequest = .all,
+                              traceable: (unique: Set<String>, ambiguous: Set<String>)?,
                               pattern: String?) throws(UsageError) -> (chosen: [KernelFunction], untraceable: Int) {
         var regex: Regex<AnyRegexOutput>?
         if let pattern {
@@ -147,7 +149,7 @@ public enum FunctionProbes {
             }
         }
         var untraceable = 0
-        let chosen = candidates.filter { f in
+        let chosen = try request.pick(from: candidates).filter { f in
             if let regex, !f.name.contains(regex) { return false }
             if let traceable, !traceable.unique.contains(f.name) { untraceable += 1; return false }
             return true

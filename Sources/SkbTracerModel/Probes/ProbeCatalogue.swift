@@ -122,30 +122,10 @@ public enum ProbeCatalogue {
     /// `--drop`'s one probe: kfree_skb, with the drop reason.
     public static var drops: Probe { probe(ST_PROBE_KFREE_SKB) }
 
-    /// Resolves `-t` items (group names, probe names, `all`, `default`) to probes.
+    /// Resolves `-t` items (group names, probe names, `all`, `default`) to
+    /// tracepoint probes, as without a function backend.
     public static func select(_ items: [String]) throws(UsageError) -> [Probe] {
-        var chosen = Set<String>()
-        for raw in items {
-            let item = raw.trimmingCharacters(in: .whitespaces)
-            if item.isEmpty { continue }
-            if item == "all" {
-                // Every skb probe: route lookups are flows, asked for by name (--route, -t route).
-                all.filter { !$0.isRoute }.forEach { chosen.insert($0.name) }
-            } else if item == "default" {
-                defaults.forEach { chosen.insert($0.name) }
-            } else if let group = ProbeGroup(rawValue: item) {
-                all.filter { $0.group == group }.forEach { chosen.insert($0.name) }
-            } else if byName[item] != nil {
-                chosen.insert(item)
-            } else {
-                throw UsageError("unknown probe or group '\(item)' for --trace",
-                                 hint: "run `skbtracer --list` to see the probe tree")
-            }
-        }
-        if chosen.isEmpty {
-            throw UsageError("--trace selects no probe", hint: "e.g. -t link-in,life or -t all")
-        }
-        return all.filter { chosen.contains($0.name) }
+        try TraceSelection.parse(items, functionBackend: false).probes
     }
 
     /// The probes whose name contains a match of `pattern` (pwru's --filter-func).

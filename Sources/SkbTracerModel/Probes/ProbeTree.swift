@@ -31,6 +31,29 @@ public enum ProbeTree {
         return out
     }
 
+    /// The curated functions as a tree of groups, marking what this kernel has:
+    /// its BTF lists the function with an sk_buff and ftrace can trace it.
+    public static func renderGroups(candidates: [KernelFunction], traceable: (unique: Set<String>, ambiguous: Set<String>)?) -> String {
+        let present = Set(candidates.map(\.name).filter { traceable?.unique.contains($0) ?? true })
+        let total = FunctionGroup.allCases.reduce(0) { $0 + $1.functions.count }
+        let here = FunctionGroup.allCases.reduce(0) { $0 + $1.functions.filter(present.contains).count }
+        var out = "\nCurated kernel functions, probed by default with --backend ([+] in this kernel, [-] not): \(here) of \(total)\n"
+        out += "Select with -t GROUP|FUNCTION[,...] (a tracepoint group of the same name comes too); -t \(FunctionRequest.everyName) probes every function with an sk_buff.\n\n"
+        out += "functions\n"
+        let groups = FunctionGroup.allCases
+        for (gi, group) in groups.enumerated() {
+            let lastGroup = gi == groups.count - 1
+            let has = group.functions.filter(present.contains).count
+            out += (lastGroup ? "└── " : "├── ") + group.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
+                + group.summary + " (\(has) of \(group.functions.count))\n"
+            for (fi, name) in group.functions.enumerated() {
+                out += (lastGroup ? "    " : "│   ") + (fi == group.functions.count - 1 ? "└── " : "├── ")
+                    + (present.contains(name) ? "[+] " : "[-] ") + name + "\n"
+            }
+        }
+        return out
+    }
+
     /// The function backends' part of `--list`: whether this kernel has kprobes,
     /// how many functions take an sk_buff, and with `--backend` the functions
     /// themselves (narrowed by `--filter-func`), one per line.
@@ -43,8 +66,9 @@ public enum ProbeTree {
         out += "; \(candidates.count) functions take an sk_buff among their first \(FunctionProbes.maxPosition) parameters"
         if traceable != nil { out += ", \(allTraceable.count) of them traceable" }
         if let pattern { out += ", \(chosen.count) match '\(pattern)'" }
-        out += "\n"
-        guard listing else { return out + "List them with --list --backend kprobe-multi [--filter-func REGEX].\n" }
+        out += "\n" + renderGroups(candidates: candidates, traceable: traceable)
+        guard listing else { return out + "List every function with --list --backend kprobe-multi [--filter-func REGEX].\n" }
+        out += "\nEvery kernel function with an sk_buff (-t \(FunctionRequest.everyName))\(pattern.map { " matching '\($0)'" } ?? ""):\n"
         for f in chosen.sorted(by: { $0.name < $1.name }) {
             out += "  \(f.name)".padding(toLength: 46, withPad: " ", startingAt: 0)
                 + "sk_buff is argument \(f.position)\(f.module.map { " [\($0)]" } ?? "")\n"

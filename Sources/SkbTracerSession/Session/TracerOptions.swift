@@ -10,7 +10,10 @@ public struct TracerOptions: Sendable {
     public var probes: [Probe] = ProbeCatalogue.defaults
     /// `--backend`: tracepoints only, or kernel functions with an sk_buff too.
     public var backend: BackendChoice = .tracepoint
-    /// `--filter-func`: with a function backend, the functions to probe.
+    /// `-t`'s kernel functions, for a function backend: the curated groups unless
+    /// `-t` (or `--filter-func` alone, which looks among all) says otherwise.
+    public var functions: FunctionRequest = .curated
+    /// `--filter-func`: with a function backend, narrows `functions`.
     public var functionPattern: String?
     public var format: OutputFormat = .text
     public var timeFormat: TimeFormat = .wallClock

@@ -18,6 +18,10 @@ public final class TracerSession {
     public private(set) var summary = TraceSummary()
     public private(set) var supports: [ProbeSupport] = []
     public private(set) var warnings: [String] = []
+    /// What the user should know that is not a problem (the curated default).
+    public private(set) var notes: [String] = []
+    /// The curated default's note, said once its functions are loaded (`auto` may fall back).
+    private var curatedLine: String?
 
     private let sink: OutputSink
     private let formatter: any EventFormatter
@@ -170,6 +174,10 @@ public final class TracerSession {
         summary.requested = options.probes.count
         let functions = try chooseFunctions(tracepoints: usable.count)
         guard !usable.isEmpty || functions != nil else {
+            if options.probes.isEmpty, options.backend == .auto, !FunctionProbes.kprobesAvailable() {
+                throw RuntimeError("-t picks only kernel functions, and --backend auto found no function backend: this kernel has no kprobes",
+                                   hint: "add tracepoints to -t (e.g. -t default,\(options.functions.groups.map(\.rawValue).sorted().first ?? "ip")), or use a kernel with kprobes")
+            }
             throw RuntimeError("none of the selected probes exists on this kernel",
                                hint: "run `skbtracer --list` to see what this kernel supports")
         }
@@ -206,6 +214,7 @@ public final class TracerSession {
             do {
                 try functions.load(sharing: object)
                 functionProbes = functions
+                if let curated = curatedLine { notes.append(curated) }
             } catch where options.backend == .auto {
                 warnings.append("--backend auto: \(Self.describe(error)): tracing with tracepoints only")
             } catch {
@@ -369,6 +378,12 @@ public final class TracerSession {
         case .kprobe: backend = .kprobe
         case .kprobeMulti, .auto: backend = .kprobeMulti
         }
+        // A function named in -t that this kernel lacks is bad input, here or on a kernel with kprobes.
+        var candidates: [KernelFunction]?
+        if !options.functions.names.isEmpty {
+            candidates = FunctionProbes.candidates(btf: btf)
+            _ = try options.functions.pick(from: candidates ?? [])
+        }
         guard FunctionProbes.kprobesAvailable() else {
             let why = "this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs)"
             if options.backend == .auto {
@@ -378,20 +393,34 @@ public final class TracerSession {
             throw RuntimeError("--backend \(options.backend.rawValue): \(why)",
                                hint: "use the tracepoint backend (the default), or a kernel built with CONFIG_KPROBES")
         }
+        if options.functions.isEmpty {
+            warnings.append("-t picks no kernel function: tracepoints only (add a function group, a function or \(FunctionRequest.everyName); see --list)")
+            return nil
+        }
         let traceable = FunctionProbes.traceable()
         if traceable == nil {
-            warnings.append("cannot read available_filter_functions (tracefs): probing every function with an sk_buff in BTF; some may fail to attach")
+            warnings.append("cannot read available_filter_functions (tracefs): probing the chosen functions with an sk_buff in BTF; some may fail to attach")
         }
-        let (chosen, _) = try FunctionProbes.select(FunctionProbes.candidates(btf: btf), traceable: traceable,
+        let all = candidates ?? FunctionProbes.candidates(btf: btf)
+        let (chosen, _) = try FunctionProbes.select(all, request: options.functions, traceable: traceable,
                                                     pattern: options.functionPattern)
         if chosen.isEmpty {
-            let what = options.functionPattern.map { "--filter-func '\($0)' matches no kernel function with an sk_buff" }
-                ?? "no traceable kernel function with an sk_buff was found in BTF"
+            let what = options.functionPattern.map { "--filter-func '\($0)' matches no chosen kernel function with an sk_buff" }
+                ?? "no traceable kernel function with an sk_buff was found in BTF among the chosen ones"
             if tracepoints == 0 { throw RuntimeError(what, hint: "run `skbtracer --list` to see the tracepoint probes") }
             warnings.append("\(what): tracepoints only")
             return nil
         }
+        if options.functions == .curated && options.functionPattern == nil {
+            curatedLine = Self.curatedNote(chosen: chosen.count, of: try FunctionProbes.select(all, traceable: traceable, pattern: nil).chosen.count)
+        }
         return FunctionProbeSet(backend: backend, mayFallBack: options.backend == .auto, functions: chosen)
+    }
+
+    /// The line that says the default is the curated set, and how to get every function.
+    static func curatedNote(chosen: Int, of all: Int) -> String {
+        "skbtracer: note: probing \(chosen) curated kernel functions (of \(all) with an sk_buff; groups in `skbtracer --list`); "
+            + "-t \(FunctionRequest.everyName) probes every one, -t GROUP,... some groups"
     }
 
     /// `--owner`'s programs that this kernel's tracepoints allow: they note which

@@ -21,7 +21,9 @@ load_mixes() {
     echo "MIX $n tracepoints: $(tail -1 /tmp/mix.err)"
     check "mix$n-tracepoints" sh -c "[ $rc = 0 ] && ! grep -q 'verifier rejected' /tmp/mix.err"
     [ "$functions" = yes ] || continue
-    skbtracer --duration 0.3 $out --backend kprobe-multi $args > /dev/null 2> /tmp/mix.err
+    # Every function (the mix's -t adds all-functions), so every position's program loads.
+    case "$args " in "-t all "*) fargs="-t all,all-functions ${args#-t all}" ;; *) fargs="-t default,all-functions $args" ;; esac
+    skbtracer --duration 0.3 $out --backend kprobe-multi $fargs > /dev/null 2> /tmp/mix.err
     rc=$?
     echo "MIX $n functions: $(tail -1 /tmp/mix.err)"
     check "mix$n-functions" sh -c "[ $rc = 0 ] && grep -q ' functions (kprobe-multi)' /tmp/mix.err && ! grep -q 'verifier rejected' /tmp/mix.err"

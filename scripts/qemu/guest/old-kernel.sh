@@ -15,6 +15,8 @@ ping_b 1; sleep 1; stop
 echo "SUMMARY auto $(tail -1 /tmp/auto.err)"
 check auto-exit [ "$rc" = 0 ]
 check auto-warns grep -q 'tracing with tracepoints only' /tmp/auto.err
+# The curated default's note is said only when its functions load.
+check auto-no-curated-note sh -c "! grep -q 'curated kernel functions' /tmp/auto.err"
 check auto-traces grep -q 'net_dev_queue' /tmp/auto
 check auto-nothing-left nothing_left
 
