@@ -32,7 +32,7 @@ extension KernelTests {
             return console
         }
 
-        @Test("Linux 6.12: every sk_buff function via kprobe-multi, the curated default and -t bridge, a few via kprobes, journeys, JSON, auto, every option mix; nothing left")
+        @Test("Linux 6.12: every sk_buff function via kprobe-multi, the curated default and -t bridge, a few via kprobes, a tcpdump expression and --output-caller at functions, journeys, JSON, auto, every option mix; nothing left")
         func functionBackends() throws {
             let checks = ["control-sees-trace", "multi-exit"] + ["ip_rcv", "icmp_rcv", "veth_xmit", "br_handle_frame_finish", "__dev_queue_xmit",
                                            "net_dev_queue"].map { "multi-has-\($0)" }
@@ -43,6 +43,8 @@ extension KernelTests {
                    "bridge-has-br_dev_queue_push_xmit", "bridge-only-bridge", "bridge-order", "bridge-nothing-left",
                    "single-exit", "single-three-functions", "single-has-ip_rcv", "single-has-icmp_rcv",
                    "single-has-veth_xmit", "single-only-those", "single-nothing-left",
+                   "pcap-exit", "pcap-has-veth_xmit", "pcap-has-icmp_rcv", "pcap-requests-only", "pcap-nothing-left",
+                   "caller-exit", "caller-ip-rcv", "caller-on-every-function", "caller-nothing-left",
                    "timeline-exit", "timeline-hops", "timeline-path", "timeline-consumed", "timeline-nothing-left",
                    "auto-kprobe-multi", "auto-json", "auto-nothing-left"]
                 + (1...6).flatMap { ["mix\($0)-tracepoints", "mix\($0)-functions"] } + ["mixes-nothing-left"]
