@@ -10,8 +10,7 @@ public enum ProbeTree {
         let groups = ProbeGroup.allCases
         for (gi, group) in groups.enumerated() {
             let lastGroup = gi == groups.count - 1
-            out += (lastGroup ? "└── " : "├── ") + group.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
-                + group.summary + "\n"
+            out += groupLine(group.rawValue, group.summary, last: lastGroup)
             let probes = ProbeCatalogue.all.filter { $0.group == group }
             for (pi, p) in probes.enumerated() {
                 let mark: String
@@ -20,7 +19,7 @@ public enum ProbeTree {
                 case .missing?: mark = "[-]"
                 case nil: mark = "[?]"
                 }
-                var line = (lastGroup ? "    " : "│   ") + (pi == probes.count - 1 ? "└── " : "├── ")
+                var line = itemPrefix(lastGroup: lastGroup, lastItem: pi == probes.count - 1)
                 line += "\(mark) \(p.name)\(p.isDefault ? " *" : "")"
                 line = line.padding(toLength: 46, withPad: " ", startingAt: 0)
                 line += p.summary
@@ -29,6 +28,16 @@ public enum ProbeTree {
             }
         }
         return out
+    }
+
+    /// A group's line in a tree: its branch, its name in a column, what it holds.
+    static func groupLine(_ name: String, _ summary: String, last: Bool) -> String {
+        (last ? "└── " : "├── ") + name.padding(toLength: 34, withPad: " ", startingAt: 0) + summary + "\n"
+    }
+
+    /// The branches before an item of a group.
+    static func itemPrefix(lastGroup: Bool, lastItem: Bool) -> String {
+        (lastGroup ? "    " : "│   ") + (lastItem ? "└── " : "├── ")
     }
 
     /// The curated functions as a tree of groups, marking what this kernel has:
@@ -44,10 +53,9 @@ public enum ProbeTree {
         for (gi, group) in groups.enumerated() {
             let lastGroup = gi == groups.count - 1
             let has = group.functions.filter(present.contains).count
-            out += (lastGroup ? "└── " : "├── ") + group.rawValue.padding(toLength: 34, withPad: " ", startingAt: 0)
-                + group.summary + " (\(has) of \(group.functions.count))\n"
+            out += groupLine(group.rawValue, group.summary + " (\(has) of \(group.functions.count))", last: lastGroup)
             for (fi, name) in group.functions.enumerated() {
-                out += (lastGroup ? "    " : "│   ") + (fi == group.functions.count - 1 ? "└── " : "├── ")
+                out += itemPrefix(lastGroup: lastGroup, lastItem: fi == group.functions.count - 1)
                     + (present.contains(name) ? "[+] " : "[-] ") + name + "\n"
             }
         }
