@@ -29,7 +29,7 @@ struct CuratedFunctionTests {
         for g in FunctionGroup.allCases { #expect(!g.functions.isEmpty, "\(g)") }
         // The groups the issue names, nettrace's tracer tree.
         #expect(FunctionGroup.allCases.map(\.rawValue) == ["link-in", "link-out", "bridge", "netfilter", "ip", "ip6", "neigh",
-                                                          "tcp", "udp", "icmp", "tunnels", "xfrm", "tc", "xdp", "qdisc"])
+                                                          "tcp", "udp", "icmp", "tunnels", "xfrm", "tc", "xdp", "qdisc", "life"])
     }
 
     @Test("-t GROUP,GROUP picks curated groups; a name both families use picks both")
@@ -40,7 +40,8 @@ struct CuratedFunctionTests {
         #expect(try tcp.probes == ProbeCatalogue.select(["tcp"]) && tcp.functions.groups == [.tcp])
         let linkIn = try Self.parse("link-in,life")
         #expect(linkIn.probes.map(\.name).contains("netif_receive_skb") && linkIn.probes.map(\.name).contains("kfree_skb"))
-        #expect(linkIn.functions == FunctionRequest(groups: [.linkIn]))
+        // life is both: the free tracepoints and the free functions.
+        #expect(linkIn.functions == FunctionRequest(groups: [.linkIn, .life]))
         // The functions the groups pick on a kernel: only those it has, in its order.
         let picked = try FunctionRequest(groups: [.bridge, .netfilter]).pick(from: Self.kernel)
         #expect(picked.map(\.name) == ["br_forward", "br_handle_frame_finish", "nf_hook_slow", "ipt_do_table"])
@@ -107,7 +108,7 @@ struct CuratedFunctionTests {
         #expect(lines.contains("│   ├── [-] ipt_do_table"), "untraceable is not there")
         #expect(lines.contains("│   ├── [-] ip_forward"))
         #expect(lines.contains { $0.hasPrefix("├── bridge ") && $0.hasSuffix("(2 of \(FunctionGroup.bridge.functions.count))") })
-        #expect(lines.contains { $0.hasPrefix("└── qdisc ") })
+        #expect(lines.contains { $0.hasPrefix("├── qdisc ") } && lines.contains { $0.hasPrefix("└── life ") })
         #expect(text.contains(": 6 of \(FunctionGroup.allCases.flatMap(\.functions).count)\n"))
         #expect(text.contains("-t all-functions"))
         // Every curated function has its line.

@@ -1,5 +1,6 @@
 import CSkbTracerABI
 import Foundation
+import SkbTracerAnalysis
 @testable import SkbTracerModel
 @testable import SkbTracerOutput
 @testable import SkbTracerSession
@@ -118,6 +119,39 @@ struct FunctionProbeTests {
         _ = try RecordTests.record([e], to: path)
         let replayed = try RecordTests.replay(path)
         #expect(String(decoding: replayed.out, as: UTF8.self).contains(" caller=\(where_)"))
+    }
+
+    /// A function event of `name` on `skb` at `ts`.
+    static func call(_ name: String, skb: UInt64, ts: UInt64) -> TraceEvent {
+        var e = JourneyTests.hop(Fixtures.udp(), ST_PROBE_NET_DEV_QUEUE, ns: JourneyTests.nsC2, ifname: "eth0", ts: ts, skb: skb)
+        e.header.probe = UInt16(ST_PROBE_FUNCTION)
+        e.function = name
+        e.location = 0xffff_ffff_8100_0000
+        return e
+    }
+
+    @Test("with functions on, a journey ends at the free functions, also where no free tracepoint fires; after one, they join nothing")
+    func journeysEndAtFreeFunctions() {
+        let tracker = JourneyTracker(names: JourneyTests.names())
+        let udp: UInt64 = 0xffff_8881_0000_b000
+        // A datagram copied to its reader: skb_consume_udp frees it without a tracepoint.
+        #expect(tracker.add(Self.call("udp_queue_rcv_skb", skb: udp, ts: 1_000)).isEmpty)
+        #expect(tracker.add(Self.call("skb_consume_udp", skb: udp, ts: 2_000)).isEmpty)
+        let ended = tracker.add(Self.call("kfree_skbmem", skb: udp, ts: 3_000))
+        #expect(ended.count == 1 && ended.first?.events.count == 3)
+        #expect(ended.first.map { $0.outcome != JourneyOutcome.inFlight } == true, "\(String(describing: ended.first?.outcome))")
+        #expect(tracker.openCount == 0)
+        // A consume_skb tracepoint ends a journey; the __kfree_skb and kfree_skbmem
+        // that follow it are its teardown, not a new packet.
+        let tcp: UInt64 = 0xffff_8881_0000_c000
+        #expect(tracker.add(Self.call("tcp_v4_rcv", skb: tcp, ts: 10_000)).isEmpty)
+        var consume = JourneyTests.free(Fixtures.udp(), consume: true, at: JourneyTests.icmpRcv, ns: JourneyTests.nsC2, ts: 11_000, skb: tcp)
+        consume.function = nil
+        #expect(tracker.add(consume).count == 1)
+        #expect(tracker.add(Self.call("__kfree_skb", skb: tcp, ts: 12_000)).isEmpty)
+        #expect(tracker.add(Self.call("kfree_skbmem", skb: tcp, ts: 13_000)).isEmpty)
+        #expect(tracker.openCount == 0 && tracker.teardownEvents == 2)
+        #expect(TraceEvent.freeFunctions.allSatisfy(FunctionGroup.life.functions.contains))
     }
 
     @Test("losses of function probes are reported as one line item")

@@ -185,7 +185,16 @@ public struct TraceEvent: @unchecked Sendable {
     public var isSameTrackedSkb: Bool { header.match == UInt8(ST_MATCH_SKB.rawValue) }
     /// Followed by skb address or a NATed flow, not matched by the filter.
     public var isTracked: Bool { header.match != UInt8(ST_MATCH_FILTER.rawValue) }
-    public var isFree: Bool { header.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) || header.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue) }
+    /// The skb's end: the free tracepoints, or with a function backend the
+    /// functions every free ends in (`freeFunctions`).
+    public var isFree: Bool {
+        header.probe == UInt16(ST_PROBE_KFREE_SKB.rawValue) || header.probe == UInt16(ST_PROBE_CONSUME_SKB.rawValue)
+            || (isFunction && function.map(Self.freeFunctions.contains) == true)
+    }
+
+    /// Where every skb free ends (`__kfree_skb` and the `kfree_skbmem` it calls;
+    /// also reached from frees that fire no tracepoint), as pwru ends tracking.
+    public static let freeFunctions = ["__kfree_skb", "kfree_skbmem"]
 
     // The packet's, for the many readers that need only these.
     public var hasMAC: Bool { packet.hasMAC }

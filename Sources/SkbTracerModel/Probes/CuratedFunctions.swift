@@ -18,6 +18,7 @@ public enum FunctionGroup: String, CaseIterable, Sendable {
     case tc
     case xdp
     case qdisc
+    case life
 
     public var summary: String {
         switch self {
@@ -36,6 +37,7 @@ public enum FunctionGroup: String, CaseIterable, Sendable {
         case .tc: return "tc classifiers and actions (bpf, flower, u32, mirred...)"
         case .xdp: return "generic XDP on an skb, and skbs built from XDP frames"
         case .qdisc: return "queueing disciplines' enqueue, direct transmit"
+        case .life: return "an skb's last free, wherever it is freed (a journey ends there)"
         }
     }
 
@@ -110,6 +112,10 @@ public enum FunctionGroup: String, CaseIterable, Sendable {
         case .qdisc:
             return ["pfifo_fast_enqueue", "fq_codel_enqueue", "fq_enqueue", "htb_enqueue", "tbf_enqueue",
                     "prio_enqueue", "sfq_enqueue", "netem_enqueue", "noop_enqueue", "sch_direct_xmit"]
+        case .life:
+            // Every free ends in these, also those without a tracepoint (a UDP
+            // datagram copied to its reader, skb_consume_udp): TraceEvent.isFree.
+            return TraceEvent.freeFunctions
         }
     }
 }
