@@ -234,7 +234,8 @@ static long pcap_step(__u32 index, struct pcap_loop *loop)
 			r->a = val;
 			break;
 		case BPF_IND:
-			if (!pcap_load(r, r->x + k, pcap_size(in.code), &val))
+			/* X + k past 32 bits is past the packet, as libpcap's bpf_filter() says. */
+			if ((__u64)r->x + k > 0xffff || !pcap_load(r, r->x + k, pcap_size(in.code), &val))
 				return pcap_stop(r, 0);
 			r->a = val;
 			break;

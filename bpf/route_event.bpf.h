@@ -84,10 +84,10 @@ static __always_inline int st_trace_route(struct route_work *rec, enum st_probe_
 	}
 	if ((on & ST_F_PID) && (pid_tgid >> 32) != cfg.filter_pid)
 		return 0;
-	/* A flow has no skb mark, interface, length or socket to compare: those
-	 * filters never match it, as socket-level probes never match an interface
-	 * filter. */
-	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN | ST_F_OWNER_PID))
+	/* A flow has no skb mark, interface, length, socket or packet bytes to
+	 * compare: those filters (a tcpdump expression too) never match it, as
+	 * socket-level probes never match an interface filter. */
+	if (on & (ST_F_MARK | ST_F_IFNAME | ST_F_IP_LEN | ST_F_OWNER_PID | ST_F_PCAP))
 		return 0;
 	if (!e->ctx.netns) {
 		/* Unknown (an IPv4 lookup that found nothing). Softirq runs in

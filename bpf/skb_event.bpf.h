@@ -302,7 +302,8 @@ static __always_inline int st_trace_skb(void *ctx, enum st_probe_id probe, struc
 	/* Decided after L4 is read, so no flag rides through parse_l4(): carrying
 	 * one doubled the verifier's work in every program. */
 	by_filter = tracked || (passes_filters(&e, skb_nfct(skb)) &&
-				(!(on & ST_F_PCAP) || (pcap_early && !(e.pkt.flags & ST_PKT_FROM_SOCK)) ||
+				/* The early run assumed an IP header: again when the parse found none. */
+				(!(on & ST_F_PCAP) || (pcap_early && (e.pkt.flags & (ST_PKT_L3 | ST_PKT_FROM_SOCK)) == ST_PKT_L3) ||
 				 pcap_matches(skb, skb_headers(skb), ethernet_dev(dev), e.pkt.flags)));
 	/* A reply of a NATed tracked packet: its tuple is in tracked_flows. Only
 	 * looked up once such a flow exists, so plain filtering pays nothing. */

@@ -77,6 +77,16 @@ public final class JourneyTracker {
     /// from icmp_send itself).
     static let icmpErrorNs: UInt64 = 5_000_000
 
+    /// Whether a function is part of freeing an skb (what runs after the free
+    /// tracepoint or free function): only those are its teardown. Any other
+    /// function at a just-freed address is a new packet that reused the memory
+    /// (a TCP segment's skb comes back from the fclone cache within microseconds).
+    static func isTeardown(_ function: String?) -> Bool {
+        guard let f = function else { return false }
+        return TraceEvent.freeFunctions.contains(f) || f.hasPrefix("skb_release") || f.hasPrefix("skb_free")
+            || f.hasSuffix("_destructor") || f == "sock_wfree" || f == "sock_rfree" || f == "tcp_wfree" || f == "napi_skb_cache_put"
+    }
+
     /// Function events of a freed skb's teardown, left out of journeys.
     public private(set) var teardownEvents: UInt64 = 0
 
@@ -113,7 +123,7 @@ public final class JourneyTracker {
         let skb = e.header.skb
         if e.isFunction { sawFunctions = true }
         if e.isFunction, open[skb] == nil, let freed = freedAt[skb], e.header.ts_ns >= freed,
-           e.header.ts_ns - freed < Self.teardownNs {
+           e.header.ts_ns - freed < Self.teardownNs, Self.isTeardown(e.function) {
             teardownEvents += 1
             unjoined += 1
             return []

@@ -29,10 +29,14 @@ public struct PacketExpression: Equatable, Sendable {
             throw UsageError("tcpdump expression '\(text)' compiles to more than the \(ST_PCAP_INSNS_MAX) instructions the kernel side runs",
                              hint: "shorten it: some conditions have options of their own (-H, --port, --proto)")
         }
-        guard case .success(let network) = compile(text, rawIP: true) else {
-            return PacketExpression(text: text, link: link, network: nil)
+        switch compile(text, rawIP: true) {
+        case .success(let network): return PacketExpression(text: text, link: link, network: network)
+        // Only about the link layer: no IP form, never a match without an Ethernet header.
+        case .failure: return PacketExpression(text: text, link: link, network: nil)
+        case .tooLong:
+            throw UsageError("tcpdump expression '\(text)' compiles to more than the \(ST_PCAP_INSNS_MAX) instructions the kernel side runs, from an IP header",
+                             hint: "shorten it: some conditions have options of their own (-H, --port, --proto)")
         }
-        return PacketExpression(text: text, link: link, network: network)
     }
 
     enum Compiled {
